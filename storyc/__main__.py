@@ -1,0 +1,3 @@
+from storyc.cli import main
+
+main()

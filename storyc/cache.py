@@ -1,0 +1,179 @@
+"""The compile cache, under `.storyc/compile/` beside the storyboard.
+
+A repeated `check`/`compile` of an unchanged board should cost little more
+than start-up.  An entry is keyed by the bytes of the board (plus storyc's
+version, the endpoint files and the display path) and records every other
+input: template files by their bytes, asset files by stat (size, mtime,
+inode, resolved path) the way git's index does.  Any difference is a miss.
+Only successful compiles are cached, so a missing file is always re-checked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from storyc import __version__, endpoints
+from storyc.assets import LocalFile
+from storyc.compiler import CompiledBoard, CompileResult, Job
+from storyc.diagnostics import Diagnostic, Loc
+from storyc.fsutil import atomic_write_bytes
+from storyc.validate import find_project_root
+
+FORMAT = 1
+
+
+def cache_dir(board: Path) -> Path:
+    return board.parent / ".storyc" / "compile"
+
+
+def _entry_path(board: Path, display: str, board_bytes: bytes) -> Path:
+    h = hashlib.sha256()
+    for part in (str(FORMAT), __version__, str(board.resolve()), display, str(find_project_root(board.parent))):
+        h.update(part.encode() + b"\0")
+    for endpoint in endpoints.registry().values():
+        h.update(endpoint.source_bytes)
+    h.update(board_bytes)
+    return cache_dir(board) / f"{h.hexdigest()[:32]}.json"
+
+
+def _stat_signature(path: Path) -> list[Any] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ino, str(path.resolve())]
+
+
+def lookup(board: Path, display: str) -> CompileResult | None:
+    try:
+        entry = json.loads(_entry_path(board, display, board.read_bytes()).read_bytes())
+    except (OSError, ValueError):
+        return None
+    try:
+        if not _inputs_unchanged(board, entry["inputs"]):
+            return None
+        return _decode(entry["result"])
+    except (KeyError, TypeError, ValueError):
+        return None  # an old or damaged entry is just a miss
+
+
+def _inputs_unchanged(board: Path, inputs: dict[str, Any]) -> bool:
+    for name, digest in inputs["templates"].items():
+        try:
+            if hashlib.sha256(Path(name).read_bytes()).hexdigest() != digest:
+                return False
+        except OSError:
+            return False
+    base = board.parent
+    return all(_stat_signature(base / written) == sig for written, sig in inputs["assets"].items())
+
+
+def store(board: Path, display: str, result: CompileResult) -> None:
+    if result.board is None:
+        return
+    try:
+        board_bytes = board.read_bytes()
+        inputs = {"templates": _template_digests(result), "assets": _asset_signatures(board, result.board)}
+        entry = {"inputs": inputs, "result": _encode(result)}
+        target = _entry_path(board, display, board_bytes)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(target, json.dumps(entry, separators=(",", ":")).encode())
+    except OSError:
+        return  # a read-only checkout just doesn't cache
+
+
+def _template_digests(result: CompileResult) -> dict[str, str]:
+    assert result.board is not None
+    digests: dict[str, str] = {}
+    for name in result.board.template_files:
+        with contextlib.suppress(OSError):
+            digests[name] = hashlib.sha256(Path(name).read_bytes()).hexdigest()
+    return digests
+
+
+def _asset_signatures(board: Path, compiled: CompiledBoard) -> dict[str, Any]:
+    signatures: dict[str, Any] = {}
+    for written in compiled.asset_files:
+        signatures[written] = _stat_signature(board.parent / written)
+    return signatures
+
+
+def _encode(result: CompileResult) -> dict[str, Any]:
+    board = result.board
+    assert board is not None
+    return {
+        "diagnostics": [d.to_json() for d in result.diagnostics],
+        "storyboard": board.storyboard,
+        "path": str(board.path),
+        "title": board.title,
+        "template_files": list(board.template_files),
+        "asset_files": list(board.asset_files),
+        "jobs": [
+            {
+                **job.to_json(),
+                "cost_usd": str(job.cost_usd),
+                "files": {k: _encode_file(f) for k, f in job.files.items()},
+                "view": job.view,
+            }
+            for job in board.jobs
+        ],
+    }
+
+
+def _encode_file(f: LocalFile) -> dict[str, Any]:
+    return {
+        "written": f.written,
+        "path": str(f.path),
+        "sha256": f.sha256,
+        "size": f.size,
+        "mtime_ns": f.mtime_ns,
+        "media": f.media,
+    }
+
+
+def _decode(data: dict[str, Any]) -> CompileResult:
+    jobs = tuple(
+        Job(
+            scene=j["scene"],
+            endpoint=j["endpoint"],
+            arguments=j["arguments"],
+            references=j["references"],
+            seconds=j["seconds"],
+            cost_usd=Decimal(j["cost_usd"]),
+            key=j["key"],
+            files={k: LocalFile(**{**f, "path": Path(f["path"])}) for k, f in j["files"].items()},
+            view=j["view"],
+        )
+        for j in data["jobs"]
+    )
+    board = CompiledBoard(
+        storyboard=data["storyboard"],
+        path=Path(data["path"]),
+        title=data["title"],
+        jobs=jobs,
+        template_files=tuple(data["template_files"]),
+        asset_files=tuple(data["asset_files"]),
+    )
+    diagnostics = [
+        Diagnostic(
+            d["path"],
+            Loc(d["line"], d["col"]) if d["line"] is not None else None,
+            d["severity"],
+            d["message"],
+        )
+        for d in data["diagnostics"]
+    ]
+    return CompileResult(board, diagnostics)
+
+
+def clear(board: Path) -> None:
+    folder = cache_dir(board)
+    if folder.is_dir():
+        for entry in folder.glob("*.json"):
+            with contextlib.suppress(OSError):
+                entry.unlink()

@@ -1,0 +1,256 @@
+"""Stage 5, compile: resolved scenes -> one request (`Job`) per scene.
+
+Each request is checked against its endpoint's input schema before anything
+is sent, and gets its cost and its content key:
+
+    key = sha256(canonical JSON of {endpoint, arguments}), with every local
+          asset in the arguments replaced by the sha256 of its bytes
+
+so renaming a file keeps the key, repainting it changes it, and the key does
+not depend on storyc's version, upload URLs or other scenes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from storyc.assets import Assets, LocalFile
+from storyc.diagnostics import Diagnostic, Diagnostics
+from storyc.endpoints import Endpoint
+from storyc.model import Character, Storyboard
+from storyc.references import ResolvedScene, ResolvedText
+
+# Argument fields that hold an asset (URL or local path), at any depth.
+ASSET_FIELDS = frozenset(
+    {"frontal_image_url", "reference_image_urls", "video_url", "image_urls", "start_image_url", "end_image_url"}
+)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One scene's request, ready to send once its local assets are uploaded."""
+
+    scene: str
+    endpoint: str
+    arguments: dict[str, Any]
+    references: dict[str, str]
+    seconds: int
+    cost_usd: Decimal
+    key: str
+    files: dict[str, LocalFile] = field(default_factory=dict)  # local assets in `arguments`
+    view: dict[str, Any] = field(default_factory=dict)  # names, shots and thumbnails, for people
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scene": self.scene,
+            "endpoint": self.endpoint,
+            "arguments": self.arguments,
+            "references": self.references,
+            "seconds": self.seconds,
+            "cost_usd": float(self.cost_usd),
+            "key": self.key,
+        }
+
+    def arguments_with(self, url_of: Callable[[LocalFile], str]) -> dict[str, Any]:
+        """The arguments with each local asset replaced, e.g. by its uploaded URL."""
+        return map_assets(self.arguments, lambda v: url_of(self.files[v]) if v in self.files else v)
+
+
+@dataclass(frozen=True)
+class CompiledBoard:
+    storyboard: str  # as given on the command line
+    path: Path  # absolute
+    title: str
+    jobs: tuple[Job, ...]
+    template_files: tuple[str, ...] = ()  # absolute paths of template files read
+    asset_files: tuple[str, ...] = ()  # every local asset checked, as written
+
+    def to_json(self, scenes: list[str] | None = None) -> dict[str, Any]:
+        return {
+            "storyboard": self.storyboard,
+            "jobs": [j.to_json() for j in self.jobs if scenes is None or j.scene in scenes],
+        }
+
+    @property
+    def total_seconds(self) -> int:
+        return sum(j.seconds for j in self.jobs)
+
+    @property
+    def total_cost(self) -> Decimal:
+        return sum((j.cost_usd for j in self.jobs), Decimal("0.00"))
+
+    def job(self, scene: str) -> Job | None:
+        return next((j for j in self.jobs if j.scene == scene), None)
+
+
+@dataclass(frozen=True)
+class CompileResult:
+    board: CompiledBoard | None  # None when there are errors
+    diagnostics: list[Diagnostic]
+
+    @property
+    def ok(self) -> bool:
+        return self.board is not None
+
+
+def map_assets(value: Any, fn: Callable[[str], str], in_asset: bool = False) -> Any:
+    if isinstance(value, dict):
+        return {k: map_assets(v, fn, k in ASSET_FIELDS) for k, v in value.items()}
+    if isinstance(value, list):
+        return [map_assets(v, fn, in_asset) for v in value]
+    if in_asset and isinstance(value, str):
+        return fn(value)
+    return value
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def content_key(endpoint: str, arguments: dict[str, Any], files: dict[str, LocalFile]) -> str:
+    hashed = map_assets(arguments, lambda v: files[v].sha256 if v in files else v)
+    digest = hashlib.sha256(canonical_json({"endpoint": endpoint, "arguments": hashed}))
+    return "sha256:" + digest.hexdigest()
+
+
+class JobBuilder:
+    def __init__(self, board: Storyboard, assets: Assets, diags: Diagnostics) -> None:
+        self.board = board
+        self.doc = board.doc
+        self.assets = assets
+        self.diags = diags
+
+    def build(self, resolved: ResolvedScene, endpoint: Endpoint) -> Job | None:
+        scene = resolved.rendered.scene
+        errors_before = self.diags.error_count
+        self._check_lengths(resolved, endpoint)
+        arguments = self._arguments(resolved)
+        if self.diags.error_count > errors_before:
+            return None
+        if not self._check_endpoint_schema(resolved, endpoint, arguments):
+            return None
+        files = {v: self.assets.files[v] for v in _asset_values(arguments) if v in self.assets.files}
+        seconds = scene.seconds
+        return Job(
+            scene=scene.id,
+            endpoint=endpoint.id,
+            arguments=arguments,
+            references=resolved.references,
+            seconds=seconds,
+            cost_usd=endpoint.cost(seconds),
+            key=content_key(endpoint.id, arguments, files),
+            files=files,
+            view=self._view(resolved),
+        )
+
+    def _check_lengths(self, resolved: ResolvedScene, endpoint: Endpoint) -> None:
+        scene = resolved.rendered.scene
+        limit = endpoint.limits
+        if resolved.prompt is not None:
+            origin = resolved.rendered.prompt.origin if resolved.rendered.prompt else scene.path
+            self._check_length(scene.id, "the prompt", resolved.prompt.text, limit.max_prompt_chars, origin)
+        for i, (text, rendered) in enumerate(zip(resolved.shots, resolved.rendered.shots, strict=True)):
+            self._check_length(
+                scene.id, f"shot {i + 1}'s prompt", text.text, limit.max_shot_prompt_chars, rendered.origin
+            )
+
+    def _check_length(self, sid: str, what: str, text: str, limit: int, origin: tuple[Any, ...]) -> None:
+        loc = self.doc.loc(origin)
+        if not text.strip():
+            self.diags.error(loc, f"scene '{sid}': {what} is empty after templates")
+        elif len(text) > limit:
+            self.diags.error(
+                loc,
+                f"scene '{sid}': {what} is {len(text):,} characters after templates; the API accepts at most {limit:,}",
+            )
+
+    def _arguments(self, resolved: ResolvedScene) -> dict[str, Any]:
+        scene = resolved.rendered.scene
+        args: dict[str, Any] = {}
+        if resolved.prompt is not None:
+            args["prompt"] = resolved.prompt.text
+        else:
+            args["multi_prompt"] = [
+                {"prompt": text.text, "duration": str(shot.duration)}
+                for text, shot in zip(resolved.shots, scene.shots, strict=True)
+            ]
+            args["shot_type"] = scene.shot_type
+        if resolved.elements:
+            args["elements"] = [self._element(c) for c in resolved.elements]
+        if resolved.images:
+            args["image_urls"] = [self.assets.check(s.image, "image") for s in resolved.images]
+        args["duration"] = str(scene.seconds)
+        args["aspect_ratio"] = scene.aspect_ratio
+        args["generate_audio"] = scene.generate_audio
+        if scene.start_frame:
+            args["start_image_url"] = self.assets.check(scene.start_frame, "image")
+        if scene.end_frame:
+            args["end_image_url"] = self.assets.check(scene.end_frame, "image")
+        return args
+
+    def _element(self, character: Character) -> dict[str, Any]:
+        element: dict[str, Any]
+        if character.video is not None:
+            element = {"video_url": self.assets.check(character.video, "video")}
+        else:
+            assert character.frontal is not None
+            element = {
+                "frontal_image_url": self.assets.check(character.frontal, "image"),
+                "reference_image_urls": [self.assets.check(r, "image") for r in character.references],
+            }
+        if character.voice:
+            element["voice_id"] = character.voice
+        return element
+
+    def _check_endpoint_schema(self, resolved: ResolvedScene, endpoint: Endpoint, arguments: dict[str, Any]) -> bool:
+        scene = resolved.rendered.scene
+        errors = list(endpoint.validator.iter_errors(arguments))
+        for error in errors:
+            where = "/".join(str(p) for p in error.absolute_path) or "request"
+            self.diags.error(
+                self.doc.loc((*scene.path, "id")),
+                f"scene '{scene.id}': the request fails {endpoint.id}'s input schema at {where}: {error.message}",
+            )
+        return not errors
+
+    def _view(self, resolved: ResolvedScene) -> dict[str, Any]:
+        """What people see of a scene (animatic cards, storyboard sheet), as plain JSON."""
+        scene = resolved.rendered.scene
+        texts: list[tuple[int, ResolvedText]]
+        if resolved.prompt is not None:
+            texts = [(scene.seconds, resolved.prompt)]
+        else:
+            texts = [(s.duration, t) for s, t in zip(scene.shots, resolved.shots, strict=True)]
+        refs: dict[str, Any] = {}
+        for ref in (*resolved.elements, *resolved.images):
+            first = ref.assets[0]
+            refs[ref.name] = {
+                "kind": ref.kind,
+                "asset": first.value if first.is_url else _normal(first.value),
+                "description": ref.description,
+            }
+        return {
+            "aspect_ratio": scene.aspect_ratio,
+            "shots": [{"seconds": seconds, "segments": [list(s) for s in text.segments]} for seconds, text in texts],
+            "refs": refs,
+            "start_frame": _normal(scene.start_frame.value) if scene.start_frame else None,
+            "end_frame": _normal(scene.end_frame.value) if scene.end_frame else None,
+        }
+
+
+def _normal(value: str) -> str:
+    from storyc.assets import normalize
+
+    return value if "://" in value else normalize(value)
+
+
+def _asset_values(arguments: dict[str, Any]) -> list[str]:
+    found: list[str] = []
+    map_assets(arguments, lambda v: found.append(v) or v)  # type: ignore[func-returns-value]
+    return found

@@ -1,0 +1,124 @@
+"""Diagnostics: every problem in a storyboard, located at the YAML node at fault.
+
+Stages never print and never raise for bad input: they add `Diagnostic`s to a
+`Diagnostics` collector, so a user sees every problem at once.  A stage that
+cannot go on raises `StorycError` carrying what it collected.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, slots=True)
+class Loc:
+    """1-based line and column in a file."""
+
+    line: int
+    col: int
+
+
+START = Loc(1, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    path: str
+    loc: Loc | None
+    severity: Severity
+    message: str
+
+    def format(self) -> str:
+        where = self.path if self.loc is None else f"{self.path}:{self.loc.line}:{self.loc.col}"
+        return f"{where}: {self.severity}: {self.message}"
+
+    def sort_key(self) -> tuple[str, int, int]:
+        loc = self.loc or Loc(0, 0)
+        return (self.path, loc.line, loc.col)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "line": self.loc.line if self.loc else None,
+            "col": self.loc.col if self.loc else None,
+            "severity": self.severity,
+            "message": self.message,
+        }
+
+
+class Diagnostics:
+    """Collects diagnostics for one storyboard file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._items: list[Diagnostic] = []
+        self._seen: set[Diagnostic] = set()
+        self.error_count = 0
+
+    def error(self, loc: Loc | None, message: str) -> None:
+        self._add(Diagnostic(self.path, loc, "error", message))
+
+    def warning(self, loc: Loc | None, message: str) -> None:
+        self._add(Diagnostic(self.path, loc, "warning", message))
+
+    def error_in(self, path: str, loc: Loc | None, message: str) -> None:
+        """An error in another file than the storyboard (a template file)."""
+        self._add(Diagnostic(path, loc, "error", message))
+
+    def _add(self, diagnostic: Diagnostic) -> None:
+        if diagnostic not in self._seen:
+            self._seen.add(diagnostic)
+            self._items.append(diagnostic)
+            self.error_count += diagnostic.severity == "error"
+
+    def extend(self, items: Iterable[Diagnostic]) -> None:
+        for item in items:
+            self._add(item)
+
+    @property
+    def has_errors(self) -> bool:
+        return self.error_count > 0
+
+    def __iter__(self) -> Iterator[Diagnostic]:
+        return iter(self.sorted())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def sorted(self) -> list[Diagnostic]:
+        return sorted(self._items, key=Diagnostic.sort_key)
+
+    def raise_if_errors(self) -> None:
+        if self.has_errors:
+            raise StorycError(self.sorted())
+
+
+class StorycError(Exception):
+    """The storyboard has problems; `diagnostics` says which and where."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        super().__init__("\n".join(d.format() for d in diagnostics))
+        self.diagnostics = diagnostics
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for the closest candidate, or ''."""
+    matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean '{matches[0]}'?)" if matches else ""
+
+
+def summary_line(diagnostics: Iterable[Diagnostic], files: int) -> str:
+    items = list(diagnostics)
+    errors = sum(1 for d in items if d.severity == "error")
+    warnings = len(items) - errors
+    noun = "file" if files == 1 else "files"
+    return f"{_count(errors, 'error')}, {_count(warnings, 'warning')} in {files} {noun}"
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

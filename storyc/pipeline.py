@@ -1,0 +1,69 @@
+"""The compiler pipeline: load -> validate -> template -> resolve -> compile.
+
+Each stage is a function from one typed value to the next, adding diagnostics
+as it goes; this module only chains them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from storyc import endpoints
+from storyc.assets import Assets
+from storyc.compiler import CompiledBoard, CompileResult, JobBuilder
+from storyc.diagnostics import Diagnostics
+from storyc.references import Resolver
+from storyc.source import display_path, load
+from storyc.templates import render_scenes
+from storyc.validate import validate
+
+
+def compile_file(path: Path, display: str | None = None, *, use_cache: bool = True) -> CompileResult:
+    """Compile a storyboard file; never raises for bad input."""
+    display = display if display is not None else display_path(path)
+    if use_cache:
+        from storyc import cache
+
+        cached = cache.lookup(path, display)
+        if cached is not None:
+            return cached
+    result = _compile(path, display)
+    if use_cache:
+        from storyc import cache
+
+        cache.store(path, display, result)
+    return result
+
+
+def _compile(path: Path, display: str) -> CompileResult:
+    diags = Diagnostics(display)
+    doc = load(path, diags)
+    board = validate(doc, diags) if doc is not None else None
+    if board is None:
+        return CompileResult(None, diags.sorted())
+    rendered = render_scenes(board, diags)
+    assets = Assets(board, diags)
+    assets.check_all()
+    resolver = Resolver(board, diags)
+    builder = JobBuilder(board, assets, diags)
+    jobs = []
+    for scene in rendered:
+        endpoint = endpoints.get(scene.scene.endpoint)
+        assert endpoint is not None  # validate() refused unknown endpoints
+        resolved = resolver.scene(scene, endpoint)
+        job = builder.build(resolved, endpoint) if resolved is not None else None
+        if job is not None:
+            jobs.append(job)
+    if not diags.has_errors:  # with errors, a name may look unused only because its scene failed
+        resolver.warn_unused()
+    if diags.has_errors:
+        return CompileResult(None, diags.sorted())
+    compiled = CompiledBoard(
+        storyboard=display,
+        path=board.doc.path,
+        title=board.title,
+        jobs=tuple(jobs),
+        template_files=tuple(str(t.file) for t in board.templates.values() if t.file is not None),
+        asset_files=tuple(sorted(assets.files)),
+    )
+    return CompileResult(compiled, diags.sorted())

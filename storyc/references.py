@@ -1,0 +1,219 @@
+"""Stage 4, resolve: `@name` -> `@ElementN` / `@ImageN`, per scene.
+
+Per scene, characters are numbered `@Element1, @Element2, ...` and styles
+`@Image1, ...` in order of first mention in the scene's final text (shots in
+order), then the scene's `with:` names.  `@@` is a literal `@`; an `@` right
+after a letter or digit (an e-mail address) is not a reference.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from storyc.diagnostics import Diagnostics, did_you_mean
+from storyc.endpoints import Endpoint
+from storyc.model import Character, Reference, Storyboard, Style
+from storyc.source import JsonPath
+from storyc.templates import RenderedScene, RenderedText
+from storyc.validate import RESERVED_NAME
+
+_TOKEN = re.compile(r"@@|@([A-Za-z][A-Za-z0-9_]*)")
+
+Segment = tuple[str, str | None]  # (text, reference name or None)
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    start: int
+    end: int
+    name: str | None  # None: an escaped '@@'
+
+
+def tokens(text: str) -> Iterator[Token]:
+    for match in _TOKEN.finditer(text):
+        if match.group(0) == "@@":
+            yield Token(match.start(), match.end(), None)
+        elif match.start() > 0 and text[match.start() - 1].isalnum():
+            continue  # an e-mail address, not a reference
+        else:
+            yield Token(match.start(), match.end(), match.group(1))
+
+
+def mentions(text: str) -> list[str]:
+    return [t.name for t in tokens(text) if t.name is not None]
+
+
+@dataclass(frozen=True)
+class ResolvedText:
+    text: str  # what is sent: positional references, '@@' unescaped
+    segments: tuple[Segment, ...]  # the same text with references by name, for people
+
+
+@dataclass(frozen=True)
+class ResolvedScene:
+    rendered: RenderedScene
+    prompt: ResolvedText | None
+    shots: tuple[ResolvedText, ...]
+    elements: tuple[Character, ...]
+    images: tuple[Style, ...]
+
+    @property
+    def references(self) -> dict[str, str]:
+        table = {f"@Element{i}": c.name for i, c in enumerate(self.elements, 1)}
+        table.update({f"@Image{i}": s.name for i, s in enumerate(self.images, 1)})
+        return table
+
+    @property
+    def positions(self) -> dict[str, str]:
+        """name -> positional reference."""
+        return {name: pos for pos, name in self.references.items()}
+
+
+class Resolver:
+    def __init__(self, board: Storyboard, diags: Diagnostics) -> None:
+        self.board = board
+        self.doc = board.doc
+        self.diags = diags
+        self.used: set[str] = set()
+
+    def scene(self, rendered: RenderedScene, endpoint: Endpoint) -> ResolvedScene | None:
+        scene = rendered.scene
+        errors_before = self.diags.error_count
+        reported: set[str] = set()
+        for field in rendered.fields:
+            self._check_field(field, reported)
+        texts = [rendered.prompt] if rendered.prompt is not None else list(rendered.shots)
+        order: list[Reference] = []
+        for text in texts:
+            for name in mentions(text.text):
+                self._collect(name, text.origin, order, reported)
+        for name, _node in scene.with_names:
+            ref = self.board.reference(name)
+            if ref is not None:
+                self.used.add(name)
+                if ref not in order:
+                    order.append(ref)
+        if self.diags.error_count > errors_before:
+            return None
+        elements = tuple(r for r in order if isinstance(r, Character))
+        images = tuple(r for r in order if isinstance(r, Style))
+        if not self._check_counts(rendered, elements, images, endpoint):
+            return None
+        positions = {c.name: f"@Element{i}" for i, c in enumerate(elements, 1)}
+        positions.update({s.name: f"@Image{i}" for i, s in enumerate(images, 1)})
+        resolved = [_rewrite(t.text, positions) for t in texts]
+        if rendered.prompt is not None:
+            return ResolvedScene(rendered, resolved[0], (), elements, images)
+        return ResolvedScene(rendered, None, tuple(resolved), elements, images)
+
+    def _check_field(self, field: RenderedText, reported: set[str]) -> None:
+        seen: dict[str, int] = {}
+        for token in tokens(field.text):
+            name = token.name
+            if name is None:
+                continue
+            occurrence = seen.get(name, 0)
+            seen[name] = occurrence + 1
+            if self.board.reference(name) is not None:
+                self.used.add(name)
+                continue
+            reported.add(name)
+            loc = self.doc.locate_in_scalar(field.origin, f"@{name}", occurrence)
+            self.diags.error(loc, _unknown_message(name, self.board.names))
+
+    def _collect(self, name: str, origin: JsonPath, order: list[Reference], reported: set[str]) -> None:
+        ref = self.board.reference(name)
+        if ref is None:
+            if name not in reported:  # e.g. written in a template, not in a field
+                reported.add(name)
+                self.diags.error(self.doc.loc(origin), _unknown_message(name, self.board.names))
+            return
+        self.used.add(name)
+        if ref not in order:
+            order.append(ref)
+
+    def _check_counts(
+        self,
+        rendered: RenderedScene,
+        elements: tuple[Character, ...],
+        images: tuple[Style, ...],
+        endpoint: Endpoint,
+    ) -> bool:
+        scene = rendered.scene
+        loc = self.doc.loc((*scene.path, "id"))
+        limits = endpoint.limits
+        total = len(elements) + len(images)
+        names = ", ".join([*(c.name for c in elements), *(s.name for s in images)])
+        if total > limits.max_references:
+            self.diags.error(
+                loc,
+                f"scene '{scene.id}' uses {total} references ({names}); "
+                f"{endpoint.id} accepts at most {limits.max_references} (characters + styles)",
+            )
+            return False
+        videos = [c.name for c in elements if c.video is not None]
+        if len(videos) > limits.max_video_elements:
+            self.diags.error(
+                loc,
+                f"scene '{scene.id}' uses {len(videos)} video characters ({', '.join(videos)}); "
+                f"a request may have only {limits.max_video_elements}",
+            )
+            return False
+        if videos and total > limits.video_reference_limit:
+            message = (
+                f"scene '{scene.id}' uses {total} references with a video character ({names}); "
+                f"fal documents at most {limits.video_reference_limit} when a video is involved"
+            )
+            if limits.video_reference_limit_is_error:
+                self.diags.error(loc, message)
+                return False
+            self.diags.warning(loc, message + f" (the {endpoint.id} page states {limits.max_references})")
+        return True
+
+    def warn_unused(self) -> None:
+        for name in self.board.names:
+            if name not in self.used:
+                ref = self.board.reference(name)
+                assert ref is not None
+                self.diags.warning(self.doc.key_loc(ref.path), f"{ref.kind} '{name}' is declared but no scene uses it")
+
+
+def _unknown_message(name: str, names: list[str]) -> str:
+    if RESERVED_NAME.match(name):
+        return (
+            f"'@{name}' is a positional reference: write the character's or style's name "
+            "(like @ellie); storyc numbers references per scene"
+        )
+    suggestion = did_you_mean(name, names)
+    if not suggestion and not names:
+        return (
+            f"unknown reference '@{name}': declare it under 'characters' or 'styles' (or write '@@' for a literal '@')"
+        )
+    return f"unknown reference '@{name}'{suggestion}"
+
+
+def _rewrite(text: str, positions: dict[str, str]) -> ResolvedText:
+    out: list[str] = []
+    segments: list[Segment] = []
+    last = 0
+    for token in tokens(text):
+        literal = text[last : token.start]
+        if token.name is None:
+            out.append(literal + "@")
+            segments.append((literal + "@", None))
+        else:
+            out.append(literal + positions[token.name])
+            segments.append((literal, None))
+            segments.append((f"@{token.name}", token.name))
+        last = token.end
+    out.append(text[last:])
+    segments.append((text[last:], None))
+    merged: list[Segment] = []
+    for seg in segments:
+        if merged and seg[1] is None and merged[-1][1] is None:
+            merged[-1] = (merged[-1][0] + seg[0], None)
+        elif seg[0]:
+            merged.append(seg)
+    return ResolvedText("".join(out), tuple(merged))

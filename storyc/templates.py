@@ -1,0 +1,246 @@
+"""Stage 3, template: every text field of a scene rendered through Jinja2.
+
+Rendering happens in a `SandboxedEnvironment` with `StrictUndefined`: a
+storyboard from an untrusted branch can't reach Python internals, and a typo
+in a variable is an error, never a silently empty prompt.  Errors point at the
+YAML line holding the template (or at the template file).
+
+Structured fields are laid out by the built-in template `default`, in the
+order of fal's "Default prompt template" for this endpoint.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from storyc.diagnostics import Diagnostics, Loc
+from storyc.model import Scene, Storyboard, TemplateDef, Text
+from storyc.source import JsonPath, SourceDoc, display_path
+from storyc.validate import DEFAULT_TEMPLATE
+
+# Section labels of the seed's default prompt template, in its order.
+DEFAULT_SECTIONS = (
+    ("scene", "Scene"),
+    ("subjects", "Subjects"),
+    ("style", "Style references"),
+    ("camera", "Camera"),
+    ("details", "Important details"),
+    ("audio", "Audio"),
+    ("constraints", "Constraints"),
+)
+
+_JINJA_MARKERS = ("{{", "{%", "{#")
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedText:
+    text: str
+    origin: JsonPath  # the YAML node to blame for what is in it
+
+
+@dataclass(frozen=True)
+class RenderedScene:
+    scene: Scene
+    fields: tuple[RenderedText, ...]  # every text field on its own, for locating references
+    prompt: RenderedText | None  # the whole prompt of a single-prompt scene
+    shots: tuple[RenderedText, ...]  # the shot prompts of a multi-shot scene
+
+
+@lru_cache(maxsize=1)
+def environment() -> Any:
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    return SandboxedEnvironment(
+        undefined=StrictUndefined,
+        autoescape=False,  # the output is prompt text, not HTML
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+
+
+@lru_cache(maxsize=4096)
+def _compile(source: str) -> Any:
+    return environment().from_string(source)
+
+
+def render_scenes(board: Storyboard, diags: Diagnostics) -> list[RenderedScene]:
+    renderer = _Renderer(board, diags)
+    results = (renderer.scene(s) for s in board.scenes)
+    return [r for r in results if r is not None]
+
+
+def _loop_info(index: int, length: int) -> dict[str, Any]:
+    return {
+        "index": index + 1,
+        "index0": index,
+        "revindex": length - index,
+        "revindex0": length - index - 1,
+        "first": index == 0,
+        "last": index == length - 1,
+        "length": length,
+    }
+
+
+class _Renderer:
+    def __init__(self, board: Storyboard, diags: Diagnostics) -> None:
+        self.board = board
+        self.doc: SourceDoc = board.doc
+        self.diags = diags
+        self.base_context: dict[str, Any] = {
+            "vars": board.vars,
+            "characters": {
+                n: {"name": n, "description": c.description or "", "ref": f"@{n}", "kind": "character"}
+                for n, c in board.characters.items()
+            },
+            "styles": {
+                n: {"name": n, "description": s.description or "", "ref": f"@{n}", "kind": "style"}
+                for n, s in board.styles.items()
+            },
+        }
+
+    def scene(self, scene: Scene) -> RenderedScene | None:
+        errors_before = self.diags.error_count
+        context = {**self.base_context, "scene": scene.raw}
+        if scene.shots:
+            return self._multi_shot(scene, context, errors_before)
+        fields: list[RenderedText] = []
+        values: dict[str, Any] = {}
+        texts = [scene.prompt] if scene.prompt else list(scene.fields.values())
+        for text in texts:
+            rendered = self._field(text, context)
+            fields.append(rendered)
+            values[text.path[-1]] = rendered.text
+        constraints = [self._field(c, context) for c in scene.constraints]
+        fields += constraints
+        if scene.constraints:
+            values["constraints"] = [c.text for c in constraints]
+        if self._failed(errors_before):
+            return None
+        prompt = self._layout(scene, values)
+        if prompt is None or self._failed(errors_before):
+            return None
+        return RenderedScene(scene, tuple(fields), prompt, ())
+
+    def _multi_shot(self, scene: Scene, context: dict[str, Any], errors_before: int) -> RenderedScene | None:
+        shots: list[RenderedText] = []
+        fields: list[RenderedText] = []
+        template = self.board.templates.get(scene.shot_template or "")
+        for i, shot in enumerate(scene.shots):
+            raw_shot = scene.raw["shots"][i]
+            shot_context = {**context, "shot": raw_shot, "loop": _loop_info(i, len(scene.shots))}
+            rendered = self._field(shot.prompt, shot_context)
+            fields.append(rendered)
+            if template is not None:
+                shot_values = {**raw_shot, "prompt": rendered.text, "number": i + 1}
+                text = self._template(template, {**shot_context, "shot": shot_values})
+                rendered = RenderedText(text or "", template.path if template.file is None else shot.prompt.path)
+            shots.append(rendered)
+        if self._failed(errors_before):
+            return None
+        return RenderedScene(scene, tuple(fields), None, tuple(shots))
+
+    def _failed(self, errors_before: int) -> bool:
+        return self.diags.error_count > errors_before
+
+    def _layout(self, scene: Scene, values: dict[str, Any]) -> RenderedText | None:
+        if scene.prompt is not None and scene.template is None:
+            return RenderedText(values["prompt"], scene.prompt.path)
+        name = scene.template or DEFAULT_TEMPLATE
+        template = self.board.templates.get(name)
+        if template is None:  # the built-in default
+            return RenderedText(default_layout(values, scene.generate_audio), scene.path)
+        context = {**self.base_context, "scene": {**scene.raw, **values}}
+        text = self._template(template, context)
+        return None if text is None else RenderedText(text, scene.path)
+
+    def _field(self, text: Text, context: dict[str, Any]) -> RenderedText:
+        if not any(m in text.value for m in _JINJA_MARKERS):
+            return RenderedText(text.value.strip(), text.path)  # fast path: no Jinja in it
+        rendered = self._render(text.value, context, lambda line: self._field_loc(text.path, line), None)
+        return RenderedText(rendered if rendered is not None else "", text.path)
+
+    def _template(self, template: TemplateDef, context: dict[str, Any]) -> str | None:
+        if template.file is not None:
+            file_display = display_path(template.file)
+            return self._render(template.source, context, lambda line: Loc(line, 1), file_display)
+        return self._render(template.source, context, lambda line: self._field_loc(template.path, line), None)
+
+    def _render(self, source: str, context: dict[str, Any], loc_of: Any, file: str | None) -> str | None:
+        from jinja2 import TemplateSyntaxError, UndefinedError
+        from jinja2.exceptions import SecurityError
+
+        try:
+            return str(_compile(source).render(context)).strip()
+        except TemplateSyntaxError as exc:
+            self._error(file, loc_of(exc.lineno or 1), f"template syntax error: {exc.message}")
+        except UndefinedError as exc:
+            self._error(file, loc_of(_template_line(exc)), f"template: {_undefined_message(exc)}")
+        except SecurityError as exc:
+            self._error(file, loc_of(_template_line(exc)), f"template: not allowed in a sandboxed template: {exc}")
+        except Exception as exc:  # any runtime failure of user template code is a diagnostic
+            self._error(file, loc_of(_template_line(exc)), f"template failed: {type(exc).__name__}: {exc}")
+        return None
+
+    def _error(self, file: str | None, loc: Loc, message: str) -> None:
+        if file is None:
+            self.diags.error(loc, message)
+        else:
+            self.diags.error_in(file, loc, message)
+
+    def _field_loc(self, path: JsonPath, template_line: int) -> Loc:
+        """Map line N of a template held in a YAML scalar to the file's line."""
+        start = self.doc.loc(path)
+        span = self.doc.spans.get(path)
+        if span is None:
+            return start
+        source = self.doc.text[span.start : span.end]
+        block = source[:1] in ("|", ">")
+        line = start.line + template_line - 1 + (1 if block else 0)
+        if template_line == 1 and not block:
+            return start
+        lines = self.doc.text.splitlines()
+        if 0 < line <= len(lines):
+            text_line = lines[line - 1]
+            return Loc(line, len(text_line) - len(text_line.lstrip()) + 1)
+        return start
+
+
+def _template_line(exc: BaseException) -> int:
+    """The template line an exception was raised at, from Jinja's rewritten traceback."""
+    tb = exc.__traceback__
+    line = 1
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+_NO_ATTRIBUTE = re.compile(r"has no attribute '([^']*)'")
+
+
+def _undefined_message(exc: Exception) -> str:
+    message = str(exc)
+    match = _NO_ATTRIBUTE.search(message)
+    if match:
+        return f"undefined variable: no '{match.group(1)}' ({message})"
+    return f"undefined variable: {message}"
+
+
+def default_layout(values: dict[str, Any], generate_audio: bool) -> str:
+    """The built-in `default` template: the seed's sections, empty ones left out."""
+    parts: list[str] = []
+    for key, label in DEFAULT_SECTIONS:
+        value = values.get(key)
+        if key == "audio" and not generate_audio:
+            continue
+        if isinstance(value, list):
+            value = ", ".join(v for v in value if v)
+        if value:
+            parts.append(f"{label}: {value}")
+    return "\n\n".join(parts)
