@@ -1,0 +1,172 @@
+"""The command line, through click's runner and through the installed console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from helpers import BASIC_BOARD, BASIC_IMAGES, make_project
+
+from storyc import __version__
+from storyc.cli import cli
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = make_project(tmp_path, BASIC_BOARD, BASIC_IMAGES)
+    monkeypatch.chdir(tmp_path)
+    return path
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_version() -> None:
+    code, out, _ = run("--version")
+    assert (code, out) == (0, f"storyc, version {__version__}\n")
+
+
+def test_check_clean_board(project: Path) -> None:
+    code, out, _ = run("check", "board.yaml")
+    assert code == 0
+    assert out.splitlines() == ["board.yaml: 2 scenes, 15 s, $6.30 to render", "0 errors, 0 warnings in 1 file"]
+
+
+def test_check_reports_every_problem_and_exits_1(project: Path) -> None:
+    project.write_text(project.read_text().replace("@rex runs", "@rexx runs").replace("duration: 8", "duration: 20"))
+    code, out, _ = run("check", "board.yaml")
+    assert code == 1
+    assert out.splitlines() == [
+        "board.yaml:20:15: error: scene 'meet' duration: must be at most 15, got 20",
+        "board.yaml:23:18: error: unknown reference '@rexx' (did you mean 'rex'?)",
+        "2 errors, 0 warnings in 1 file",
+    ]
+
+
+def test_check_json_format(project: Path) -> None:
+    project.write_text(project.read_text().replace("@rex runs", "@rexx runs"))
+    code, out, _ = run("check", "--format", "json", "board.yaml")
+    assert code == 1
+    payload = json.loads(out)
+    assert payload["ok"] is False
+    (diag,) = payload["files"][0]["diagnostics"]
+    assert diag == {
+        "path": "board.yaml",
+        "line": 23,
+        "col": 18,
+        "severity": "error",
+        "message": "unknown reference '@rexx' (did you mean 'rex'?)",
+    }
+
+
+def test_check_missing_file_is_a_diagnostic_not_a_traceback(project: Path) -> None:
+    code, out, _ = run("check", "nope.yaml")
+    assert code == 1
+    assert out.splitlines()[0] == "nope.yaml: error: cannot read storyboard: No such file or directory"
+
+
+def test_compile_json_matches_the_contract(project: Path) -> None:
+    code, out, err = run("compile", "board.yaml", "--json")
+    assert (code, err) == (0, "")
+    data = json.loads(out)
+    assert data["storyboard"] == "board.yaml"
+    assert [j["scene"] for j in data["jobs"]] == ["meet", "play"]
+    assert set(data["jobs"][0]) == {"scene", "endpoint", "arguments", "references", "seconds", "cost_usd", "key"}
+
+
+def test_compile_scene_selection(project: Path) -> None:
+    code, out, _ = run("compile", "board.yaml", "--json", "--scene", "play")
+    assert code == 0
+    assert [j["scene"] for j in json.loads(out)["jobs"]] == ["play"]
+
+
+def test_compile_unknown_scene_is_a_usage_error(project: Path) -> None:
+    code, _, err = run("compile", "board.yaml", "--scene", "plai")
+    assert code == 2
+    assert "no scene 'plai' in board.yaml (did you mean 'play'?)" in err
+
+
+def test_compile_human_view(project: Path) -> None:
+    code, out, _ = run("compile", "board.yaml")
+    assert code == 0
+    assert "  @Element1  @rex" in out
+    assert "    @Element1 runs, styled like @Image1." in out
+    assert out.rstrip().endswith("2 scenes, 15 s, $6.30 to render")
+
+
+def test_compile_errors_go_to_stderr_and_exit_1(project: Path) -> None:
+    project.write_text(project.read_text().replace("@rex runs", "@Element1 runs"))
+    code, out, err = run("compile", "board.yaml", "--json")
+    assert code == 1 and out == ""
+    assert "board.yaml:23:18: error: '@Element1' is a positional reference" in err
+
+
+def test_schema_prints_the_json_schema() -> None:
+    code, out, _ = run("schema")
+    assert code == 0
+    schema = json.loads(out)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert "scenes" in schema["properties"]
+
+
+def test_usage_error_exit_2() -> None:
+    code, _, err = run("compile")
+    assert code == 2 and "Missing argument" in err
+
+
+def test_help_teaches_every_command() -> None:
+    for command in cli.commands:
+        code, out, _ = run(command, "--help")
+        assert code == 0
+        assert len(out.splitlines()) > 4, command
+
+
+def console_script() -> str:
+    script = Path(sysconfig.get_path("scripts")) / "storyc"
+    if not script.exists():  # pragma: no cover - installed elsewhere
+        pytest.skip("the storyc console script is not installed in this environment")
+    return str(script)
+
+
+def test_console_script_in_a_real_subprocess(project: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAL_")}
+    done = subprocess.run(
+        [console_script(), "compile", "board.yaml", "--json"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["jobs"][0]["cost_usd"] == 3.36
+    bad = subprocess.run([console_script(), "check", "missing.yaml"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "Traceback" not in bad.stdout + bad.stderr
+
+
+def test_python_dash_m_and_interrupt_exit_130(project: Path) -> None:
+    code = (
+        "import sys, storyc.cli as c\n"
+        "def boom(*a, **k): raise KeyboardInterrupt\n"
+        "c.cli.main = boom\n"
+        "c.main(['check', 'board.yaml'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 130
+    assert done.stderr.strip() == "storyc: interrupted"
+
+
+def test_unexpected_error_exit_3_without_traceback(project: Path) -> None:
+    code = (
+        "import storyc.cli as c\n"
+        "def boom(*a, **k): raise RuntimeError('kaboom')\n"
+        "c.cli.main = boom\n"
+        "c.main(['check', 'board.yaml'])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "STORYC_TRACEBACK"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 3
+    assert "unexpected error (a bug in storyc" in done.stderr and "Traceback" not in done.stderr
