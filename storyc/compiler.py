@@ -210,7 +210,7 @@ class JobBuilder:
 
     def _check_endpoint_schema(self, resolved: ResolvedScene, endpoint: Endpoint, arguments: dict[str, Any]) -> bool:
         scene = resolved.rendered.scene
-        errors = list(endpoint.validator.iter_errors(arguments))
+        errors = endpoint.input_errors(arguments)
         for error in errors:
             where = "/".join(str(p) for p in error.absolute_path) or "request"
             self.diags.error(

@@ -50,6 +50,36 @@ class Endpoint:
 
         return Draft202012Validator(self.input_schema)
 
+    @cached_property
+    def _verdicts(self) -> dict[bytes, list[Any]]:
+        return {}
+
+    def input_errors(self, arguments: dict[str, Any]) -> list[Any]:
+        """Errors of `arguments` against the input schema.
+
+        The compiler checks prompt lengths itself before this, so the verdict
+        only depends on the request's shape: prompts are replaced by a
+        placeholder and verdicts are memoized by that shape (most scenes of a
+        board share a few shapes, and schema validation is the slow part).
+        """
+        shape = json.dumps(_without_prompts(arguments), sort_keys=True).encode()
+        verdict = self._verdicts.get(shape)
+        if verdict is None:
+            verdict = self._verdicts[shape] = list(self.validator.iter_errors(arguments))
+        return verdict
+
+
+def _without_prompts(arguments: dict[str, Any]) -> dict[str, Any]:
+    shaped = dict(arguments)
+    if isinstance(shaped.get("prompt"), str) and shaped["prompt"]:
+        shaped["prompt"] = "p"
+    if isinstance(shaped.get("multi_prompt"), list):
+        shaped["multi_prompt"] = [
+            {**shot, "prompt": "p"} if isinstance(shot, dict) and shot.get("prompt") else shot
+            for shot in shaped["multi_prompt"]
+        ]
+    return shaped
+
 
 def _parse(raw: bytes) -> Endpoint:
     data = json.loads(raw)
