@@ -1,0 +1,71 @@
+"""Golden compiled JSON for every example, compared exactly.
+
+Regenerate after an intended change with:  STORYC_UPDATE_GOLDENS=1 pytest tests/test_examples.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from storyc.cli import cli
+from storyc.pipeline import compile_file
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted(p.parent.name for p in (ROOT / "examples").glob("*/board.yaml"))
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+def test_there_are_at_least_three_examples() -> None:
+    assert len(EXAMPLES) >= 3
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_example_matches_golden(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    display = f"examples/{name}/board.yaml"
+    result = compile_file(ROOT / display, display, use_cache=False)
+    assert result.board is not None, [d.format() for d in result.diagnostics]
+    assert [d.format() for d in result.diagnostics] == []  # examples are clean: no warnings either
+    actual = json.dumps(result.board.to_json(), indent=2, ensure_ascii=False) + "\n"
+    golden = GOLDEN / f"{name}.json"
+    if os.environ.get("STORYC_UPDATE_GOLDENS"):
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(actual, "utf-8")
+    assert actual == golden.read_text("utf-8")
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_example_through_the_cli(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    result = CliRunner().invoke(cli, ["compile", "--no-cache", "--json", f"examples/{name}/board.yaml"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (GOLDEN / f"{name}.json").read_text("utf-8")
+
+
+def test_elephant_covers_the_four_usage_patterns() -> None:
+    data = json.loads((GOLDEN / "elephant.json").read_text("utf-8"))
+    meet, play = data["jobs"]
+    assert meet["arguments"]["start_image_url"] == "refs/open.png"
+    assert "end_image_url" in meet["arguments"]
+    assert {"video_url": "refs/ball.mp4"} in meet["arguments"]["elements"]
+    assert meet["arguments"]["image_urls"] == ["refs/dawn-palette.jpg"]
+    assert len(play["arguments"]["multi_prompt"]) == 3
+    assert play["arguments"]["image_urls"] == ["https://example.org/noir.jpg"]
+
+
+def test_init_scaffolds_a_clean_board(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(cli, ["init", str(tmp_path / "film")])
+    assert result.exit_code == 0, result.output
+    board = tmp_path / "film" / "board.yaml"
+    (tmp_path / "film" / ".git").mkdir()
+    compiled = compile_file(board, "board.yaml", use_cache=False)
+    assert compiled.board is not None and compiled.diagnostics == []
+    assert [j.scene for j in compiled.board.jobs] == ["arrive", "turn"]
+    again = runner.invoke(cli, ["init", str(tmp_path / "film")])
+    assert again.exit_code == 1 and "already exists" in again.stderr
