@@ -131,7 +131,7 @@ def check(boards: tuple[Path, ...], fmt: str, no_cache: bool) -> None:
             if result.board is not None:
                 compiled = result.board
                 click.echo(
-                    f"{compiled.storyboard}: {len(compiled.jobs)} scenes, {compiled.total_seconds} s, "
+                    f"{compiled.storyboard}: {_plural(len(compiled.jobs), 'scene')}, {compiled.total_seconds} s, "
                     f"${compiled.total_cost} to render"
                 )
         click.echo(summary_line(every, len(boards)))
@@ -171,7 +171,11 @@ def compile_command(board: Path, scenes: tuple[str, ...], as_json: bool, no_cach
         _echo_job(job)
     total_seconds = sum(j.seconds for j in jobs)
     total_cost = sum(j.cost_usd for j in jobs)
-    click.echo(click.style(f"{len(jobs)} scenes, {total_seconds} s, ${total_cost:.2f} to render", bold=True))
+    click.echo(click.style(f"{_plural(len(jobs), 'scene')}, {total_seconds} s, ${total_cost:.2f} to render", bold=True))
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _fail_summary(result: CompileResult) -> NoReturn:

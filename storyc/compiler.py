@@ -20,10 +20,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from storyc.assets import Assets, LocalFile
+from storyc.assets import Assets, LocalFile, MediaKind
 from storyc.diagnostics import Diagnostic, Diagnostics
 from storyc.endpoints import Endpoint
-from storyc.model import Character, Storyboard
+from storyc.model import AssetRef, Character, Storyboard
 from storyc.references import ResolvedScene, ResolvedText
 
 # Argument fields that hold an asset (URL or local path), at any depth.
@@ -125,14 +125,16 @@ class JobBuilder:
         self.doc = board.doc
         self.assets = assets
         self.diags = diags
+        self._asset_failed = False
 
     def build(self, resolved: ResolvedScene, endpoint: Endpoint) -> Job | None:
         scene = resolved.rendered.scene
         errors_before = self.diags.error_count
+        self._asset_failed = False
         self._check_lengths(resolved, endpoint)
         arguments = self._arguments(resolved)
-        if self.diags.error_count > errors_before:
-            return None
+        if self._asset_failed or self.diags.error_count > errors_before:
+            return None  # each problem is reported where it is; no request is built
         if not self._check_endpoint_schema(resolved, endpoint, arguments):
             return None
         files = {v: self.assets.files[v] for v in _asset_values(arguments) if v in self.assets.files}
@@ -184,25 +186,30 @@ class JobBuilder:
         if resolved.elements:
             args["elements"] = [self._element(c) for c in resolved.elements]
         if resolved.images:
-            args["image_urls"] = [self.assets.check(s.image, "image") for s in resolved.images]
+            args["image_urls"] = [self._asset(s.image, "image") for s in resolved.images]
         args["duration"] = str(scene.seconds)
         args["aspect_ratio"] = scene.aspect_ratio
         args["generate_audio"] = scene.generate_audio
         if scene.start_frame:
-            args["start_image_url"] = self.assets.check(scene.start_frame, "image")
+            args["start_image_url"] = self._asset(scene.start_frame, "image")
         if scene.end_frame:
-            args["end_image_url"] = self.assets.check(scene.end_frame, "image")
+            args["end_image_url"] = self._asset(scene.end_frame, "image")
         return args
+
+    def _asset(self, ref: AssetRef, media: MediaKind) -> str | None:
+        value = self.assets.check(ref, media)
+        self._asset_failed |= value is None
+        return value
 
     def _element(self, character: Character) -> dict[str, Any]:
         element: dict[str, Any]
         if character.video is not None:
-            element = {"video_url": self.assets.check(character.video, "video")}
+            element = {"video_url": self._asset(character.video, "video")}
         else:
             assert character.frontal is not None
             element = {
-                "frontal_image_url": self.assets.check(character.frontal, "image"),
-                "reference_image_urls": [self.assets.check(r, "image") for r in character.references],
+                "frontal_image_url": self._asset(character.frontal, "image"),
+                "reference_image_urls": [self._asset(r, "image") for r in character.references],
             }
         if character.voice:
             element["voice_id"] = character.voice

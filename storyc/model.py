@@ -129,6 +129,9 @@ class Storyboard:
     styles: dict[str, Style]
     templates: dict[str, TemplateDef]
     scenes: tuple[Scene, ...]
+    # declared names whose declaration has errors: already reported, so a scene
+    # using one fails quietly instead of adding "unknown reference" noise
+    broken_names: frozenset[str] = frozenset()
 
     @property
     def base_dir(self) -> Path:

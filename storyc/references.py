@@ -84,6 +84,8 @@ class Resolver:
         reported: set[str] = set()
         for field in rendered.fields:
             self._check_field(field, reported)
+        if any(name in self.board.broken_names for t in rendered.fields for name in mentions(t.text)):
+            return None  # its declaration's errors are reported already
         texts = [rendered.prompt] if rendered.prompt is not None else list(rendered.shots)
         order: list[Reference] = []
         for text in texts:
@@ -116,7 +118,7 @@ class Resolver:
                 continue
             occurrence = seen.get(name, 0)
             seen[name] = occurrence + 1
-            if self.board.reference(name) is not None:
+            if self.board.reference(name) is not None or name in self.board.broken_names:
                 self.used.add(name)
                 continue
             reported.add(name)
@@ -126,7 +128,9 @@ class Resolver:
     def _collect(self, name: str, origin: JsonPath, order: list[Reference], reported: set[str]) -> None:
         ref = self.board.reference(name)
         if ref is None:
-            if name not in reported:  # e.g. written in a template, not in a field
+            if (
+                name not in reported and name not in self.board.broken_names
+            ):  # e.g. written in a template, not in a field
                 reported.add(name)
                 self.diags.error(self.doc.loc(origin), _unknown_message(name, self.board.names))
             return

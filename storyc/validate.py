@@ -246,7 +246,16 @@ class _Builder:
             styles=styles,
             templates=templates,
             scenes=tuple(scenes),
+            broken_names=frozenset(self._declared_names() - characters.keys() - styles.keys()),
         )
+
+    def _declared_names(self) -> set[str]:
+        names: set[str] = set()
+        for table in ("characters", "styles"):
+            declared = self.data.get(table)
+            if isinstance(declared, dict):
+                names.update(str(n) for n in declared)
+        return names
 
     def _ok(self, path: JsonPath) -> bool:
         return path not in self.bad
