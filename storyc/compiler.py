@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -71,10 +71,11 @@ class CompiledBoard:
     template_files: tuple[str, ...] = ()  # absolute paths of template files read
     asset_files: tuple[str, ...] = ()  # every local asset checked, as written
 
-    def to_json(self, scenes: list[str] | None = None) -> dict[str, Any]:
+    def to_json(self, scenes: Iterable[str] | None = None) -> dict[str, Any]:
+        wanted = None if scenes is None else set(scenes)  # a set: boards have thousands of scenes
         return {
             "storyboard": self.storyboard,
-            "jobs": [j.to_json() for j in self.jobs if scenes is None or j.scene in scenes],
+            "jobs": [j.to_json() for j in self.jobs if wanted is None or j.scene in wanted],
         }
 
     @property
