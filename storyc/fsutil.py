@@ -32,6 +32,32 @@ def atomic_writer(target: Path, mode: str = "wb") -> Iterator[IO[bytes]]:
     _fsync_dir(target.parent)
 
 
+@contextlib.contextmanager
+def atomic_path(target: Path, suffix: str | None = None) -> Iterator[Path]:
+    """Like `atomic_writer`, for files another program writes (ffmpeg): yields a temporary path.
+
+    `suffix` keeps the extension tools infer the format from (default: the target's).
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    ext = target.suffix if suffix is None else suffix
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{ext}", dir=target.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        tmp.replace(target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(target.parent)
+
+
 def atomic_write_bytes(target: Path, data: bytes) -> None:
     with atomic_writer(target) as f:
         f.write(data)

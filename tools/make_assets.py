@@ -9,7 +9,6 @@ limits storyc checks: PNG or JPEG, >= 300 px a side, aspect within 1:2.5..2.5:1.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -69,17 +68,11 @@ def savanna(sun_height: float, size: tuple[int, int] = (480, 320)) -> Image.Imag
 
 def ball_video(path: Path) -> None:
     """A 3 s clip of a striped ball rolling across the frame."""
-    import imageio_ffmpeg
+    from storyc.video import run_ffmpeg
 
-    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
     source = "color=c=0xE8DEC8:s=360x360:r=12:d=3,drawbox=x='t*100':y=150:w=60:h=60:color=0x1E64C8:t=fill"
-    subprocess.run(
+    run_ffmpeg(
         [
-            ffmpeg,
-            "-nostdin",
-            "-hide_banner",
-            "-loglevel",
-            "error",
             "-y",
             "-f",
             "lavfi",
@@ -101,7 +94,7 @@ def ball_video(path: Path) -> None:
             "+bitexact",
             str(path),
         ],
-        check=True,
+        what="ball video",
     )
 
 

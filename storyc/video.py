@@ -1,0 +1,305 @@
+"""ffmpeg utilities: probe, first frame, join. No storyboard knowledge here.
+
+Everything runs the ffmpeg bundled with imageio-ffmpeg (there is no ffprobe
+in it). Stream facts come from ffmpeg's `framecrc` muxer over a stream copy:
+it prints each stream's codec, dimensions, time base and extradata checksum
+as header lines on stdout, then one line per packet (timestamps, duration).
+That reads the packets without decoding them and keeps every call at
+`-loglevel error`, so stderr holds only errors.
+
+Durations are the video stream's (first pts to the end of the last frame),
+which is what "a 3 s shot" means, not the container's (which may include a
+longer audio track).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import statistics
+import subprocess
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Literal
+
+from storyc.fsutil import atomic_path
+
+JoinMode = Literal["copy", "reencode"]
+
+_STDERR_TAIL_LINES = 15
+_NOPTS = -(2**63)
+# Codecs the concat demuxer may stream-copy into MP4 without surprises.
+_COPY_VIDEO_CODECS = frozenset({"h264"})
+_COPY_AUDIO_CODECS = frozenset({"aac"})
+_JOIN_AUDIO_RATE = 48_000
+
+
+class VideoError(Exception):
+    """ffmpeg could not read or write a video; the message carries ffmpeg's own words."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    seconds: float
+    width: int
+    height: int
+    fps: float
+    frames: int
+    has_audio: bool = False
+
+
+@dataclass(frozen=True)
+class _Stream:
+    """One stream as framecrc describes it; `params` is everything that must match for a stream copy."""
+
+    media_type: str
+    codec: str
+    params: tuple[tuple[str, str], ...]
+    time_base: Fraction
+    packets: tuple[tuple[int, int], ...]  # (pts, duration) in time_base units
+
+
+@dataclass(frozen=True)
+class _Media:
+    video: _Stream
+    audio: _Stream | None
+    width: int
+    height: int
+    fps: Fraction
+    seconds: Fraction
+
+
+# --------------------------------------------------------------------------- running ffmpeg
+
+
+@functools.lru_cache(maxsize=1)
+def ffmpeg_exe() -> str:
+    """The path of the ffmpeg binary bundled with imageio-ffmpeg."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def run_ffmpeg(args: Sequence[str], *, what: str) -> str:
+    """Run ffmpeg quietly with `args`; return its stdout or raise VideoError with the tail of stderr."""
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", *args]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, check=False)
+    except OSError as exc:
+        raise VideoError(f"{what}: cannot run ffmpeg ({exc})") from exc
+    stderr = proc.stderr.decode("utf-8", "replace").strip()
+    if proc.returncode != 0:
+        tail = "\n".join(stderr.splitlines()[-_STDERR_TAIL_LINES:]) or f"exit status {proc.returncode}"
+        raise VideoError(f"{what}: ffmpeg failed:\n{tail}")
+    return proc.stdout.decode("utf-8", "replace")
+
+
+@contextlib.contextmanager
+def atomic_output(target: Path, suffix: str | None = None) -> Iterator[Path]:
+    """A temporary path for ffmpeg to write, renamed over `target` only when ffmpeg wrote something."""
+    with atomic_path(target, suffix) as tmp:
+        yield tmp
+        if not tmp.is_file() or tmp.stat().st_size == 0:
+            raise VideoError(f"{target}: ffmpeg wrote nothing")
+
+
+# --------------------------------------------------------------------------- probing
+
+
+def probe(path: Path) -> VideoInfo:
+    """Duration, size, frame rate and frame count of the first video stream of `path`."""
+    media = _probe_media(Path(path))
+    return VideoInfo(
+        seconds=float(media.seconds),
+        width=media.width,
+        height=media.height,
+        fps=float(media.fps),
+        frames=len(media.video.packets),
+        has_audio=media.audio is not None,
+    )
+
+
+def _probe_media(path: Path) -> _Media:
+    if not path.is_file():
+        raise VideoError(f"{path}: no such file")
+    try:
+        out = run_ffmpeg(
+            ["-i", str(path), "-map", "0:V:0?", "-map", "0:a:0?", "-c", "copy", "-f", "framecrc", "-"],
+            what=f"cannot read {path}",
+        )
+    except VideoError as exc:
+        if "does not contain any stream" in str(exc):
+            raise VideoError(f"cannot read {path}: it has no video stream") from exc
+        raise
+    streams = _parse_framecrc(out)
+    video = next((s for s in streams if s.media_type == "video"), None)
+    if video is None or not video.packets:
+        raise VideoError(f"cannot read {path}: it has no video stream")
+    audio = next((s for s in streams if s.media_type == "audio"), None)
+    width, height = (int(v) for v in dict(video.params)["dimensions"].split("x"))
+    seconds, fps = _timing(video)
+    return _Media(video, audio, width, height, fps, seconds)
+
+
+def _parse_framecrc(text: str) -> list[_Stream]:
+    headers: dict[int, dict[str, str]] = {}
+    packets: dict[int, list[tuple[int, int]]] = {}
+    for line in text.splitlines():
+        if line.startswith("#"):
+            _parse_header(line, headers)
+        elif line.strip():
+            fields = [f.strip() for f in line.split(",")]
+            index, dts, pts, duration = (int(f) for f in fields[:4])
+            packets.setdefault(index, []).append((dts if pts == _NOPTS else pts, duration))
+    return [_stream(h, packets.get(i, [])) for i, h in sorted(headers.items()) if "media_type" in h]
+
+
+def _parse_header(line: str, headers: dict[int, dict[str, str]]) -> None:
+    """`#key N: value` lines describe stream N (`#software: ...` has no stream and is skipped)."""
+    key_part, sep, value = line[1:].partition(":")
+    key, _, index = key_part.partition(" ")
+    if sep and index.strip().isdigit():
+        headers.setdefault(int(index), {})[key] = value.strip()
+
+
+def _stream(header: dict[str, str], packets: list[tuple[int, int]]) -> _Stream:
+    ignored = {"tb", "media_type", "codec_id"}
+    params = tuple(sorted((k, v) for k, v in header.items() if k not in ignored))
+    return _Stream(
+        media_type=header["media_type"],
+        codec=header.get("codec_id", "?"),
+        params=params,
+        time_base=Fraction(header.get("tb", "1/1")),
+        packets=tuple(packets),
+    )
+
+
+def _timing(video: _Stream) -> tuple[Fraction, Fraction]:
+    """(seconds, fps) from packet timestamps: first pts to the end of the last frame."""
+    pts = sorted(p for p, _ in video.packets)
+    durations = [d for _, d in video.packets if d > 0]
+    if durations:
+        frame = Fraction(statistics.median_low(durations))
+    elif len(pts) > 1:
+        frame = Fraction(pts[-1] - pts[0], len(pts) - 1)
+    else:
+        frame = Fraction(0)
+    if frame <= 0:
+        frame = 1 / (25 * video.time_base)  # a lone still image: ffmpeg's own default rate
+    last = max(p + (d if d > 0 else frame) for p, d in video.packets)
+    seconds = (last - pts[0]) * video.time_base
+    return seconds, 1 / (frame * video.time_base)
+
+
+# --------------------------------------------------------------------------- first frame
+
+
+def first_frame(video: Path, out_png: Path) -> None:
+    """Write the first frame of `video` (upright, as a player shows it) to `out_png` as an RGB PNG."""
+    video = Path(video)
+    if not video.is_file():
+        raise VideoError(f"{video}: no such file")
+    with atomic_output(Path(out_png), ".png") as tmp:
+        args = ["-i", str(video), "-map", "0:V:0", "-frames:v", "1", "-update", "1"]
+        args += ["-pix_fmt", "rgb24", "-c:v", "png", "-f", "image2", "-y"]
+        run_ffmpeg([*args, str(tmp)], what=f"cannot take the first frame of {video}")
+
+
+# --------------------------------------------------------------------------- join
+
+
+def join(inputs: Sequence[Path], out: Path, *, crf: int = 18, preset: str = "veryfast") -> JoinMode:
+    """Concatenate `inputs` in order into the MP4 `out`; return how: "copy" or "reencode".
+
+    Inputs that agree on codec (H.264, optional AAC), size, pixel format (H.264's
+    parameter sets), aspect and frame rate are joined by the concat demuxer with a
+    stream copy: lossless and fast. Anything else is re-encoded with libx264 to the
+    first input's size (others letterboxed) and frame rate; audio is kept if any
+    input has it, with silence for the inputs that have none.
+    """
+    paths = [Path(p) for p in inputs]
+    if not paths:
+        raise ValueError("join needs at least one input video")
+    media = [_probe_media(p) for p in paths]
+    mode: JoinMode = "copy" if _copyable(media) else "reencode"
+    with atomic_output(Path(out), ".mp4") as tmp:
+        if mode == "copy":
+            _join_copy(paths, tmp)
+        else:
+            _join_reencode(paths, media, tmp, crf=crf, preset=preset)
+    return mode
+
+
+def _copyable(media: Sequence[_Media]) -> bool:
+    first = media[0]
+    if first.video.codec not in _COPY_VIDEO_CODECS:
+        return False
+    if first.audio is not None and first.audio.codec not in _COPY_AUDIO_CODECS:
+        return False
+    return all(_signature(m) == _signature(first) for m in media)
+
+
+def _signature(m: _Media) -> tuple[object, ...]:
+    audio = None if m.audio is None else (m.audio.codec, m.audio.params)
+    # extradata (SPS/PPS) pins profile, chroma format and bit depth: equal ones decode with one decoder setup
+    return (m.video.codec, m.video.params, m.fps, audio)
+
+
+def _join_copy(paths: Sequence[Path], tmp: Path) -> None:
+    with tempfile.TemporaryDirectory(prefix="storyc-join-") as work:
+        listing = Path(work) / "inputs.txt"
+        listing.write_text("".join(f"file {_concat_quote(p)}\n" for p in paths), "utf-8")
+        args = ["-f", "concat", "-safe", "0", "-i", str(listing)]
+        args += ["-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-movflags", "+faststart", "-f", "mp4", "-y"]
+        run_ffmpeg([*args, str(tmp)], what=f"cannot join {len(paths)} videos")
+
+
+def _concat_quote(path: Path) -> str:
+    """Quote a path for a concat-demuxer list (single quotes; a quote is written '\\'')."""
+    text = str(path.resolve())
+    if "\n" in text or "\r" in text:
+        raise VideoError(f"cannot join {text!r}: line breaks in file names are not supported")
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def _join_reencode(paths: Sequence[Path], media: Sequence[_Media], tmp: Path, *, crf: int, preset: str) -> None:
+    first = media[0]
+    width, height = first.width - first.width % 2, first.height - first.height % 2
+    with_audio = any(m.audio is not None for m in media)
+    graph = _reencode_graph(media, width, height, first.fps, with_audio)
+    args = [a for p in paths for a in ("-i", str(p))]
+    args += ["-filter_complex", graph, "-map", "[v]"]
+    if with_audio:
+        args += ["-map", "[a]", "-c:a", "aac", "-b:a", "192k"]
+    args += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p"]
+    args += ["-movflags", "+faststart", "-f", "mp4", "-y", str(tmp)]
+    run_ffmpeg(args, what=f"cannot join {len(paths)} videos")
+
+
+def _reencode_graph(media: Sequence[_Media], width: int, height: int, fps: Fraction, with_audio: bool) -> str:
+    chains: list[str] = []
+    pads: list[str] = []
+    for i, m in enumerate(media):
+        chains.append(
+            f"[{i}:V:0]scale={width}:{height}:force_original_aspect_ratio=decrease,"
+            f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2,setsar=1,format=yuv420p,setpts=PTS-STARTPTS[v{i}]"
+        )
+        pads.append(f"[v{i}]")
+        if with_audio:
+            chains.append(_audio_chain(i, m))
+            pads.append(f"[a{i}]")
+    n_audio = 1 if with_audio else 0
+    concat = f"{''.join(pads)}concat=n={len(media)}:v=1:a={n_audio}[vc]" + ("[a]" if with_audio else "")
+    return ";".join([*chains, concat, f"[vc]fps={fps.numerator}/{fps.denominator}[v]"])
+
+
+def _audio_chain(i: int, m: _Media) -> str:
+    """Input i's audio (or silence) cut or padded to its video's length, so segments stay in sync."""
+    dur = f"{float(m.seconds):.6f}"
+    fmt = f"aformat=sample_fmts=fltp:sample_rates={_JOIN_AUDIO_RATE}:channel_layouts=stereo"
+    if m.audio is None:
+        return f"anullsrc=r={_JOIN_AUDIO_RATE}:cl=stereo,atrim=duration={dur},{fmt}[a{i}]"
+    return f"[{i}:a:0]aresample={_JOIN_AUDIO_RATE},{fmt},asetpts=PTS-STARTPTS,apad,atrim=duration={dur}[a{i}]"

@@ -1,0 +1,166 @@
+"""storyc.video: probe, first_frame and join, on clips generated with the bundled ffmpeg."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageStat
+
+from storyc import video
+from storyc.video import VideoError, first_frame, join, probe
+
+FFMPEG = ("-nostdin", "-hide_banner", "-loglevel", "error", "-y")
+
+
+def make_clip(
+    path: Path,
+    *,
+    size: tuple[int, int] = (320, 240),
+    fps: int = 24,
+    seconds: float = 1.0,
+    colour: str = "red",
+    audio: bool = False,
+) -> Path:
+    """A solid-colour H.264 clip (optionally with a sine tone)."""
+    w, h = size
+    args = [video.ffmpeg_exe(), *FFMPEG, "-f", "lavfi", "-i", f"color=c={colour}:s={w}x{h}:r={fps}:d={seconds}"]
+    if audio:
+        args += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-c:a", "aac", "-shortest"]
+    args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path)]
+    subprocess.run(args, check=True, capture_output=True)
+    return path
+
+
+def mean_colour(path: Path) -> tuple[float, ...]:
+    with Image.open(path) as image:
+        return tuple(ImageStat.Stat(image.convert("RGB")).mean)
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if ".tmp" in p.name)
+
+
+@pytest.mark.parametrize(
+    ("size", "fps", "seconds", "frames"),
+    [((320, 240), 24, 2.0, 48), ((256, 144), 30, 1.5, 45)],
+)
+def test_probe_reports_duration_size_fps_and_frames(
+    tmp_path: Path, size: tuple[int, int], fps: int, seconds: float, frames: int
+) -> None:
+    info = probe(make_clip(tmp_path / "clip.mp4", size=size, fps=fps, seconds=seconds))
+    assert (info.width, info.height) == size
+    assert info.fps == pytest.approx(fps, abs=0.01)
+    assert info.frames == frames
+    assert info.seconds == pytest.approx(seconds, abs=1 / fps)
+    assert info.has_audio is False
+
+
+def test_probe_sees_audio(tmp_path: Path) -> None:
+    assert probe(make_clip(tmp_path / "a.mp4", audio=True)).has_audio is True
+
+
+def test_first_frame_is_a_png_of_the_first_frame(tmp_path: Path) -> None:
+    clip = tmp_path / "red-then-blue.mp4"
+    graph = "color=c=red:s=160x90:r=24:d=0.5[a];color=c=blue:s=160x90:r=24:d=0.5[b];[a][b]concat=n=2:v=1:a=0[out0]"
+    subprocess.run(
+        [video.ffmpeg_exe(), *FFMPEG, "-f", "lavfi", "-i", graph, "-c:v", "libx264", "-pix_fmt", "yuv420p", str(clip)],
+        check=True,
+        capture_output=True,
+    )
+    out = tmp_path / "thumbs" / "first.png"
+    first_frame(clip, out)
+    with Image.open(out) as image:
+        assert image.format == "PNG"
+        assert image.size == (160, 90)
+    r, g, b = mean_colour(out)
+    assert r > 200 and g < 60 and b < 60, (r, g, b)
+    assert leftovers(out.parent) == []
+
+
+def test_join_same_format_stream_copies_and_sums_durations(tmp_path: Path) -> None:
+    a = make_clip(tmp_path / "a.mp4", colour="red", seconds=1.0)
+    b = make_clip(tmp_path / "b.mp4", colour="blue", seconds=2.0)
+    out = tmp_path / "out" / "joined.mp4"
+    assert join([a, b], out) == "copy"
+    info = probe(out)
+    assert info.seconds == pytest.approx(3.0, abs=1 / 24)
+    assert info.frames == 72
+    assert (info.width, info.height) == (320, 240)
+    assert leftovers(out.parent) == []
+
+
+def test_join_copy_handles_quotes_in_paths(tmp_path: Path) -> None:
+    folder = tmp_path / "it's here"
+    folder.mkdir()
+    a = make_clip(folder / "a'1.mp4")
+    assert join([a, a], tmp_path / "joined.mp4") == "copy"
+    assert probe(tmp_path / "joined.mp4").frames == 48
+
+
+def test_join_different_sizes_reencodes_to_the_first_size(tmp_path: Path) -> None:
+    a = make_clip(tmp_path / "a.mp4", size=(320, 240), fps=24, seconds=1.0)
+    b = make_clip(tmp_path / "b.mp4", size=(640, 360), fps=30, seconds=1.5)
+    out = tmp_path / "joined.mp4"
+    assert join([a, b], out) == "reencode"
+    info = probe(out)
+    assert (info.width, info.height) == (320, 240)
+    assert info.fps == pytest.approx(24, abs=0.01)
+    assert info.seconds == pytest.approx(2.5, abs=1 / 24)
+
+
+def test_join_keeps_audio_when_some_inputs_have_it(tmp_path: Path) -> None:
+    a = make_clip(tmp_path / "a.mp4", audio=True)
+    b = make_clip(tmp_path / "b.mp4", audio=False)
+    out = tmp_path / "joined.mp4"
+    assert join([a, b], out) == "reencode"  # different stream layouts cannot be stream-copied
+    info = probe(out)
+    assert info.has_audio is True
+    assert info.seconds == pytest.approx(2.0, abs=1 / 24)
+
+
+def test_join_failure_leaves_the_old_output_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = make_clip(tmp_path / "a.mp4")
+    out = tmp_path / "joined.mp4"
+    out.write_bytes(b"old")
+
+    def broken(paths: list[Path], tmp: Path) -> None:
+        tmp.write_bytes(b"half a video")
+        raise VideoError("disk on fire")
+
+    monkeypatch.setattr(video, "_join_copy", broken)
+    with pytest.raises(VideoError, match="disk on fire"):
+        join([a, a], out)
+    assert out.read_bytes() == b"old"
+    assert leftovers(tmp_path) == []
+
+
+def test_join_needs_inputs(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        join([], tmp_path / "out.mp4")
+
+
+@pytest.mark.parametrize("content", [b"", b"this is not a video\n" * 50, bytes(range(256)) * 40])
+def test_unreadable_files_raise_video_error(tmp_path: Path, content: bytes) -> None:
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(content)
+    with pytest.raises(VideoError, match=r"bad\.mp4"):
+        probe(bad)
+    with pytest.raises(VideoError):
+        first_frame(bad, tmp_path / "thumb.png")
+    assert not (tmp_path / "thumb.png").exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_missing_file_and_audio_only_file_raise_video_error(tmp_path: Path) -> None:
+    with pytest.raises(VideoError, match="no such file"):
+        probe(tmp_path / "missing.mp4")
+    tone = tmp_path / "tone.m4a"
+    subprocess.run(
+        [video.ffmpeg_exe(), *FFMPEG, "-f", "lavfi", "-i", "sine=duration=0.5", "-c:a", "aac", str(tone)],
+        check=True,
+        capture_output=True,
+    )
+    with pytest.raises(VideoError, match=r"tone\.m4a"):
+        probe(tone)
