@@ -1,0 +1,561 @@
+"""The fake fal service, driven by the real fal_client 1.0.3 (no mocks)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import fal_client
+import fal_client.client as fc
+import httpx
+import pytest
+from fakefal import FakeFal
+from fakefal.plugin import point_fal_client
+
+APP = "fal-ai/kling-video/o3/4k/reference-to-video"
+OK = {"prompt": "an elephant plays with a ball", "duration": "3", "aspect_ratio": "9:16"}
+
+
+class ManualClock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+@pytest.fixture
+def client(fake_fal: FakeFal) -> Iterator[fal_client.SyncClient]:
+    c = fal_client.SyncClient(key=fake_fal.key)
+    yield c
+    if "_client" in c.__dict__:
+        c._client.close()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def manual_fal(monkeypatch: pytest.MonkeyPatch, clock: ManualClock) -> Iterator[FakeFal]:
+    """A fake whose time only moves when the test says so."""
+    with FakeFal(clock=clock, job_seconds=10.0, video_mode="stub") as server:
+        point_fal_client(server, monkeypatch)
+        yield server
+        assert server.internal_errors == []
+
+
+@pytest.fixture
+def manual_client(manual_fal: FakeFal) -> Iterator[fal_client.SyncClient]:
+    c = fal_client.SyncClient(key=manual_fal.key)
+    yield c
+    if "_client" in c.__dict__:
+        c._client.close()
+
+
+def ffmpeg_info(data: bytes, tmp_path: Path) -> str:
+    import imageio_ffmpeg
+
+    path = tmp_path / "probe.mp4"
+    path.write_bytes(data)
+    proc = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True, timeout=30
+    )
+    return proc.stderr
+
+
+def png_bytes() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (400, 320), "red").save(buf, "PNG")
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- queue round trip
+
+
+def test_round_trip_submit_status_result(fake_fal: FakeFal, client: fal_client.SyncClient, tmp_path: Path) -> None:
+    fake_fal.job_seconds = 0.3  # long enough that the first poll surely sees IN_PROGRESS
+    handle = client.submit(APP, OK)
+    uuid.UUID(handle.request_id)  # a real uuid4
+    base = f"{fake_fal.url}/fal-ai/kling-video/requests/{handle.request_id}"
+    assert (handle.response_url, handle.status_url, handle.cancel_url) == (base, base + "/status", base + "/cancel")
+
+    events = list(handle.iter_events(with_logs=True, interval=0.01))
+    assert isinstance(events[-1], fal_client.Completed)
+    assert all(isinstance(e, fal_client.InProgress) for e in events[:-1])
+    assert events[-1].error is None
+    assert events[-1].metrics["inference_time"] == pytest.approx(fake_fal.job_seconds, abs=0.02)
+    assert any("Starting" in log["message"] for log in events[-1].logs)
+
+    result = handle.get(interval=0.01)
+    video = result["video"]
+    assert video["content_type"] == "video/mp4"
+    assert video["file_name"] == "output.mp4"
+    data = httpx.get(video["url"], timeout=10).content
+    assert len(data) == video["file_size"] > 0
+    info = ffmpeg_info(data, tmp_path)
+    assert "Duration: 00:00:03.00" in info
+    assert re.search(r"Video: h264.* 90x160", info), info
+
+    submit = fake_fal.records("submit")[0]
+    assert submit.headers["authorization"] == f"Key {fake_fal.key}"
+    assert submit.json == OK
+    assert submit.response_json["status"] == "IN_QUEUE"
+    assert submit.response_json["gateway_request_id"] == handle.request_id
+    assert isinstance(submit.response_json["queue_position"], int)
+    statuses = [r.status for r in fake_fal.status_calls(handle.request_id)]
+    done = statuses.index(200)  # iter_events stops at the first 200; get() polls once more
+    assert done > 0 and set(statuses[:done]) == {202} and statuses[done:] == [200, 200]
+    assert fake_fal.submits == [OK]
+    assert fake_fal.job(handle.request_id).video_url == video["url"]
+
+
+def test_status_logs_are_null_unless_asked(manual_fal: FakeFal, manual_client: fal_client.SyncClient) -> None:
+    handle = manual_client.submit(APP, OK)
+    assert manual_client.status(APP, handle.request_id) == fal_client.InProgress(logs=None)
+    with_logs = handle.status(with_logs=True)
+    assert isinstance(with_logs, fal_client.InProgress)
+    assert with_logs.logs and with_logs.logs[0]["level"] == "INFO"
+    queries = [r.query for r in manual_fal.status_calls(handle.request_id)]
+    assert queries == [{"logs": "false"}, {"logs": "true"}]
+
+
+def test_queue_positions_with_concurrency_one(
+    manual_fal: FakeFal, manual_client: fal_client.SyncClient, clock: ManualClock
+) -> None:
+    manual_fal.concurrency = 1
+    handles = [manual_client.submit(APP, {**OK, "prompt": f"shot {i}"}) for i in range(3)]
+    assert [h.status() for h in handles] == [
+        fal_client.InProgress(logs=None),
+        fal_client.Queued(position=0),
+        fal_client.Queued(position=1),
+    ]
+    raw = httpx.get(handles[2].status_url, headers={"Authorization": f"Key {manual_fal.key}"})
+    assert raw.status_code == 202 and raw.json()["queue_position"] == 1
+
+    clock.advance(10.0)  # the first finishes; the second starts at that very moment
+    states = [h.status() for h in handles]
+    assert isinstance(states[0], fal_client.Completed)
+    assert states[1:] == [fal_client.InProgress(logs=None), fal_client.Queued(position=0)]
+    first, second = manual_fal.job(handles[0].request_id), manual_fal.job(handles[1].request_id)
+    assert second.started_at == first.finished_at
+
+    clock.advance(25.0)  # both remaining ones run back to back
+    assert [j.status for j in manual_fal.jobs] == ["COMPLETED"] * 3
+    assert manual_fal.jobs[2].finished_at == pytest.approx(first.submitted_at + 30.0)
+
+
+def test_module_level_functions_and_resume_by_request_id(fake_fal: FakeFal) -> None:
+    handle = fal_client.submit(APP, OK)
+    assert isinstance(fal_client.status(APP, handle.request_id), fal_client.Status)
+    result = fal_client.sync_client.get_handle(APP, handle.request_id).get(interval=0.01)
+    assert result["video"]["url"].startswith(fake_fal.url + "/files/")
+    assert fake_fal.records("submit")[0].headers["authorization"] == f"Key {fake_fal.key}"
+
+
+def test_run_is_synchronous(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
+    result = client.run(APP, OK)
+    assert result["video"]["file_size"] > 0
+    assert fake_fal.count("run") == 1 and fake_fal.jobs[0].via == "run"
+
+
+# --------------------------------------------------------------------------- retries and faults
+
+
+def test_429_on_submit_is_retried(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
+    fake_fal.fail_next("submit", 429, count=2)
+    handle = client.submit(APP, OK)
+    assert [r.status for r in fake_fal.records("submit")] == [429, 429, 200]
+    assert len(fake_fal.jobs) == 1 and fake_fal.jobs[0].request_id == handle.request_id
+
+
+def test_ingress_errors_are_retried_app_errors_are_not(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
+    handle = client.submit(APP, OK)
+    fake_fal.fail_next("status", 503, ingress=True)
+    assert handle.get(interval=0.01)["video"]
+    first = fake_fal.status_calls(handle.request_id)[0]
+    assert (first.status, first.fault) == (503, "ingress")
+
+    assert [r.route for r in fake_fal.requests][-1] == "result"
+
+    handle = client.submit(APP, OK)
+    fake_fal.fail_next("status", 503)
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        handle.get(interval=0.01)
+    assert err.value.status_code == 503
+    assert err.value.error_type == "runner_scheduling_failure"
+    assert "x-fal-request-id" in err.value.response_headers
+
+
+def test_dropped_connection_is_retried_and_can_duplicate_a_job(
+    fake_fal: FakeFal, client: fal_client.SyncClient
+) -> None:
+    fake_fal.drop_next("submit")
+    client.submit(APP, OK)
+    assert [r.status for r in fake_fal.records("submit")] == [None, 200]
+    assert len(fake_fal.submits) == 1
+
+    fake_fal.reset_counters()
+    fake_fal.drop_next("submit", after_processing=True)
+    client.submit(APP, OK)
+    assert fake_fal.count("submit") == 2
+    assert len(fake_fal.submits) == 3  # the lost response still created (and would bill) a job
+
+
+def test_wrong_key_is_401(fake_fal: FakeFal) -> None:
+    bad = fal_client.SyncClient(key="fake-key-id:wrong")
+    try:
+        with pytest.raises(fal_client.FalClientHTTPError) as err:
+            bad.submit(APP, OK)
+    finally:
+        bad._client.close()
+    assert err.value.status_code == 401
+    assert isinstance(err.value.message, str) and err.value.message
+    assert fake_fal.jobs == []
+    assert fake_fal.records("submit")[0].headers["authorization"] == "Key fake-key-id:wrong"
+
+
+def test_unknown_endpoint_is_404(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        client.submit("fal-ai/kling-video/o3/4k/no-such-thing", OK)
+    assert err.value.status_code == 404
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        client.status(APP, str(uuid.uuid4()))
+    assert err.value.status_code == 404
+
+
+# --------------------------------------------------------------------------- model errors
+
+
+def _elements(n: int) -> list[dict[str, Any]]:
+    return [
+        {"frontal_image_url": f"https://example.org/{i}.png", "reference_image_urls": ["https://example.org/r.png"]}
+        for i in range(n)
+    ]
+
+
+INVALID = {
+    "prompt-and-multi-prompt": (
+        {"prompt": "a", "multi_prompt": [{"prompt": "b", "duration": "3"}], "duration": "3"},
+        ["body", "root"],
+        "value_error",
+    ),
+    "eight-references": (
+        {"prompt": "a", "elements": _elements(4), "image_urls": [f"https://example.org/s{i}.png" for i in range(4)]},
+        ["body"],
+        "value_error",
+    ),
+    "relative-path": ({"prompt": "a", "image_urls": ["refs/a.png"]}, ["body", "image_urls", 0], "url_parsing"),
+    "two-video-elements": (
+        {
+            "prompt": "a",
+            "elements": [{"video_url": "https://example.org/a.mp4"}, {"video_url": "https://example.org/b.mp4"}],
+        },
+        ["body", "elements"],
+        "value_error",
+    ),
+    "duration-out-of-enum": ({"prompt": "a", "duration": "20"}, ["body", "duration"], "type_error.enum"),
+    "extra-field": ({"prompt": "a", "seed": 3}, ["body", "seed"], "value_error.extra"),
+    "prompt-too-long": ({"prompt": "x" * 2501}, ["body", "prompt"], "value_error.any_str.max_length"),
+}
+
+
+@pytest.mark.parametrize("case", INVALID)
+def test_invalid_payload_fails_after_the_queue_with_422(
+    fake_fal: FakeFal, client: fal_client.SyncClient, case: str
+) -> None:
+    payload, loc, type_ = INVALID[case]
+    handle = client.submit(APP, payload)  # accepted: validation happens in the runner
+    final = list(handle.iter_events(interval=0.01))[-1]
+    assert isinstance(final, fal_client.Completed)
+    assert final.error and final.error_type == "validation_error"
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        handle.get(interval=0.01)
+    assert err.value.status_code == 422
+    detail = err.value.message
+    assert isinstance(detail, list)
+    assert (loc, type_) in [(d["loc"], d["type"]) for d in detail], detail
+    assert all(d["msg"] for d in detail)
+
+
+def test_own_file_urls_must_exist_and_be_images(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
+    good = client.upload(png_bytes(), "image/png", "ellie.png")
+    text = client.upload(b"not an image", "image/png", "fake.png")
+    missing = good.replace(good.split("/")[-2], uuid.uuid4().hex)
+    handle = client.submit(
+        APP,
+        {
+            "prompt": "a",
+            "elements": [{"frontal_image_url": good, "reference_image_urls": [missing]}],
+            "image_urls": [text],
+        },
+    )
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        handle.get(interval=0.01)
+    found = {(tuple(d["loc"]), d["type"]) for d in err.value.message}
+    assert found == {
+        (("body", "elements", 0, "reference_image_urls", 0), "file_download_error"),
+        (("body", "image_urls", 0), "image_load_error"),
+    }
+
+    ok = client.submit(APP, {"prompt": "a", "elements": [{"frontal_image_url": good, "reference_image_urls": [good]}]})
+    assert ok.get(interval=0.01)["video"]["file_size"] > 0
+
+
+def test_fail_jobs_matching(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
+    fake_fal.fail_jobs_matching("explode", error="Runner disconnected", error_type="runner_disconnected", status=503)
+    fake_fal.fail_jobs_matching(
+        "nsfw", error="Content policy violation", error_type="content_policy_violation", status=422
+    )
+
+    handle = client.submit(APP, {"prompt": "the ball will explode"})
+    final = list(handle.iter_events(interval=0.01))[-1]
+    assert final == fal_client.Completed(
+        logs=None, metrics=final.metrics, error="Runner disconnected", error_type="runner_disconnected"
+    )
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        handle.get(interval=0.01)
+    assert (err.value.status_code, err.value.error_type, err.value.message) == (
+        503,
+        "runner_disconnected",
+        "Runner disconnected",
+    )
+
+    shots = {"multi_prompt": [{"prompt": "calm", "duration": "3"}, {"prompt": "nsfw here", "duration": "2"}]}
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        client.submit(APP, shots).get(interval=0.01)
+    assert err.value.status_code == 422
+    assert err.value.message[0]["loc"] == ["body", "multi_prompt", 1, "prompt"]
+    assert err.value.message[0]["type"] == "content_policy_violation"
+
+    assert client.submit(APP, OK).get(interval=0.01)["video"]
+
+
+def test_start_timeout_gives_504_user_timeout(
+    manual_fal: FakeFal, manual_client: fal_client.SyncClient, clock: ManualClock
+) -> None:
+    manual_fal.concurrency = 1
+    manual_client.submit(APP, OK)
+    waiting = manual_client.submit(APP, OK, start_timeout=5)
+    clock.advance(6)
+    final = waiting.status()
+    assert isinstance(final, fal_client.Completed) and final.error_type == "request_timeout"
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        waiting.get()
+    assert err.value.status_code == 504
+    assert err.value.response_headers["x-fal-request-timeout-type"] == "user"
+
+
+# --------------------------------------------------------------------------- expiry and cancel
+
+
+def test_result_expiry(manual_fal: FakeFal, manual_client: fal_client.SyncClient, clock: ManualClock) -> None:
+    manual_fal.result_ttl = 60.0
+    handle = manual_client.submit(APP, OK)
+    clock.advance(10.0)
+    assert manual_client.result(APP, handle.request_id)["video"]
+    clock.advance(59.0)
+    assert handle.get()["video"]
+    clock.advance(1.0)
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        handle.get()
+    assert err.value.status_code == 404
+    assert isinstance(handle.status(), fal_client.Completed)  # the request itself is still known
+
+    other = manual_client.submit(APP, OK)
+    clock.advance(10.0)
+    manual_fal.expire(other.request_id)
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        other.get()
+    assert err.value.status_code == 404
+
+
+def test_cancel(manual_fal: FakeFal, manual_client: fal_client.SyncClient, clock: ManualClock) -> None:
+    manual_fal.concurrency = 1
+    running = manual_client.submit(APP, OK)
+    queued = manual_client.submit(APP, OK)
+    last = manual_client.submit(APP, OK)
+    assert last.status() == fal_client.Queued(position=1)
+
+    queued.cancel()
+    assert manual_fal.records("cancel")[-1].status == 202
+    assert manual_fal.records("cancel")[-1].response_json == {"status": "CANCELLATION_REQUESTED"}
+    assert last.status() == fal_client.Queued(position=0)
+    cancelled = queued.status()
+    assert isinstance(cancelled, fal_client.Completed) and cancelled.error_type == "client_cancelled"
+
+    clock.advance(10.0)
+    assert isinstance(running.status(), fal_client.Completed)
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        running.cancel()
+    assert err.value.status_code == 400
+    assert manual_fal.records("cancel")[-1].response_json == {"status": "ALREADY_COMPLETED"}
+
+    third = last.status()
+    assert third == fal_client.InProgress(logs=None)
+    last.cancel()  # a running job: the app honours the signal by default
+    stopped = last.status()
+    assert isinstance(stopped, fal_client.Completed) and stopped.error_type == "client_cancelled"
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        last.get()
+    assert err.value.status_code == 499
+
+    manual_fal.honour_cancel = False
+    stubborn = manual_client.submit(APP, OK)
+    stubborn.cancel()
+    assert stubborn.status() == fal_client.InProgress(logs=None)
+    clock.advance(10.0)
+    assert stubborn.get()["video"]
+    assert manual_fal.job(stubborn.request_id).cancelled
+
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        manual_client.cancel(APP, str(uuid.uuid4()))
+    assert err.value.status_code == 404
+    assert manual_fal.records("cancel")[-1].response_json == {"status": "NOT_FOUND"}
+
+
+# --------------------------------------------------------------------------- storage
+
+
+def test_upload_and_download(fake_fal: FakeFal, client: fal_client.SyncClient, tmp_path: Path) -> None:
+    data = png_bytes()
+    url = client.upload(data, "image/png", "ellie-front.png")
+    assert url.startswith(fake_fal.url + "/files/") and url.endswith("/ellie-front.png")
+    response = httpx.get(url, timeout=10)
+    assert response.content == data
+    assert int(response.headers["content-length"]) == len(data)
+    assert response.headers["content-type"] == "image/png"
+
+    path = tmp_path / "dawn.jpg"
+    path.write_bytes(b"\xff\xd8\xff-not-really-a-jpeg")
+    url2 = client.upload_file(path)
+    assert httpx.get(url2, timeout=10).content == path.read_bytes()
+
+    import hashlib
+
+    assert [(u.file_name, u.content_type, u.size, u.sha256, u.via) for u in fake_fal.uploads] == [
+        ("ellie-front.png", "image/png", len(data), hashlib.sha256(data).hexdigest(), "cdn"),
+        ("dawn.jpg", "image/jpeg", path.stat().st_size, hashlib.sha256(path.read_bytes()).hexdigest(), "cdn"),
+    ]
+    token = fake_fal.records("token")
+    assert len(token) == 1 and token[0].query == {"storage_type": "fal-cdn-v3"}  # cached for the client
+    assert fake_fal.records("upload")[0].headers["authorization"].startswith("Bearer ")
+
+
+def test_upload_falls_back_to_storage_and_token_failure_aborts(
+    fake_fal: FakeFal, client: fal_client.SyncClient
+) -> None:
+    fake_fal.fail_next("upload", 500)
+    url = client.upload(b"fallback bytes", "text/plain", "notes.txt")
+    assert httpx.get(url, timeout=10).content == b"fallback bytes"
+    assert [u.via for u in fake_fal.uploads] == ["gcs"]
+    initiate = fake_fal.records("upload_initiate")[0]
+    assert initiate.json == {"file_name": "notes.txt", "content_type": "text/plain"}
+
+    fresh = fal_client.SyncClient(key=fake_fal.key)
+    fake_fal.fail_next("token", 503)
+    try:
+        with pytest.raises(httpx.HTTPStatusError):
+            fresh.upload(b"x", "text/plain")
+    finally:
+        if "_client" in fresh.__dict__:
+            fresh._client.close()
+    assert len(fake_fal.uploads) == 1
+
+
+def test_multipart_upload(fake_fal: FakeFal, client: fal_client.SyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fc, "MULTIPART_THRESHOLD", 1000)
+    monkeypatch.setattr(fc, "MULTIPART_CHUNK_SIZE", 400)
+    data = bytes(range(256)) * 10
+    url = client.upload(data, "application/octet-stream", "big.bin")
+    assert httpx.get(url, timeout=10).content == data
+    assert fake_fal.count("upload_part") == 7
+    assert fake_fal.uploads[0].via == "multipart" and fake_fal.uploads[0].size == len(data)
+
+
+def test_truncated_download_is_detectable(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
+    video = client.submit(APP, OK).get(interval=0.01)["video"]
+    fake_fal.truncate_next_downloads()
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.get(video["url"], timeout=10)
+    record = fake_fal.records("download")[-1]
+    assert record.status == 200
+    full = httpx.get(video["url"], timeout=10)
+    assert len(full.content) == video["file_size"]
+    ranged = httpx.get(video["url"], headers={"Range": "bytes=0-9"}, timeout=10)
+    assert ranged.status_code == 206 and ranged.content == full.content[:10]
+
+
+def test_fault_routes_are_checked(fake_fal: FakeFal) -> None:
+    with pytest.raises(ValueError, match="unknown route"):
+        fake_fal.fail_next("sumbit", 500)
+
+
+def test_ingress_and_app_fault_bodies(fake_fal: FakeFal) -> None:
+    fake_fal.fail_next("download", 502, ingress=True)
+    fake_fal.fail_next("download", 502)
+    url = fake_fal.put_file(b"abc", "a.txt", "text/plain")
+    ingress = httpx.get(url, timeout=10)
+    app = httpx.get(url, timeout=10)
+    assert ingress.status_code == 502 and "nginx" in ingress.text and "x-fal-request-id" not in ingress.headers
+    assert app.status_code == 502 and "x-fal-request-id" in app.headers
+    assert app.json() == {"detail": "Bad Gateway", "error_type": "runner_incomplete_response"}
+    assert httpx.get(url, timeout=10).content == b"abc"
+
+
+def test_latency_files_and_head(fake_fal: FakeFal) -> None:
+    import time
+
+    url = fake_fal.put_file(b"0123456789", "digits.txt", "text/plain")
+    fake_fal.latency = 0.2
+    started = time.monotonic()
+    head = httpx.head(url, timeout=10)
+    assert time.monotonic() - started >= 0.2
+    assert head.status_code == 200 and head.headers["content-length"] == "10" and head.content == b""
+    fake_fal.latency = 0.0
+    assert fake_fal.file_bytes(url) == b"0123456789"
+    assert fake_fal.uploads == []  # put_file is not an upload
+    fake_fal.expire_file(url)
+    assert httpx.get(url, timeout=10).status_code == 404
+    assert fake_fal.file_bytes(url + "x") is None
+
+
+# --------------------------------------------------------------------------- TLS, from a subprocess
+
+
+def test_tls_subprocess_uses_fal_client_environment(fake_fal_tls: FakeFal) -> None:
+    env = fake_fal_tls.subprocess_env()
+    assert set(env) == {"FAL_KEY", "FAL_QUEUE_RUN_HOST", "FAL_RUN_HOST", "SSL_CERT_FILE"}
+    code = textwrap.dedent(
+        f"""
+        import json, fal_client
+        handle = fal_client.submit({APP!r}, {OK!r})
+        result = handle.get(interval=0.01)
+        print(json.dumps({{"id": handle.request_id, "status_url": handle.status_url, "result": result}}))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["status_url"].startswith(f"https://127.0.0.1:{fake_fal_tls.port}/fal-ai/kling-video/requests/")
+    assert out["result"]["video"]["file_size"] > 0
+    assert [j.request_id for j in fake_fal_tls.jobs] == [out["id"]]
+    assert fake_fal_tls.records("submit")[0].headers["authorization"] == f"Key {fake_fal_tls.key}"
+
+    with httpx.Client(verify=fake_fal_tls.client_ssl_context()) as http:
+        assert len(http.get(out["result"]["video"]["url"]).content) == out["result"]["video"]["file_size"]
