@@ -1,0 +1,403 @@
+"""The lock file (`board.lock` beside `board.yaml`): what every paid render produced.
+
+    version: 1
+    scenes:   {scene id: key}              # the board's scenes when the lock was last written
+    renders:  {key: Render}                # every render paid for, kept until `storyc gc`
+    uploads:  {sha256 of bytes: Upload}    # local asset bytes -> fal storage URL, with its time
+
+It is meant to be committed and reviewed, so it is written deterministically
+(sorted keys, no timestamps that move on a no-op run) and atomically: a crash
+or a kill leaves either the old file or the new one, never half of each.
+
+A `Render` is `submitted` from the moment fal accepts the request (its
+request id is written before any waiting), then `done`, `failed` or `lost`
+(fal no longer has the result of a request we never fetched).  A submitted
+render that already knows its video URL only has its download left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Literal
+
+from storyc.fsutil import atomic_write_bytes
+
+LOCK_VERSION = 1
+RenderState = Literal["submitted", "done", "failed", "lost"]
+RENDER_STATES: tuple[RenderState, ...] = ("submitted", "done", "failed", "lost")
+HEADER = "# storyc lock file: what each scene rendered to, by content key. Written by `storyc render`; commit it.\n"
+
+
+class LockError(Exception):
+    """The lock file can't be read, or is held by another storyc."""
+
+
+@dataclass(frozen=True)
+class Video:
+    url: str
+    bytes: int | None = None  # as announced by fal, when known
+    sha256: str | None = None  # of the downloaded file; set once it is verified
+    path: str | None = None  # relative to the board
+
+    def to_data(self) -> dict[str, Any]:
+        data = {"url": self.url, "bytes": self.bytes, "sha256": self.sha256, "path": self.path}
+        return {k: v for k, v in data.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Render:
+    scene: str
+    endpoint: str
+    state: RenderState
+    seconds: int
+    cost_usd: Decimal
+    request_id: str | None = None
+    video: Video | None = None
+    error: str | None = None  # fal's message for `failed`, the reason for `lost`
+
+    def to_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "scene": self.scene,
+            "endpoint": self.endpoint,
+            "state": self.state,
+            "seconds": self.seconds,
+            "cost_usd": self.cost_usd,
+        }
+        if self.request_id is not None:
+            data["request_id"] = self.request_id
+        if self.video is not None:
+            data["video"] = self.video.to_data()
+        if self.error is not None:
+            data["error"] = self.error
+        return data
+
+
+@dataclass(frozen=True)
+class Upload:
+    url: str
+    uploaded: datetime  # UTC, whole seconds
+
+    def fresh(self, now: datetime, ttl: timedelta) -> bool:
+        return now - self.uploaded < ttl
+
+    def to_data(self) -> dict[str, Any]:
+        return {"url": self.url, "uploaded": _iso(self.uploaded)}
+
+
+@dataclass(frozen=True)
+class Lock:
+    scenes: dict[str, str] = field(default_factory=dict)
+    renders: dict[str, Render] = field(default_factory=dict)
+    uploads: dict[str, Upload] = field(default_factory=dict)
+
+    def done(self, key: str) -> Render | None:
+        render = self.renders.get(key)
+        return render if render is not None and render.state == "done" else None
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "version": LOCK_VERSION,
+            "scenes": dict(self.scenes),
+            "renders": {k: r.to_data() for k, r in self.renders.items()},
+            "uploads": {k: u.to_data() for k, u in self.uploads.items()},
+        }
+
+
+def lock_path(board: Path) -> Path:
+    """`film/board.yaml` -> `film/board.lock`."""
+    return board.with_suffix(".lock")
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- writing ----------------------------------------------------------------------
+
+# Strings written unquoted: they start with a letter, "_" or "/" (so never a number, an anchor or an
+# indicator), don't end in ":", and are not words a YAML reader turns into booleans or null.
+_PLAIN = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./:+@=-]*(?<!:)$")
+_NOT_PLAIN = re.compile(r"^(?:true|false|yes|no|on|off|y|n|null|nan|inf)$", re.IGNORECASE)
+
+
+def dumps(lock: Lock) -> str:
+    """The lock as deterministic YAML: sorted keys, two-space indent, one scalar per line."""
+    lines = [HEADER.rstrip("\n")]
+    _emit(lock.to_data(), 0, lines)
+    return "\n".join(lines) + "\n"
+
+
+def _emit(data: dict[str, Any], indent: int, lines: list[str]) -> None:
+    pad = " " * indent
+    for key in sorted(data, key=lambda k: (k != "version", k)):  # `version` first: it says how to read the rest
+        value = data[key]
+        if isinstance(value, dict):
+            lines.append(f"{pad}{_scalar(key)}:" + (" {}" if not value else ""))
+            _emit(value, indent + 2, lines)
+        else:
+            lines.append(f"{pad}{_scalar(key)}: {_scalar(value)}")
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | Decimal):
+        return str(value)
+    text = str(value)
+    if _PLAIN.match(text) and not _NOT_PLAIN.match(text):
+        return text
+    # A JSON string is a valid YAML double-quoted scalar; escape what YAML (not JSON) reads as a line break.
+    # and what YAML does not allow unescaped (C1 controls, DEL, U+FFFE/F).
+    quoted = json.dumps(text, ensure_ascii=False)
+    return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m[0]):04x}", quoted)
+
+
+_YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
+
+
+# --- reading ----------------------------------------------------------------------
+
+
+def loads(text: str, source: str = "board.lock") -> Lock:
+    """Parse a lock file; `LockError` (naming the file and the entry) when it is not a valid lock."""
+    data = _fast_parse(text)
+    if data is None:  # hand-edited or unusual formatting: read it as the YAML it is
+        data = _yaml_parse(text, source)
+    return _from_data(data, source)
+
+
+def read(path: Path) -> Lock:
+    """The lock beside a board; an empty lock when there is none yet."""
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        return Lock()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LockError(f"{path}: can't read the lock file: {exc}") from exc
+    return loads(text, str(path))
+
+
+_LINE = re.compile(r'^( *)([^ "#]\S*?|"(?:[^"\\]|\\.)*"):(?: (.*))?$')
+
+
+def _fast_parse(text: str) -> dict[str, Any] | None:
+    """Read exactly what `dumps` writes, fast (a 1,000-scene lock in milliseconds).
+
+    Returns None at the first line outside that subset; the caller then uses a real YAML parser.
+    """
+    root: dict[str, Any] = {}
+    stack: list[tuple[int, dict[str, Any]]] = [(-1, root)]
+    for line in text.split("\n"):  # not splitlines(): that also splits at U+0085 and U+2028
+        line = line.removesuffix("\r")  # a checkout with CRLF line ends
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = _LINE.match(line)
+        if match is None:
+            return None
+        indent, raw_key, raw_value = len(match[1]), match[2], match[3]
+        while stack[-1][0] >= indent:
+            stack.pop()
+        parent = stack[-1][1]
+        key = _unquote(raw_key)
+        if key is None or key in parent:
+            return None
+        if raw_value is None or raw_value == "{}":
+            child: dict[str, Any] = {}
+            parent[key] = child
+            if raw_value is None:
+                stack.append((indent, child))
+            continue
+        value = _unquote(raw_value)
+        if value is None:
+            return None
+        parent[key] = value
+    return root
+
+
+def _unquote(raw: str) -> str | None:
+    if raw.startswith('"'):
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            return None
+        return value if isinstance(value, str) else None
+    if raw.startswith(("'", "[", "{", "&", "*", "!", "|", ">")) or " #" in raw:
+        return None
+    return raw
+
+
+def _yaml_parse(text: str, source: str) -> Any:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        return YAML(typ="safe", pure=True).load(text)
+    except YAMLError as exc:
+        detail = " ".join(str(exc).split())
+        raise LockError(
+            f"{source}: not valid YAML ({detail}); resolve merge conflicts by keeping both sides' entries"
+        ) from exc
+
+
+def _from_data(data: Any, source: str) -> Lock:
+    if data is None:
+        return Lock()
+    where = _Where(source)
+    table = where.mapping(data, "the lock file")
+    version = str(table.get("version", ""))
+    if version != str(LOCK_VERSION):
+        raise LockError(f"{source}: unsupported lock version {version or '(missing)'}; this storyc reads version 1")
+    scenes = {str(k): where.text(v, f"scenes.{k}") for k, v in where.mapping(table.get("scenes"), "scenes").items()}
+    renders = {str(k): _render(where, str(k), v) for k, v in where.mapping(table.get("renders"), "renders").items()}
+    uploads = {str(k): _upload(where, str(k), v) for k, v in where.mapping(table.get("uploads"), "uploads").items()}
+    return Lock(scenes=scenes, renders=renders, uploads=uploads)
+
+
+@dataclass(frozen=True)
+class _Where:
+    source: str
+
+    def fail(self, what: str, problem: str) -> LockError:
+        return LockError(f"{self.source}: {what}: {problem}")
+
+    def mapping(self, value: Any, what: str) -> dict[Any, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(what, "expected a mapping")
+        return value
+
+    def text(self, value: Any, what: str) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.fail(what, "expected a non-empty string")
+        return value
+
+    def integer(self, value: Any, what: str) -> int:
+        try:
+            number = int(str(value))
+        except ValueError:
+            raise self.fail(what, f"expected a whole number, found {value!r}") from None
+        if number < 0:
+            raise self.fail(what, "must not be negative")
+        return number
+
+    def money(self, value: Any, what: str) -> Decimal:
+        try:
+            return Decimal(str(value))
+        except InvalidOperation:
+            raise self.fail(what, f"expected an amount in USD, found {value!r}") from None
+
+
+def _render(where: _Where, key: str, value: Any) -> Render:
+    entry = f"renders.{key}"
+    data = where.mapping(value, entry)
+    state = data.get("state")
+    if state not in RENDER_STATES:
+        raise where.fail(f"{entry}.state", f"expected one of {', '.join(RENDER_STATES)}, found {state!r}")
+    video = None
+    if data.get("video") is not None:
+        v = where.mapping(data["video"], f"{entry}.video")
+        video = Video(
+            url=where.text(v.get("url"), f"{entry}.video.url"),
+            bytes=where.integer(v["bytes"], f"{entry}.video.bytes") if v.get("bytes") is not None else None,
+            sha256=where.text(v["sha256"], f"{entry}.video.sha256") if v.get("sha256") is not None else None,
+            path=where.text(v["path"], f"{entry}.video.path") if v.get("path") is not None else None,
+        )
+    return Render(
+        scene=where.text(data.get("scene"), f"{entry}.scene"),
+        endpoint=where.text(data.get("endpoint"), f"{entry}.endpoint"),
+        state=state,
+        seconds=where.integer(data.get("seconds"), f"{entry}.seconds"),
+        cost_usd=where.money(data.get("cost_usd"), f"{entry}.cost_usd"),
+        request_id=where.text(data["request_id"], f"{entry}.request_id") if data.get("request_id") else None,
+        video=video,
+        error=str(data["error"]) if data.get("error") is not None else None,
+    )
+
+
+def _upload(where: _Where, key: str, value: Any) -> Upload:
+    entry = f"uploads.{key}"
+    data = where.mapping(value, entry)
+    raw = data.get("uploaded")
+    try:
+        moment = raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    except ValueError:
+        raise where.fail(f"{entry}.uploaded", f"expected a UTC time like 2026-11-25T10:00:00Z, found {raw!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return Upload(url=where.text(data.get("url"), f"{entry}.url"), uploaded=moment)
+
+
+# --- the store: one writer, many threads --------------------------------------------
+
+
+class LockStore:
+    """The lock of one board, held for the length of a command that writes it.
+
+    Holding it takes an OS file lock under `.storyc/`, so two renders of the same
+    board can't interleave their writes; every change is written through at once
+    (atomically), so a kill loses nothing that was already recorded.
+    """
+
+    def __init__(self, path: Path, lock: Lock) -> None:
+        self.path = path
+        self._lock = lock
+        self._mutex = threading.Lock()
+        self._written = dumps(lock) if path.exists() else None
+
+    @property
+    def lock(self) -> Lock:
+        return self._lock
+
+    def update(self, change: Callable[[Lock], Lock]) -> Lock:
+        """Apply `change` and write the result through; a no-change leaves the file untouched."""
+        with self._mutex:
+            self._lock = change(self._lock)
+            text = dumps(self._lock)
+            if text != self._written:
+                atomic_write_bytes(self.path, text.encode("utf-8"))
+                self._written = text
+            return self._lock
+
+    def set_render(self, key: str, render: Render) -> None:
+        self.update(lambda lock: replace(lock, renders={**lock.renders, key: render}))
+
+    def set_upload(self, digest: str, upload: Upload) -> None:
+        self.update(lambda lock: replace(lock, uploads={**lock.uploads, digest: upload}))
+
+    def set_scenes(self, scenes: dict[str, str]) -> None:
+        self.update(lambda lock: replace(lock, scenes=dict(scenes)))
+
+
+@contextlib.contextmanager
+def open_store(board: Path, *, wait: float = 0) -> Iterator[LockStore]:
+    """Hold the board's lock file for writing; `LockError` if another storyc holds it."""
+    from filelock import FileLock, Timeout
+
+    path = lock_path(board)
+    guard_dir = board.parent / ".storyc"
+    guard_dir.mkdir(parents=True, exist_ok=True)
+    guard = FileLock(str(guard_dir / f"{board.stem}.lock.held"))
+    try:
+        guard.acquire(timeout=wait)
+    except Timeout:
+        raise LockError(
+            f"{path} is in use by another storyc command (a render of this board is running?); "
+            "wait for it to finish, or stop it, then try again"
+        ) from None
+    try:
+        yield LockStore(path, read(path))
+    finally:
+        guard.release()

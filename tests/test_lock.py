@@ -1,0 +1,169 @@
+"""The lock file: deterministic text, exact round-trips, clear errors, one writer at a time."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from storyc import lock as lockmod
+from storyc.lock import Lock, LockError, Render, Upload, Video
+
+KEY = "sha256:" + "4be1" * 16
+OTHER = "sha256:" + "09c7" * 16
+
+
+def sample() -> Lock:
+    return Lock(
+        scenes={"play": OTHER, "meet": KEY},
+        renders={
+            KEY: Render(
+                scene="meet",
+                endpoint="fal-ai/kling-video/o3/4k/reference-to-video",
+                state="done",
+                seconds=8,
+                cost_usd=Decimal("3.36"),
+                request_id="764cabcf-b745-4b3e-ae38-1200304cf45b",
+                video=Video(
+                    url="https://v3b.fal.media/files/b/x/out.mp4",
+                    bytes=18468404,
+                    sha256="sha256:" + "2f0e" * 16,
+                    path="renders/meet-4be14be14be1.mp4",
+                ),
+            ),
+            OTHER: Render(
+                scene="play",
+                endpoint="fal-ai/kling-video/o3/4k/reference-to-video",
+                state="failed",
+                seconds=5,
+                cost_usd=Decimal("2.10"),
+                request_id="r2",
+                error='prompt: "too long": yes # really',
+            ),
+        },
+        uploads={
+            "sha256:" + "77aa" * 16: Upload("https://v3b.fal.media/files/a", datetime(2026, 11, 25, 10, tzinfo=UTC))
+        },
+    )
+
+
+def test_dump_is_sorted_deterministic_and_matches_the_documented_shape() -> None:
+    text = lockmod.dumps(sample())
+    assert text == lockmod.dumps(lockmod.loads(text))
+    lines = text.splitlines()
+    assert lines[0].startswith("# storyc lock file")
+    assert lines[1] == "version: 1"
+    assert lines.index("renders:") < lines.index("scenes:") < lines.index("uploads:")
+    assert f"  meet: {KEY}" in lines and lines.index(f"  meet: {KEY}") < lines.index(f"  play: {OTHER}")
+    assert "    state: done" in lines
+    assert "    cost_usd: 3.36" in lines and "    cost_usd: 2.10" in lines
+    assert "      path: renders/meet-4be14be14be1.mp4" in lines
+    assert '    uploaded: "2026-11-25T10:00:00Z"' in lines
+
+
+def test_fast_reader_and_real_yaml_parser_agree() -> None:
+    from ruamel.yaml import YAML
+
+    text = lockmod.dumps(sample())
+    fast = lockmod._fast_parse(text)
+    assert fast is not None
+    slow = YAML(typ="safe", pure=True).load(text)
+    assert lockmod._from_data(fast, "x") == lockmod._from_data(slow, "x") == sample()
+
+
+def test_hand_edited_lock_falls_back_to_yaml() -> None:
+    text = lockmod.dumps(sample()).replace("  meet: " + KEY, "  meet: '" + KEY + "'  # edited")
+    assert lockmod.loads(text) == sample()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("version: 2\n", "unsupported lock version 2"),
+        ("scenes: {}\n", "unsupported lock version (missing)"),
+        ("version: 1\nrenders:\n  k:\n    state: maybe\n", "renders.k.state: expected one of submitted, done"),
+        ("version: 1\nrenders: [1]\n", "renders: expected a mapping"),
+        ("<<<<<<< HEAD\nversion: 1\n=======\n", "not valid YAML"),
+        ("version: 1\nuploads:\n  k:\n    url: u\n    uploaded: soon\n", "uploads.k.uploaded: expected a UTC time"),
+    ],
+)
+def test_bad_lock_files_give_a_located_message(text: str, message: str) -> None:
+    with pytest.raises(LockError, match=r"^board\.lock: ") as info:
+        lockmod.loads(text, "board.lock")
+    assert message in str(info.value)
+
+
+def test_store_writes_through_atomically_and_skips_no_op_writes(tmp_path: Path) -> None:
+    board = tmp_path / "board.yaml"
+    board.write_text("", "utf-8")
+    with lockmod.open_store(board) as store:
+        store.set_scenes({"meet": KEY})
+        written = (tmp_path / "board.lock").read_bytes()
+        mtime = (tmp_path / "board.lock").stat().st_mtime_ns
+        store.set_scenes({"meet": KEY})
+        assert (tmp_path / "board.lock").stat().st_mtime_ns == mtime
+    assert lockmod.read(tmp_path / "board.lock").scenes == {"meet": KEY}
+    assert written.endswith(b"\n")
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_second_writer_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    board = tmp_path / "board.yaml"
+    with (
+        lockmod.open_store(board),
+        pytest.raises(LockError, match="in use by another storyc command"),
+        lockmod.open_store(board),
+    ):
+        pytest.fail("a second writer got the lock")
+
+
+def test_missing_lock_reads_as_empty(tmp_path: Path) -> None:
+    assert lockmod.read(tmp_path / "none.lock") == Lock()
+
+
+texts = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(scene=texts, error=texts, url=texts)
+def test_any_strings_round_trip(scene: str, error: str, url: str) -> None:
+    render = Render(scene, "e/p", "failed", 3, Decimal("1.26"), "id", Video(url), error)
+    lock = Lock(scenes={scene: KEY}, renders={KEY: render})
+    text = lockmod.dumps(lock)
+    assert lockmod.loads(text) == lock
+    assert lockmod._fast_parse(text) is not None  # what we write, we read without the slow path
+    from ruamel.yaml import YAML
+
+    assert lockmod._from_data(YAML(typ="safe", pure=True).load(text), "x") == lock  # and it is real YAML
+    assert lockmod.loads(text.replace("\n", "\r\n")) == lock
+
+
+def test_written_locks_satisfy_the_published_lock_schema() -> None:
+    import jsonschema
+    from ruamel.yaml import YAML
+
+    from storyc.resources import schemas_dir
+
+    schema = json.loads((schemas_dir() / "lock.schema.json").read_text("utf-8"))
+    data = YAML(typ="safe", pure=True).load(lockmod.dumps(sample()))
+    jsonschema.Draft202012Validator(schema).validate(data)
+    data["renders"][KEY]["state"] = "maybe"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(schema).validate(data)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a:", "a:b", "-x", "@a", ".5", "y", "NaN", ".inf", "0x1f", "1_000", "+1", "sha256:ab:", "2026-11-25T10:00:00Z"],
+)
+def test_strings_yaml_would_misread_are_quoted(text: str) -> None:
+    from ruamel.yaml import YAML
+
+    written = lockmod.dumps(Lock(scenes={text: text}))
+    assert YAML(typ="safe", pure=True).load(written)["scenes"] == {text: text}
+    assert lockmod._fast_parse(written) is not None
