@@ -9,6 +9,7 @@ Only click is imported at start-up; each command imports what it needs, so
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -21,8 +22,14 @@ import click
 from storyc import __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from storyc.compiler import CompiledBoard, CompileResult, Job
     from storyc.diagnostics import Diagnostic
+    from storyc.lock import Lock, LockStore
+    from storyc.plan import Plan
+    from storyc.render import Progress, RenderSummary
+    from storyc.session import Session
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -210,6 +217,325 @@ def _echo_text(label: str, text: str) -> None:
     click.echo(f"  {label}:")
     for line in text.splitlines() or [""]:
         click.echo(f"    {line}")
+
+
+# --- rendering: plan, render, status, pull, gc -------------------------------------------
+
+backend_option = click.option(
+    "--backend",
+    type=click.Choice(["fal", "animatic"]),
+    default="fal",
+    show_default=True,
+    help="fal: real renders, paid, recorded in BOARD.lock. animatic: local cards, free, no key needed.",
+)
+size_option = click.option(
+    "--size",
+    type=click.Choice(["preview", "4k"]),
+    default="preview",
+    show_default=True,
+    help="Animatic frame size: preview is 1280x720-class, 4k is 3840x2160 (or 2160x3840, 2160x2160).",
+)
+
+
+def _compiled_jobs(board: Path, scenes: Sequence[str], no_cache: bool = False) -> tuple[CompiledBoard, list[Job]]:
+    result = _compile(board, no_cache)
+    _echo_diagnostics(result.diagnostics, err=True)
+    if result.board is None:
+        _fail_summary(result)
+    return result.board, _select(result.board, scenes)
+
+
+@contextlib.contextmanager
+def _lock_store(board: Path) -> Iterator[LockStore]:
+    from storyc.lock import LockError, open_store
+
+    try:
+        with open_store(board) as store:
+            yield store
+    except LockError as exc:
+        _die(str(exc))
+
+
+def _die(message: str) -> NoReturn:
+    click.echo(f"storyc: {message}", err=True)
+    sys.exit(EXIT_PROBLEMS)
+
+
+def _read_lock(board: Path) -> Lock:
+    from storyc.lock import LockError, lock_path, read
+
+    try:
+        return read(lock_path(board))
+    except LockError as exc:
+        _die(str(exc))
+
+
+def _echo_plan(plan: Plan, *, err: bool) -> None:
+    colors = {"cached": "green", "resume": "cyan", "render": "yellow"}
+    paid = plan.backend == "fal"
+    width = max((len(i.scene) for i in plan.items), default=5)
+    for item in plan.items:
+        action = click.style(f"{item.action:<7}", fg=colors[item.action])
+        price = f"  ${item.price:>7.2f}" if paid else ""
+        click.echo(f"  {item.scene:<{width}}  {action} {item.job.seconds:>3} s{price}  {item.note}", err=err)
+    n_render, seconds = len(plan.to_render), sum(i.job.seconds for i in plan.to_render)
+    line = f"{plan.backend}: {_plural(n_render, 'scene')} to render ({seconds} s)"
+    if paid:
+        line += f", ${plan.cost:.2f}; {plan.count('cached')} cached, {plan.count('resume')} to resume at no new cost"
+    else:
+        line += f", free; {plan.count('cached')} up to date"
+    click.echo(click.style(line, bold=True), err=err)
+
+
+@cli.command()
+@board_argument
+@scene_option
+@backend_option
+@size_option
+@json_option
+def plan(board: Path, scenes: tuple[str, ...], backend: str, size: str, as_json: bool) -> None:
+    """Show what `render` would do and cost, scene by scene. Sends nothing.
+
+    Each scene is cached (its request was rendered before, also if the scene
+    was reverted to it), resume (fal accepted it earlier; picked up by its
+    request id at no new cost) or render (new or changed: paid).
+
+    \b
+    Example:
+      storyc plan examples/elephant/board.yaml
+    """
+    compiled, jobs = _compiled_jobs(board, scenes)
+    if backend == "animatic":
+        from storyc.session import animatic_session
+
+        the_plan = animatic_session(compiled, jobs, size).plan
+    else:
+        from storyc.plan import plan_with_lock
+
+        the_plan = plan_with_lock(compiled.storyboard, jobs, _read_lock(board))
+    if as_json:
+        click.echo(json.dumps(the_plan.to_json(), indent=2))
+    else:
+        _echo_plan(the_plan, err=False)
+
+
+@cli.command()
+@board_argument
+@scene_option
+@backend_option
+@size_option
+@click.option("--yes", "-y", is_flag=True, help="Spend without asking (for scripts and CI).")
+@click.option(
+    "--max-cost", type=click.FloatRange(min=0), metavar="USD", help="Refuse a plan that would spend more than this."
+)
+@click.option(
+    "--concurrency", "-j", type=click.IntRange(1, 64), default=4, show_default=True, help="Scenes in flight at once."
+)
+@click.option(
+    "--upload-ttl",
+    type=click.FloatRange(min=0),
+    default=24.0,
+    show_default=True,
+    metavar="HOURS",
+    help="Upload an asset again when its recorded fal URL is older than this.",
+)
+@click.option("--cancel-on-interrupt", is_flag=True, help="On Ctrl-C, ask fal to cancel the requests sent in this run.")
+@json_option
+def render(
+    board: Path,
+    scenes: tuple[str, ...],
+    backend: str,
+    size: str,
+    yes: bool,
+    max_cost: float | None,
+    concurrency: int,
+    upload_ttl: float,
+    cancel_on_interrupt: bool,
+    as_json: bool,
+) -> None:
+    """Render scenes: on fal (paid, recorded in BOARD.lock) or as a local animatic (free).
+
+    Shows the plan first and asks before spending (--yes to skip the question;
+    without a terminal and without --yes, nothing is spent). Only new or
+    changed scenes are sent; a scene fal already accepted is resumed by its
+    request id, never sent twice, also after a crash. Videos are written to
+    renders/ (animatics to renders/animatic/).
+
+    Ctrl-C stops waiting and keeps everything already submitted in the lock
+    (fal still finishes those jobs): run render again to pick them up.
+
+    \b
+    Examples:
+      storyc render examples/elephant/board.yaml --backend animatic
+      storyc render examples/elephant/board.yaml --scene meet --max-cost 5
+      FAL_KEY=... storyc render board.yaml --yes --json
+    Exit status: 0 all rendered, 1 a scene failed or spending refused, 130 interrupted.
+    """
+    from datetime import timedelta
+
+    from storyc.lock import LockError
+
+    compiled, jobs = _compiled_jobs(board, scenes)
+    if backend == "animatic":
+        from storyc.session import animatic_session
+
+        session = animatic_session(compiled, jobs, size)
+        _echo_plan(session.plan, err=True)
+        _run_session(session, concurrency, as_json)
+    from storyc.backends.fal import FalSettings
+    from storyc.session import fal_session
+
+    settings = FalSettings(upload_ttl=timedelta(hours=upload_ttl), cancel_on_interrupt=cancel_on_interrupt)
+    try:
+        with fal_session(compiled, jobs, settings) as session:
+            _consent(session.plan, yes=yes, max_cost=max_cost)
+            _run_session(session, concurrency, as_json)
+    except LockError as exc:
+        _die(str(exc))
+
+
+def _consent(the_plan: Plan, *, yes: bool, max_cost: float | None) -> None:
+    """Spend only with the user's clear yes (or --yes), and never above --max-cost."""
+    from decimal import Decimal
+
+    _echo_plan(the_plan, err=True)
+    cost = the_plan.cost
+    if cost == 0:
+        return
+    if max_cost is not None and cost > Decimal(str(max_cost)):
+        _die(f"the plan costs ${cost:.2f}, above --max-cost ${max_cost:.2f}; nothing was sent")
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        _die(f"rendering would spend ${cost:.2f}; no terminal to ask, so nothing was sent (pass --yes to confirm)")
+    if not click.confirm(f"Spend ${cost:.2f} on fal?", default=False, err=True):
+        _die("nothing was sent")
+
+
+def _run_session(session: Session, concurrency: int, as_json: bool) -> NoReturn:
+    from storyc.render import RenderError
+
+    try:
+        with _progress([i.scene for i in session.plan.items]) as progress:
+            summary = session.run(concurrency=concurrency, progress=progress)
+    except RenderError as exc:
+        _die(str(exc))
+    if as_json:
+        click.echo(json.dumps(summary.to_json(), indent=2))
+    _echo_summary(session.board, summary, getattr(session.backend, "notes", []))
+    if summary.interrupted:
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(EXIT_OK if summary.ok else EXIT_PROBLEMS)
+
+
+@contextlib.contextmanager
+def _progress(scenes: list[str]) -> Iterator[Progress]:
+    from storyc.progress import LineProgress, LiveProgress
+
+    if sys.stderr.isatty() and os.environ.get("TERM") != "dumb":
+        with LiveProgress(scenes) as live:
+            yield live
+    else:
+        yield LineProgress(sys.stderr)
+
+
+def _echo_summary(compiled: CompiledBoard, summary: RenderSummary, notes: list[str]) -> None:
+    for result in summary.results:
+        if result.error:
+            line, col = result.location or (0, 0)
+            where = f"{compiled.storyboard}:{line}:{col}" if result.location else compiled.storyboard
+            severity = "error" if result.state in ("failed", "lost") else "warning"
+            click.echo(f"{where}: {severity}: scene '{result.scene}': {result.error}", err=True)
+        for note in result.notes:
+            click.echo(f"{compiled.storyboard}: warning: scene '{result.scene}': {note}", err=True)
+    for note in notes:
+        click.echo(f"storyc: {note}", err=True)
+    counts = [f"{summary.count(s)} {s}" for s in ("done", "cached", "submitted", "failed", "lost", "interrupted")]
+    line = ", ".join(c for c in counts if not c.startswith("0 "))
+    line += f"; spent ${summary.spent:.2f}" if summary.backend == "fal" else "; free (animatic)"
+    if summary.interrupted:
+        line += " — interrupted: submitted renders stay in the lock; run render again to pick them up"
+    click.echo(click.style(line, bold=True), err=True)
+
+
+@cli.command()
+@board_argument
+@scene_option
+@json_option
+def status(board: Path, scenes: tuple[str, ...], as_json: bool) -> None:
+    """Show each scene's render: done (with its file), stale, submitted, failed, lost, or new.
+
+    Also checks each downloaded video against the sha256 in the lock:
+    missing or altered files are listed (`storyc pull` restores them).
+    Sends nothing. Exit status 1 when a scene is not done.
+    """
+    from storyc.inventory import scene_status
+
+    compiled, jobs = _compiled_jobs(board, scenes)
+    statuses = scene_status(compiled.path.parent, jobs, _read_lock(board))
+    if as_json:
+        click.echo(json.dumps({"scenes": [s.to_json() for s in statuses]}, indent=2))
+    else:
+        colors = {"done": "green", "submitted": "cyan", "stale": "yellow", "new": "yellow"}
+        width = max((len(s.scene) for s in statuses), default=5)
+        for s in statuses:
+            click.echo(
+                f"  {s.scene:<{width}}  {click.style(f'{s.status:<9}', fg=colors.get(s.status, 'red'))} {s.detail}"
+            )
+    sys.exit(EXIT_OK if all(s.status == "done" for s in statuses) else EXIT_PROBLEMS)
+
+
+@cli.command()
+@board_argument
+@scene_option
+def pull(board: Path, scenes: tuple[str, ...]) -> None:
+    """Download rendered videos that are missing (or altered) locally, from the URLs in the lock.
+
+    For a fresh clone of a repository that commits its lock: every done
+    render is fetched and checked against its sha256. Never renders, never
+    pays, needs no API key.
+    """
+    from storyc.inventory import pull as pull_videos
+
+    compiled, jobs = _compiled_jobs(board, scenes)
+    with _lock_store(board) as store:
+        pulled = pull_videos(
+            compiled.path.parent, jobs, store, on_scene=lambda s, what: click.echo(f"{s}: {what}", err=True)
+        )
+    for p in pulled:
+        click.echo(f"  {p.scene}  {'ok' if p.ok else click.style('failed', fg='red')}  {p.path}: {p.detail}")
+    failed = sum(1 for p in pulled if not p.ok)
+    click.echo(f"{_plural(len(pulled) - failed, 'video')} downloaded" + (f", {failed} failed" if failed else ""))
+    sys.exit(EXIT_PROBLEMS if failed else EXIT_OK)
+
+
+@cli.command()
+@board_argument
+@click.option("--dry-run", "-n", is_flag=True, help="Only list what would be dropped.")
+@click.option("--delete-videos", is_flag=True, help="Also delete the dropped renders' local video files.")
+def gc(board: Path, dry_run: bool, delete_videos: bool) -> None:
+    """Forget renders that no current scene uses.
+
+    The lock keeps every paid render by default, so reverting a scene to an
+    earlier version costs nothing. gc drops the ones no scene of the board
+    uses now (and upload records no scene needs); their video files stay on
+    disk unless --delete-videos.
+    """
+    from storyc.inventory import gc as collect
+    from storyc.inventory import unused_renders
+
+    compiled, jobs = _compiled_jobs(board, ())
+    with _lock_store(board) as store:
+        dropped = (
+            unused_renders(jobs, store.lock)
+            if dry_run
+            else collect(jobs, store, compiled.path.parent, delete_videos=delete_videos)
+        )
+    for d in dropped:
+        video = d.render.video.path if d.render.video and d.render.video.path else "no local file"
+        click.echo(f"  {d.render.scene:<12} {d.render.state:<9} ${d.render.cost_usd}  {d.key[:19]}  {video}")
+    verb = "would drop" if dry_run else "dropped"
+    click.echo(f"{verb} {_plural(len(dropped), 'render')} no scene uses")
 
 
 # --- schema and init ----------------------------------------------------------------

@@ -249,7 +249,28 @@ class JobBuilder:
             "refs": refs,
             "start_frame": _normal(scene.start_frame.value) if scene.start_frame else None,
             "end_frame": _normal(scene.end_frame.value) if scene.end_frame else None,
+            "locations": self._locations(resolved),
         }
+
+    def _locations(self, resolved: ResolvedScene) -> dict[str, list[int]]:
+        """Where each request field comes from in the YAML, so fal's errors can point at a line."""
+        scene = resolved.rendered.scene
+        at: dict[str, list[int]] = {"scene": self._at((*scene.path, "id"))}
+        if resolved.rendered.prompt is not None:
+            at["prompt"] = self._at(resolved.rendered.prompt.origin)
+        for i, shot in enumerate(resolved.rendered.shots):
+            at[f"multi_prompt.{i}"] = self._at(shot.origin)
+        for name in ("duration", "aspect_ratio", "generate_audio", "shot_type", "shots"):
+            if name in scene.raw:
+                at["multi_prompt" if name == "shots" else name] = self._at((*scene.path, name))
+        for name, field_name in (("start_frame", "start_image_url"), ("end_frame", "end_image_url")):
+            if name in scene.raw:
+                at[field_name] = self._at((*scene.path, name))
+        return at
+
+    def _at(self, path: tuple[Any, ...]) -> list[int]:
+        loc = self.doc.loc(path)
+        return [loc.line, loc.col]
 
 
 def _normal(value: str) -> str:

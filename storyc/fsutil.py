@@ -10,6 +10,16 @@ from pathlib import Path
 from typing import IO
 
 
+def _file_mode() -> int:
+    """0666 less the umask: what `open()` would give (mkstemp makes files private, 0600)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _file_mode()  # read once, at import, before any thread exists
+
+
 @contextlib.contextmanager
 def atomic_writer(target: Path, mode: str = "wb") -> Iterator[IO[bytes]]:
     """Write to a temporary file beside `target`, fsync, then rename over it.
@@ -20,6 +30,7 @@ def atomic_writer(target: Path, mode: str = "wb") -> Iterator[IO[bytes]]:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
@@ -41,6 +52,7 @@ def atomic_path(target: Path, suffix: str | None = None) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     ext = target.suffix if suffix is None else suffix
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{ext}", dir=target.parent)
+    os.fchmod(fd, _FILE_MODE)
     os.close(fd)
     tmp = Path(name)
     try:

@@ -313,7 +313,7 @@ def _render(where: _Where, key: str, value: Any) -> Render:
             url=where.text(v.get("url"), f"{entry}.video.url"),
             bytes=where.integer(v["bytes"], f"{entry}.video.bytes") if v.get("bytes") is not None else None,
             sha256=where.text(v["sha256"], f"{entry}.video.sha256") if v.get("sha256") is not None else None,
-            path=where.text(v["path"], f"{entry}.video.path") if v.get("path") is not None else None,
+            path=_relative_path(where, v["path"], f"{entry}.video.path") if v.get("path") is not None else None,
         )
     return Render(
         scene=where.text(data.get("scene"), f"{entry}.scene"),
@@ -325,6 +325,17 @@ def _render(where: _Where, key: str, value: Any) -> Render:
         video=video,
         error=str(data["error"]) if data.get("error") is not None else None,
     )
+
+
+def _relative_path(where: _Where, value: Any, what: str) -> str:
+    """A video path must stay beside the board: a lock from another branch must not write elsewhere."""
+    from pathlib import PurePosixPath
+
+    text = where.text(value, what)
+    parts = PurePosixPath(text).parts
+    if text.startswith(("/", "\\")) or ":" in text or ".." in parts or "\\" in text:
+        raise where.fail(what, f"must be a relative path inside the board's folder, found {text!r}")
+    return text
 
 
 def _upload(where: _Where, key: str, value: Any) -> Upload:

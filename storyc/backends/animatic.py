@@ -1,0 +1,113 @@
+"""The animatic backend: each scene as cards held for its shots' durations, rendered locally for free.
+
+Animatics never enter the lock file.  They are cached by their own key (the
+request's key plus the backend, card size and card layout version) under
+`.storyc/animatic/`, and linked to `renders/animatic/<scene>-<key12>.mp4`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from storyc.compiler import Job
+from storyc.fsutil import atomic_path
+from storyc.plan import Plan, PlanItem
+from storyc.render import RunContext, SceneResult
+
+CARD_VERSION = "1"  # bump when cards change, so cached animatics are redrawn
+
+
+class AnimaticBackend:
+    name = "animatic"
+    paid = False
+
+    def __init__(self, board_dir: Path, title: str, size: str = "preview", fps: int = 24) -> None:
+        self.board_dir = board_dir
+        self.title = title
+        self.size = size
+        self.fps = fps
+        self.cache = board_dir / ".storyc" / "animatic"
+
+    def key(self, job: Job) -> str:
+        parts = (job.key, self.name, self.size, str(self.fps), CARD_VERSION)
+        return "sha256:" + hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+    def output_path(self, job: Job) -> str:
+        """Where the scene's animatic is written, relative to the board."""
+        return f"renders/animatic/{job.scene}-{self.key(job).removeprefix('sha256:')[:12]}.mp4"
+
+    def _cached(self, job: Job) -> Path:
+        return self.cache / f"{self.key(job).removeprefix('sha256:')}.mp4"
+
+    def plan(self, storyboard: str, jobs: Sequence[Job]) -> Plan:
+        items = []
+        for job in jobs:
+            if self._cached(job).is_file():
+                items.append(PlanItem(job, "cached", "animatic up to date"))
+            else:
+                items.append(PlanItem(job, "render", "new or changed (free, local)"))
+        return Plan(storyboard, self.name, tuple(items))
+
+    def prepare(self, plan: Plan) -> None:
+        """Nothing to check: no key, no network."""
+
+    def run(self, item: PlanItem, ctx: RunContext) -> SceneResult:
+        job = item.job
+        cached = self._cached(job)
+        if not cached.is_file():
+            ctx.progress.update(job.scene, "drawing")
+            from storyc.animatic import render_scene
+
+            render_scene(self.scene(job), cached, size=self.size, fps=self.fps)  # type: ignore[arg-type]
+        ctx.check()
+        relative = self.output_path(job)
+        _place(cached, self.board_dir / relative)
+        state = "cached" if item.action == "cached" else "done"
+        ctx.progress.update(job.scene, state, relative)
+        return SceneResult(job.scene, job.key, state, path=relative)
+
+    def finish(self, results: Sequence[SceneResult], interrupted: bool) -> None:
+        """Nothing is left open."""
+
+    def scene(self, job: Job) -> Any:
+        """The scene's cards: its shots with their text, and the references each shot mentions."""
+        from storyc.animatic import AnimaticScene, CardRef, CardShot
+
+        view = job.view
+        refs = view.get("refs", {})
+        shots = []
+        for number, shot in enumerate(view["shots"], 1):
+            segments = tuple((text, name) for text, name in shot["segments"])
+            named = dict.fromkeys(name for _, name in segments if name and name in refs)
+            shot_refs = tuple(CardRef(n, refs[n]["kind"], self._local(refs[n]["asset"])) for n in named)
+            shots.append(CardShot(number, int(shot["seconds"]), segments, shot_refs))
+        return AnimaticScene(
+            scene_id=job.scene,
+            title=self.title,
+            aspect_ratio=view["aspect_ratio"],
+            shots=tuple(shots),
+            start_frame=self._local(view.get("start_frame")),
+            end_frame=self._local(view.get("end_frame")),
+        )
+
+    def _local(self, asset: str | None) -> Path | None:
+        if not asset or "://" in asset:
+            return None
+        return self.board_dir / asset
+
+
+def _place(source: Path, target: Path) -> None:
+    """Put a cached animatic at its output path (a hard link when possible), atomically."""
+    if target.is_file() and target.stat().st_size == source.stat().st_size:
+        return
+    with atomic_path(target) as tmp:
+        tmp.unlink()
+        try:
+            os.link(source, tmp)
+        except OSError:  # another file system, or links not allowed
+            shutil.copyfile(source, tmp)

@@ -1,0 +1,148 @@
+"""What is rendered, locally and in the lock: `storyc status`, `storyc pull`, `storyc gc`.
+
+None of these renders or pays for anything.  `pull` only downloads videos
+that are already paid for (from the URL the lock recorded), and `gc` only
+forgets renders no current scene uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from storyc.assets import sha256_file
+from storyc.compiler import Job
+from storyc.lock import Lock, LockStore, Render
+
+SceneStatusWord = Literal["done", "missing", "altered", "submitted", "failed", "lost", "stale", "new"]
+
+
+@dataclass(frozen=True)
+class SceneStatus:
+    scene: str
+    key: str
+    status: SceneStatusWord
+    detail: str
+    path: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"scene": self.scene, "status": self.status, "key": self.key, "path": self.path, "detail": self.detail}
+
+
+def scene_status(board_dir: Path, jobs: Sequence[Job], lock: Lock) -> list[SceneStatus]:
+    return [_status(board_dir, job, lock) for job in jobs]
+
+
+def _status(board_dir: Path, job: Job, lock: Lock) -> SceneStatus:
+    render = lock.renders.get(job.key)
+    if render is None:
+        earlier = [r for r in lock.renders.values() if r.scene == job.scene]
+        if earlier:
+            return SceneStatus(job.scene, job.key, "stale", "changed since its last render; `storyc render` renders it")
+        return SceneStatus(job.scene, job.key, "new", "never rendered")
+    if render.state == "done":
+        return _local_file_status(board_dir, job, render)
+    if render.state == "submitted":
+        what = "result fetched, download pending" if render.video else f"request {render.request_id} on fal"
+        return SceneStatus(job.scene, job.key, "submitted", f"{what}; `storyc render` resumes it at no new cost")
+    return SceneStatus(job.scene, job.key, render.state, render.error or render.state)
+
+
+def _local_file_status(board_dir: Path, job: Job, render: Render) -> SceneStatus:
+    video = render.video
+    path = video.path if video else None
+    if video is None or path is None:
+        return SceneStatus(job.scene, job.key, "missing", "the lock records no local file", path)
+    target = board_dir / path
+    if not target.is_file():
+        return SceneStatus(job.scene, job.key, "missing", f"{path} is gone; `storyc pull` fetches it again", path)
+    if (video.bytes is not None and target.stat().st_size != video.bytes) or (
+        video.sha256 is not None and sha256_file(target) != video.sha256
+    ):
+        detail = f"{path} is not the rendered file; `storyc pull` restores it"
+        return SceneStatus(job.scene, job.key, "altered", detail, path)
+    return SceneStatus(job.scene, job.key, "done", path, path)
+
+
+@dataclass(frozen=True)
+class Pulled:
+    scene: str
+    path: str
+    ok: bool
+    detail: str
+
+
+def pull(
+    board_dir: Path,
+    jobs: Sequence[Job],
+    store: LockStore,
+    *,
+    on_scene: Callable[[str, str], None] = lambda scene, what: None,
+) -> list[Pulled]:
+    """Download each done render whose local file is missing or altered, verifying its sha256."""
+    from storyc.download import DownloadError, fetch, new_client
+
+    pulled: list[Pulled] = []
+    with new_client() as client:
+        for status in scene_status(board_dir, jobs, store.lock):
+            if status.status not in ("missing", "altered"):
+                continue
+            render = store.lock.renders[status.key]
+            assert render.video is not None
+            path = render.video.path or _default_path(status.scene, status.key)
+            on_scene(status.scene, f"downloading {path}")
+            try:
+                got = fetch(
+                    client,
+                    render.video.url,
+                    board_dir / path,
+                    expected_size=render.video.bytes,
+                    expected_sha256=render.video.sha256,
+                )
+            except DownloadError as exc:
+                pulled.append(Pulled(status.scene, path, False, str(exc)))
+                continue
+            if render.video.path is None or render.video.sha256 is None:
+                video = replace(render.video, path=path, bytes=got.size, sha256=got.sha256)
+                store.set_render(status.key, replace(render, video=video))
+            pulled.append(Pulled(status.scene, path, True, f"{got.size:,} bytes, sha256 verified"))
+    return pulled
+
+
+def _default_path(scene: str, key: str) -> str:
+    return f"renders/{scene}-{key.removeprefix('sha256:')[:12]}.mp4"
+
+
+@dataclass(frozen=True)
+class Dropped:
+    key: str
+    render: Render
+
+
+def unused_renders(jobs: Sequence[Job], lock: Lock) -> list[Dropped]:
+    used = {job.key for job in jobs}
+    return [Dropped(key, render) for key, render in sorted(lock.renders.items()) if key not in used]
+
+
+def gc(jobs: Sequence[Job], store: LockStore, board_dir: Path, *, delete_videos: bool) -> list[Dropped]:
+    """Forget renders no current scene uses (and uploads no current scene needs)."""
+    dropped = unused_renders(jobs, store.lock)
+    gone = {d.key for d in dropped}
+    needed_uploads = {f.sha256 for job in jobs for f in job.files.values()}
+
+    def change(lock: Lock) -> Lock:
+        return replace(
+            lock,
+            scenes={job.scene: job.key for job in jobs},
+            renders={k: r for k, r in lock.renders.items() if k not in gone},
+            uploads={k: u for k, u in lock.uploads.items() if k in needed_uploads},
+        )
+
+    store.update(change)
+    if delete_videos:
+        for d in dropped:
+            if d.render.video is not None and d.render.video.path:
+                (board_dir / d.render.video.path).unlink(missing_ok=True)
+    return dropped

@@ -1,0 +1,105 @@
+"""Stage 6, plan: compiled jobs + what is already rendered -> what a render would do and cost.
+
+Each scene gets one action:
+
+- `cached`: its key already has a finished render; nothing is sent or paid.
+- `resume`: fal accepted its request earlier (the lock has the request id); it is
+  picked up by that id, never submitted again, and costs nothing more.
+- `render`: new, changed, failed before or lost; it is submitted and paid for.
+
+Planning reads no network; it is the same for every backend, which only says
+how it knows a key is rendered (the lock file for fal, a local cache for animatics).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+from storyc.compiler import Job
+from storyc.lock import Lock, Render
+
+Action = Literal["cached", "resume", "render"]
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    job: Job
+    action: Action
+    note: str  # why, in a few words: "new scene", "prompt changed", "failed before: ...", ...
+    previous: Render | None = None  # the lock's entry for this key, if any
+    price: Decimal = Decimal("0")  # what the action costs: the job's cost for a paid `render`, else 0
+
+    @property
+    def scene(self) -> str:
+        return self.job.scene
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scene": self.scene,
+            "action": self.action,
+            "key": self.job.key,
+            "seconds": self.job.seconds,
+            "cost_usd": float(self.price),
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    storyboard: str
+    backend: str
+    items: tuple[PlanItem, ...]
+
+    @property
+    def cost(self) -> Decimal:
+        """What carrying the plan out would spend."""
+        return sum((i.price for i in self.items), Decimal("0.00"))
+
+    def count(self, action: Action) -> int:
+        return sum(1 for i in self.items if i.action == action)
+
+    @property
+    def to_render(self) -> tuple[PlanItem, ...]:
+        return tuple(i for i in self.items if i.action == "render")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "storyboard": self.storyboard,
+            "backend": self.backend,
+            "scenes": [i.to_json() for i in self.items],
+            "cost_usd": float(self.cost),
+        }
+
+
+def plan_with_lock(storyboard: str, jobs: Iterable[Job], lock: Lock, backend: str = "fal") -> Plan:
+    """The plan for a paid backend whose renders are recorded in the lock file."""
+    return Plan(storyboard, backend, tuple(_classify(job, lock) for job in jobs))
+
+
+def _classify(job: Job, lock: Lock) -> PlanItem:
+    previous = lock.renders.get(job.key)
+    if previous is not None and previous.state == "done":
+        return PlanItem(job, "cached", _cached_note(job, previous), previous)
+    if previous is not None and previous.state == "submitted":
+        note = "download pending" if previous.video else f"submitted earlier (request {previous.request_id})"
+        return PlanItem(job, "resume", note, previous)
+    if previous is not None:  # failed or lost: paying again is a new decision
+        reason = previous.error or previous.state
+        return PlanItem(job, "render", f"{previous.state} before: {reason}", previous, job.cost_usd)
+    return PlanItem(job, "render", _why_render(job, lock), None, job.cost_usd)
+
+
+def _cached_note(job: Job, render: Render) -> str:
+    if render.scene != job.scene:
+        return f"same request as scene '{render.scene}' rendered"
+    return "rendered"
+
+
+def _why_render(job: Job, lock: Lock) -> str:
+    before = lock.scenes.get(job.scene)
+    if before is None and not any(r.scene == job.scene for r in lock.renders.values()):
+        return "new scene"
+    return "changed since last render"

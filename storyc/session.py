@@ -1,0 +1,55 @@
+"""A render session: a compiled board, a backend and its plan, held open between planning and doing.
+
+The caller (the CLI, a test, a script) looks at `session.plan`, decides whether
+to spend, then calls `session.run(...)`.  For fal the board's lock file is held
+(an OS file lock) for the whole session, so two renders of one board can't
+interleave.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from storyc.compiler import CompiledBoard, Job
+from storyc.lock import LockStore, open_store
+from storyc.plan import Plan
+from storyc.render import Backend, Progress, RenderSummary, execute
+
+if TYPE_CHECKING:
+    from storyc.backends.fal import FalSettings
+
+
+@dataclass
+class Session:
+    board: CompiledBoard
+    jobs: Sequence[Job]
+    backend: Backend
+    plan: Plan
+    store: LockStore | None = None
+
+    def run(self, *, concurrency: int = 4, progress: Progress | None = None) -> RenderSummary:
+        """Carry the plan out. Raises RenderError, before sending anything, when it can't start."""
+        self.backend.prepare(self.plan)
+        if self.store is not None:  # the lock says which key each scene of the board has now
+            self.store.set_scenes({job.scene: job.key for job in self.board.jobs})
+        return execute(self.plan, self.backend, concurrency=concurrency, progress=progress)
+
+
+@contextlib.contextmanager
+def fal_session(board: CompiledBoard, jobs: Sequence[Job], settings: FalSettings | None = None) -> Iterator[Session]:
+    """Raises LockError when the lock file is unreadable or held by another storyc."""
+    from storyc.backends.fal import FalBackend
+
+    with open_store(board.path) as store:
+        backend = FalBackend(board.path.parent, store, settings)
+        yield Session(board, jobs, backend, backend.plan(board.storyboard, jobs), store)
+
+
+def animatic_session(board: CompiledBoard, jobs: Sequence[Job], size: str = "preview") -> Session:
+    from storyc.backends.animatic import AnimaticBackend
+
+    backend = AnimaticBackend(board.path.parent, board.title, size)
+    return Session(board, jobs, backend, backend.plan(board.storyboard, jobs))

@@ -1,0 +1,280 @@
+"""Rendering on fal, end to end: the real fal_client against the fake fal server over HTTP.
+
+These drive storyc's core (compile -> session -> render) with fast polling; the
+CLI's own behaviour (consent, exit codes, output) is covered in test_render_cli.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from fakefal import FakeFal
+from helpers import BASIC_IMAGES, make_project
+
+from storyc.backends.fal import FalSettings, Polling, Retrying
+from storyc.lock import lock_path, read
+from storyc.pipeline import compile_file
+from storyc.render import RenderSummary
+from storyc.session import fal_session
+
+FAST = FalSettings(
+    polling=Polling(first=0.02, factor=1.5, ceiling=0.1), retrying=Retrying(first_wait=0.01, max_wait=0.05)
+)
+
+BOARD = """
+version: 1
+title: Fal
+target:
+  endpoint: fal-ai/kling-video/o3/4k/reference-to-video
+characters:
+  ellie:
+    frontal: refs/ellie-front.png
+    references: [refs/ellie-side.png]
+  rex:
+    frontal: refs/rex-front.png
+    references: [refs/rex-side.png]
+styles:
+  dawn: refs/dawn.png
+scenes:
+  - id: meet
+    prompt: "@ellie meets @rex in the light of @dawn."
+    duration: 3
+  - id: play
+    shots:
+      - prompt: "@rex runs."
+        duration: 3
+      - prompt: "@ellie follows @rex."
+        duration: 2
+  - id: rest
+    prompt: "@ellie sleeps."
+    duration: 3
+"""
+
+
+@pytest.fixture
+def board(tmp_path: Path) -> Path:
+    return make_project(tmp_path / "film", BOARD, BASIC_IMAGES)
+
+
+def render(
+    board: Path, scenes: Sequence[str] = (), settings: FalSettings = FAST, concurrency: int = 4
+) -> RenderSummary:
+    result = compile_file(board, use_cache=False)
+    assert result.board is not None, [d.format() for d in result.diagnostics]
+    jobs = [j for j in result.board.jobs if not scenes or j.scene in scenes]
+    with fal_session(result.board, jobs, settings) as session:
+        return session.run(concurrency=concurrency)
+
+
+def states(summary: RenderSummary) -> dict[str, str]:
+    return {r.scene: r.state for r in summary.results}
+
+
+def edit(board: Path, old: str, new: str) -> None:
+    text = board.read_text("utf-8")
+    assert old in text
+    board.write_text(text.replace(old, new), "utf-8")
+
+
+def test_first_render_uploads_each_asset_once_submits_each_scene_and_downloads_verified_videos(
+    fake_fal: FakeFal, board: Path
+) -> None:
+    summary = render(board)
+    assert states(summary) == {"meet": "done", "play": "done", "rest": "done"}
+    assert summary.spent == Decimal("4.62")  # 3 + 5 + 3 = 11 s at $0.42
+    assert len(fake_fal.submits) == 3
+    assert len(fake_fal.uploads) == 5  # five distinct images, shared by scenes, each uploaded once
+    lock = read(lock_path(board))
+    for result in summary.results:
+        render_entry = lock.renders[result.key]
+        assert render_entry.state == "done" and render_entry.request_id == result.request_id
+        video = render_entry.video
+        assert video is not None and video.path == result.path
+        data = (board.parent / video.path).read_bytes()
+        assert video.sha256 == "sha256:" + hashlib.sha256(data).hexdigest()
+        assert video.bytes == len(data) and data == fake_fal.file_bytes(video.url)
+        assert video.path == f"renders/{result.scene}-{result.key[7:19]}.mp4"
+    assert lock.scenes == {r.scene: r.key for r in summary.results}
+    sent = {s["prompt"] if "prompt" in s else s["multi_prompt"][0]["prompt"] for s in fake_fal.submits}
+    assert "@Element1 meets @Element2 in the light of @Image1." in sent
+    assert all(u.startswith(fake_fal.url) for s in fake_fal.submits for u in s.get("image_urls", []))
+
+
+def test_second_render_sends_nothing_and_leaves_the_lock_byte_identical(fake_fal: FakeFal, board: Path) -> None:
+    render(board)
+    before = lock_path(board).read_bytes()
+    mtime = lock_path(board).stat().st_mtime_ns
+    fake_fal.reset_counters()
+    summary = render(board)
+    assert states(summary) == {"meet": "cached", "play": "cached", "rest": "cached"}
+    assert fake_fal.requests == []
+    assert summary.spent == 0
+    assert lock_path(board).read_bytes() == before
+    assert lock_path(board).stat().st_mtime_ns == mtime
+
+
+def test_one_edited_scene_sends_exactly_one_request_and_a_revert_sends_nothing(fake_fal: FakeFal, board: Path) -> None:
+    render(board)
+    original = {r.scene: r.key for r in render(board).results}
+    edit(board, "@ellie sleeps.", "@ellie sleeps deeply.")
+    fake_fal.reset_counters()
+    summary = render(board)
+    assert states(summary) == {"meet": "cached", "play": "cached", "rest": "done"}
+    assert fake_fal.count("submit") == 1
+    assert fake_fal.count("upload") == 0  # the assets' URLs are reused from the lock
+    edit(board, "@ellie sleeps deeply.", "@ellie sleeps.")
+    fake_fal.reset_counters()
+    reverted = render(board)
+    assert states(reverted) == {"meet": "cached", "play": "cached", "rest": "cached"}
+    assert fake_fal.requests == []
+    assert read(lock_path(board)).scenes["rest"] == original["rest"]
+
+
+def test_a_422_scene_fails_alone_with_fals_message_at_its_yaml_line(fake_fal: FakeFal, board: Path) -> None:
+    fake_fal.fail_jobs_matching("sleeps", error="content policy", error_type="content_policy_violation", status=422)
+    summary = render(board)
+    assert states(summary) == {"meet": "done", "play": "done", "rest": "failed"}
+    failed = next(r for r in summary.results if r.scene == "rest")
+    assert "fal refused the request (HTTP 422)" in (failed.error or "")
+    assert "prompt" in (failed.error or "")
+    assert failed.location == (25, 13)  # the `prompt:` value of scene rest
+    entry = read(lock_path(board)).renders[failed.key]
+    assert entry.state == "failed" and entry.error == failed.error and entry.request_id == failed.request_id
+
+
+def test_429s_and_ingress_5xx_are_retried_until_success(fake_fal: FakeFal, board: Path) -> None:
+    fake_fal.fail_next("submit", 429, count=2)
+    fake_fal.fail_next("status", 503, count=3, ingress=True)
+    fake_fal.fail_next("result", 429, count=1)
+    summary = render(board, ["meet"])
+    assert states(summary) == {"meet": "done"}
+    assert len(fake_fal.jobs) == 1  # retries never created a second job
+
+
+def test_app_layer_500_on_status_is_retried_by_storyc_within_its_bound(fake_fal: FakeFal, board: Path) -> None:
+    fake_fal.fail_next("status", 500, count=2)  # fal_client does not retry these; storyc does
+    assert states(render(board, ["meet"])) == {"meet": "done"}
+    fake_fal.fail_next("status", 500, count=50)
+    edit(board, "@ellie sleeps.", "@ellie naps.")
+    summary = render(board, ["rest"])
+    assert states(summary) == {"rest": "failed"}
+    assert "checking status failed 4 times" in (summary.results[0].error or "")
+
+
+def test_a_truncated_download_is_never_marked_done_and_resumes_without_a_new_submit(
+    fake_fal: FakeFal, board: Path
+) -> None:
+    fake_fal.truncate_next_downloads(10)
+    summary = render(board, ["meet"])
+    (result,) = summary.results
+    assert result.state == "submitted" and "incomplete download" in (result.error or "")
+    entry = read(lock_path(board)).renders[result.key]
+    assert entry.state == "submitted" and entry.video is not None and entry.video.sha256 is None
+    assert not list((board.parent / "renders").glob("*.mp4"))  # no partial file left behind
+    fake_fal.clear_faults()
+    fake_fal.reset_counters()
+    again = render(board, ["meet"])
+    assert states(again) == {"meet": "done"}
+    assert fake_fal.count("submit") == 0 and fake_fal.count("status") == 0  # only the download
+    assert again.spent == 0  # paid in the first run
+
+
+def test_resume_by_request_id_after_the_first_run_stopped_waiting(fake_fal: FakeFal, board: Path) -> None:
+    fake_fal.job_seconds = 0.6
+    interrupted = _render_interrupted_after_submit(fake_fal, board)
+    assert states(interrupted) == {"meet": "submitted"}
+    assert interrupted.interrupted
+    fake_fal.reset_counters()
+    again = render(board, ["meet"])
+    assert states(again) == {"meet": "done"}
+    assert fake_fal.count("submit") == 0
+    assert again.results[0].request_id == interrupted.results[0].request_id
+
+
+def _render_interrupted_after_submit(fake_fal: FakeFal, board: Path) -> RenderSummary:
+    """Simulate Ctrl-C: the progress callback raises KeyboardInterrupt in the main thread's stead."""
+    import threading
+
+    from storyc.render import execute
+
+    result = compile_file(board, use_cache=False)
+    assert result.board is not None
+    jobs = [j for j in result.board.jobs if j.scene == "meet"]
+    with fal_session(result.board, jobs, FAST) as session:
+        session.backend.prepare(session.plan)
+        submitted = threading.Event()
+
+        class Watch:
+            def update(self, scene: str, state: str, detail: str = "") -> None:
+                if state in ("running", "queued"):
+                    submitted.set()
+
+            def note(self, message: str) -> None:
+                pass
+
+        stopper = threading.Thread(target=lambda: (submitted.wait(5), _interrupt_main()))
+        stopper.start()
+        try:
+            return execute(session.plan, session.backend, progress=Watch())
+        finally:
+            stopper.join()
+
+
+def _interrupt_main() -> None:
+    import _thread
+
+    _thread.interrupt_main()
+
+
+def test_a_lost_result_is_marked_lost_and_needs_a_new_decision(fake_fal: FakeFal, board: Path) -> None:
+    fake_fal.job_seconds = 0.6
+    first = _render_interrupted_after_submit(fake_fal, board)
+    request_id = first.results[0].request_id
+    assert request_id is not None
+    import time
+
+    time.sleep(0.7)
+    fake_fal.expire(request_id)
+    summary = render(board, ["meet"])
+    assert states(summary) == {"meet": "lost"}
+    assert "no longer has this request's result" in (summary.results[0].error or "")
+    fake_fal.reset_counters()
+    result = compile_file(board, use_cache=False)
+    assert result.board is not None
+    with fal_session(result.board, [j for j in result.board.jobs if j.scene == "meet"], FAST) as session:
+        (item,) = session.plan.items
+        assert item.action == "render" and item.price == Decimal("1.26")  # paying again is planned, not done
+    assert fake_fal.requests == []
+
+
+def test_uploads_older_than_the_ttl_are_uploaded_again(fake_fal: FakeFal, board: Path) -> None:
+    from datetime import timedelta
+
+    render(board, ["meet"])
+    edit(board, "@ellie meets @rex", "@rex meets @ellie")
+    fake_fal.reset_counters()
+    render(board, ["meet"], FalSettings(polling=FAST.polling, retrying=FAST.retrying, upload_ttl=timedelta(0)))
+    assert fake_fal.count("upload") == 5
+
+
+def test_the_key_never_reaches_the_lock_the_videos_or_the_download_requests(fake_fal: FakeFal, board: Path) -> None:
+    render(board)
+    secret = fake_fal.key.split(":")[1]
+    assert secret not in lock_path(board).read_text("utf-8")
+    downloads = fake_fal.records("download")
+    assert downloads and all("authorization" not in {h.lower() for h in r.headers} for r in downloads)
+
+
+def test_without_a_key_nothing_is_sent(fake_fal: FakeFal, board: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from storyc.render import RenderError
+
+    monkeypatch.delenv("FAL_KEY")
+    monkeypatch.setenv("HOME", str(board.parent))  # no `fal auth login` token either
+    with pytest.raises(RenderError, match="no fal API key"):
+        render(board)
+    assert fake_fal.requests == []
+    assert not lock_path(board).exists()
