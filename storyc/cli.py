@@ -538,6 +538,62 @@ def gc(board: Path, dry_run: bool, delete_videos: bool) -> None:
     click.echo(f"{verb} {_plural(len(dropped), 'render')} no scene uses")
 
 
+# --- cut ----------------------------------------------------------------------------------
+
+
+@cli.command("cut")
+@board_argument
+@click.option(
+    "--backend",
+    type=click.Choice(["fal", "animatic"]),
+    default="fal",
+    show_default=True,
+    help="Whose renders to cut: fal's (from the lock) or the animatics.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The MP4 to write. Default: renders/cut.mp4 (renders/animatic/cut.mp4 for animatics), beside the board.",
+)
+@click.option(
+    "--otio",
+    "otio_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write an OpenTimelineIO timeline (one clip per scene) for Resolve, Premiere, ...",
+)
+def cut_command(board: Path, backend: str, output: Path | None, otio_path: Path | None) -> None:
+    """Join every scene's render, in storyboard order, into one MP4.
+
+    Scenes that agree in codec, size and frame rate are joined by stream copy
+    (lossless, fast); otherwise they are re-encoded to the first scene's size.
+    Refuses, listing them, when a scene has no render yet.
+
+    \b
+    Examples:
+      storyc render board.yaml --backend animatic && storyc cut board.yaml --backend animatic
+      storyc cut board.yaml -o film.mp4 --otio film.otio
+    """
+    from storyc.cut import CutError, cut, write_otio
+    from storyc.lock import LockError
+    from storyc.video import VideoError
+
+    compiled, _ = _compiled_jobs(board, ())
+    default = "renders/animatic/cut.mp4" if backend == "animatic" else "renders/cut.mp4"
+    out = output or compiled.path.parent / default
+    try:
+        parts, mode = cut(compiled, backend, out)
+        if otio_path is not None:
+            write_otio(compiled, parts, otio_path)
+    except (CutError, LockError, VideoError) as exc:
+        _die(str(exc))
+    seconds = sum(p.seconds for p in parts)
+    how = "stream copy" if mode == "copy" else "re-encoded (scenes differ in size or frame rate)"
+    click.echo(f"{out}: {_plural(len(parts), 'scene')}, {seconds:.2f} s, {how}")
+    if otio_path is not None:
+        click.echo(f"{otio_path}: OpenTimelineIO timeline, {_plural(len(parts), 'clip')}")
+
+
 # --- schema and init ----------------------------------------------------------------
 
 

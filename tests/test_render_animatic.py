@@ -1,0 +1,91 @@
+"""`storyc render --backend animatic` and `storyc cut`: real MP4s, probed with imageio-ffmpeg's ffmpeg."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from storyc.cli import cli
+from storyc.video import probe
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "elephant"
+
+
+@pytest.fixture
+def elephant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The elephant example (a video element, start and end frames, 16:9 and 9:16 scenes), copied."""
+    project = tmp_path / "elephant"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("renders", ".storyc"))
+    (project / ".git").mkdir()
+    monkeypatch.chdir(project)
+    return project / "board.yaml"
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def render_json(*extra: str) -> dict[str, dict[str, object]]:
+    code, out, err = run("render", "board.yaml", "--backend", "animatic", "--json", *extra)
+    assert code == 0, err
+    return {s["scene"]: s for s in json.loads(out)["scenes"]}
+
+
+def test_each_scene_lasts_its_seconds_at_its_aspect_ratio(elephant: Path) -> None:
+    scenes = render_json()
+    assert {s: v["state"] for s, v in scenes.items()} == {"meet": "done", "play": "done"}
+    meet = probe(elephant.parent / str(scenes["meet"]["path"]))
+    play = probe(elephant.parent / str(scenes["play"]["path"]))
+    assert abs(meet.seconds - 8) <= 1 / 24 and abs(play.seconds - 10) <= 1 / 24
+    assert (meet.width, meet.height) == (1280, 720)  # 16:9
+    assert (play.width, play.height) == (720, 1280)  # 9:16 override
+    assert str(scenes["meet"]["path"]).startswith("renders/animatic/meet-")
+    assert not (elephant.parent / "board.lock").exists()  # animatics never enter the lock
+
+
+def test_a_changed_prompt_redraws_only_that_scene(elephant: Path) -> None:
+    first = render_json()
+    elephant.write_text(elephant.read_text("utf-8").replace("camera: slow push-in", "camera: slow pull-out"), "utf-8")
+    second = render_json()
+    assert {s: v["state"] for s, v in second.items()} == {"meet": "done", "play": "cached"}
+    assert second["meet"]["path"] != first["meet"]["path"]
+    assert second["play"]["path"] == first["play"]["path"]
+
+
+def test_4k_size(elephant: Path) -> None:
+    scenes = render_json("--scene", "meet", "--size", "4k")
+    info = probe(elephant.parent / str(scenes["meet"]["path"]))
+    assert (info.width, info.height) == (3840, 2160)
+
+
+def test_cut_joins_in_board_order_and_writes_an_otio_timeline(elephant: Path) -> None:
+    import opentimelineio as otio
+
+    code, _, err = run("cut", "board.yaml", "--backend", "animatic")
+    assert code == 1
+    assert "2 of 2 scenes have no animatic render yet: meet, play; run `storyc render --backend animatic` first" in err
+    scenes = render_json()
+    code, out, err = run("cut", "board.yaml", "--backend", "animatic", "-o", "film.mp4", "--otio", "film.otio")
+    assert code == 0, err
+    assert "film.mp4: 2 scenes, 18.00 s" in out
+    film = probe(elephant.parent / "film.mp4")
+    assert abs(film.seconds - 18) <= 2 / 24
+    timeline = otio.adapters.read_from_file(str(elephant.parent / "film.otio"))
+    clips = list(timeline.find_clips())
+    assert [c.name for c in clips] == ["meet", "play"]
+    assert [c.duration().to_seconds() for c in clips] == [8.0, 10.0]
+    meet_file = (elephant.parent / str(scenes["meet"]["path"])).resolve()
+    assert clips[0].media_reference.target_url == meet_file.as_uri()
+    assert clips[0].metadata["storyc"]["prompt"].startswith("Scene: a sunlit savanna clearing at dawn")
+    assert clips[1].metadata["storyc"]["references"]["@Element1"] == "@ellie"
+
+
+def test_cut_of_fal_renders_refuses_when_none_exist(elephant: Path) -> None:
+    code, _, err = run("cut", "board.yaml")
+    assert code == 1
+    assert "have no fal render yet: meet, play; run `storyc render` (or `storyc pull`) first" in err
