@@ -264,3 +264,30 @@ def test_fal_client_environment_reaches_a_tls_gateway(fake_fal_tls: FakeFal, tmp
     assert len(fake_fal_tls.submits) == 1
     assert fake_fal_tls.submits[0]["image_urls"] == ["https://example.org/noir.jpg"]
     assert fake_fal_tls.key.split(":")[1] not in done.stdout + done.stderr + lock_path(board).read_text("utf-8")
+
+
+def test_cancel_on_interrupt_asks_fal_to_cancel_and_keeps_the_entry(fake_fal: FakeFal, board: Path) -> None:
+    fake_fal.job_seconds = 30.0
+    args = ("render", "board.yaml", "--yes", "--scene", "rest", "--cancel-on-interrupt")
+    proc = _storyc_process(fake_fal, *args, cwd=board.parent)
+    deadline = time.monotonic() + 30
+    while not _has_submitted(board) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert fake_fal.count("cancel") == 1
+    assert "asked fal to cancel request" in err
+    (entry,) = read(lock_path(board)).renders.values()
+    assert entry.state == "submitted"  # what fal does with a cancelled job is its call; nothing is forgotten
+
+
+def test_pull_says_when_the_recorded_url_is_gone(fake_fal: FakeFal, board: Path) -> None:
+    assert run("render", "board.yaml", "--yes", "--scene", "meet")[0] == 0
+    (entry,) = read(lock_path(board)).renders.values()
+    assert entry.video is not None and entry.video.path
+    (board.parent / entry.video.path).unlink()
+    fake_fal.expire_file(entry.video.url)
+    code, out, _ = run("pull", "board.yaml")
+    assert code == 1
+    assert "is no longer at" in out and "0 videos downloaded, 1 failed" in out

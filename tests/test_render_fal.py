@@ -278,3 +278,29 @@ def test_without_a_key_nothing_is_sent(fake_fal: FakeFal, board: Path, monkeypat
         render(board)
     assert fake_fal.requests == []
     assert not lock_path(board).exists()
+
+
+def test_a_submit_fal_client_resent_is_flagged_as_a_possible_duplicate(fake_fal: FakeFal, board: Path) -> None:
+    fake_fal.drop_next("submit", after_processing=True)  # fal took it, the answer was lost, fal_client re-sent it
+    summary = render(board, ["meet"])
+    (result,) = summary.results
+    assert result.state == "done"
+    assert len(fake_fal.jobs) == 2  # the duplicate is real: it is why the summary must say so
+    assert any("sent this submit 2 times" in n and "duplicate" in n for n in result.notes)
+
+
+def test_live_progress_shows_each_scene_state_and_queue_position() -> None:
+    import io
+
+    from rich.console import Console
+
+    from storyc.progress import LiveProgress
+
+    out = io.StringIO()
+    progress = LiveProgress(["meet", "play"], Console(file=out, force_terminal=True, width=100))
+    with progress:
+        progress.update("meet", "queued", "position 3")
+        progress.update("play", "done", "renders/play-abc.mp4")
+    text = out.getvalue()
+    assert "meet" in text and "queued" in text and "position 3" in text
+    assert "renders/play-abc.mp4" in text
