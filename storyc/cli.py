@@ -451,11 +451,11 @@ def _echo_summary(compiled: CompiledBoard, summary: RenderSummary, notes: list[s
     for note in notes:
         click.echo(f"storyc: {note}", err=True)
     counts = [f"{summary.count(s)} {s}" for s in ("done", "cached", "submitted", "failed", "lost", "interrupted")]
-    line = ", ".join(c for c in counts if not c.startswith("0 "))
-    line += f"; spent ${summary.spent:.2f}" if summary.backend == "fal" else "; free (animatic)"
+    tally = ", ".join(c for c in counts if not c.startswith("0 "))
+    tally += f"; spent ${summary.spent:.2f}" if summary.backend == "fal" else "; free (animatic)"
     if summary.interrupted:
-        line += " — interrupted: submitted renders stay in the lock; run render again to pick them up"
-    click.echo(click.style(line, bold=True), err=True)
+        tally += " — interrupted: submitted renders stay in the lock; run render again to pick them up"
+    click.echo(click.style(tally, bold=True), err=True)
 
 
 @cli.command()

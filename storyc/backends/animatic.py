@@ -17,7 +17,7 @@ from typing import Any
 from storyc.compiler import Job
 from storyc.fsutil import atomic_path
 from storyc.plan import Plan, PlanItem
-from storyc.render import RunContext, SceneResult
+from storyc.render import RunContext, SceneResult, SceneState
 
 CARD_VERSION = "1"  # bump when cards change, so cached animatics are redrawn
 
@@ -67,7 +67,7 @@ class AnimaticBackend:
         ctx.check()
         relative = self.output_path(job)
         _place(cached, self.board_dir / relative)
-        state = "cached" if item.action == "cached" else "done"
+        state: SceneState = "cached" if item.action == "cached" else "done"
         ctx.progress.update(job.scene, state, relative)
         return SceneResult(job.scene, job.key, state, path=relative)
 

@@ -189,8 +189,8 @@ class FalBackend:
             failed = self._record_failure(job, str(exc), exc.field_path, render)
             return replace(failed, request_id=render.request_id)
         self.store.set_render(job.key, done)
-        ctx.progress.update(job.scene, "done", done.video.path if done.video else "")
         path = done.video.path if done.video else None
+        ctx.progress.update(job.scene, "done", path or "")
         return SceneResult(job.scene, job.key, "done", render.request_id, path=path, spent=spent)
 
     def _ensure_local(self, item: PlanItem, ctx: RunContext) -> SceneResult:
