@@ -24,7 +24,7 @@ from storyc.diagnostics import Diagnostic, Loc
 from storyc.fsutil import atomic_write_bytes
 from storyc.validate import find_project_root
 
-FORMAT = 2  # 2: Job.view carries field locations
+FORMAT = 3  # 2: Job.view carries field locations; 3: diagnostics reworded
 
 
 def cache_dir(board: Path) -> Path:

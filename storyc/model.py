@@ -107,6 +107,9 @@ class Scene:
     with_names: tuple[tuple[str, JsonPath], ...] = ()
     start_frame: AssetRef | None = None
     end_frame: AssetRef | None = None
+    # its schema errors are reported: only the parts without errors are here, checked
+    # for more problems (references, templates, assets), never compiled into a request
+    has_errors: bool = False
 
     @property
     def seconds(self) -> int:

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from storyc.diagnostics import Diagnostics, did_you_mean
 from storyc.endpoints import Endpoint
-from storyc.model import Character, Reference, Storyboard, Style
-from storyc.source import JsonPath
+from storyc.model import Character, Reference, Scene, Storyboard, Style
+from storyc.source import JsonPath, display_path, locate_in_text
 from storyc.templates import RenderedScene, RenderedText
-from storyc.validate import RESERVED_NAME
+from storyc.validate import DEFAULT_TEMPLATE, RESERVED_NAME
 
 _TOKEN = re.compile(r"@@|@([A-Za-z][A-Za-z0-9_]*)")
 
@@ -84,13 +84,15 @@ class Resolver:
         reported: set[str] = set()
         for field in rendered.fields:
             self._check_field(field, reported)
+        if scene.has_errors:
+            return None  # checked for what its own texts get wrong; it is never sent
         if any(name in self.board.broken_names for t in rendered.fields for name in mentions(t.text)):
             return None  # its declaration's errors are reported already
         texts = [rendered.prompt] if rendered.prompt is not None else list(rendered.shots)
         order: list[Reference] = []
         for text in texts:
             for name in mentions(text.text):
-                self._collect(name, text.origin, order, reported)
+                self._collect(scene, name, text.origin, order, reported)
         for name, _node in scene.with_names:
             ref = self.board.reference(name)
             if ref is not None:
@@ -125,18 +127,35 @@ class Resolver:
             loc = self.doc.locate_in_scalar(field.origin, f"@{name}", occurrence)
             self.diags.error(loc, _unknown_message(name, self.board.names))
 
-    def _collect(self, name: str, origin: JsonPath, order: list[Reference], reported: set[str]) -> None:
+    def _collect(self, scene: Scene, name: str, origin: JsonPath, order: list[Reference], reported: set[str]) -> None:
         ref = self.board.reference(name)
         if ref is None:
-            if (
-                name not in reported and name not in self.board.broken_names
-            ):  # e.g. written in a template, not in a field
+            if name not in reported and name not in self.board.broken_names:  # not in the scene's own texts
                 reported.add(name)
-                self.diags.error(self.doc.loc(origin), _unknown_message(name, self.board.names))
+                self._unknown_from_template(scene, name, origin)
             return
         self.used.add(name)
         if ref not in order:
             order.append(ref)
+
+    def _unknown_from_template(self, scene: Scene, name: str, origin: JsonPath) -> None:
+        """Report an unknown name that a template wrote: where it is written in the template, if it is."""
+        message = _unknown_message(name, self.board.names)
+        for used in (scene.template or DEFAULT_TEMPLATE, scene.shot_template):
+            template = self.board.templates.get(used or "")
+            if template is None:
+                continue
+            if template.file is None:
+                loc = self.doc.find_in_scalar(template.path, f"@{name}")
+                if loc is not None:
+                    self.diags.error(loc, message)
+                    return
+            else:
+                loc = locate_in_text(template.source, f"@{name}")
+                if loc is not None:
+                    self.diags.error_in(display_path(template.file), loc, message)
+                    return
+        self.diags.error(self.doc.loc(origin), message)  # made up by template code: blame the scene
 
     def _check_counts(
         self,

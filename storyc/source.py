@@ -73,16 +73,29 @@ class SourceDoc:
         Used to point at an `@name` inside a prompt.  Falls back to the scalar's
         start when the text was produced by a template and is not in the source.
         """
+        return self.find_in_scalar(path, needle, occurrence) or self.loc(path)
+
+    def find_in_scalar(self, path: JsonPath, needle: str, occurrence: int = 0) -> Loc | None:
+        """Position of the `occurrence`-th `needle` inside the scalar's source text, if it is there."""
         span = self.spans.get(path)
         if span is None:
-            return self.loc(path)
-        source = self.text[span.start : span.end]
-        # Whole names only: looking for '@ell' must not stop inside '@ellie'.
-        pattern = re.compile(re.escape(needle) + r"(?![A-Za-z0-9_])")
-        found = list(pattern.finditer(source))
-        if occurrence >= len(found):
-            return self.loc(path)
-        return _offset_to_loc(self.text, span.start + found[occurrence].start())
+            return None
+        offset = find_name(self.text[span.start : span.end], needle, occurrence)
+        return None if offset is None else _offset_to_loc(self.text, span.start + offset)
+
+
+def find_name(text: str, needle: str, occurrence: int = 0) -> int | None:
+    """Offset of the `occurrence`-th `needle` in `text`, as a whole name."""
+    # Whole names only: looking for '@ell' must not stop inside '@ellie'.
+    pattern = re.compile(re.escape(needle) + r"(?![A-Za-z0-9_])")
+    found = list(pattern.finditer(text))
+    return found[occurrence].start() if occurrence < len(found) else None
+
+
+def locate_in_text(text: str, needle: str) -> Loc | None:
+    """Position of the first `needle` (a whole name) in a text, such as a template file."""
+    offset = find_name(text, needle)
+    return None if offset is None else _offset_to_loc(text, offset)
 
 
 def _offset_to_loc(text: str, offset: int) -> Loc:
@@ -109,7 +122,9 @@ def load(path: Path, diags: Diagnostics) -> SourceDoc | None:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        diags.error(_offset_to_loc(raw.decode("utf-8", "replace"), exc.start), "not UTF-8 text")
+        # `exc.start` counts bytes; columns count characters, and everything before the bad byte decodes.
+        before = raw[: exc.start].decode("utf-8")
+        diags.error(_offset_to_loc(before, len(before)), "not UTF-8 text")
         return None
     return parse(text, path.resolve(), diags)
 
@@ -119,13 +134,13 @@ def parse(text: str, path: Path, diags: Diagnostics) -> SourceDoc | None:
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     doc = SourceDoc(path=path, display=diags.path, text=text, data=None)
+    yaml = YAML(typ="safe", pure=True)
+    alias_locs = _record_aliases(yaml)
     try:
-        root = YAML(typ="safe", pure=True).compose(text)
+        root = yaml.compose(text)
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        loc = Loc(mark.line + 1, mark.column + 1) if mark else START
-        problem = exc.problem or exc.context or "invalid YAML"
-        diags.error(loc, f"invalid YAML: {problem}")
+        loc, message = _explain_yaml_error(exc, text)
+        diags.error(loc, f"invalid YAML: {message}")
         return None
     except YAMLError as exc:
         diags.error(START, f"invalid YAML: {exc}")
@@ -133,9 +148,97 @@ def parse(text: str, path: Path, diags: Diagnostics) -> SourceDoc | None:
     if root is None:
         diags.error(START, "the storyboard is empty")
         return None
-    builder = _Builder(doc, diags)
+    builder = _Builder(doc, diags, alias_locs)
     doc.data = builder.build(root, ())
     return None if diags.has_errors else doc
+
+
+# An unquoted value starting like a Jinja tag: YAML reads its '{' as a flow mapping.
+_TEMPLATE_VALUE = re.compile(r"(?:^[ \t]*(?:-[ \t]+)?|:[ \t]+)(\{[{%#])")
+_TEMPLATE_OPENERS = ("{{", "{%", "{#")
+
+
+def _quote_hint(opener: str) -> str:
+    return f"quote a value that starts with '{opener}' (YAML reads '{{' as the start of a mapping)"
+
+
+def _record_aliases(yaml: Any) -> dict[int, Loc]:
+    """Make each `*alias` of a mapping or list remember where it is written: id(node) -> position.
+
+    ruamel hands back the anchored node itself for an alias, so a problem in an
+    alias's expansion could only be blamed on the anchor.  We hand back a copy
+    sharing the anchor's content instead.  Only aliases pay for this.
+    """
+    from ruamel.yaml.nodes import CollectionNode
+
+    composer = yaml.composer
+    locs: dict[int, Loc] = {}
+
+    def return_alias(node: Any) -> Any:
+        if not isinstance(node, CollectionNode):
+            return node  # a repeated scalar expands to nothing; its text must stay the anchor's
+        copy = type(node)(node.ctag, node.value, node.start_mark, node.end_mark, flow_style=node.flow_style)
+        mark = composer.parser.last_event.start_mark
+        locs[id(copy)] = Loc(mark.line + 1, mark.column + 1)
+        return copy
+
+    composer.return_alias = return_alias
+    return locs
+
+
+def _mark_loc(mark: Any) -> Loc:
+    return Loc(mark.line + 1, mark.column + 1)
+
+
+def _explain_yaml_error(exc: Any, text: str) -> tuple[Loc, str]:
+    """A YAML syntax error in words a storyboard writer can act on, at the mistake.
+
+    ruamel describes its parser's state ("expected <block end>, but found
+    '<scalar>'") where it gave up, which is often well after the mistake.
+    """
+    problem, context = exc.problem or "", exc.context or ""
+    marks = [m for m in (exc.problem_mark, exc.context_mark) if m is not None]
+    template = _unquoted_template(text, marks)
+    if template is not None:
+        return template
+    where = _mark_loc(marks[0]) if marks else START
+    if exc.problem_mark is not None and exc.context_mark is not None:
+        opened = _unclosed(context, problem, _mark_loc(exc.context_mark), where)
+        if opened is not None:
+            return _mark_loc(exc.context_mark), opened
+    if "'\\t'" in problem and exc.problem_mark is not None and _indents(text, exc.problem_mark):
+        return where, "a tab indents this line; YAML indents with spaces only"
+    if context and problem.startswith("but "):  # the two halves make one sentence
+        return where, f"{context}, {problem}"
+    return where, problem or context or "cannot parse"
+
+
+def _unquoted_template(text: str, marks: list[Any]) -> tuple[Loc, str] | None:
+    """`prompt: {{ vars.place }} at dawn` fails somewhere on that line: the fix is quoting it."""
+    lines = text.split("\n")
+    for mark in marks:
+        line = lines[mark.line] if mark.line < len(lines) else ""
+        for match in _TEMPLATE_VALUE.finditer(line):
+            before = line[: match.start(1)]
+            if before.count('"') % 2 == 0 and before.count("'") % 2 == 0:  # not inside quoted text
+                return Loc(mark.line + 1, match.start(1) + 1), _quote_hint(match.group(1))
+    return None
+
+
+def _unclosed(context: str, problem: str, opened: Loc, failed: Loc) -> str | None:
+    """A quote, '[' or '{' left open: ruamel fails at the end of the file or on a later line."""
+    if context == "while scanning a quoted scalar" and "end of stream" in problem:
+        return "the quoted text starting here is never closed"
+    kinds = {"while parsing a flow sequence": "list '['", "while parsing a flow mapping": "mapping '{'"}
+    if context in kinds and failed.line > opened.line:
+        return f"the {kinds[context]} opened here is not closed: {problem} at line {failed.line}, column {failed.col}"
+    return None
+
+
+def _indents(text: str, mark: Any) -> bool:
+    """Whether the character at `mark` is in its line's leading whitespace."""
+    line_start = text.rfind("\n", 0, mark.index) + 1
+    return not text[line_start : mark.index].strip(" \t")
 
 
 class _AliasBudgetExceeded(Exception):
@@ -143,14 +246,15 @@ class _AliasBudgetExceeded(Exception):
 
 
 class _Builder:
-    def __init__(self, doc: SourceDoc, diags: Diagnostics) -> None:
+    def __init__(self, doc: SourceDoc, diags: Diagnostics, alias_locs: dict[int, Loc]) -> None:
         from ruamel.yaml import YAML
         from ruamel.yaml.constructor import SafeConstructor
 
         self.doc = doc
         self.diags = diags
         self.constructor = SafeConstructor(loader=YAML(typ="safe", pure=True))
-        self.seen: set[int] = set()
+        self.alias_locs = alias_locs
+        self.alias_at = START  # the outermost alias being expanded: the one to blame for a blow-up
         self.alias_depth = 0
         self.alias_nodes = 0
 
@@ -169,7 +273,7 @@ class _Builder:
             self.alias_nodes += 1
             if self.alias_nodes > MAX_ALIAS_NODES:
                 self.diags.error(
-                    self.doc.value_locs[path],
+                    self.alias_at,
                     f"YAML aliases expand to more than {MAX_ALIAS_NODES} nodes; write the storyboard out instead",
                 )
                 raise _AliasBudgetExceeded
@@ -179,8 +283,10 @@ class _Builder:
         if depth > MAX_DEPTH:
             self.diags.error(self.doc.value_locs[path], f"nesting deeper than {MAX_DEPTH} levels")
             return None
-        is_alias = id(node) in self.seen
-        self.seen.add(id(node))
+        alias_loc = self.alias_locs.get(id(node))
+        if alias_loc is not None and not self.alias_depth:
+            self.alias_at = alias_loc
+        is_alias = alias_loc is not None
         self.alias_depth += is_alias
         try:
             if isinstance(node, MappingNode):
@@ -213,7 +319,7 @@ class _Builder:
                 merges.extend(value_node.value if isinstance(value_node, SequenceNode) else [value_node])
                 continue
             if not isinstance(key_node, ScalarNode):
-                self.diags.error(key_loc, "mapping keys must be plain text")
+                self._complex_key(node, key_loc)
                 continue
             key = str(self._scalar(key_node, path))
             if key in first_seen:
@@ -222,7 +328,12 @@ class _Builder:
             first_seen[key] = key_loc
             child = (*path, key)
             self.doc.key_locs[child] = key_loc
-            result[key] = self._node(value_node, child, depth + 1)
+            value = self._node(value_node, child, depth + 1)
+            if value is None and not value_node.value:
+                # `prompt:` left blank: ruamel puts the empty value at the next token, often the
+                # next line's key; what the user left out belongs to this key.
+                self.doc.value_locs[child] = key_loc
+            result[key] = value
         # `<<: *defaults` merges keys the mapping does not set itself (YAML merge keys).
         for merged in merges:
             if not isinstance(merged, MappingNode):
@@ -233,6 +344,15 @@ class _Builder:
                     result[key] = value
                     self._copy_locs((*path, "<<", key), (*path, key))
         return result
+
+    def _complex_key(self, mapping: Any, key_loc: Loc) -> None:
+        start = mapping.start_mark.index
+        opener = self.doc.text[start : start + 2]
+        if opener in _TEMPLATE_OPENERS:
+            # `prompt: {{ vars.place }}` is valid YAML: a mapping whose key is a mapping.
+            self.diags.error(_mark_loc(mapping.start_mark), _quote_hint(opener))
+        else:
+            self.diags.error(key_loc, "mapping keys must be plain text")
 
     def _copy_locs(self, src: JsonPath, dst: JsonPath) -> None:
         """Merged values keep pointing at where they were written."""

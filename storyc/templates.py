@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from storyc.diagnostics import Diagnostics, Loc
-from storyc.model import Scene, Storyboard, TemplateDef, Text
+from storyc.model import Scene, Shot, Storyboard, TemplateDef, Text
 from storyc.source import JsonPath, SourceDoc, display_path
 from storyc.validate import DEFAULT_TEMPLATE
 
@@ -106,6 +106,8 @@ class _Renderer:
     def scene(self, scene: Scene) -> RenderedScene | None:
         errors_before = self.diags.error_count
         context = {**self.base_context, "scene": scene.raw}
+        if scene.has_errors:
+            return self._texts_only(scene, context)
         if scene.shots:
             return self._multi_shot(scene, context, errors_before)
         fields: list[RenderedText] = []
@@ -126,17 +128,30 @@ class _Renderer:
             return None
         return RenderedScene(scene, tuple(fields), prompt, ())
 
+    def _texts_only(self, scene: Scene, context: dict[str, Any]) -> RenderedScene:
+        """A scene with problems: its own texts are rendered, for their own problems; nothing is laid out."""
+        texts = [t for t in (scene.prompt, *scene.fields.values(), *scene.constraints) if t is not None]
+        fields = [self._field(t, context) for t in texts]
+        fields += [self._field(shot.prompt, self._shot_context(scene, shot, context)) for shot in scene.shots]
+        return RenderedScene(scene, tuple(fields), None, ())
+
+    @staticmethod
+    def _shot_context(scene: Scene, shot: Shot, context: dict[str, Any]) -> dict[str, Any]:
+        index = int(shot.path[-1])  # its place among the shots as written
+        written = scene.raw["shots"]
+        return {**context, "shot": written[index], "loop": _loop_info(index, len(written))}
+
     def _multi_shot(self, scene: Scene, context: dict[str, Any], errors_before: int) -> RenderedScene | None:
         shots: list[RenderedText] = []
         fields: list[RenderedText] = []
         template = self.board.templates.get(scene.shot_template or "")
-        for i, shot in enumerate(scene.shots):
-            raw_shot = scene.raw["shots"][i]
-            shot_context = {**context, "shot": raw_shot, "loop": _loop_info(i, len(scene.shots))}
+        for shot in scene.shots:
+            shot_context = self._shot_context(scene, shot, context)
+            raw_shot = shot_context["shot"]
             rendered = self._field(shot.prompt, shot_context)
             fields.append(rendered)
             if template is not None:
-                shot_values = {**raw_shot, "prompt": rendered.text, "number": i + 1}
+                shot_values = {**raw_shot, "prompt": rendered.text, "number": shot_context["loop"]["index"]}
                 text = self._template(template, {**shot_context, "shot": shot_values})
                 rendered = RenderedText(text or "", template.path if template.file is None else shot.prompt.path)
             shots.append(rendered)
@@ -161,29 +176,44 @@ class _Renderer:
     def _field(self, text: Text, context: dict[str, Any]) -> RenderedText:
         if not any(m in text.value for m in _JINJA_MARKERS):
             return RenderedText(text.value.strip(), text.path)  # fast path: no Jinja in it
-        rendered = self._render(text.value, context, lambda line: self._field_loc(text.path, line), None)
+        rendered = self._render(text.value, context, lambda line: self._field_loc(text.path, line), None, text.path)
         return RenderedText(rendered if rendered is not None else "", text.path)
 
     def _template(self, template: TemplateDef, context: dict[str, Any]) -> str | None:
         if template.file is not None:
             file_display = display_path(template.file)
-            return self._render(template.source, context, lambda line: Loc(line, 1), file_display)
-        return self._render(template.source, context, lambda line: self._field_loc(template.path, line), None)
+            return self._render(template.source, context, lambda line: Loc(line, 1), file_display, None)
+        loc_of = partial(self._field_loc, template.path)
+        return self._render(template.source, context, loc_of, None, template.path)
 
-    def _render(self, source: str, context: dict[str, Any], loc_of: Any, file: str | None) -> str | None:
-        from jinja2 import TemplateSyntaxError, UndefinedError
-        from jinja2.exceptions import SecurityError
-
+    def _render(
+        self, source: str, context: dict[str, Any], loc_of: Any, file: str | None, node: JsonPath | None
+    ) -> str | None:
+        """The rendered text, or None after reporting why not (`node`: the YAML scalar holding `source`)."""
         try:
             return str(_compile(source).render(context)).strip()
-        except TemplateSyntaxError as exc:
-            self._error(file, loc_of(exc.lineno or 1), f"template syntax error: {exc.message}")
-        except UndefinedError as exc:
-            self._error(file, loc_of(_template_line(exc)), f"template: {_undefined_message(exc)}")
-        except SecurityError as exc:
-            self._error(file, loc_of(_template_line(exc)), f"template: not allowed in a sandboxed template: {exc}")
-        except Exception as exc:  # any runtime failure of user template code is a diagnostic
-            self._error(file, loc_of(_template_line(exc)), f"template failed: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # any failure of user template code is a diagnostic
+            line = _error_line(exc)
+            if node is not None:
+                line = self._line_as_written(node, context) or line
+            self._error(file, loc_of(line), _error_message(exc))
+        return None
+
+    def _line_as_written(self, node: JsonPath, context: dict[str, Any]) -> int | None:
+        """For a `>` block, the template line of the error in the block as written.
+
+        Folding joins the block's lines, so Jinja's line numbers count folded
+        lines.  The same template with its line breaks kept fails at the same
+        place, on the line where the user wrote it.
+        """
+        span = self.doc.spans.get(node)
+        if span is None or not self.doc.text.startswith(">", span.start):
+            return None
+        _header, _, kept = self.doc.text[span.start : span.end].partition("\n")
+        try:
+            environment().from_string(kept).render(context)
+        except Exception as exc:  # the same failure, now with the right line
+            return _error_line(exc)
         return None
 
     def _error(self, file: str | None, loc: Loc, message: str) -> None:
@@ -208,6 +238,27 @@ class _Renderer:
             text_line = lines[line - 1]
             return Loc(line, len(text_line) - len(text_line.lstrip()) + 1)
         return start
+
+
+def _error_line(exc: Exception) -> int:
+    from jinja2 import TemplateSyntaxError
+
+    if isinstance(exc, TemplateSyntaxError):
+        return exc.lineno or 1
+    return _template_line(exc)
+
+
+def _error_message(exc: Exception) -> str:
+    from jinja2 import TemplateSyntaxError, UndefinedError
+    from jinja2.exceptions import SecurityError
+
+    if isinstance(exc, TemplateSyntaxError):
+        return f"template syntax error: {exc.message}"
+    if isinstance(exc, UndefinedError):
+        return f"template: {_undefined_message(exc)}"
+    if isinstance(exc, SecurityError):
+        return f"template: not allowed in a sandboxed template: {exc}"
+    return f"template failed: {type(exc).__name__}: {exc}"
 
 
 def _template_line(exc: BaseException) -> int:

@@ -3,8 +3,9 @@
 First the JSON Schema (draft 2020-12, `schemas/storyboard.schema.json`), with
 each error turned into a plain sentence at the offending node; then the rules
 a schema can't say well (prompt xor shots xor structured fields, shot sums,
-names, templates).  An entity with schema errors is skipped, not fatal, so the
-rest of the board is still checked and every problem is reported at once.
+names, templates).  A character, style or template with schema errors is
+skipped, not fatal, and a scene with them is still checked in its sound parts
+(its texts, references and assets), so every problem is reported at once.
 """
 
 from __future__ import annotations
@@ -72,22 +73,22 @@ def validate(doc: SourceDoc, diags: Diagnostics) -> Storyboard | None:
     if not isinstance(data, dict):
         diags.error(doc.loc(()), "a storyboard is a mapping with 'version' and 'scenes'")
         return None
-    bad = _schema_errors(doc, diags)
+    errors = _schema_errors(doc, diags)
+    bad = {_entity(path) for path in errors}
     if () in bad or ("scenes",) in bad or ("version",) in bad:
         return None
-    return _Builder(doc, diags, bad).build()
+    return _Builder(doc, diags, bad, errors).build()
 
 
 # --- JSON Schema errors as sentences -------------------------------------------------
 
 
 def _schema_errors(doc: SourceDoc, diags: Diagnostics) -> set[JsonPath]:
-    """Report schema errors; return the paths of the entities that have them."""
-    bad: set[JsonPath] = set()
+    """Report schema errors; return the paths of the nodes they were reported at."""
+    errors: set[JsonPath] = set()
     for error in _validator().iter_errors(doc.data):
-        for path in _report(doc, diags, error):
-            bad.add(_entity(path))
-    return bad
+        errors.update(_report(doc, diags, error))
+    return errors
 
 
 def _entity(path: JsonPath) -> JsonPath:
@@ -115,7 +116,7 @@ def _report(doc: SourceDoc, diags: Diagnostics, error: Any) -> list[JsonPath]:
         for key in missing:
             diags.error(doc.loc(path), f"{where}: missing required key '{key}'")
         return [path]
-    if kind == "propertyNames":
+    if _is_property_name(error):
         name = instance
         name_path = (*path, name)
         diags.error(
@@ -129,21 +130,41 @@ def _report(doc: SourceDoc, diags: Diagnostics, error: Any) -> list[JsonPath]:
     return [path]
 
 
+def _is_property_name(error: Any) -> bool:
+    # jsonschema reports a bad key as the keyword inside `propertyNames` ('pattern'), at the mapping
+    schema_path = error.relative_schema_path
+    return len(schema_path) >= 2 and schema_path[-2] == "propertyNames"
+
+
 def _report_alternatives(doc: SourceDoc, diags: Diagnostics, error: Any, path: JsonPath, where: str) -> list[JsonPath]:
-    """For `oneOf`, report the errors of the alternative whose type fits the value."""
-    fitting = [
-        sub for sub in error.context if sub.validator != "type" and sub.relative_schema_path[0] in ("oneOf", "anyOf")
-    ]
-    branches = {sub.relative_schema_path[1] for sub in fitting}
-    if len(branches) == 1:
+    """For `oneOf`, report the errors of the alternative that fits the value."""
+    branch = _fitting_branch(error.context)
+    if branch:
         reported: list[JsonPath] = []
-        for sub in fitting:
+        for sub in branch:
             reported += _report(doc, diags, sub)
         return reported
     options = [_JSON_TYPES.get(s.get("type", ""), "") for s in error.validator_value]
     expected = " or ".join(o for o in options if o) or "a different value"
     diags.error(doc.loc(path), f"{where}: expected {expected}, got {_kind_of(error.instance)}")
     return [path]
+
+
+def _fitting_branch(errors: list[Any]) -> list[Any]:
+    """The errors of the alternative whose type fits the value; of several, the one closest to valid.
+
+    An alternative of another type (a mapping where the value is text) says
+    nothing useful: "expected a mapping" about a style path that is merely empty.
+    """
+    branches: dict[int, list[Any]] = {}
+    misfits: set[int] = set()
+    for sub in errors:
+        index = sub.relative_schema_path[0]  # the alternative's position in `oneOf`
+        branches.setdefault(index, []).append(sub)
+        if sub.validator == "type" and not sub.relative_path:
+            misfits.add(index)
+    fitting = [subs for index, subs in sorted(branches.items()) if index not in misfits]
+    return min(fitting, key=len, default=[])
 
 
 def _sentence(error: Any) -> str:
@@ -224,18 +245,27 @@ def _get(data: Any, path: JsonPath) -> Any:
 
 
 class _Builder:
-    def __init__(self, doc: SourceDoc, diags: Diagnostics, bad: set[JsonPath]) -> None:
+    def __init__(self, doc: SourceDoc, diags: Diagnostics, bad: set[JsonPath], errors: set[JsonPath]) -> None:
         self.doc = doc
         self.diags = diags
-        self.bad = bad
+        self.bad = bad  # entities with schema errors
+        self.errors = errors  # the nodes those errors were reported at
         self.data: dict[str, Any] = doc.data
         self.target: dict[str, Any] = {} if ("target",) in bad else self.data.get("target") or {}
+        # Names declared under a misspelled top-level key (`charaters:`): reported as an
+        # unknown key already, so a scene using one must not add "unknown reference" noise.
+        self.stray_names = self._stray_names()
+        self.broken_names: frozenset[str] = frozenset()
+        self.declared_templates: set[str] = set()
 
     def build(self) -> Storyboard:
         characters = self._characters()
         styles = self._styles()
         self._check_names(characters, styles)
         templates = self._templates()
+        # Declared, but with errors (reported): using one fails quietly, without "unknown" noise.
+        self.broken_names = frozenset(self._declared_names() - characters.keys() - styles.keys())
+        self.declared_templates = self._names_under("templates") | self.stray_names
         scenes = self._scenes(characters, styles, templates)
         return Storyboard(
             doc=self.doc,
@@ -246,19 +276,33 @@ class _Builder:
             styles=styles,
             templates=templates,
             scenes=tuple(scenes),
-            broken_names=frozenset(self._declared_names() - characters.keys() - styles.keys()),
+            broken_names=self.broken_names,
         )
 
     def _declared_names(self) -> set[str]:
+        return self._names_under("characters", "styles") | self.stray_names
+
+    def _names_under(self, *tables: str) -> set[str]:
         names: set[str] = set()
-        for table in ("characters", "styles"):
+        for table in tables:
             declared = self.data.get(table)
             if isinstance(declared, dict):
                 names.update(str(n) for n in declared)
         return names
 
+    def _stray_names(self) -> set[str]:
+        known = storyboard_schema()["properties"]
+        return self._names_under(*(key for key in self.data if key not in known))
+
     def _ok(self, path: JsonPath) -> bool:
         return path not in self.bad
+
+    def _clean(self, path: JsonPath) -> bool:
+        """No schema error at `path` or inside it: checking it again would repeat or cascade."""
+        if not self.errors or _entity(path) not in self.bad:
+            return True  # the common case, without looking through the errors
+        n = len(path)
+        return not any(error[:n] == path for error in self.errors)
 
     def _asset(self, value: Any, path: JsonPath) -> AssetRef | None:
         return AssetRef(value, path) if isinstance(value, str) else None
@@ -390,18 +434,15 @@ class _Builder:
         for index, raw in enumerate(self.data["scenes"]):
             path: JsonPath = ("scenes", index)
             sid = raw.get("id") if isinstance(raw, dict) else None
-            if isinstance(sid, str) and sid in first_line:
+            if not isinstance(sid, str):
+                continue  # not a mapping, or no id to name it by: its schema errors say so
+            if sid in first_line:
                 self.diags.error(
                     self.doc.loc((*path, "id")), f"scene id '{sid}' is used twice (first at line {first_line[sid]})"
                 )
                 continue
-            if isinstance(sid, str):
-                first_line[sid] = self.doc.loc((*path, "id")).line
-            if not self._ok(path):
-                continue
-            scene = self._scene(index, raw, path, characters, styles, templates)
-            if scene is not None:
-                scenes.append(scene)
+            first_line[sid] = self.doc.loc((*path, "id")).line
+            scenes.append(self._scene(index, raw, path, characters, styles, templates))
         return scenes
 
     def _setting(self, raw: dict[str, Any], key: str, default: Any) -> Any:
@@ -417,10 +458,50 @@ class _Builder:
         characters: dict[str, Character],
         styles: dict[str, Style],
         templates: dict[str, TemplateDef],
-    ) -> Scene | None:
-        sid = raw["id"]
-        ok = True
+    ) -> Scene:
+        """The scene; one with problems is still built from its sound parts, to check those too."""
+        sid: str = raw["id"]
+        has_errors = not self._ok(path)
+        shots = self._shots(raw, path, has_errors)
+        duration = self._duration(raw, path)
+        ok = self._check_prompt_kind(sid, raw, path, has_errors)
+        if self._clean((*path, "duration")) and self._clean((*path, "shots")):
+            ok &= self._check_duration(sid, raw, path, shots, duration, has_errors)
+        ok &= self._check_templates(sid, raw, path, templates)
+        with_names = self._with_names(raw, path)
+        ok &= self._check_with(sid, with_names, characters, styles)
+        generate_audio = bool(self._setting(raw, "generate_audio", False))
+        if "audio" in raw and not generate_audio:
+            self.diags.warning(
+                self.doc.key_loc((*path, "audio")),
+                f"scene '{sid}': 'audio' is left out of the prompt because generate_audio is false",
+            )
+        return Scene(
+            id=sid,
+            index=index,
+            path=path,
+            raw=raw,
+            endpoint=self._endpoint(raw, path),
+            aspect_ratio=self._setting(raw, "aspect_ratio", "16:9"),
+            generate_audio=generate_audio,
+            shot_type=self._setting(raw, "shot_type", "customize"),
+            duration=duration,
+            prompt=_text(raw, path, "prompt"),
+            fields={k: t for k in STRUCTURED_FIELDS if k != "constraints" and (t := _text(raw, path, k)) is not None},
+            constraints=_constraints(raw, path),
+            shots=shots,
+            template=raw.get("template"),
+            shot_template=raw.get("shot_template"),
+            with_names=with_names,
+            start_frame=self._scene_asset(raw, path, "start_frame"),
+            end_frame=self._scene_asset(raw, path, "end_frame"),
+            has_errors=has_errors or not ok,
+        )
+
+    def _endpoint(self, raw: dict[str, Any], path: JsonPath) -> str:
         endpoint = self._setting(raw, "endpoint", endpoints.DEFAULT_ENDPOINT)
+        if not isinstance(endpoint, str):
+            return endpoints.DEFAULT_ENDPOINT  # its schema error is reported
         if endpoints.get(endpoint) is None:
             node = (*path, "endpoint") if "endpoint" in raw else ("target", "endpoint")
             known = list(endpoints.registry())
@@ -430,82 +511,68 @@ class _Builder:
             )
             # Go on checking the scene against the default endpoint, so its other
             # problems are reported too; the board won't compile either way.
-            endpoint = endpoints.DEFAULT_ENDPOINT
+            return endpoints.DEFAULT_ENDPOINT
+        return endpoint
+
+    def _shots(self, raw: dict[str, Any], path: JsonPath, has_errors: bool) -> tuple[Shot, ...]:
+        """The shots, in a scene with errors only those without any (each keeps its position)."""
+        items = raw.get("shots", [])
+        if not isinstance(items, list):
+            return ()
+        return tuple(
+            Shot(Text(s["prompt"], (*path, "shots", i, "prompt")), s["duration"], (*path, "shots", i))
+            for i, s in enumerate(items)
+            if not has_errors or self._clean((*path, "shots", i))
+        )
+
+    def _duration(self, raw: dict[str, Any], path: JsonPath) -> int | None:
+        """As written on the scene, else the target's default (a scene with shots has their sum)."""
+        if "duration" in raw:
+            return raw["duration"] if self._clean((*path, "duration")) else None
+        return None if "shots" in raw else self.target.get("duration")
+
+    def _with_names(self, raw: dict[str, Any], path: JsonPath) -> tuple[tuple[str, JsonPath], ...]:
+        if not self._clean((*path, "with")):
+            return ()
+        return tuple((n, (*path, "with", i)) for i, n in enumerate(raw.get("with", [])))
+
+    def _scene_asset(self, raw: dict[str, Any], path: JsonPath, key: str) -> AssetRef | None:
+        return self._asset(raw.get(key), (*path, key)) if self._clean((*path, key)) else None
+
+    def _check_prompt_kind(self, sid: str, raw: dict[str, Any], path: JsonPath, has_errors: bool) -> bool:
         structured = [k for k in STRUCTURED_FIELDS if k in raw]
         given = [k for k in ("prompt", "shots") if k in raw] + (["structured fields"] if structured else [])
         if not given:
-            self.diags.error(
-                self.doc.loc(path),
-                f"scene '{sid}' has no prompt: give 'prompt', 'shots', or structured fields "
-                "(scene, subjects, style, camera, details, audio, constraints)",
-            )
-            ok = False
-        elif len(given) > 1:
+            if not has_errors:  # else a misspelled 'promt' may be the reported error: don't repeat it
+                self.diags.error(
+                    self.doc.loc(path),
+                    f"scene '{sid}' has no prompt: give 'prompt', 'shots', or structured fields "
+                    "(scene, subjects, style, camera, details, audio, constraints)",
+                )
+            return False
+        if len(given) > 1:
             detail = f"structured fields ({', '.join(structured)})" if structured else ""
             listed = ", ".join(detail if g == "structured fields" else f"'{g}'" for g in given)
             self.diags.error(self.doc.loc(path), f"scene '{sid}' has {listed}: give exactly one of them")
-            ok = False
-        shots = tuple(
-            Shot(Text(s["prompt"], (*path, "shots", i, "prompt")), int(s["duration"]), (*path, "shots", i))
-            for i, s in enumerate(raw.get("shots", []))
-        )
-        duration = raw.get("duration", None if shots else self.target.get("duration"))
-        duration = int(duration) if duration is not None else None
-        ok &= self._check_duration(sid, raw, path, shots, duration)
-        ok &= self._check_templates(sid, raw, path, templates, bool(shots))
-        with_names = tuple((n, (*path, "with", i)) for i, n in enumerate(raw.get("with", [])))
-        for name, node in with_names:
-            if name not in characters and name not in styles:
-                self.diags.error(
-                    self.doc.loc(node),
-                    f"scene '{sid}': 'with' names unknown reference '{name}'"
-                    + did_you_mean(name, [*characters, *styles]),
-                )
-                ok = False
-        generate_audio = bool(self._setting(raw, "generate_audio", False))
-        if "audio" in raw and not generate_audio:
-            self.diags.warning(
-                self.doc.key_loc((*path, "audio")),
-                f"scene '{sid}': 'audio' is left out of the prompt because generate_audio is false",
-            )
-        if not ok:
-            return None
-        constraints = raw.get("constraints", [])
-        constraint_texts = (
-            (Text(constraints, (*path, "constraints")),)
-            if isinstance(constraints, str)
-            else tuple(Text(c, (*path, "constraints", i)) for i, c in enumerate(constraints))
-        )
-        return Scene(
-            id=sid,
-            index=index,
-            path=path,
-            raw=raw,
-            endpoint=endpoint,
-            aspect_ratio=self._setting(raw, "aspect_ratio", "16:9"),
-            generate_audio=generate_audio,
-            shot_type=self._setting(raw, "shot_type", "customize"),
-            duration=duration,
-            prompt=Text(raw["prompt"], (*path, "prompt")) if "prompt" in raw else None,
-            fields={k: Text(raw[k], (*path, k)) for k in structured if k != "constraints"},
-            constraints=constraint_texts,
-            shots=shots,
-            template=raw.get("template"),
-            shot_template=raw.get("shot_template"),
-            with_names=with_names,
-            start_frame=self._asset(raw.get("start_frame"), (*path, "start_frame")),
-            end_frame=self._asset(raw.get("end_frame"), (*path, "end_frame")),
-        )
+            return False
+        return True
 
     def _check_duration(
-        self, sid: str, raw: dict[str, Any], path: JsonPath, shots: tuple[Shot, ...], duration: int | None
+        self,
+        sid: str,
+        raw: dict[str, Any],
+        path: JsonPath,
+        shots: tuple[Shot, ...],
+        duration: int | None,
+        has_errors: bool,
     ) -> bool:
         if not shots:
             if duration is None:
-                self.diags.error(
-                    self.doc.loc(path),
-                    f"scene '{sid}' has no duration: give 'duration' (3 to 15 seconds) or target.duration",
-                )
+                if not has_errors:  # else a misspelled 'duraton' may be the reported error
+                    self.diags.error(
+                        self.doc.loc(path),
+                        f"scene '{sid}' has no duration: give 'duration' (3 to 15 seconds) or target.duration",
+                    )
                 return False
             return True
         total = sum(s.duration for s in shots)
@@ -525,31 +592,65 @@ class _Builder:
         return True
 
     def _check_templates(
-        self, sid: str, raw: dict[str, Any], path: JsonPath, templates: dict[str, TemplateDef], has_shots: bool
+        self, sid: str, raw: dict[str, Any], path: JsonPath, templates: dict[str, TemplateDef]
     ) -> bool:
         ok = True
         known = [DEFAULT_TEMPLATE, *templates]
         for key in ("template", "shot_template"):
             name = raw.get(key)
-            if name is None:
+            if name is None or name in known or not self._clean((*path, key)):
                 continue
-            if name not in known:
+            if name not in self.declared_templates:  # else it failed to load, and that is reported
                 self.diags.error(
                     self.doc.loc((*path, key)), f"scene '{sid}': unknown template '{name}'{did_you_mean(name, known)}"
                 )
-                ok = False
-        if "template" in raw and has_shots:
+            ok = False
+        if "template" in raw and "shots" in raw:
             self.diags.error(
                 self.doc.key_loc((*path, "template")),
                 f"scene '{sid}' has shots: use 'shot_template' to lay out each shot",
             )
             ok = False
-        if "shot_template" in raw and not has_shots:
+        if "shot_template" in raw and "shots" not in raw:
             self.diags.error(
                 self.doc.key_loc((*path, "shot_template")), f"scene '{sid}': 'shot_template' needs 'shots'"
             )
             ok = False
         return ok
+
+    def _check_with(
+        self,
+        sid: str,
+        with_names: tuple[tuple[str, JsonPath], ...],
+        characters: dict[str, Character],
+        styles: dict[str, Style],
+    ) -> bool:
+        ok = True
+        for name, node in with_names:
+            if name in characters or name in styles:
+                continue
+            if name not in self.broken_names:  # else its declaration's errors are reported
+                self.diags.error(
+                    self.doc.loc(node),
+                    f"scene '{sid}': 'with' names unknown reference '{name}'"
+                    + did_you_mean(name, [*characters, *styles]),
+                )
+            ok = False
+        return ok
+
+
+def _text(raw: dict[str, Any], path: JsonPath, key: str) -> Text | None:
+    value = raw.get(key)
+    return Text(value, (*path, key)) if isinstance(value, str) else None
+
+
+def _constraints(raw: dict[str, Any], path: JsonPath) -> tuple[Text, ...]:
+    value = raw.get("constraints", [])
+    if isinstance(value, str):
+        return (Text(value, (*path, "constraints")),)
+    if not isinstance(value, list):
+        return ()
+    return tuple(Text(c, (*path, "constraints", i)) for i, c in enumerate(value) if isinstance(c, str))
 
 
 def _looks_like_template_file(value: str) -> bool:

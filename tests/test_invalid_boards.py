@@ -11,9 +11,6 @@ has warnings only; every other board must exit 1.
 The expectations say what a user deserves, not what storyc happens to print:
 a case storyc gets wrong is listed in `KNOWN_BUGS` (strict xfail), so fixing
 the bug turns it into a failure until it is taken off the list.
-
-`tests/invalid/` is the older corpus (expectations recorded from storyc);
-it is still run, by `test_legacy_invalid_board`.
 """
 
 from __future__ import annotations
@@ -30,49 +27,11 @@ from storyc.cli import cli
 TESTS = Path(__file__).resolve().parent
 CORPUS = TESTS / "cases" / "invalid"
 CASES = sorted(p.stem for p in CORPUS.glob("*.yaml"))
-LEGACY_CORPUS = TESTS / "invalid"
-LEGACY_CASES = sorted(p.stem for p in LEGACY_CORPUS.glob("*.yaml"))
 
 SUMMARY = re.compile(r"(\d+) errors?, (\d+) warnings? in 1 file")
 
 # case -> what storyc gets wrong. Take a case off once storyc is fixed.
-KNOWN_BUGS = {
-    "alias-bomb": "BUG: points at the innocent anchored list on line 3 (3:30), not at the alias `*e` "
-    "on line 8 whose expansion exceeds the budget",
-    "bad-character-name": 'BUG: says `"2ellie" is not valid here (^[A-Za-z][A-Za-z0-9_]*$)`, a raw regex; '
-    "the propertyNames sentence in validate._report is never reached (jsonschema reports it as 'pattern')",
-    "empty-asset": 'BUG: an empty style path says `expected a mapping, got text ""` '
-    "instead of `must not be empty` (the oneOf branch is picked wrongly)",
-    "not-utf8-after-unicode": "BUG: the byte offset of the bad byte is used as a character offset: "
-    "reported at 4:5 instead of 3:18 when multi-byte characters come before it",
-    "prompt-left-blank": "BUG: `prompt:` with no value is reported on the next line (5:5, the `duration` key) "
-    "instead of the `prompt` key (4:5)",
-    "scene-with-two-problems": "BUG: a scene with a schema error is skipped, so its unknown `@elie` "
-    "is not reported; all problems should be reported at once",
-    "style-without-image": "BUG: says `style 'noir': expected a mapping, got a mapping` "
-    "instead of `missing required key 'image'`",
-    "tab-indentation": "BUG: says `found character '\\t' that cannot start any token`; "
-    "the user should be told a tab indents the line",
-    "template-file-missing": "BUG: cascades into `scene 'meet': unknown template 'spot'` although 'spot' is declared",
-    "template-file-outside-root": "BUG: cascades into `scene 'meet': unknown template 'spot'` "
-    "although 'spot' is declared",
-    "template-syntax-error-in-folded-block": "BUG: in a `>` folded block the template's line numbers are "
-    "those of the folded text: reported at 7:7 (the block's first line), not 9:7 where the error is",
-    "two-documents": "BUG: prints only the problem half of ruamel's message: "
-    "`invalid YAML: but found another document`",
-    "unclosed-flow-list": "BUG: says `expected ',' or ']', but got ':'` at 6:7 (the `scenes:` colon) "
-    "without pointing at the unclosed `[` on line 5",
-    "unclosed-quote": "BUG: says `found unexpected end of stream` at 6:1, past the end of the 5-line file, "
-    "instead of pointing at the opening quote",
-    "unknown-reference-in-template": "BUG: an unknown @name written in a template is reported at the scene "
-    "(9:5), not where it is written in the template (7:50)",
-    "unknown-top-level-key": "BUG: a misspelled `charaters` also gives `unknown reference '@ellie'` "
-    "in every scene that uses a name declared under it (cascade)",
-    "unquoted-jinja": "BUG: `prompt: {{ vars.place }} at dawn` gives the cryptic "
-    "`expected <block end>, but found '<scalar>'` at 6:30; it should say to quote the value",
-    "unquoted-jinja-whole-value": "BUG: `prompt: {{ vars.place }}` gives `mapping keys must be plain text` "
-    "at 6:14; it should say to quote the value",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def project_root(folder: Path) -> Path:
@@ -137,20 +96,6 @@ def test_invalid_board(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assert summary, result.output
     errors = sum(" error: " in line for line in expected)
     assert (int(summary[1]), int(summary[2])) == (errors, len(expected) - errors)
-
-
-@pytest.mark.parametrize("case", LEGACY_CASES)
-def test_legacy_invalid_board(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(LEGACY_CORPUS)
-    board = f"{case}.yaml"
-    result = check(board)
-    assert_no_crash(result)
-    assert result.exit_code == expected_exit(LEGACY_CORPUS / board), result.output
-    root = str(project_root(LEGACY_CORPUS))
-    expected = (LEGACY_CORPUS / f"{case}.expected").read_text("utf-8").replace("{ROOT}", root).splitlines()
-    assert expected
-    assert diagnostic_lines(result, board) == expected
-    assert SUMMARY.fullmatch(result.stdout.splitlines()[-1])
 
 
 @pytest.mark.parametrize(
