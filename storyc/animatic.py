@@ -272,7 +272,9 @@ class _Grid:
 def _font(px: int) -> ImageFont.FreeTypeFont:
     from PIL import ImageFont
 
-    return ImageFont.load_default(size=px)  # Pillow's bundled scalable font (Aileron)
+    font = ImageFont.load_default(size=px)  # Pillow's bundled scalable font (Aileron)
+    assert isinstance(font, ImageFont.FreeTypeFont)  # with a size, Pillow >= 10.1 gives the scalable one
+    return font
 
 
 def draw_card(scene: AnimaticScene, shot: CardShot, size: CardSize = "preview") -> Image.Image:
@@ -400,7 +402,7 @@ def _draw_ref_label(
     baseline = top + _font(name_px).getmetrics()[0]
     name = _ellipsize(f"@{ref.name}", _font(name_px), width)
     _bold(draw, (x, baseline), name, name_px, REF_COLOURS[ref.kind], "ls")
-    kind = ref.kind
+    kind: str = ref.kind
     if ref.thumbnail is not None and ref.thumbnail.suffix.lower() in _VIDEO_SUFFIXES:
         kind += " · video"
     baseline += _font(name_px).getmetrics()[1] + _font(kind_px).getmetrics()[0]
@@ -443,7 +445,7 @@ def _draw_prompt(draw: ImageDraw.ImageDraw, grid: _Grid, shot: CardShot, box: tu
     font, px = _font(layout.font_px), layout.font_px
     line_h = _line_height(px)
     ascent = font.getmetrics()[0]
-    kinds = {ref.name: ref.kind for ref in shot.refs}
+    kinds: dict[str, str] = {ref.name: ref.kind for ref in shot.refs}
     y = y0 + max(0, (y1 - y0 - line_h * len(layout.lines)) // 2)  # centred in the box
     for line in layout.lines:
         _draw_line(draw, line, (x0, y + ascent), px, kinds)

@@ -23,7 +23,7 @@ from typing import Any
 from storyc.assets import Assets, LocalFile, MediaKind
 from storyc.diagnostics import Diagnostic, Diagnostics
 from storyc.endpoints import Endpoint
-from storyc.model import AssetRef, Character, Storyboard
+from storyc.model import AssetRef, Character, Storyboard, Style
 from storyc.references import ResolvedScene, ResolvedText
 
 # Argument fields that hold an asset (URL or local path), at any depth.
@@ -236,7 +236,8 @@ class JobBuilder:
         else:
             texts = [(s.duration, t) for s, t in zip(scene.shots, resolved.shots, strict=True)]
         refs: dict[str, Any] = {}
-        for ref in (*resolved.elements, *resolved.images):
+        named: tuple[Character | Style, ...] = (*resolved.elements, *resolved.images)
+        for ref in named:
             first = ref.assets[0]
             refs[ref.name] = {
                 "kind": ref.kind,

@@ -359,7 +359,7 @@ class _Builder:
         n = len(src)
         for table in (self.doc.value_locs, self.doc.key_locs, self.doc.spans):
             for p in [p for p in table if p[:n] == src]:
-                table[(*dst, *p[n:])] = table[p]  # type: ignore[index]
+                table[(*dst, *p[n:])] = table[p]  # type: ignore[assignment]
 
     def _scalar(self, node: Any, path: JsonPath) -> Any:
         tag = node.tag

@@ -116,7 +116,7 @@ class _Renderer:
         for text in texts:
             rendered = self._field(text, context)
             fields.append(rendered)
-            values[text.path[-1]] = rendered.text
+            values[str(text.path[-1])] = rendered.text
         constraints = [self._field(c, context) for c in scene.constraints]
         fields += constraints
         if scene.constraints:
