@@ -53,11 +53,16 @@ def cli() -> None:
 
     \b
     A typical session:
-      storyc init film/              # a small working board to start from
-      storyc check film/board.yaml   # every problem, at file:line:col
-      storyc compile film/board.yaml # the requests, with cost and content keys
+      storyc init film/                                # a small working board to start from
+      storyc check film/board.yaml                     # every problem, at file:line:col
+      storyc render film/board.yaml --backend animatic # a free local preview
+      storyc cut film/board.yaml --backend animatic    # ... joined into one film
+      storyc plan film/board.yaml                      # what rendering on fal would cost
+      storyc render film/board.yaml                    # render on fal (asks first; needs FAL_KEY)
+      storyc status film/board.yaml                    # what is rendered, locally and in the lock
 
-    Exit status: 0 ok (warnings allowed), 1 problems found, 2 usage error.
+    Exit status: 0 ok (warnings allowed), 1 problems found or a render failed,
+    2 usage error, 130 interrupted.
     """
 
 
