@@ -89,3 +89,28 @@ def test_cut_of_fal_renders_refuses_when_none_exist(elephant: Path) -> None:
     code, _, err = run("cut", "board.yaml")
     assert code == 1
     assert "have no fal render yet: meet, play; run `storyc render` (or `storyc pull`) first" in err
+
+
+def test_ctrl_c_while_drawing_exits_130_without_a_traceback_or_a_partial_file(elephant: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "storyc", "render", "board.yaml", "--backend", "animatic", "--size", "4k"],
+        cwd=elephant.parent,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "drawing" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "unexpected error" not in err
+    leftovers = [p.name for p in (elephant.parent / ".storyc" / "animatic").glob("*") if not p.name.endswith(".mp4")]
+    assert leftovers == []  # temporary files are removed
+    for video in (elephant.parent / ".storyc" / "animatic").glob("*.mp4"):
+        assert probe(video).seconds > 0  # whatever was finished is whole

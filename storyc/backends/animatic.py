@@ -62,8 +62,14 @@ class AnimaticBackend:
         if not cached.is_file():
             ctx.progress.update(job.scene, "drawing")
             from storyc.animatic import render_scene
+            from storyc.video import VideoError
 
-            render_scene(self.scene(job), cached, size=self.size, fps=self.fps)  # type: ignore[arg-type]
+            try:
+                render_scene(self.scene(job), cached, size=self.size, fps=self.fps)  # type: ignore[arg-type]
+            except VideoError as exc:
+                ctx.check()  # Ctrl-C reaches ffmpeg too: then its failure is the interruption, not an error
+                ctx.progress.update(job.scene, "failed", str(exc))
+                return SceneResult(job.scene, job.key, "failed", error=str(exc))
         ctx.check()
         relative = self.output_path(job)
         _place(cached, self.board_dir / relative)
