@@ -599,6 +599,42 @@ def cut_command(board: Path, backend: str, output: Path | None, otio_path: Path 
         click.echo(f"{otio_path}: OpenTimelineIO timeline, {_plural(len(parts), 'clip')}")
 
 
+# --- sheet --------------------------------------------------------------------------------
+
+
+@cli.command()
+@board_argument
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The HTML file to write. Default: BOARD.html beside the board.",
+)
+def sheet(board: Path, output: Path | None) -> None:
+    """Write a storyboard sheet: one static HTML page to review the board.
+
+    Title, total duration and cost; per scene its shots (duration, prompt
+    with references as named chips and thumbnails), its render state, and
+    its video playable inline (the fal render when done, else the
+    animatic). Self-contained: open it from disk, no server, no network.
+
+    \b
+    Example:
+      storyc render board.yaml --backend animatic && storyc sheet board.yaml
+      xdg-open board.html
+    """
+    from storyc.fsutil import atomic_write_bytes
+    from storyc.inventory import scene_status
+    from storyc.sheet import find_videos, render_sheet
+
+    compiled, jobs = _compiled_jobs(board, ())
+    out = output or board.with_suffix(".html")
+    statuses = scene_status(compiled.path.parent, jobs, _read_lock(board))
+    html = render_sheet(compiled, statuses, find_videos(compiled, statuses), out)
+    atomic_write_bytes(out, html.encode("utf-8"))
+    click.echo(f"{out}: {_plural(len(jobs), 'scene')}; open it in a browser")
+
+
 # --- schema and init ----------------------------------------------------------------
 
 
