@@ -108,8 +108,13 @@ def _select(compiled: CompiledBoard, scenes: Sequence[str]) -> list[Job]:
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format."
 )
+@click.option(
+    "--locked",
+    is_flag=True,
+    help="Also fail when BOARD.lock's scene keys are out of date with the board (for teams that commit locks).",
+)
 @no_cache_option
-def check(boards: tuple[Path, ...], fmt: str, no_cache: bool) -> None:
+def check(boards: tuple[Path, ...], fmt: str, locked: bool, no_cache: bool) -> None:
     """Check storyboards: schema, names, templates, assets, limits.
 
     Prints every problem as PATH:LINE:COL: error|warning: MESSAGE, then a
@@ -147,7 +152,33 @@ def check(boards: tuple[Path, ...], fmt: str, no_cache: bool) -> None:
                     f"${compiled.total_cost} to render"
                 )
         click.echo(summary_line(every, len(boards)))
+    if locked:
+        failed |= not all(_lock_up_to_date(r.board) for _, r in results if r.board is not None)
     sys.exit(EXIT_PROBLEMS if failed else EXIT_OK)
+
+
+def _lock_up_to_date(compiled: CompiledBoard) -> bool:
+    """Whether the lock's `scenes:` map says what the board's scenes are now (stderr lists what differs)."""
+    from storyc.lock import lock_path
+
+    lock = _read_lock(compiled.path)
+    current = {job.scene: job.key for job in compiled.jobs}
+    if lock.scenes == current:
+        return True
+    changed = sorted(s for s in current.keys() & lock.scenes.keys() if current[s] != lock.scenes[s])
+    added, removed = sorted(current.keys() - lock.scenes.keys()), sorted(lock.scenes.keys() - current.keys())
+    parts = [
+        f"{label}: {', '.join(names)}"
+        for label, names in (("changed", changed), ("new", added), ("gone", removed))
+        if names
+    ]
+    where = lock_path(compiled.path)
+    click.echo(
+        f"{where}: out of date with {compiled.storyboard} ({'; '.join(parts)}); "
+        "`storyc render` (or `storyc gc`, which renders nothing) updates it",
+        err=True,
+    )
+    return False
 
 
 # --- compile ----------------------------------------------------------------------
