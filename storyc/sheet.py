@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,8 @@ from typing import Any
 from storyc.compiler import CompiledBoard, Job
 from storyc.inventory import SceneStatus
 
-THUMB_PX = 160
+THUMB_PX = 160  # reference and frame thumbnails, at most this many pixels a side
+POSTER_PX = 480  # a video's first frame, shown before it plays
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,13 @@ def render_sheet(
     env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)  # user text is escaped
     thumbs = _Thumbnails(board.path.parent)
     by_scene = {s.scene: s for s in statuses}
+    posters = _posters(videos)
     scenes = [
-        _scene_view(job, by_scene.get(job.scene), videos.get(job.scene), thumbs, out.parent) for job in board.jobs
+        {
+            **_scene_view(job, by_scene.get(job.scene), videos.get(job.scene), thumbs, out.parent),
+            "poster": posters.get(job.scene),
+        }
+        for job in board.jobs
     ]
     template = (Path(__file__).parent / "sheet.html").read_text("utf-8")
     return env.from_string(template).render(
@@ -74,36 +81,63 @@ def _scene_view(
     job: Job, status: SceneStatus | None, video: SceneVideo | None, thumbs: _Thumbnails, html_dir: Path
 ) -> dict[str, Any]:
     view = job.view
-    refs = view.get("refs", {})
-    shots = []
-    for number, shot in enumerate(view.get("shots", []), 1):
-        names = list(dict.fromkeys(name for _, name in shot["segments"] if name and name in refs))
-        shots.append(
-            {
-                "number": number,
-                "seconds": shot["seconds"],
-                "segments": [
-                    {"text": text, "ref": name, "kind": refs.get(name, {}).get("kind")}
-                    for text, name in shot["segments"]
-                ],
-                "refs": [
-                    {"name": n, "kind": refs[n]["kind"], "thumb": thumbs.data_uri(refs[n]["asset"])} for n in names
-                ],
-            }
-        )
+    refs: dict[str, Any] = view.get("refs", {})
+    shots = [_shot_view(number, shot, refs, thumbs) for number, shot in enumerate(view.get("shots", []), 1)]
+    mentioned = {ref["name"] for shot in shots for ref in shot["refs"]}
+    src = video_src(video.path, html_dir) if video else None
     return {
         "id": job.scene,
         "seconds": job.seconds,
         "cost": f"{job.cost_usd:.2f}",
         "aspect": view.get("aspect_ratio", "16:9"),
         "state": status.status if status else "new",
-        "state_detail": status.detail if status else "",
+        "state_detail": status.detail if status else "never rendered",
         "shots": shots,
+        "extra_refs": [_ref_view(name, refs[name], thumbs) for name in refs if name not in mentioned],
         "start_frame": thumbs.data_uri(view.get("start_frame")),
         "end_frame": thumbs.data_uri(view.get("end_frame")),
-        "video": Path(os.path.relpath(video.path, html_dir)).as_posix() if video else None,
+        "video": src,
+        "video_label": urllib.parse.unquote(src) if src else None,  # as people read paths
         "video_source": video.source if video else None,
     }
+
+
+def _shot_view(number: int, shot: dict[str, Any], refs: dict[str, Any], thumbs: _Thumbnails) -> dict[str, Any]:
+    names = list(dict.fromkeys(name for _, name in shot["segments"] if name and name in refs))
+    return {
+        "number": number,
+        "seconds": shot["seconds"],
+        "segments": [
+            {"text": text, "ref": name if name in refs else None, "kind": refs.get(name, {}).get("kind")}
+            for text, name in shot["segments"]
+        ],
+        "refs": [_ref_view(name, refs[name], thumbs) for name in names],
+    }
+
+
+def _ref_view(name: str, ref: dict[str, Any], thumbs: _Thumbnails) -> dict[str, Any]:
+    asset = ref.get("asset") or ""
+    return {"name": name, "kind": ref.get("kind"), "asset": asset, "thumb": thumbs.data_uri(asset)}
+
+
+def video_src(video: Path, html_dir: Path) -> str:
+    """The video's address relative to the HTML file's folder, percent-encoded (a `#` or space in a folder name)."""
+    try:
+        relative = os.path.relpath(video.absolute(), html_dir.absolute())
+    except ValueError:  # another drive (Windows): no relative path exists
+        return video.absolute().as_uri()
+    return urllib.parse.quote(Path(relative).as_posix())
+
+
+def _posters(videos: dict[str, SceneVideo]) -> dict[str, str | None]:
+    """Each video's first frame as a data URI, a few ffmpeg processes at a time (about 0.1 s each)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not videos:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1, len(videos))) as pool:
+        made = pool.map(lambda v: _data_uri(v.path, POSTER_PX), videos.values())
+        return dict(zip(videos, made, strict=True))
 
 
 class _Thumbnails:
@@ -117,18 +151,19 @@ class _Thumbnails:
         if not asset or "://" in asset:
             return None
         if asset not in self._made:
-            self._made[asset] = self._make(self.board_dir / asset)
+            self._made[asset] = _data_uri(self.board_dir / asset, THUMB_PX)
         return self._made[asset]
 
-    @staticmethod
-    def _make(path: Path) -> str | None:
-        from storyc.animatic import thumbnail
 
-        image = thumbnail(path) if path.is_file() else None
-        if image is None:
-            return None
-        image = image.convert("RGB")
-        image.thumbnail((THUMB_PX, THUMB_PX))
-        buffer = io.BytesIO()
-        image.save(buffer, "JPEG", quality=80)
-        return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+def _data_uri(path: Path, px: int) -> str | None:
+    """A JPEG data URI of an image (or a video's first frame) at most `px` a side; None if unreadable."""
+    from storyc.animatic import thumbnail
+
+    image = thumbnail(path) if path.is_file() else None
+    if image is None:
+        return None
+    image = image.convert("RGB")  # a copy: the cached thumbnail is shared
+    image.thumbnail((px, px))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
