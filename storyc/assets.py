@@ -8,12 +8,13 @@ sent, and hashed once per run, streaming, for the content key.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from storyc.diagnostics import Diagnostics
+from storyc.files import FileSource
+from storyc.files import sha256_file as sha256_file  # where it used to be
 from storyc.model import AssetRef, Storyboard
 
 MediaKind = Literal["image", "video"]
@@ -51,11 +52,6 @@ def normalize(value: str) -> str:
     return PurePosixPath(value.replace("\\", "/")).as_posix()
 
 
-def sha256_file(path: Path) -> str:
-    with path.open("rb") as f:
-        return "sha256:" + hashlib.file_digest(f, "sha256").hexdigest()
-
-
 class Assets:
     """Checks and hashes every asset of one board, each file once."""
 
@@ -63,7 +59,8 @@ class Assets:
         self.board = board
         self.doc = board.doc
         self.diags = diags
-        self.root = board.root.resolve()
+        self.fs = board.doc.files  # the disk, or a git revision (`storyc diff`)
+        self.root = self.fs.resolve(board.root)
         self.files: dict[str, LocalFile] = {}  # by `written`
         self._problems: dict[tuple[str, MediaKind], str | None] = {}
 
@@ -102,38 +99,38 @@ class Assets:
         written = normalize(value)
         if value.startswith(("/", "~")) or PurePosixPath(written).is_absolute() or ":" in written[:3]:
             return f"'{value}': use a path relative to the storyboard, so the board works on every machine"
-        target = (self.board.base_dir / written).resolve()
+        target = self.fs.resolve(self.board.base_dir / written)
         if not target.is_relative_to(self.root):
             return f"'{value}' resolves outside the project root ({self.root}); assets must live inside it"
         try:
-            stat = target.stat()
+            stat = self.fs.stat(target)
         except FileNotFoundError:
             return f"file not found: {value}"
         except OSError as exc:
             return f"cannot read '{value}': {exc.strerror}"
-        if not target.is_file():
+        if not stat.is_file:
             return f"'{value}' is not a file"
         check = _check_image if media == "image" else _check_video
-        problem = check(target, value, stat.st_size)
+        problem = check(self.fs, target, value, stat.size)
         if problem is None:
             self.files[written] = LocalFile(
                 written=written,
                 path=target,
-                sha256=sha256_file(target),
-                size=stat.st_size,
-                mtime_ns=stat.st_mtime_ns,
+                sha256=self.fs.sha256(target),
+                size=stat.size,
+                mtime_ns=stat.mtime_ns,
                 media=media,
             )
         return problem
 
 
-def _check_image(path: Path, value: str, size: int) -> str | None:
+def _check_image(fs: FileSource, path: Path, value: str, size: int) -> str | None:
     from PIL import Image, UnidentifiedImageError
 
     if size > MAX_IMAGE_BYTES:
         return f"image '{value}' is {size / 1e6:.1f} MB; Kling accepts at most 10 MB"
     try:
-        with Image.open(path) as image:
+        with fs.open(path) as f, Image.open(f) as image:
             kind, (width, height) = image.format, image.size
     except (UnidentifiedImageError, OSError):
         return f"'{value}' is not a readable image (JPEG or PNG expected)"
@@ -146,11 +143,10 @@ def _check_image(path: Path, value: str, size: int) -> str | None:
     return None
 
 
-def _check_video(path: Path, value: str, size: int) -> str | None:
+def _check_video(fs: FileSource, path: Path, value: str, size: int) -> str | None:
     if size > MAX_VIDEO_BYTES:
         return f"video '{value}' is {size / 1e6:.0f} MB; Kling accepts at most 200 MB"
-    with path.open("rb") as f:
-        head = f.read(12)
+    head = fs.head(path, 12)
     if len(head) < 8 or head[4:8] not in _VIDEO_ATOMS:
         return f"'{value}' is not an MP4 or MOV video"
     return None

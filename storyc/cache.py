@@ -21,8 +21,8 @@ from storyc import __version__, endpoints
 from storyc.assets import LocalFile
 from storyc.compiler import CompiledBoard, CompileResult, Job
 from storyc.diagnostics import Diagnostic, Loc
+from storyc.files import find_project_root
 from storyc.fsutil import atomic_write_bytes
-from storyc.validate import find_project_root
 
 FORMAT = 3  # 2: Job.view carries field locations; 3: diagnostics reworded
 

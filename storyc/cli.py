@@ -60,6 +60,7 @@ def cli() -> None:
       storyc plan film/board.yaml                      # what rendering on fal would cost
       storyc render film/board.yaml                    # render on fal (asks first; needs FAL_KEY)
       storyc status film/board.yaml                    # what is rendered, locally and in the lock
+      storyc diff film/board.yaml                      # what your change does, scene by scene, and costs
 
     Exit status: 0 ok (warnings allowed), 1 problems found or a render failed,
     2 usage error, 130 interrupted.
@@ -645,14 +646,18 @@ def sheet(board: Path, output: Path | None) -> None:
     """Write a storyboard sheet: one static HTML page to review the board.
 
     Title, total duration and cost; per scene its shots (duration, prompt
-    with references as named chips and thumbnails), its render state, and
-    its video playable inline (the fal render when done, else the
-    animatic). Self-contained: open it from disk, no server, no network.
+    with references as named chips and thumbnails), start and end frames,
+    its render state (as `storyc status` says it), and its video playable
+    inline: the fal render when done, else the animatic when one exists.
+    Opens from disk (file://): thumbnails and CSS are embedded, no server,
+    no network. Videos are linked by paths relative to the HTML file, so
+    keep it where it was written relative to the board's renders/.
 
     \b
-    Example:
+    Examples:
       storyc render board.yaml --backend animatic && storyc sheet board.yaml
       xdg-open board.html
+      storyc sheet film/board.yaml -o review/film.html
     """
     from storyc.fsutil import atomic_write_bytes
     from storyc.inventory import scene_status
@@ -662,7 +667,10 @@ def sheet(board: Path, output: Path | None) -> None:
     out = output or board.with_suffix(".html")
     statuses = scene_status(compiled.path.parent, jobs, _read_lock(board))
     html = render_sheet(compiled, statuses, find_videos(compiled, statuses), out)
-    atomic_write_bytes(out, html.encode("utf-8"))
+    try:
+        atomic_write_bytes(out, html.encode("utf-8"))
+    except OSError as exc:
+        _die(f"cannot write {out}: {exc.strerror or exc}")
     click.echo(f"{out}: {_plural(len(jobs), 'scene')}; open it in a browser")
 
 
@@ -690,12 +698,13 @@ def schema() -> None:
 def init(directory: Path) -> None:
     """Create a small working storyboard in DIRECTORY (default: here).
 
-    Writes board.yaml and refs/ with real reference images; refuses to
-    overwrite an existing board.yaml.
+    Writes board.yaml and refs/ with real reference images, and
+    storyboard.schema.json, which the board's first line points editors at
+    (completion and hover help); refuses to overwrite an existing board.yaml.
     """
     import shutil
 
-    from storyc.resources import scaffold_dir
+    from storyc.resources import scaffold_dir, storyboard_schema_path
 
     target = directory / "board.yaml"
     if target.exists():
@@ -709,8 +718,53 @@ def init(directory: Path) -> None:
                 continue
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(item, dest)
-    click.echo(f"Created {target} and {directory / 'refs'}/")
+    schema_copy = directory / "storyboard.schema.json"
+    if not schema_copy.exists():  # the board's `# yaml-language-server: $schema=` line names it
+        shutil.copyfile(storyboard_schema_path(), schema_copy)
+    click.echo(f"Created {target}, {directory / 'refs'}/ and {schema_copy} (for editors)")
     click.echo(f"Next: storyc check {target}   then   storyc compile {target}")
+
+
+# --- diff --------------------------------------------------------------------------------
+
+
+@cli.command("diff")
+@board_argument
+@click.option("--base", default="HEAD", show_default=True, metavar="REV", help="The revision to compare from.")
+@click.option("--head", default=None, metavar="REV", help="The revision to compare to. Default: the working tree.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="text for terminals, markdown for a pull request comment, json for CI.",
+)
+def diff_command(board: Path, base: str, head: str | None, fmt: str) -> None:
+    """Compare a storyboard at two git revisions, scene by scene, with the cost of rendering the change.
+
+    Both revisions are compiled from git's objects (no checkout). Each scene
+    is added, removed, changed, unchanged or renamed (same request, new id);
+    a changed scene shows the request fields that changed, a word diff of its
+    prompts with references by name, repainted or moved assets, and
+    references gained or dropped. The cost is what rendering the added and
+    changed scenes would spend, less what the lock at head has done already.
+    Exit status 1 when a revision does not compile (its diagnostics are shown).
+
+    \b
+    Examples:
+      storyc diff film/board.yaml                       # HEAD -> working tree
+      storyc diff film/board.yaml --base origin/main --head HEAD --format markdown
+    """
+    from storyc.review import ReviewError, review
+    from storyc.review_render import render as render_review
+
+    try:
+        result = review(board, base=base, head=head)
+    except ReviewError as exc:
+        _die(str(exc))
+    click.echo(render_review(result, fmt), nl=False)
+    sys.exit(EXIT_OK if result.ok else EXIT_PROBLEMS)
 
 
 # --- entry point and error boundary -----------------------------------------------------

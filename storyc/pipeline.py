@@ -12,15 +12,24 @@ from storyc import endpoints
 from storyc.assets import Assets
 from storyc.compiler import CompiledBoard, CompileResult, JobBuilder
 from storyc.diagnostics import Diagnostics
+from storyc.files import LOCAL, FileSource
 from storyc.references import Resolver
 from storyc.source import display_path, load
 from storyc.templates import render_scenes
 from storyc.validate import validate
 
 
-def compile_file(path: Path, display: str | None = None, *, use_cache: bool = True) -> CompileResult:
-    """Compile a storyboard file; never raises for bad input."""
+def compile_file(
+    path: Path, display: str | None = None, *, use_cache: bool = True, files: FileSource | None = None
+) -> CompileResult:
+    """Compile a storyboard file; never raises for bad input.
+
+    `files`: where the board and everything it names are read (default: the disk, with the
+    compile cache; `storyc diff` passes a git revision's tree, never cached).
+    """
     display = display if display is not None else display_path(path)
+    if files is not None:
+        return _compile(path, display, files)
     if use_cache:
         from storyc import cache
 
@@ -35,9 +44,9 @@ def compile_file(path: Path, display: str | None = None, *, use_cache: bool = Tr
     return result
 
 
-def _compile(path: Path, display: str) -> CompileResult:
+def _compile(path: Path, display: str, files: FileSource = LOCAL) -> CompileResult:
     diags = Diagnostics(display)
-    doc = load(path, diags)
+    doc = load(path, diags, files)
     board = validate(doc, diags) if doc is not None else None
     if board is None:
         return CompileResult(None, diags.sorted())

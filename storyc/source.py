@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from storyc.diagnostics import START, Diagnostics, Loc
+from storyc.files import LOCAL, FileSource
 
 JsonPath = tuple[str | int, ...]
 
@@ -54,6 +55,7 @@ class SourceDoc:
     value_locs: dict[JsonPath, Loc] = field(default_factory=dict)
     key_locs: dict[JsonPath, Loc] = field(default_factory=dict)
     spans: dict[JsonPath, Span] = field(default_factory=dict)
+    files: FileSource = field(default=LOCAL, repr=False)  # where its templates and assets are read
 
     def loc(self, path: JsonPath) -> Loc:
         """Position of the node at `path`, or of its nearest existing ancestor."""
@@ -112,10 +114,10 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def load(path: Path, diags: Diagnostics) -> SourceDoc | None:
+def load(path: Path, diags: Diagnostics, files: FileSource = LOCAL) -> SourceDoc | None:
     """Read and parse a storyboard.  Returns None (with diagnostics) when it can't."""
     try:
-        raw = path.read_bytes()
+        raw = files.read_bytes(path)
     except OSError as exc:
         diags.error(None, f"cannot read storyboard: {exc.strerror or exc}")
         return None
@@ -126,14 +128,14 @@ def load(path: Path, diags: Diagnostics) -> SourceDoc | None:
         before = raw[: exc.start].decode("utf-8")
         diags.error(_offset_to_loc(before, len(before)), "not UTF-8 text")
         return None
-    return parse(text, path.resolve(), diags)
+    return parse(text, files.resolve(path), diags, files)
 
 
-def parse(text: str, path: Path, diags: Diagnostics) -> SourceDoc | None:
+def parse(text: str, path: Path, diags: Diagnostics, files: FileSource = LOCAL) -> SourceDoc | None:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    doc = SourceDoc(path=path, display=diags.path, text=text, data=None)
+    doc = SourceDoc(path=path, display=diags.path, text=text, data=None, files=files)
     yaml = YAML(typ="safe", pure=True)
     alias_locs = _record_aliases(yaml)
     try:

@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import re
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from storyc import endpoints
 from storyc.diagnostics import Diagnostics, did_you_mean
+from storyc.files import read_text
 from storyc.model import (
     STRUCTURED_FIELDS,
     AssetRef,
@@ -58,14 +58,6 @@ def _validator() -> Any:
     from jsonschema import Draft202012Validator
 
     return Draft202012Validator(storyboard_schema())
-
-
-def find_project_root(start: Path) -> Path:
-    """The enclosing git work tree, else the storyboard's own folder."""
-    for folder in (start, *start.parents):
-        if (folder / ".git").exists():
-            return folder
-    return start
 
 
 def validate(doc: SourceDoc, diags: Diagnostics) -> Storyboard | None:
@@ -269,7 +261,7 @@ class _Builder:
         scenes = self._scenes(characters, styles, templates)
         return Storyboard(
             doc=self.doc,
-            root=find_project_root(self.doc.path.parent),
+            root=self.doc.files.project_root(self.doc.path.parent),
             title=self.data.get("title") or self.doc.path.stem,
             vars=self.data.get("vars") or {},
             characters=characters,
@@ -407,14 +399,15 @@ class _Builder:
         return self._template_file(name, file_value, node)
 
     def _template_file(self, name: str, value: str, node: JsonPath) -> TemplateDef | None:
+        files = self.doc.files
         base = self.doc.path.parent
-        root = find_project_root(base)
-        target = (base / value).resolve()
+        root = files.project_root(base)
+        target = files.resolve(base / value)
         if not target.is_relative_to(root):
             self.diags.error(self.doc.loc(node), f"template file '{value}' resolves outside the project root ({root})")
             return None
         try:
-            source = target.read_text("utf-8")
+            source = read_text(files, target)
         except FileNotFoundError:
             self.diags.error(self.doc.loc(node), f"template file not found: {value}")
             return None

@@ -60,3 +60,55 @@ BASIC_IMAGES = {
     "refs/rex-side.png": "tan",
     "refs/dawn.png": "orange",
 }
+
+
+# --- temporary git repositories with real commits -----------------------------------
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+# A deterministic author, date and configuration: commit ids are the same on every machine.
+GIT_ENV = {
+    "GIT_AUTHOR_DATE": "2026-01-01T12:00:00+00:00",
+    "GIT_COMMITTER_DATE": "2026-01-01T12:00:00+00:00",
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def git(root: Path, *args: str) -> str:
+    import os
+    import subprocess
+
+    done = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main", *args],
+        cwd=root,
+        env={**os.environ, **GIT_ENV},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def git_init(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    git(root, "init", "-q")
+    return root
+
+
+def commit_all(root: Path, message: str) -> str:
+    """Stage everything (removals too) and commit; the new commit's id."""
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "--allow-empty", "-m", message)
+    return git(root, "rev-parse", "HEAD")
+
+
+def copy_example_file(root: Path, source: str, dest: str) -> Path:
+    """A file of the examples (real bytes that never change, so content keys are stable) into a project."""
+    import shutil
+
+    target = root / dest
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(EXAMPLES / source, target)
+    return target

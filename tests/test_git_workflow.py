@@ -61,3 +61,45 @@ def test_every_example_validates_against_the_shipped_schema_alone(board: Path) -
     assert schema_path == ROOT / "schemas" / "storyboard.schema.json"
     schema = json.loads(schema_path.read_text("utf-8"))
     jsonschema.Draft202012Validator(schema).validate(YAML(typ="safe").load(board.read_text("utf-8")))
+
+
+def test_init_writes_the_schema_its_modeline_names(tmp_path: Path) -> None:
+    """`storyc init` boards open in an editor with completion: the modeline's schema is written beside them."""
+    import jsonschema
+    from ruamel.yaml import YAML
+
+    assert run("init", str(tmp_path / "film"))[0] == 0
+    board = tmp_path / "film" / "board.yaml"
+    first = board.read_text("utf-8").splitlines()[0]
+    assert first == "# yaml-language-server: $schema=storyboard.schema.json"
+    schema_path = board.parent / first.split("$schema=", 1)[1]
+    assert schema_path.read_bytes() == (ROOT / "schemas" / "storyboard.schema.json").read_bytes()
+    schema = json.loads(schema_path.read_text("utf-8"))
+    jsonschema.Draft202012Validator(schema).validate(YAML(typ="safe").load(board.read_text("utf-8")))
+
+
+def test_every_key_of_the_schema_has_a_description_and_examples() -> None:
+    """What an editor shows on hover and offers on completion, for every key (directly or through its $ref)."""
+    schema = json.loads((ROOT / "schemas" / "storyboard.schema.json").read_text("utf-8"))
+
+    def resolved(node: dict[str, object]) -> dict[str, object]:
+        ref = node.get("$ref")
+        target = schema["$defs"][str(ref).rsplit("/", 1)[1]] if ref else {}
+        return {**target, **node}
+
+    missing: list[str] = []
+
+    def walk(node: object, where: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.get("properties", {}).items():
+                missing.extend(
+                    f"{where}/{key}: {need}" for need in ("description", "examples") if need not in resolved(value)
+                )
+            for key, value in node.items():
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}/{i}")
+
+    walk(schema, "")
+    assert missing == []

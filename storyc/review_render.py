@@ -1,0 +1,374 @@
+"""The three renderings of a `storyc.review.Review`: text (terminals), markdown (pull requests), json (CI).
+
+Prompt diffs use git's word-diff notation in text (`[-old-]{+new+}`) and
+strike-through / bold in markdown, where every `@name` is a code span (so a
+pull request comment never notifies a GitHub user called `ellie`) and every
+other character that markdown would read is escaped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+from storyc.review import STATUS_ORDER, AssetChange, Chunk, PromptChange, Review, SceneChange, Side
+
+FORMATS = ("text", "markdown", "json")
+
+
+def render(review: Review, fmt: str) -> str:
+    if fmt == "json":
+        import json
+
+        return json.dumps(review_json(review), indent=2, ensure_ascii=False) + "\n"
+    if fmt == "markdown":
+        return render_markdown(review)
+    return render_text(review)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _money(value: Decimal) -> str:
+    return f"${value:.2f}"
+
+
+def _tally(review: Review) -> str:
+    counts = [f"{review.count(s)} {s}" for s in STATUS_ORDER if review.count(s)]
+    return ", ".join(counts) or "no scenes"
+
+
+def _cost_sentence(review: Review) -> str:
+    todo = [s for s in review.scenes if s.to_render]
+    done = sum(1 for s in review.scenes if s.rendered)
+    already = f"; {_plural(done, 'scene')} already rendered (in the lock)" if done else ""
+    if not todo:
+        return f"nothing new to render{already}"
+    seconds = sum(s.seconds for s in todo)
+    cost = review.cost_usd or Decimal("0.00")
+    return f"to render: {_money(cost)} for {_plural(len(todo), 'scene')} ({seconds} s){already}"
+
+
+def _missing_note(review: Review) -> str | None:
+    if not review.base.exists:
+        return f"{review.storyboard} is not at {review.base.label}: every scene is added"
+    if not review.head.exists:
+        return f"{review.storyboard} is not at {review.head.label}: every scene is removed"
+    return None
+
+
+def _failed_sides(review: Review) -> Iterator[tuple[str, Side]]:
+    for name, side in (("base", review.base), ("head", review.head)):
+        if not side.ok:
+            yield name, side
+
+
+# --- text -------------------------------------------------------------------------------
+
+
+def render_text(review: Review) -> str:
+    lines = [f"{review.storyboard}: {review.base.label} -> {review.head.label}"]
+    note = _missing_note(review)
+    if note:
+        lines.append(note)
+    if not review.ok:
+        return "\n".join([*lines, *_problems_text(review)]) + "\n"
+    width = max((len(s.scene) for s in review.scenes), default=5)
+    for scene in review.scenes:
+        lines += _scene_text(scene, width)
+    lines.append(f"{_tally(review)}; {_cost_sentence(review)}")
+    return "\n".join(lines) + "\n"
+
+
+def _problems_text(review: Review) -> Iterator[str]:
+    from storyc.diagnostics import summary_line
+
+    for name, side in _failed_sides(review):
+        assert side.result is not None
+        yield f"{name} {side.label}: {review.storyboard} does not compile:"
+        for d in side.result.diagnostics:
+            yield f"  {d.format()}"
+        yield f"  {summary_line(side.result.diagnostics, 1)}"
+    yield "cannot compare scene by scene until both revisions compile"
+
+
+def _scene_note(scene: SceneChange) -> str:
+    if scene.status == "renamed":
+        return f"was {scene.renamed_from}; same request"
+    if scene.status in ("added", "changed"):
+        return "already rendered (in the lock)" if scene.rendered else _money(scene.cost_usd)
+    return ""
+
+
+def _scene_text(scene: SceneChange, width: int) -> list[str]:
+    note = _scene_note(scene)
+    head = f"  {scene.status:<9}  {scene.scene:<{width}}  {scene.seconds:>3} s" + (f"  {note}" if note else "")
+    lines = [head.rstrip()]
+    if scene.status == "changed":
+        lines += [f"      {line}" for line in _details_text(scene)]
+    elif scene.status == "added":
+        lines += [f"      {line}" for prompt in scene.prompts for line in _prompt_text(prompt, plain=True)]
+    return lines
+
+
+def _details_text(scene: SceneChange) -> Iterator[str]:
+    yield f"fields: {', '.join(scene.fields)}"
+    for s in scene.settings:
+        yield f"{s.name}: {s.old} -> {s.new}"
+    for prompt in scene.prompts:
+        yield from _prompt_text(prompt)
+    for asset in scene.assets:
+        yield _asset_text(asset, str, str, "->")
+    if scene.refs_added or scene.refs_dropped:
+        yield _refs_sentence(scene, lambda name: f"@{name}")
+
+
+def _diff_lines(chunks: tuple[Chunk, ...]) -> list[list[Chunk]]:
+    """The diff cut into lines (a chunk across a line break is cut in two)."""
+    lines: list[list[Chunk]] = [[]]
+    for op, text in chunks:
+        for k, part in enumerate(text.split("\n")):
+            if k:
+                lines.append([])
+            if part:
+                lines[-1].append((op, part))
+    return lines
+
+
+def shown_lines(prompt: PromptChange) -> list[list[Chunk] | None]:
+    """The lines of a long prompt that changed; None stands for unchanged lines left out."""
+    lines = _diff_lines(prompt.chunks)
+    changed = [any(op != "=" for op, _ in line) for line in lines]
+    if len(lines) == 1 or not any(changed):
+        return list(lines)
+    shown: list[list[Chunk] | None] = []
+    for line, is_changed in zip(lines, changed, strict=True):
+        if is_changed:
+            shown.append(line)
+        elif any(t.strip() for _, t in line) and (not shown or shown[-1] is not None):
+            shown.append(None)
+    return shown
+
+
+def _prompt_text(prompt: PromptChange, *, plain: bool = False) -> Iterator[str]:
+    """The prompt's diff (`plain`: the text of an added scene, without marks)."""
+    lines = [
+        "..." if line is None else "".join(t if plain else _text_chunk(op, t) for op, t in line)
+        for line in shown_lines(prompt)
+    ]
+    if len(lines) == 1:
+        yield f"{prompt.label}: {lines[0]}"
+        return
+    yield f"{prompt.label}:"
+    for line in lines:
+        yield f"  {line}".rstrip()
+
+
+def _text_chunk(op: str, text: str) -> str:
+    if op == "-":
+        return f"[-{text}-]"
+    if op == "+":
+        return f"{{+{text}+}}"
+    return text
+
+
+def _asset_text(
+    asset: AssetChange, show_role: Callable[[str], str], show_path: Callable[[str], str], arrow: str
+) -> str:
+    role = show_role(asset.role)
+    old, new = show_path(asset.old or ""), show_path(asset.new or "")
+    if asset.kind == "repainted":
+        return f"repainted {old} ({role})"
+    if asset.kind == "moved":
+        return f"moved {old} {arrow} {new}, same bytes ({role})"
+    if asset.kind == "replaced":
+        return f"replaced {old} {arrow} {new} ({role})"
+    if asset.kind == "added":
+        return f"added {new} ({role})"
+    return f"removed {old} ({role})"
+
+
+def _refs_sentence(scene: SceneChange, show: Callable[[str], str]) -> str:
+    parts = []
+    if scene.refs_added:
+        parts.append("added " + ", ".join(show(n) for n in scene.refs_added))
+    if scene.refs_dropped:
+        parts.append("dropped " + ", ".join(show(n) for n in scene.refs_dropped))
+    return "references: " + "; ".join(parts)
+
+
+# --- markdown ----------------------------------------------------------------------------
+
+_MENTION = re.compile(r"(?<![A-Za-z0-9])@[A-Za-z0-9_]+")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~!&])")
+_MD_LINE_START = re.compile(r"^(\s*)([-+=>]|\d+[.)])", re.MULTILINE)
+
+
+def code(text: str) -> str:
+    """`text` as a markdown code span, whatever backticks it holds."""
+    runs = [len(r) for r in re.findall(r"`+", text)]
+    fence = "`" * (max(runs, default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def md(text: str) -> str:
+    """User text for markdown: special characters escaped, `@name`s as code spans."""
+    out: list[str] = []
+    last = 0
+    for match in _MENTION.finditer(text):
+        out.append(_escape(text[last : match.start()]))
+        out.append(code(match.group(0)))
+        last = match.end()
+    out.append(_escape(text[last:]))
+    return _MD_LINE_START.sub(_escape_line_start, "".join(out))
+
+
+def _escape_line_start(match: re.Match[str]) -> str:
+    """`- x`, `> x`, `1. x` at the start of a line would make a list or a quote: escape the mark."""
+    mark = match.group(2)
+    return match.group(1) + mark[:-1] + "\\" + mark[-1]
+
+
+def _escape(text: str) -> str:
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def _side_md(side: Side) -> str:
+    return "working tree" if side.rev is None else code(side.label)
+
+
+def render_markdown(review: Review) -> str:
+    lines = [
+        f"### storyc diff: {code(review.storyboard)}",
+        "",
+        f"{_side_md(review.base)} → {_side_md(review.head)}: {_tally(review)}",
+    ]
+    note = _missing_note(review)
+    if note:
+        lines += ["", md(note)]
+    if not review.ok:
+        lines += _problems_md(review)
+        return "\n".join(lines) + "\n"
+    lines += ["", f"**{_cost_sentence(review).capitalize()}**"]
+    listed = [s for s in review.scenes if s.status != "unchanged"]
+    if listed:
+        lines += ["", *_table_md(listed)]
+    unchanged = [s for s in review.scenes if s.status == "unchanged"]
+    if unchanged:
+        names = ", ".join(code(s.scene) for s in unchanged)
+        lines += [
+            "",
+            f"<details><summary>{_plural(len(unchanged), 'unchanged scene')}</summary>",
+            "",
+            names,
+            "",
+            "</details>",
+        ]
+    for scene in review.scenes:
+        if scene.status in ("changed", "added"):
+            lines += ["", *_details_md(scene)]
+    return "\n".join(lines) + "\n"
+
+
+def _problems_md(review: Review) -> list[str]:
+    from storyc.diagnostics import summary_line
+
+    lines: list[str] = []
+    for name, side in _failed_sides(review):
+        assert side.result is not None
+        lines += ["", f"**{name} {_side_md(side)}: {code(review.storyboard)} does not compile**", "", "```text"]
+        lines += [d.format() for d in side.result.diagnostics]
+        lines += [summary_line(side.result.diagnostics, 1), "```"]
+    lines += ["", "Cannot compare scene by scene until both revisions compile."]
+    return lines
+
+
+def _table_md(scenes: list[SceneChange]) -> list[str]:
+    rows = ["| scene | status | length | to render | what changed |", "|---|---|---:|---:|---|"]
+    for s in scenes:
+        status = f"renamed from {code(s.renamed_from or '')}" if s.status == "renamed" else s.status
+        cost = ""
+        if s.status in ("added", "changed"):
+            cost = "rendered" if s.rendered else _money(s.cost_usd)
+        what = ", ".join(map(code, s.fields)) if s.status == "changed" else ""
+        what = "same request" if s.status == "renamed" else what
+        rows.append(f"| {code(s.scene)} | {status} | {s.seconds} s | {cost} | {what} |")
+    return rows
+
+
+def _details_md(scene: SceneChange) -> Iterator[str]:
+    yield f"#### {code(scene.scene)} ({scene.status})"
+    yield ""
+    plain = scene.status == "added"
+    if not plain:
+        yield f"- fields: {', '.join(code(f) for f in scene.fields)}"
+    for s in scene.settings:
+        yield f"- {code(s.name)}: {md(s.old)} → {md(s.new)}"
+    for prompt in scene.prompts:
+        yield f"- {prompt.label}:"
+        for line in shown_lines(prompt):
+            text = "…" if line is None else "".join(md(t) if plain else _md_chunk(op, t) for op, t in line)
+            yield f"  > {text}".rstrip()
+    for asset in scene.assets:
+        yield "- " + _asset_text(asset, md, code, "→")
+    if scene.refs_added or scene.refs_dropped:
+        yield "- " + _refs_sentence(scene, lambda name: code(f"@{name}"))
+
+
+def _md_chunk(op: str, piece: str) -> str:
+    """One piece of a line of the diff: removed words struck through, added ones in bold."""
+    core = piece.strip()
+    if op == "=" or not core:
+        return md(piece)
+    mark = "~~" if op == "-" else "**"
+    lead = piece[: len(piece) - len(piece.lstrip())]
+    trail = piece[len(piece.rstrip()) :]
+    return f"{lead}{mark}{md(core)}{mark}{trail}"
+
+
+# --- json --------------------------------------------------------------------------------
+
+
+def review_json(review: Review) -> dict[str, Any]:
+    cost = review.cost_usd
+    return {
+        "storyboard": review.storyboard,
+        "base": _side_json(review.base),
+        "head": _side_json(review.head),
+        "ok": review.ok,
+        "scenes": [_scene_json(s) for s in review.scenes],
+        "cost_usd": None if cost is None else float(cost),
+    }
+
+
+def _side_json(side: Side) -> dict[str, Any]:
+    diagnostics = side.result.diagnostics if side.result is not None else []
+    return {
+        "rev": side.rev,
+        "commit": side.commit,
+        "exists": side.exists,
+        "ok": side.ok,
+        "diagnostics": [d.to_json() for d in diagnostics],
+    }
+
+
+def _scene_json(scene: SceneChange) -> dict[str, Any]:
+    return {
+        "scene": scene.scene,
+        "status": scene.status,
+        "fields": list(scene.fields),
+        "cost_usd": float(scene.cost_usd),
+        "seconds": scene.seconds,
+        "rendered": scene.rendered,
+        "renamed_from": scene.renamed_from,
+        "key": scene.head.key if scene.head is not None else None,
+        "base_key": scene.base.key if scene.base is not None else None,
+        "settings": [{"name": s.name, "old": s.old, "new": s.new} for s in scene.settings],
+        "prompts": [{"label": p.label, "diff": [list(c) for c in p.chunks]} for p in scene.prompts],
+        "assets": [{"role": a.role, "change": a.kind, "old": a.old, "new": a.new} for a in scene.assets],
+        "references": {"added": list(scene.refs_added), "dropped": list(scene.refs_dropped)},
+    }
