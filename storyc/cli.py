@@ -274,8 +274,8 @@ size_option = click.option(
 )
 
 
-def _compiled_jobs(board: Path, scenes: Sequence[str], no_cache: bool = False) -> tuple[CompiledBoard, list[Job]]:
-    result = _compile(board, no_cache)
+def _compiled_jobs(board: Path, scenes: Sequence[str]) -> tuple[CompiledBoard, list[Job]]:
+    result = _compile(board, no_cache=False)
     _echo_diagnostics(result.diagnostics, err=True)
     if result.board is None:
         _fail_summary(result)

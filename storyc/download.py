@@ -51,7 +51,6 @@ def fetch(
     expected_size: int | None = None,
     expected_sha256: str | None = None,
     check_stop: Callable[[], None] = lambda: None,
-    on_bytes: Callable[[int, int | None], None] = lambda done, total: None,
 ) -> Downloaded:
     """Download `url` to `target` atomically; raise DownloadError unless it is complete and as expected."""
     import httpx
@@ -69,7 +68,6 @@ def fetch(
                     out.write(chunk)
                     digest.update(chunk)
                     size += len(chunk)
-                    on_bytes(size, announced or expected_size)
                 _verify(size, announced, expected_size, "sha256:" + digest.hexdigest(), expected_sha256)
     except httpx.TransportError as exc:  # dropped, timed out, cut short: nothing was renamed into place
         of = f" of {announced:,}" if announced else ""

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from storyc.assets import sha256_file
 from storyc.compiler import Job
-from storyc.lock import Lock, LockStore, Render
+from storyc.lock import Lock, LockStore, Render, video_path
 
 SceneStatusWord = Literal["done", "missing", "altered", "submitted", "failed", "lost", "stale", "new"]
 
@@ -91,7 +91,7 @@ def pull(
                 continue
             render = store.lock.renders[status.key]
             assert render.video is not None
-            path = render.video.path or _default_path(status.scene, status.key)
+            path = render.video.path or video_path(status.scene, status.key)
             on_scene(status.scene, f"downloading {path}")
             try:
                 got = fetch(
@@ -109,10 +109,6 @@ def pull(
                 store.set_render(status.key, replace(render, video=video))
             pulled.append(Pulled(status.scene, path, True, f"{got.size:,} bytes, sha256 verified"))
     return pulled
-
-
-def _default_path(scene: str, key: str) -> str:
-    return f"renders/{scene}-{key.removeprefix('sha256:')[:12]}.mp4"
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,11 @@ def lock_path(board: Path) -> Path:
     return board.with_suffix(".lock")
 
 
+def video_path(scene: str, key: str, folder: str = "renders") -> str:
+    """Where a scene's render is written, relative to the board: `renders/<scene>-<first 12 hex of key>.mp4`."""
+    return f"{folder}/{scene}-{key.removeprefix('sha256:')[:12]}.mp4"
+
+
 def now_utc() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 

@@ -181,8 +181,9 @@ def _run_one(backend: Backend, item: PlanItem, ctx: RunContext) -> SceneResult:
         return interrupted_result(item)
 
 
-def interrupted_result(item: PlanItem, request_id: str | None = None) -> SceneResult:
+def interrupted_result(item: PlanItem) -> SceneResult:
+    """A scene stopped before it finished: still `submitted` if fal had accepted it in an earlier run."""
     previous = item.previous
-    rid = request_id or (previous.request_id if previous is not None else None)
+    rid = previous.request_id if previous is not None else None
     state: SceneState = "submitted" if rid else "interrupted"
     return SceneResult(item.scene, item.job.key, state, request_id=rid)

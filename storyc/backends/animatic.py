@@ -16,6 +16,7 @@ from typing import Any
 
 from storyc.compiler import Job
 from storyc.fsutil import atomic_path
+from storyc.lock import video_path
 from storyc.plan import Plan, PlanItem
 from storyc.render import RunContext, SceneResult, SceneState
 
@@ -39,7 +40,7 @@ class AnimaticBackend:
 
     def output_path(self, job: Job) -> str:
         """Where the scene's animatic is written, relative to the board."""
-        return f"renders/animatic/{job.scene}-{self.key(job).removeprefix('sha256:')[:12]}.mp4"
+        return video_path(job.scene, self.key(job), "renders/animatic")
 
     def _cached(self, job: Job) -> Path:
         return self.cache / f"{self.key(job).removeprefix('sha256:')}.mp4"

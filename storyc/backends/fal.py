@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from storyc.compiler import Job
 from storyc.download import DownloadError, fetch, new_client
-from storyc.lock import LockStore, Render, Upload, Video, now_utc
+from storyc.lock import LockStore, Render, Upload, Video, now_utc, video_path
 from storyc.plan import Plan, PlanItem, plan_with_lock
 from storyc.render import Interrupted, RenderError, RunContext, SceneResult
 
@@ -317,8 +317,7 @@ class FalBackend:
 
     def _download(self, job: Job, render: Render, ctx: RunContext) -> Render:
         assert render.video is not None
-        key12 = job.key.removeprefix("sha256:")[:12]
-        relative = render.video.path or f"renders/{job.scene}-{key12}.mp4"
+        relative = render.video.path or video_path(job.scene, job.key)
         with self._setup:
             if self._downloads is None:
                 self._downloads = new_client()
