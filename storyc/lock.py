@@ -180,7 +180,7 @@ def loads(text: str, source: str = "board.lock") -> Lock:
     data = _fast_parse(text)
     if data is None:  # hand-edited or unusual formatting: read it as the YAML it is
         data = _yaml_parse(text, source)
-    return _from_data(data, source)
+    return _from_data(data, source, text)
 
 
 def read(path: Path) -> Lock:
@@ -231,6 +231,27 @@ def _fast_parse(text: str) -> dict[str, Any] | None:
     return root
 
 
+def _locate(text: str, wanted: list[str]) -> tuple[int, int]:
+    """Line and column of the key at dotted path `wanted` (or of its nearest ancestor); (1, 1) if none.
+
+    Only called when reporting a problem, so reading the file a second time costs nothing on a good lock.
+    """
+    best, depth = (1, 1), 0
+    stack: list[tuple[int, str]] = []
+    for number, line in enumerate(text.split("\n"), 1):
+        match = _LINE.match(line.removesuffix("\r"))
+        if match is None or line.lstrip().startswith("#"):
+            continue
+        indent = len(match[1])
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        stack.append((indent, _unquote(match[2]) or match[2]))
+        keys = [k for _, k in stack]
+        if len(keys) > depth and keys == wanted[: len(keys)]:
+            best, depth = (number, indent + 1), len(keys)
+    return best
+
+
 def _unquote(raw: str) -> str | None:
     if raw.startswith('"'):
         try:
@@ -250,20 +271,23 @@ def _yaml_parse(text: str, source: str) -> Any:
     try:
         return YAML(typ="safe", pure=True).load(text)
     except YAMLError as exc:
-        detail = " ".join(str(exc).split())
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
         raise LockError(
-            f"{source}: not valid YAML ({detail}); resolve merge conflicts by keeping both sides' entries"
+            f"{source}:{line}:{col}: error: not valid YAML ({problem}); "
+            "resolve merge conflicts by keeping both sides' entries"
         ) from exc
 
 
-def _from_data(data: Any, source: str) -> Lock:
+def _from_data(data: Any, source: str, text: str = "") -> Lock:
     if data is None:
         return Lock()
-    where = _Where(source)
+    where = _Where(source, text)
     table = where.mapping(data, "the lock file")
     version = str(table.get("version", ""))
     if version != str(LOCK_VERSION):
-        raise LockError(f"{source}: unsupported lock version {version or '(missing)'}; this storyc reads version 1")
+        raise where.fail("version", f"unsupported lock version {version or '(missing)'}; this storyc reads version 1")
     scenes = {str(k): where.text(v, f"scenes.{k}") for k, v in where.mapping(table.get("scenes"), "scenes").items()}
     renders = {str(k): _render(where, str(k), v) for k, v in where.mapping(table.get("renders"), "renders").items()}
     uploads = {str(k): _upload(where, str(k), v) for k, v in where.mapping(table.get("uploads"), "uploads").items()}
@@ -273,9 +297,11 @@ def _from_data(data: Any, source: str) -> Lock:
 @dataclass(frozen=True)
 class _Where:
     source: str
+    content: str = ""  # the file's text, to point at the line of a bad entry
 
     def fail(self, what: str, problem: str) -> LockError:
-        return LockError(f"{self.source}: {what}: {problem}")
+        line, col = _locate(self.content, what.split("."))
+        return LockError(f"{self.source}:{line}:{col}: error: {what}: {problem}")
 
     def mapping(self, value: Any, what: str) -> dict[Any, Any]:
         if value is None:

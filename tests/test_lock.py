@@ -93,9 +93,16 @@ def test_hand_edited_lock_falls_back_to_yaml() -> None:
     ],
 )
 def test_bad_lock_files_give_a_located_message(text: str, message: str) -> None:
-    with pytest.raises(LockError, match=r"^board\.lock: ") as info:
+    with pytest.raises(LockError, match=r"^board\.lock:\d+:\d+: error: ") as info:
         lockmod.loads(text, "board.lock")
     assert message in str(info.value)
+
+
+def test_bad_entries_are_located_at_their_line() -> None:
+    text = lockmod.dumps(sample()).replace("    state: failed", "    state: maybe")
+    line = text.splitlines().index("    state: maybe") + 1
+    with pytest.raises(LockError, match=rf"^board\.lock:{line}:5: error: renders\.{OTHER}\.state: expected one of"):
+        lockmod.loads(text, "board.lock")
 
 
 def test_store_writes_through_atomically_and_skips_no_op_writes(tmp_path: Path) -> None:

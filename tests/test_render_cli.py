@@ -151,7 +151,7 @@ def test_a_corrupt_lock_is_a_clear_error(fake_fal: FakeFal, board: Path) -> None
     for command in (["plan"], ["render", "--yes"], ["status"]):
         code, _, err = run(*command, "board.yaml")
         assert code == 1
-        assert "board.lock: renders.k.state: expected one of submitted, done, failed, lost" in err
+        assert "board.lock:4:5: error: renders.k.state: expected one of submitted, done, failed, lost" in err
     assert fake_fal.requests == []
 
 
