@@ -9,10 +9,19 @@ It is meant to be committed and reviewed, so it is written deterministically
 (sorted keys, no timestamps that move on a no-op run) and atomically: a crash
 or a kill leaves either the old file or the new one, never half of each.
 
-A `Render` is `submitted` from the moment fal accepts the request (its
-request id is written before any waiting), then `done`, `failed` or `lost`
-(fal no longer has the result of a request we never fetched).  A submitted
-render that already knows its video URL only has its download left.
+A `Render` moves through these states, each written (atomically) before the
+next network call:
+
+    (none) --intent written--> intent --fal answered 2xx--> submitted(request_id)
+    intent --no answer / 5xx / dropped connection--> unknown   (never re-sent silently)
+    submitted --result fetched, video verified--> done
+    submitted --fal's definitive failure--> failed
+    submitted --404 past fal's retention--> lost
+
+`intent` is written just before the submit is sent; found in a lock that no
+storyc is writing, it means the process died with the outcome unknown, exactly
+like `unknown`.  A submitted render that already knows its video URL only has
+its download left.
 """
 
 from __future__ import annotations
@@ -31,8 +40,10 @@ from typing import Any, Literal
 from storyc.fsutil import atomic_write_bytes
 
 LOCK_VERSION = 1
-RenderState = Literal["submitted", "done", "failed", "lost"]
-RENDER_STATES: tuple[RenderState, ...] = ("submitted", "done", "failed", "lost")
+RenderState = Literal["intent", "unknown", "submitted", "done", "failed", "lost"]
+RENDER_STATES: tuple[RenderState, ...] = ("intent", "unknown", "submitted", "done", "failed", "lost")
+# States whose submit may have reached fal without storyc learning the request id: paying again is a choice.
+UNCERTAIN_STATES: tuple[RenderState, ...] = ("intent", "unknown")
 HEADER = "# storyc lock file: what each scene rendered to, by content key. Written by `storyc render`; commit it.\n"
 
 
@@ -61,7 +72,13 @@ class Render:
     cost_usd: Decimal
     request_id: str | None = None
     video: Video | None = None
-    error: str | None = None  # fal's message for `failed`, the reason for `lost`
+    error: str | None = None  # fal's message for `failed`, the reason for `lost` or `unknown`
+    sent_at: datetime | None = None  # UTC, when the submit was (about to be) sent: written with `intent`
+
+    @property
+    def uncertain(self) -> bool:
+        """A submit went out (or was about to) and its answer was never recorded."""
+        return self.state in UNCERTAIN_STATES
 
     def to_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -77,6 +94,8 @@ class Render:
             data["video"] = self.video.to_data()
         if self.error is not None:
             data["error"] = self.error
+        if self.sent_at is not None:
+            data["sent_at"] = _iso(self.sent_at)
         return data
 
 
@@ -355,6 +374,7 @@ def _render(where: _Where, key: str, value: Any) -> Render:
         request_id=where.text(data["request_id"], f"{entry}.request_id") if data.get("request_id") else None,
         video=video,
         error=str(data["error"]) if data.get("error") is not None else None,
+        sent_at=_moment(where, data["sent_at"], f"{entry}.sent_at") if data.get("sent_at") is not None else None,
     )
 
 
@@ -372,14 +392,18 @@ def _relative_path(where: _Where, value: Any, what: str) -> str:
 def _upload(where: _Where, key: str, value: Any) -> Upload:
     entry = f"uploads.{key}"
     data = where.mapping(value, entry)
-    raw = data.get("uploaded")
+    moment = _moment(where, data.get("uploaded"), f"{entry}.uploaded")
+    return Upload(url=where.text(data.get("url"), f"{entry}.url"), uploaded=moment)
+
+
+def _moment(where: _Where, raw: Any, what: str) -> datetime:
     try:
         moment = raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
     except ValueError:
-        raise where.fail(f"{entry}.uploaded", f"expected a UTC time like 2026-11-25T10:00:00Z, found {raw!r}") from None
+        raise where.fail(what, f"expected a UTC time like 2026-11-25T10:00:00Z, found {raw!r}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return Upload(url=where.text(data.get("url"), f"{entry}.url"), uploaded=moment)
+    return moment
 
 
 # --- the store: one writer, many threads --------------------------------------------
