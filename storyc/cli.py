@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from storyc.diagnostics import Diagnostic
     from storyc.lock import Lock, LockStore
     from storyc.plan import Plan
-    from storyc.render import Progress, RenderSummary
+    from storyc.render import Progress, RenderSummary, SceneState
     from storyc.session import Session
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -308,7 +308,7 @@ def _read_lock(board: Path) -> Lock:
 
 
 def _echo_plan(plan: Plan, *, err: bool) -> None:
-    colors = {"cached": "green", "resume": "cyan", "render": "yellow"}
+    colors = {"cached": "green", "resume": "cyan", "render": "yellow", "unknown": "red"}
     paid = plan.backend == "fal"
     width = max((len(i.scene) for i in plan.items), default=5)
     for item in plan.items:
@@ -319,6 +319,8 @@ def _echo_plan(plan: Plan, *, err: bool) -> None:
     line = f"{plan.backend}: {_plural(n_render, 'scene')} to render ({seconds} s)"
     if paid:
         line += f", ${plan.cost:.2f}; {plan.count('cached')} cached, {plan.count('resume')} to resume at no new cost"
+        if plan.count("unknown"):
+            line += f"; {plan.count('unknown')} unknown (fal may have them; see above)"
     else:
         line += f", free; {plan.count('cached')} up to date"
     click.echo(click.style(line, bold=True), err=err)
@@ -335,7 +337,9 @@ def plan(board: Path, scenes: tuple[str, ...], backend: str, size: str, as_json:
 
     Each scene is cached (its request was rendered before, also if the scene
     was reverted to it), resume (fal accepted it earlier; picked up by its
-    request id at no new cost) or render (new or changed: paid).
+    request id at no new cost), render (new or changed: paid) or unknown (a
+    submit got no answer, so fal may have it: not sent again unless
+    `render --resend-unknown`).
 
     \b
     Example:
@@ -377,6 +381,12 @@ def plan(board: Path, scenes: tuple[str, ...], backend: str, size: str, as_json:
     help="Upload an asset again when its recorded fal URL is older than this.",
 )
 @click.option("--cancel-on-interrupt", is_flag=True, help="On Ctrl-C, ask fal to cancel the requests sent in this run.")
+@click.option(
+    "--resend-unknown",
+    is_flag=True,
+    help="Send again the submits whose outcome is unknown (no answer came back; fal may have accepted them, "
+    "so this may pay twice). Without it they are shown and left alone.",
+)
 @json_option
 def render(
     board: Path,
@@ -388,6 +398,7 @@ def render(
     concurrency: int,
     upload_ttl: float,
     cancel_on_interrupt: bool,
+    resend_unknown: bool,
     as_json: bool,
 ) -> None:
     """Render scenes: on fal (paid, recorded in BOARD.lock) or as a local animatic (free).
@@ -419,12 +430,14 @@ def render(
         session = animatic_session(compiled, jobs, size)
         _echo_plan(session.plan, err=True)
         _run_session(session, concurrency, as_json)
-    from storyc.backends.fal import FalSettings
+    from storyc.ledger import LedgerSettings
     from storyc.session import fal_session
 
-    settings = FalSettings(upload_ttl=timedelta(hours=upload_ttl), cancel_on_interrupt=cancel_on_interrupt)
+    settings = LedgerSettings(
+        upload_ttl=timedelta(hours=upload_ttl), cancel_on_interrupt=cancel_on_interrupt, resend_unknown=resend_unknown
+    )
     try:
-        with fal_session(compiled, jobs, settings) as session:
+        with fal_session(compiled, jobs, ledger=settings) as session:
             _consent(session.plan, yes=yes, max_cost=max_cost)
             _run_session(session, concurrency, as_json)
     except LockError as exc:
@@ -481,13 +494,14 @@ def _echo_summary(compiled: CompiledBoard, summary: RenderSummary, notes: list[s
         if result.error:
             line, col = result.location or (0, 0)
             where = f"{compiled.storyboard}:{line}:{col}" if result.location else compiled.storyboard
-            severity = "error" if result.state in ("failed", "lost") else "warning"
+            severity = "error" if result.state in ("failed", "lost", "unknown") else "warning"
             click.echo(f"{where}: {severity}: scene '{result.scene}': {result.error}", err=True)
         for note in result.notes:
             click.echo(f"{compiled.storyboard}: warning: scene '{result.scene}': {note}", err=True)
     for note in notes:
         click.echo(f"storyc: {note}", err=True)
-    counts = [f"{summary.count(s)} {s}" for s in ("done", "cached", "submitted", "failed", "lost", "interrupted")]
+    states: tuple[SceneState, ...] = ("done", "cached", "submitted", "unknown", "failed", "lost", "interrupted")
+    counts = [f"{summary.count(s)} {s}" for s in states]
     tally = ", ".join(c for c in counts if not c.startswith("0 "))
     tally += f"; spent ${summary.spent:.2f}" if summary.backend == "fal" else "; free (animatic)"
     if summary.interrupted:

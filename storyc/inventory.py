@@ -14,9 +14,9 @@ from typing import Any, Literal
 
 from storyc.assets import sha256_file
 from storyc.compiler import Job
-from storyc.lock import Lock, LockStore, Render, video_path
+from storyc.lock import Lock, LockError, LockStore, Render, video_path, video_target
 
-SceneStatusWord = Literal["done", "missing", "altered", "submitted", "failed", "lost", "stale", "new"]
+SceneStatusWord = Literal["done", "missing", "altered", "submitted", "unknown", "failed", "lost", "stale", "new"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,12 @@ def _status(board_dir: Path, job: Job, lock: Lock) -> SceneStatus:
     if render.state == "submitted":
         what = "result fetched, download pending" if render.video else f"request {render.request_id} on fal"
         return SceneStatus(job.scene, job.key, "submitted", f"{what}; `storyc render` resumes it at no new cost")
-    return SceneStatus(job.scene, job.key, render.state, render.error or render.state)
+    if render.uncertain:
+        when = f" at {render.sent_at:%Y-%m-%d %H:%M} UTC" if render.sent_at else ""
+        detail = f"a submit sent{when} got no answer: fal may have accepted it; see `storyc plan`"
+        return SceneStatus(job.scene, job.key, "unknown", detail)
+    state: SceneStatusWord = "lost" if render.state == "lost" else "failed"
+    return SceneStatus(job.scene, job.key, state, render.error or render.state)
 
 
 def _local_file_status(board_dir: Path, job: Job, render: Render) -> SceneStatus:
@@ -97,11 +102,11 @@ def pull(
                 got = fetch(
                     client,
                     render.video.url,
-                    board_dir / path,
+                    video_target(board_dir, path),
                     expected_size=render.video.bytes,
                     expected_sha256=render.video.sha256,
                 )
-            except DownloadError as exc:
+            except (DownloadError, LockError, OSError) as exc:
                 pulled.append(Pulled(status.scene, path, False, str(exc)))
                 continue
             if render.video.path is None or render.video.sha256 is None:
@@ -140,5 +145,5 @@ def gc(jobs: Sequence[Job], store: LockStore, board_dir: Path, *, delete_videos:
     if delete_videos:
         for d in dropped:
             if d.render.video is not None and d.render.video.path:
-                (board_dir / d.render.video.path).unlink(missing_ok=True)
+                video_target(board_dir, d.render.video.path).unlink(missing_ok=True)
     return dropped

@@ -140,6 +140,42 @@ def video_path(scene: str, key: str, folder: str = "renders") -> str:
     return f"{folder}/{scene}-{key.removeprefix('sha256:')[:12]}.mp4"
 
 
+def video_target(board_dir: Path, relative: str) -> Path:
+    """The file a video path of the lock names, refused (LockError) unless it stays under `renders/`.
+
+    A lock can come from another branch or a merge: its paths must not reach the board, `.git` or,
+    through a symlinked `renders/`, anything outside the board's folder.
+    """
+    from pathlib import PurePosixPath
+
+    parts = PurePosixPath(relative).parts
+    if not _safe_video_path(relative):
+        raise LockError(f"refusing video path {relative!r}: render files live under renders/ beside the board")
+    root = board_dir.resolve()
+    target = board_dir.joinpath(*parts)
+    resolved = target.resolve()
+    if not resolved.is_relative_to(root / "renders"):
+        raise LockError(
+            f"refusing video path {relative!r}: it resolves to {resolved}, outside {root / 'renders'} "
+            "(is renders/ a symbolic link?)"
+        )
+    return target
+
+
+def _safe_video_path(text: str) -> bool:
+    from pathlib import PurePosixPath
+
+    parts = PurePosixPath(text).parts
+    return (
+        len(parts) >= 2
+        and parts[0] == "renders"
+        and ".." not in parts
+        and "." not in parts
+        and not any(c in text for c in ("\\", ":", "\0"))
+        and not text.startswith("/")
+    )
+
+
 def now_utc() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
@@ -379,13 +415,10 @@ def _render(where: _Where, key: str, value: Any) -> Render:
 
 
 def _relative_path(where: _Where, value: Any, what: str) -> str:
-    """A video path must stay beside the board: a lock from another branch must not write elsewhere."""
-    from pathlib import PurePosixPath
-
+    """A video path must stay under renders/ beside the board: a lock from another branch must not write elsewhere."""
     text = where.text(value, what)
-    parts = PurePosixPath(text).parts
-    if text.startswith(("/", "\\")) or ":" in text or ".." in parts or "\\" in text:
-        raise where.fail(what, f"must be a relative path inside the board's folder, found {text!r}")
+    if not _safe_video_path(text):
+        raise where.fail(what, f"must be a relative path under renders/ beside the board, found {text!r}")
     return text
 
 

@@ -6,6 +6,11 @@ Each scene gets one action:
 - `resume`: fal accepted its request earlier (the lock has the request id); it is
   picked up by that id, never submitted again, and costs nothing more.
 - `render`: new, changed, failed before or lost; it is submitted and paid for.
+- `unknown`: a submit was sent earlier and its answer never arrived (a kill, a
+  dropped connection): fal may have accepted it.  It is not sent again (and
+  costs nothing in the plan) unless the user asks to re-send, which may pay twice.
+
+Scenes with identical requests are one render: the first carries the cost.
 
 Planning reads no network; it is the same for every backend, which only says
 how it knows a key is rendered (the lock file for fal, a local cache for animatics).
@@ -14,14 +19,14 @@ how it knows a key is rendered (the lock file for fal, a local cache for animati
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Literal
 
 from storyc.compiler import Job
 from storyc.lock import Lock, Render
 
-Action = Literal["cached", "resume", "render"]
+Action = Literal["cached", "resume", "render", "unknown"]
 
 
 @dataclass(frozen=True)
@@ -74,18 +79,36 @@ class Plan:
         }
 
 
-def plan_with_lock(storyboard: str, jobs: Iterable[Job], lock: Lock, backend: str = "fal") -> Plan:
+def plan_with_lock(
+    storyboard: str, jobs: Iterable[Job], lock: Lock, backend: str = "fal", *, resend_unknown: bool = False
+) -> Plan:
     """The plan for a paid backend whose renders are recorded in the lock file."""
-    return Plan(storyboard, backend, tuple(_classify(job, lock) for job in jobs))
+    items: list[PlanItem] = []
+    first_of: dict[str, PlanItem] = {}
+    for job in jobs:
+        first = first_of.get(job.key)
+        if first is None:
+            first_of[job.key] = item = _classify(job, lock, resend_unknown)
+        else:  # the same request as an earlier scene: one render serves both
+            item = replace(first, job=job, note=f"same request as scene '{first.scene}'", price=Decimal("0"))
+        items.append(item)
+    return Plan(storyboard, backend, tuple(items))
 
 
-def _classify(job: Job, lock: Lock) -> PlanItem:
+def _classify(job: Job, lock: Lock, resend_unknown: bool) -> PlanItem:
     previous = lock.renders.get(job.key)
     if previous is not None and previous.state == "done":
         return PlanItem(job, "cached", _cached_note(job, previous), previous)
     if previous is not None and previous.state == "submitted":
         note = "download pending" if previous.video else f"submitted earlier (request {previous.request_id})"
         return PlanItem(job, "resume", note, previous)
+    if previous is not None and previous.uncertain:
+        when = f" at {previous.sent_at:%Y-%m-%d %H:%M} UTC" if previous.sent_at else ""
+        if resend_unknown:
+            note = f"re-sending a submit whose outcome is unknown (sent{when}): may pay twice"
+            return PlanItem(job, "render", note, previous, job.cost_usd)
+        note = f"sent{when}, no answer recorded: fal may have accepted it; not sent again without --resend-unknown"
+        return PlanItem(job, "unknown", note, previous)
     if previous is not None:  # failed or lost: paying again is a new decision
         reason = previous.error or previous.state
         return PlanItem(job, "render", f"{previous.state} before: {reason}", previous, job.cost_usd)
@@ -99,7 +122,7 @@ def _cached_note(job: Job, render: Render) -> str:
 
 
 def _why_render(job: Job, lock: Lock) -> str:
-    before = lock.scenes.get(job.scene)
-    if before is None and not any(r.scene == job.scene for r in lock.renders.values()):
-        return "new scene"
-    return "changed since last render"
+    """`lock.scenes` only says what the board was; a scene with no render of its own was never rendered."""
+    if any(r.scene == job.scene for r in lock.renders.values()):
+        return "changed since last render"
+    return "new scene"

@@ -12,14 +12,14 @@ from __future__ import annotations
 import concurrent.futures
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
 from storyc.compiler import Job
 from storyc.plan import Plan, PlanItem
 
-SceneState = Literal["done", "cached", "failed", "lost", "submitted", "interrupted"]
+SceneState = Literal["done", "cached", "failed", "lost", "submitted", "unknown", "interrupted"]
 
 
 class RenderError(Exception):
@@ -74,10 +74,15 @@ class SilentProgress:
         pass
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunContext:
     progress: Progress
     stop: threading.Event = field(default_factory=threading.Event)
+    label: str = ""  # the scene this context works for, in progress updates
+
+    def scene(self, label: str) -> RunContext:
+        """The same run (same stop flag), working for one scene."""
+        return replace(self, label=label)
 
     def sleep(self, seconds: float) -> None:
         """Wait, unless the user asks to stop first."""

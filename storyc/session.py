@@ -19,7 +19,9 @@ from storyc.plan import Plan
 from storyc.render import Backend, Progress, RenderSummary, execute
 
 if TYPE_CHECKING:
+    from storyc.backends.base import RenderService
     from storyc.backends.fal import FalSettings
+    from storyc.ledger import LedgerSettings
 
 
 @dataclass
@@ -39,12 +41,28 @@ class Session:
 
 
 @contextlib.contextmanager
-def fal_session(board: CompiledBoard, jobs: Sequence[Job], settings: FalSettings | None = None) -> Iterator[Session]:
+def fal_session(
+    board: CompiledBoard,
+    jobs: Sequence[Job],
+    settings: FalSettings | None = None,
+    ledger: LedgerSettings | None = None,
+) -> Iterator[Session]:
     """Raises LockError when the lock file is unreadable or held by another storyc."""
-    from storyc.backends.fal import FalBackend
+    from storyc.backends.fal import FalService
+
+    with ledger_session(board, jobs, FalService(settings), ledger) as session:
+        yield session
+
+
+@contextlib.contextmanager
+def ledger_session(
+    board: CompiledBoard, jobs: Sequence[Job], service: RenderService, settings: LedgerSettings | None = None
+) -> Iterator[Session]:
+    """A paid service behind the board's lock file (the ledger)."""
+    from storyc.ledger import Ledger
 
     with open_store(board.path) as store:
-        backend = FalBackend(board.path.parent, store, settings)
+        backend = Ledger(board.path.parent, store, service, settings)
         yield Session(board, jobs, backend, backend.plan(board.storyboard, jobs), store)
 
 

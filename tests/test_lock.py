@@ -86,7 +86,7 @@ def test_hand_edited_lock_falls_back_to_yaml() -> None:
     [
         ("version: 2\n", "unsupported lock version 2"),
         ("scenes: {}\n", "unsupported lock version (missing)"),
-        ("version: 1\nrenders:\n  k:\n    state: maybe\n", "renders.k.state: expected one of intent, unknown, submitted, done"),
+        ("version: 1\nrenders:\n  k:\n    state: maybe\n", "renders.k.state: expected one of intent, unknown"),
         ("version: 1\nrenders: [1]\n", "renders: expected a mapping"),
         ("<<<<<<< HEAD\nversion: 1\n=======\n", "not valid YAML"),
         ("version: 1\nuploads:\n  k:\n    url: u\n    uploaded: soon\n", "uploads.k.uploaded: expected a UTC time"),

@@ -151,7 +151,8 @@ def test_a_corrupt_lock_is_a_clear_error(fake_fal: FakeFal, board: Path) -> None
     for command in (["plan"], ["render", "--yes"], ["status"]):
         code, _, err = run(*command, "board.yaml")
         assert code == 1
-        assert "board.lock:4:5: error: renders.k.state: expected one of submitted, done, failed, lost" in err
+        expected = "renders.k.state: expected one of intent, unknown, submitted, done, failed, lost"
+        assert f"board.lock:4:5: error: {expected}" in err
     assert fake_fal.requests == []
 
 

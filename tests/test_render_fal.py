@@ -16,6 +16,7 @@ from fakefal import FakeFal
 from helpers import BASIC_IMAGES, make_project
 
 from storyc.backends.fal import FalSettings, Polling, Retrying
+from storyc.ledger import LedgerSettings
 from storyc.lock import lock_path, read
 from storyc.pipeline import compile_file
 from storyc.render import RenderSummary
@@ -61,12 +62,16 @@ def board(tmp_path: Path) -> Path:
 
 
 def render(
-    board: Path, scenes: Sequence[str] = (), settings: FalSettings = FAST, concurrency: int = 4
+    board: Path,
+    scenes: Sequence[str] = (),
+    settings: FalSettings = FAST,
+    concurrency: int = 4,
+    ledger: LedgerSettings | None = None,
 ) -> RenderSummary:
     result = compile_file(board, use_cache=False)
     assert result.board is not None, [d.format() for d in result.diagnostics]
     jobs = [j for j in result.board.jobs if not scenes or j.scene in scenes]
-    with fal_session(result.board, jobs, settings) as session:
+    with fal_session(result.board, jobs, settings, ledger) as session:
         return session.run(concurrency=concurrency)
 
 
@@ -161,8 +166,15 @@ def test_app_layer_500_on_status_is_retried_by_storyc_within_its_bound(fake_fal:
     fake_fal.fail_next("status", 500, count=50)
     edit(board, "@ellie sleeps.", "@ellie naps.")
     summary = render(board, ["rest"])
-    assert states(summary) == {"rest": "failed"}
-    assert "checking status failed 4 times" in (summary.results[0].error or "")
+    (result,) = summary.results
+    assert result.state == "submitted"  # paid and still running on fal: a status storm must not end it
+    assert "checking status failed 4 times" in (result.error or "") and "stays submitted" in (result.error or "")
+    assert read(lock_path(board)).renders[result.key].request_id == result.request_id
+    fake_fal.clear_faults()
+    fake_fal.reset_counters()
+    again = render(board, ["rest"])
+    assert states(again) == {"rest": "done"} and again.spent == 0
+    assert fake_fal.count("submit") == 0 and len(fake_fal.jobs) == 2  # meet and rest: never a second rest
 
 
 def test_a_truncated_download_is_never_marked_done_and_resumes_without_a_new_submit(
@@ -231,6 +243,8 @@ def _interrupt_main() -> None:
 
 
 def test_a_lost_result_is_marked_lost_and_needs_a_new_decision(fake_fal: FakeFal, board: Path) -> None:
+    from datetime import timedelta
+
     fake_fal.job_seconds = 0.6
     first = _render_interrupted_after_submit(fake_fal, board)
     request_id = first.results[0].request_id
@@ -239,7 +253,9 @@ def test_a_lost_result_is_marked_lost_and_needs_a_new_decision(fake_fal: FakeFal
 
     time.sleep(0.7)
     fake_fal.expire(request_id)
-    summary = render(board, ["meet"])
+    early = render(board, ["meet"])  # fal keeps results an hour: a 404 this soon is not "gone" yet
+    assert states(early) == {"meet": "submitted"} and "stays submitted" in (early.results[0].error or "")
+    summary = render(board, ["meet"], ledger=LedgerSettings(lost_after=timedelta(0)))
     assert states(summary) == {"meet": "lost"}
     assert "no longer has this request's result" in (summary.results[0].error or "")
     fake_fal.reset_counters()
@@ -257,7 +273,7 @@ def test_uploads_older_than_the_ttl_are_uploaded_again(fake_fal: FakeFal, board:
     render(board, ["meet"])
     edit(board, "@ellie meets @rex", "@rex meets @ellie")
     fake_fal.reset_counters()
-    render(board, ["meet"], FalSettings(polling=FAST.polling, retrying=FAST.retrying, upload_ttl=timedelta(0)))
+    render(board, ["meet"], ledger=LedgerSettings(upload_ttl=timedelta(0)))
     assert fake_fal.count("upload") == 5
 
 
@@ -280,13 +296,22 @@ def test_without_a_key_nothing_is_sent(fake_fal: FakeFal, board: Path, monkeypat
     assert not lock_path(board).exists()
 
 
-def test_a_submit_fal_client_resent_is_flagged_as_a_possible_duplicate(fake_fal: FakeFal, board: Path) -> None:
-    fake_fal.drop_next("submit", after_processing=True)  # fal took it, the answer was lost, fal_client re-sent it
+def test_a_submit_whose_answer_was_lost_is_never_resent_without_an_explicit_choice(
+    fake_fal: FakeFal, board: Path
+) -> None:
+    fake_fal.drop_next("submit", after_processing=True)  # fal took it, the answer was lost
     summary = render(board, ["meet"])
     (result,) = summary.results
-    assert result.state == "done"
-    assert len(fake_fal.jobs) == 2  # the duplicate is real: it is why the summary must say so
-    assert any("sent this submit 2 times" in n and "duplicate" in n for n in result.notes)
+    assert result.state == "unknown" and "fal may have accepted it" in (result.error or "")
+    assert len(fake_fal.jobs) == 1  # storyc (and fal_client under it) sent it exactly once
+    entry = read(lock_path(board)).renders[result.key]
+    assert entry.state == "unknown" and entry.sent_at is not None and entry.request_id is None
+    fake_fal.reset_counters()
+    again = render(board, ["meet"])  # a plain rerun: shown, not sent
+    assert states(again) == {"meet": "unknown"} and fake_fal.count("submit") == 0
+    resent = render(board, ["meet"], ledger=LedgerSettings(resend_unknown=True))  # the explicit choice
+    assert states(resent) == {"meet": "done"}
+    assert fake_fal.count("submit") == 1 and len(fake_fal.jobs) == 2
 
 
 def test_live_progress_shows_each_scene_state_and_queue_position() -> None:

@@ -1,34 +1,36 @@
-"""The fal backend: upload assets, submit to the queue, wait politely, download, record each step.
+"""The fal service: upload assets, submit to the queue, wait politely, download. Nothing else.
 
-Every step that costs or proves money is written to the lock file the moment it
-happens: the request id as `submitted` as soon as fal accepts it (before any
-waiting), the video URL when the result arrives, `done` once the file is on disk
-and verified.  So a kill at any point resumes by request id and never pays twice.
+It never touches the lock: `storyc.ledger` stands in front of it, decides what
+to send and records each step before the next network call.  What this module
+owns is how fal's answers map to storyc's (`storyc.backends.base`), so the
+ledger knows when a request may have been paid for:
 
-fal is reached only through `fal_client` (its own environment: FAL_KEY,
-FAL_QUEUE_RUN_HOST...).  fal_client already retries 429s and dropped
-connections itself; storyc adds a bounded retry with backoff and jitter on top
-for what it can safely repeat (status, result, download, upload, and a submit
-that the server answered with an error, so was not accepted).  A submit that
-timed out after being sent is never repeated by storyc, and if fal_client
-re-sent one, the summary says a duplicate job is possible.
+- A submit is ONE POST, made through fal_client's own authenticated HTTP
+  client but without fal_client's retry loop, which re-sends a POST whose
+  answer was lost (a possible duplicate charge, fal-facts 1.8).  storyc
+  repeats a submit only when fal's answer proves it was not accepted: 429, or
+  a connection that was never made.  Any other failure after sending is
+  `NoAnswer`: fal may have accepted it, and storyc does not send it again.
+- Status, result, upload and download are safe to repeat: transient failures
+  (429, 5xx, dropped connections) are retried with a bound, then the job is
+  `Pending`: it stays submitted and the next render resumes it by id.
+
+fal is reached only through `fal_client` and its environment (FAL_KEY,
+FAL_QUEUE_RUN_HOST...).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import timedelta
-from decimal import Decimal
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from storyc.compiler import Job
+from storyc.assets import LocalFile
+from storyc.backends.base import Fetched, Gone, JobFailed, NoAnswer, NotSent, Pending, Refused, RemoteVideo
 from storyc.download import DownloadError, fetch, new_client
-from storyc.lock import LockStore, Render, Upload, Video, now_utc, video_path
-from storyc.plan import Plan, PlanItem, plan_with_lock
-from storyc.render import Interrupted, RenderError, RunContext, SceneResult
+from storyc.render import RenderError, RunContext
 
 if TYPE_CHECKING:
     import fal_client
@@ -48,7 +50,7 @@ class Polling:
 
 @dataclass(frozen=True)
 class Retrying:
-    """storyc's own bounded retries, on top of fal_client's: exponential backoff with jitter."""
+    """storyc's own bounded retries of what is safe to repeat: exponential backoff with jitter."""
 
     attempts: int = 4
     first_wait: float = 1.0
@@ -59,55 +61,22 @@ class Retrying:
 class FalSettings:
     polling: Polling = field(default_factory=Polling)
     retrying: Retrying = field(default_factory=Retrying)
-    upload_ttl: timedelta = timedelta(hours=24)
-    cancel_on_interrupt: bool = False
 
 
 class _Transient(Exception):
     """A failure worth retrying (429, 5xx, a dropped connection on an idempotent call)."""
 
 
-class _Failed(Exception):
-    """This scene failed for good: fal refused it, the job failed, or retries ran out."""
-
-    def __init__(self, message: str, field_path: Sequence[Any] = ()) -> None:
-        super().__init__(message)
-        self.field_path = tuple(field_path)
-
-
-class _DownloadFailed(_Failed):
-    """The job finished and is paid for, but its video could not be fetched: keep it resumable."""
-
-
-class _Lost(Exception):
-    """fal no longer has the result of this request."""
-
-
-class FalBackend:
+class FalService:
     name = "fal"
-    paid = True
 
-    def __init__(self, board_dir: Path, store: LockStore, settings: FalSettings | None = None) -> None:
-        self.board_dir = board_dir
-        self.store = store
+    def __init__(self, settings: FalSettings | None = None) -> None:
         self.settings = settings or FalSettings()
         self._client: fal_client.SyncClient | None = None
         self._downloads: httpx.Client | None = None
         self._setup = threading.Lock()
-        self._upload_locks: dict[str, threading.Lock] = {}
-        self._attempts = threading.local()  # POSTs fal_client made for this thread's current submit
-        self._submitted_now: dict[str, tuple[str, str]] = {}  # scene -> (endpoint, request id), this run
-        self.notes: list[str] = []  # for the summary, about the run as a whole
 
-    # --- Backend protocol -------------------------------------------------------------
-
-    def plan(self, storyboard: str, jobs: Sequence[Job]) -> Plan:
-        return plan_with_lock(storyboard, jobs, self.store.lock, self.name)
-
-    def prepare(self, plan: Plan) -> None:
-        """Refuse before anything is sent when fal would need a key and there is none."""
-        if not any(i.action in ("render", "resume") for i in plan.items):
-            return
+    def check_credentials(self) -> None:
         from fal_client.auth import MissingCredentialsError, fetch_auth_credentials
 
         try:
@@ -117,27 +86,8 @@ class FalBackend:
                 "no fal API key: set FAL_KEY (get one at https://fal.ai/dashboard/keys); nothing was sent"
             ) from None
 
-    def run(self, item: PlanItem, ctx: RunContext) -> SceneResult:
-        job = item.job
-        try:
-            if item.action == "cached":
-                return self._ensure_local(item, ctx)
-            if item.action == "resume":
-                assert item.previous is not None and item.previous.request_id is not None
-                return self._finish(job, item.previous, ctx, resumed=True)
-            return self._render(job, ctx)
-        except _Failed as exc:
-            return self._record_failure(job, str(exc), exc.field_path)
-
-    def finish(self, results: Sequence[SceneResult], interrupted: bool) -> None:
-        try:
-            if interrupted and self.settings.cancel_on_interrupt:
-                self._cancel_submitted(results)
-        finally:
-            self.close()
-
     def close(self) -> None:
-        """Close the HTTP connections this backend opened (fal_client leaves its client open)."""
+        """Close the HTTP connections this service opened (fal_client leaves its client open)."""
         with self._setup:
             if self._downloads is not None:
                 self._downloads.close()
@@ -146,209 +96,154 @@ class FalBackend:
                 self._client._client.close()  # the cached httpx client of fal_client.SyncClient
             self._client = None
 
-    # --- one scene -----------------------------------------------------------------------
-
-    def _render(self, job: Job, ctx: RunContext) -> SceneResult:
-        ctx.progress.update(job.scene, "uploading" if job.files else "submitting")
-        urls = self._upload_assets(job, ctx)
-        ctx.check()
-        ctx.progress.update(job.scene, "submitting")
-        request_id, notes = self._submit(job, job.arguments_with(lambda f: urls[f.sha256]))
-        render = Render(
-            scene=job.scene,
-            endpoint=job.endpoint,
-            state="submitted",
-            seconds=job.seconds,
-            cost_usd=job.cost_usd,
-            request_id=request_id,
-        )
-        self.store.set_render(job.key, render)  # before any waiting: a kill from here on resumes
-        self._submitted_now[job.scene] = (job.endpoint, request_id)
-        result = self._finish(job, render, ctx, resumed=False)
-        return replace(result, notes=(*notes, *result.notes))
-
-    def _finish(self, job: Job, render: Render, ctx: RunContext, *, resumed: bool) -> SceneResult:
-        """From an accepted request to a verified file on disk."""
-        assert render.request_id is not None
-        spent = Decimal("0") if resumed else job.cost_usd
-        try:
-            if render.video is None:
-                video = self._wait_for_result(job, render.request_id, ctx, resumed=resumed)
-                render = replace(render, video=video)
-                self.store.set_render(job.key, render)  # the URL is known: only the download is left
-            done = self._download(job, render, ctx)
-        except Interrupted:
-            return SceneResult(job.scene, job.key, "submitted", render.request_id, spent=spent)
-        except _Lost as exc:
-            self.store.set_render(job.key, replace(render, state="lost", error=str(exc)))
-            return SceneResult(job.scene, job.key, "lost", render.request_id, error=str(exc))
-        except _DownloadFailed as exc:  # paid and finished: keep it resumable
-            ctx.progress.update(job.scene, "download failed", str(exc))
-            return SceneResult(job.scene, job.key, "submitted", render.request_id, spent=spent, error=str(exc))
-        except _Failed as exc:
-            failed = self._record_failure(job, str(exc), exc.field_path, render)
-            return replace(failed, request_id=render.request_id)
-        self.store.set_render(job.key, done)
-        path = done.video.path if done.video else None
-        ctx.progress.update(job.scene, "done", path or "")
-        return SceneResult(job.scene, job.key, "done", render.request_id, path=path, spent=spent)
-
-    def _ensure_local(self, item: PlanItem, ctx: RunContext) -> SceneResult:
-        """A cached scene: nothing to pay; fetch the file again (free) if it went missing."""
-        render = item.previous
-        assert render is not None and render.video is not None
-        path = render.video.path
-        target = self.board_dir / path if path else None
-        if target is not None and not target.exists():
-            try:
-                render = self._download(item.job, render, ctx)
-            except (_Failed, _Lost) as exc:
-                error = f"the local file {path} is missing and could not be fetched again: {exc}"
-                return SceneResult(item.scene, item.job.key, "cached", render.request_id, path=path, error=error)
-            self.store.set_render(item.job.key, render)
-        ctx.progress.update(item.scene, "cached", path or "")
-        return SceneResult(item.scene, item.job.key, "cached", render.request_id, path=path)
-
-    def _record_failure(
-        self, job: Job, message: str, field_path: Sequence[Any] = (), render: Render | None = None
-    ) -> SceneResult:
-        base = render or Render(job.scene, job.endpoint, "failed", job.seconds, job.cost_usd)
-        self.store.set_render(job.key, replace(base, state="failed", error=message))
-        return SceneResult(job.scene, job.key, "failed", error=message, location=_locate(job, field_path))
-
-    # --- fal_client --------------------------------------------------------------------
-
     def _fal(self) -> fal_client.SyncClient:
         with self._setup:
             if self._client is None:
                 import fal_client
 
-                client = fal_client.SyncClient()
-                # fal_client re-sends a POST whose response was lost; count them to warn of duplicates.
-                http = client._client  # fal_client has no public hook for this
-                http.event_hooks = {**http.event_hooks, "request": [*http.event_hooks["request"], self._count_post]}
-                self._client = client
+                self._client = fal_client.SyncClient()
             return self._client
 
-    def _count_post(self, request: httpx.Request) -> None:
-        if request.method == "POST":
-            self._attempts.count = getattr(self._attempts, "count", 0) + 1
+    # --- upload and submit: nothing is paid until fal accepts ----------------------------
 
-    def _upload_assets(self, job: Job, ctx: RunContext) -> dict[str, str]:
-        urls: dict[str, str] = {}
-        for local in job.files.values():
-            if local.sha256 not in urls:
-                ctx.check()
-                urls[local.sha256] = self._upload(local.sha256, local.path, local.written)
-        return urls
+    def upload(self, local: LocalFile, ctx: RunContext) -> str:
+        client = self._fal()
+        try:
+            url: str = self._retry(
+                lambda: _classify(lambda: client.upload_file(local.path)), f"uploading {local.written}"
+            )
+        except (JobFailed, Pending, Gone) as exc:
+            raise NotSent(f"could not upload {local.written}: {exc}") from exc
+        return url
 
-    def _upload(self, digest: str, path: Path, written: str) -> str:
-        with self._setup:
-            guard = self._upload_locks.setdefault(digest, threading.Lock())
-        with guard:  # scenes sharing an asset upload it once
-            known = self.store.lock.uploads.get(digest)
-            if known is not None and known.fresh(now_utc(), self.settings.upload_ttl):
-                return known.url
-            client = self._fal()
-            try:
-                url = self._retry(lambda: _classify_errors(lambda: client.upload_file(path)), f"uploading {written}")
-            except _Failed as exc:
-                raise _Failed(f"could not upload {written}: {exc}") from exc
-            self.store.set_upload(digest, Upload(url, now_utc()))
-            return url
+    def submit(self, endpoint: str, arguments: dict[str, Any], ctx: RunContext) -> str:
+        from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-    def _submit(self, job: Job, arguments: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
-        """Submit once; retried only when fal answered with an error (so did not accept it)."""
+        policy = self.settings.retrying
+        try:
+            for attempt in Retrying(
+                retry=retry_if_exception_type(_NotYet),
+                stop=stop_after_attempt(policy.attempts),
+                wait=wait_random_exponential(multiplier=policy.first_wait, max=policy.max_wait),
+            ):
+                with attempt:
+                    ctx.check()
+                    return self._post_once(endpoint, arguments)
+        except RetryError as exc:
+            last = exc.last_attempt.exception()
+            raise NotSent(f"fal did not take the request after {policy.attempts} tries; last: {last}") from last
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _post_once(self, endpoint: str, arguments: dict[str, Any]) -> str:
+        """One POST to the queue; no retry inside (see the module docstring)."""
+        import fal_client.client as fc
         import httpx
 
         client = self._fal()
-        notes: list[str] = []
+        headers: dict[str, str] = {}
+        fc.add_fal_app_context_headers(headers)
+        try:
+            response = client._client.post(  # fal_client's authenticated client, without its retry loop
+                fc.QUEUE_URL_FORMAT + endpoint, json=arguments, headers=headers, timeout=client.default_timeout
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # no connection: nothing was sent
+            raise _NotYet(f"could not connect to fal ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise NoAnswer(_no_answer(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)) from exc
+        code = response.status_code
+        if code == 429:
+            raise _NotYet("fal is rate limiting (HTTP 429)")
+        if code >= 500:
+            raise NoAnswer(_no_answer(f"HTTP {code}"))
+        try:
+            fc._raise_for_status(response)
+        except fc.FalClientHTTPError as exc:
+            failure = _refusal(exc.status_code, exc.message)
+            raise Refused(str(failure), failure.field_path) from exc
+        try:
+            request_id = response.json()["request_id"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise NoAnswer(_no_answer(f"HTTP {code} without a request id")) from exc
+        if not isinstance(request_id, str) or not request_id:
+            raise NoAnswer(_no_answer(f"HTTP {code} without a request id"))
+        return request_id
 
-        def attempt() -> str:
-            self._attempts.count = 0
-            try:
-                handle = _classify_errors(lambda: client.submit(job.endpoint, arguments=arguments), submit=True)
-            except (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError) as exc:
-                raise _Failed(
-                    f"the submit got no answer ({type(exc).__name__}); fal may have accepted it. storyc does not "
-                    "send it again by itself, to avoid paying twice: check https://fal.ai/dashboard/requests, "
-                    "then run render again if it is not there"
-                ) from exc
-            finally:
-                if getattr(self._attempts, "count", 0) > 1:
-                    notes.append(
-                        f"fal_client sent this submit {self._attempts.count} times after timeouts or dropped "
-                        "connections; fal may have accepted more than one (a possible duplicate charge: "
-                        "check https://fal.ai/dashboard/requests)"
-                    )
-            return handle.request_id
+    # --- waiting for an accepted job ----------------------------------------------------------
 
-        return self._retry(attempt, "submitting"), tuple(notes)
-
-    def _wait_for_result(self, job: Job, request_id: str, ctx: RunContext, *, resumed: bool) -> Video:
+    def wait(self, endpoint: str, request_id: str, ctx: RunContext, *, resumed: bool) -> RemoteVideo:
         import fal_client
 
         client = self._fal()
-        handle = client.get_handle(job.endpoint, request_id)
+        handle = client.get_handle(endpoint, request_id)
         polling = self.settings.polling
         interval = 0.0 if resumed else polling.first  # a resumed job may have finished long ago
         last: tuple[str, int | None] | None = None
+        scene = ctx.label
         while True:
             ctx.sleep(interval)
-            status = self._retry(lambda: _classify_errors(lambda: handle.status(with_logs=False)), "checking status")
+            status = self._status(handle, request_id)
             seen = _describe(status)
             if seen != last:
-                ctx.progress.update(job.scene, *_progress_words(seen))
+                ctx.progress.update(scene, *_progress_words(seen))
             if isinstance(status, fal_client.Completed):
                 break
             moved = last is not None and seen[0] != last[0]  # queued -> running: it may end soon
             interval = polling.first if moved else min(max(interval, polling.first) * polling.factor, polling.ceiling)
             last = seen
-        ctx.progress.update(job.scene, "fetching")
-        fetch_result = lambda: _classify_errors(lambda: _get_json(client, handle.response_url))  # noqa: E731
+        ctx.progress.update(scene, "fetching")
+        fetch_result = lambda: _classify(lambda: _get_json(client, handle.response_url))  # noqa: E731
         if status.error:  # a failed job: its result replays the model's error, once is enough
             try:
                 body = fetch_result()
-            except _Transient:
-                raise _Failed(f"the job failed on fal: {status.error} ({status.error_type or 'no type'})") from None
+            except (_Transient, Pending, Gone):
+                raise JobFailed(f"the job failed on fal: {status.error} ({status.error_type or 'no type'})") from None
         else:
             body = self._retry(fetch_result, "fetching the result")
         return _video_of(body, status)
 
-    def _download(self, job: Job, render: Render, ctx: RunContext) -> Render:
-        assert render.video is not None
-        relative = render.video.path or video_path(job.scene, job.key)
+    def _status(self, handle: Any, request_id: str) -> Any:
+        def poll() -> Any:
+            try:
+                return _classify(lambda: handle.status(with_logs=False))
+            except ValueError as exc:  # fal_client's "Unknown status: X"
+                word = str(exc).removeprefix("Unknown status: ").strip()
+                if word.upper() in ("CANCELLED", "CANCELED"):
+                    raise JobFailed(f"fal reports request {request_id} as {word}: it was cancelled") from exc
+                raise Pending(f"fal reported an unexpected status {word!r} for request {request_id}") from exc
+            except KeyError as exc:  # a status body without the fields fal_client needs
+                raise _Transient(f"fal's status answer lacked {exc}") from exc
+
+        return self._retry(poll, "checking status")
+
+    # --- downloading ---------------------------------------------------------------------------
+
+    def download(self, video: RemoteVideo, target: Path, ctx: RunContext, *, sha256: str | None = None) -> Fetched:
         with self._setup:
             if self._downloads is None:
                 self._downloads = new_client()
             client = self._downloads
-        ctx.progress.update(job.scene, "downloading")
+        ctx.progress.update(ctx.label, "downloading")
 
-        def attempt() -> Render:
+        def attempt() -> Fetched:
             try:
                 got = fetch(
-                    client,
-                    render.video.url,  # type: ignore[union-attr]
-                    self.board_dir / relative,
-                    expected_size=render.video.bytes,  # type: ignore[union-attr]
-                    expected_sha256=render.video.sha256,  # type: ignore[union-attr]
-                    check_stop=ctx.check,
+                    client, video.url, target, expected_size=video.bytes, expected_sha256=sha256, check_stop=ctx.check
                 )
             except DownloadError as exc:
                 if exc.gone:
-                    raise _Lost(f"{exc}; fal no longer keeps this video") from exc
+                    raise Gone(f"{exc}; fal no longer keeps this video") from exc
                 if exc.retryable:
                     raise _Transient(str(exc)) from exc
-                raise _Failed(str(exc)) from exc
-            video = replace(render.video, bytes=got.size, sha256=got.sha256, path=relative)  # type: ignore[type-var]
-            return replace(render, state="done", video=video, error=None)
+                raise Pending(str(exc)) from exc
+            return Fetched(got.size, got.sha256)
 
-        try:
-            return self._retry(attempt, "downloading")
-        except _Failed as exc:
-            raise _DownloadFailed(f"{exc} (paid for: `storyc render` again retries the download)") from exc
+        return self._retry(attempt, "downloading")
+
+    def cancel(self, endpoint: str, request_id: str) -> None:
+        self._fal().cancel(endpoint, request_id)
 
     def _retry(self, call: Callable[[], T], doing: str) -> T:
+        """Repeat what is safe to repeat; when retries run out the job is `Pending`, never failed."""
         from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
         policy = self.settings.retrying
@@ -362,27 +257,26 @@ class FalBackend:
                     return call()
         except RetryError as exc:
             last = exc.last_attempt.exception()
-            raise _Failed(f"{doing} failed {policy.attempts} times; last: {last}") from last
+            raise Pending(f"{doing} failed {policy.attempts} times; last: {last}") from last
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _cancel_submitted(self, results: Sequence[SceneResult]) -> None:
-        """Best effort: a cancelled request stays `submitted` in the lock, so nothing is forgotten."""
-        client = self._fal()
-        for result in results:
-            if result.state == "submitted" and result.scene in self._submitted_now:
-                endpoint, request_id = self._submitted_now[result.scene]
-                try:
-                    client.cancel(endpoint, request_id)
-                    self.notes.append(f"{result.scene}: asked fal to cancel request {request_id}")
-                except Exception as exc:  # any failure is reported, none stops the others
-                    self.notes.append(f"{result.scene}: could not cancel request {request_id}: {exc}")
+
+class _NotYet(Exception):
+    """fal proved it did not take the submit (429, no connection): safe to send again."""
+
+
+def _no_answer(what: str) -> str:
+    return (
+        f"the submit got no usable answer ({what}); fal may have accepted it. storyc does not send it again "
+        "by itself, to avoid paying twice: look for it at https://fal.ai/dashboard/requests"
+    )
 
 
 # --- fal's answers, in storyc's terms -------------------------------------------------------
 
 
-def _classify_errors(call: Callable[[], T], *, submit: bool = False) -> T:
-    """Map fal_client's exceptions: retryable ones to _Transient, the rest to _Failed/_Lost."""
+def _classify(call: Callable[[], T]) -> T:
+    """For calls safe to repeat (status, result, upload): fal_client's exceptions in storyc's terms."""
     import fal_client
     import httpx
 
@@ -390,35 +284,30 @@ def _classify_errors(call: Callable[[], T], *, submit: bool = False) -> T:
         return call()
     except fal_client.client.FalClientHTTPError as exc:
         code = exc.status_code
-        if code in (404, 410) and not submit:
-            raise _Lost(
-                f"fal no longer has this request's result (HTTP {code}; fal keeps results about an hour). "
-                "Rendering it again is a new charge: run `storyc render` again to be asked"
-            ) from exc
+        if code in (404, 410):
+            raise Gone(f"fal does not know this request (HTTP {code})") from exc
         if code == 429 or code >= 500:
             raise _Transient(f"HTTP {code}: {_message(exc.message)}") from exc
+        if code in (401, 403):  # an accepted job is still paid for: it stays resumable with a good key
+            raise Pending(f"fal refused the API key (HTTP {code}); check FAL_KEY") from exc
         raise _refusal(code, exc.message) from exc
     except httpx.HTTPStatusError as exc:  # fal_client's CDN token call raises these
         code = exc.response.status_code
         if code == 429 or code >= 500:
             raise _Transient(f"HTTP {code} from fal storage") from exc
-        raise _Failed(f"fal storage refused the upload (HTTP {code})") from exc
-    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # never reached fal: safe to repeat
-        raise _Transient(f"could not connect to fal ({exc})") from exc
+        raise JobFailed(f"fal storage refused the upload (HTTP {code})") from exc
     except httpx.TransportError as exc:
-        if submit:
-            raise  # sent, maybe accepted: the caller decides
         raise _Transient(f"connection problem ({type(exc).__name__}: {exc})") from exc
 
 
-def _refusal(code: int, detail: Any) -> _Failed:
+def _refusal(code: int, detail: Any) -> JobFailed:
     if code in (401, 403):
-        return _Failed(f"fal refused the API key (HTTP {code}); check FAL_KEY")
+        return JobFailed(f"fal refused the API key (HTTP {code}); check FAL_KEY")
     if isinstance(detail, list) and detail and isinstance(detail[0], dict):
         first = detail[0]
         loc = [p for p in first.get("loc", []) if p != "body"]
-        return _Failed(f"fal refused the request (HTTP {code}): {_message(detail)}", loc)
-    return _Failed(f"fal refused the request (HTTP {code}): {_message(detail)}")
+        return JobFailed(f"fal refused the request (HTTP {code}): {_message(detail)}", loc)
+    return JobFailed(f"fal refused the request (HTTP {code}): {_message(detail)}")
 
 
 def _message(detail: Any) -> str:
@@ -444,13 +333,13 @@ def _get_json(client: fal_client.SyncClient, url: str) -> Any:
     return response.json()
 
 
-def _video_of(body: Any, status: Any) -> Video:
+def _video_of(body: Any, status: Any) -> RemoteVideo:
     video = body.get("video") if isinstance(body, dict) else None
     if not isinstance(video, dict) or not isinstance(video.get("url"), str):
         error = getattr(status, "error", None)
-        raise _Failed(f"fal finished without a video{': ' + error if error else ''}")
+        raise JobFailed(f"fal finished without a video{': ' + error if error else ''}")
     size = video.get("file_size")
-    return Video(url=video["url"], bytes=size if isinstance(size, int) else None)
+    return RemoteVideo(url=video["url"], bytes=size if isinstance(size, int) and size >= 0 else None)
 
 
 def _describe(status: Any) -> tuple[str, int | None]:
@@ -468,15 +357,3 @@ def _progress_words(seen: tuple[str, int | None]) -> tuple[str, str]:
     if state == "queued":
         return ("queued", f"position {position + 1}" if position is not None else "")
     return (state, "")
-
-
-def _locate(job: Job, field_path: Sequence[Any]) -> tuple[int, int] | None:
-    """The YAML line:col of the field fal complained about (or of the scene)."""
-    locations: dict[str, list[int]] = job.view.get("locations", {})
-    parts = [str(p) for p in field_path]
-    for n in range(len(parts), 0, -1):
-        found = locations.get(".".join(parts[:n]))
-        if found:
-            return (found[0], found[1])
-    scene = locations.get("scene")
-    return (scene[0], scene[1]) if scene else None

@@ -1,0 +1,329 @@
+"""The ledger: the lock file in front of a paid render service (fal, or an in-memory one in tests).
+
+It answers first and sends only when it must (pip-tools' local repository in
+front of the real one).  For each scene of a plan it decides cached / resume /
+submit, and records every step in the lock before the next network call, so a
+kill at any moment loses nothing that was paid for and never pays twice:
+
+    (none) --intent written--> intent --accepted--> submitted(request_id)
+    intent --no answer / 5xx / dropped--> unknown       (never re-sent silently)
+    submitted --video fetched and verified--> done
+    submitted --definitive failure--> failed
+    submitted --404 long after it was sent--> lost       (paying again needs a new yes)
+
+The service (`storyc.backends.base.RenderService`) only talks to its service;
+the ledger owns the money rules:
+
+- A scene whose key is `done` is never sent; a `submitted` one is resumed by
+  its request id; an `intent`/`unknown` one is not sent again unless the user
+  asks (`resend_unknown`), because fal may already have accepted it.
+- A paid job stays resumable until the service says otherwise: transient
+  errors (`Pending`) and a 404 soon after sending leave it `submitted`.
+- Scenes with identical requests share one render per run.
+- A request that was never accepted (`NotSent`, `Refused`) leaves no entry:
+  nothing was paid, and the lock says nothing false about it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from storyc.backends.base import Gone, JobFailed, NoAnswer, NotSent, Pending, Refused, RemoteVideo, RenderService
+from storyc.compiler import Job
+from storyc.lock import LockStore, Render, Upload, Video, now_utc, video_path, video_target
+from storyc.plan import Plan, PlanItem, plan_with_lock
+from storyc.render import Interrupted, RunContext, SceneResult
+
+
+@dataclass(frozen=True)
+class LedgerSettings:
+    upload_ttl: timedelta = timedelta(hours=24)  # upload an asset again when its recorded URL is older
+    # A 404 for a request sent less than this long ago is read as "fal does not know it yet", not as
+    # "gone": the job stays submitted.  fal keeps a result at least an hour after it completes
+    # (fal-facts 1.5), so a 404 an hour after sending can only mean the result expired.
+    lost_after: timedelta = timedelta(hours=1)
+    resend_unknown: bool = False  # send again the submits whose outcome is unknown (may pay twice)
+    cancel_on_interrupt: bool = False
+
+
+class Ledger:
+    """Runs plan items (the `Backend` protocol of `storyc.render`) through the lock, then the service."""
+
+    paid = True
+
+    def __init__(
+        self, board_dir: Path, store: LockStore, service: RenderService, settings: LedgerSettings | None = None
+    ) -> None:
+        self.board_dir = board_dir
+        self.store = store
+        self.service = service
+        self.settings = settings or LedgerSettings()
+        self.name = service.name
+        self.notes: list[str] = []  # for the summary, about the run as a whole
+        self._guard = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = {}
+        self._handled: dict[str, SceneResult] = {}  # key -> the first scene's result in this run
+        self._submitted_now: dict[str, tuple[str, str]] = {}  # scene -> (endpoint, request id), this run
+
+    # --- the Backend protocol ----------------------------------------------------------------
+
+    def plan(self, storyboard: str, jobs: Sequence[Job]) -> Plan:
+        return plan_with_lock(
+            storyboard, jobs, self.store.lock, self.name, resend_unknown=self.settings.resend_unknown
+        )
+
+    def prepare(self, plan: Plan) -> None:
+        """Refuse before anything is sent when the service would need a key and there is none."""
+        if any(i.action in ("render", "resume") for i in plan.items):
+            self.service.check_credentials()
+
+    def run(self, item: PlanItem, ctx: RunContext) -> SceneResult:
+        key = item.job.key
+        with self._guard:
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:  # one render per key per run: a second scene with the same request waits for it
+            first = self._handled.get(key)
+            if first is not None:
+                return _shared(item, first)
+            result = self._run(item, ctx.scene(item.scene))
+            self._handled[key] = result
+            return result
+
+    def finish(self, results: Sequence[SceneResult], interrupted: bool) -> None:
+        try:
+            if interrupted and self.settings.cancel_on_interrupt:
+                self._cancel_submitted(results)
+        finally:
+            self.service.close()
+
+    # --- one scene ------------------------------------------------------------------------------
+
+    def _run(self, item: PlanItem, ctx: RunContext) -> SceneResult:
+        job = item.job
+        if item.action == "cached":
+            return self._ensure_local(item, ctx)
+        if item.action == "unknown":
+            assert item.previous is not None
+            return self._unknown(job, item.previous)
+        if item.action == "resume":
+            assert item.previous is not None and item.previous.request_id is not None
+            return self._finish(job, item.previous, ctx, spent=Decimal("0"), resumed=True)
+        return self._submit(job, ctx)
+
+    def _submit(self, job: Job, ctx: RunContext) -> SceneResult:
+        ctx.progress.update(job.scene, "uploading" if job.files else "submitting")
+        try:
+            urls = self._upload_assets(job, ctx)
+        except NotSent as exc:
+            return self._not_sent(job, str(exc))
+        ctx.check()
+        previous = self.store.lock.renders.get(job.key)
+        intent = Render(job.scene, job.endpoint, "intent", job.seconds, job.cost_usd, sent_at=now_utc())
+        try:
+            self.store.set_render(job.key, intent)  # write-ahead: a kill from here on is seen as `unknown`
+        except OSError as exc:
+            return self._not_sent(job, f"could not write the lock file ({_os_error(exc)})")
+        ctx.progress.update(job.scene, "submitting")
+        try:
+            request_id = self.service.submit(job.endpoint, job.arguments_with(lambda f: urls[f.sha256]), ctx)
+        except (NotSent, Refused, Interrupted) as exc:
+            self._restore(job.key, previous)  # fal did not take it: the lock must not say it might have
+            if isinstance(exc, Interrupted):
+                raise
+            return self._not_sent(job, str(exc), exc.field_path)
+        except NoAnswer as exc:
+            self._record(job, replace(intent, state="unknown", error=str(exc)), request_id=None)
+            ctx.progress.update(job.scene, "unknown")
+            return self._unknown(job, replace(intent, state="unknown", error=str(exc)))
+        submitted = replace(intent, state="submitted", request_id=request_id)
+        self._submitted_now[job.scene] = (job.endpoint, request_id)
+        if not self._record(job, submitted, request_id=request_id):
+            error = self._unrecorded_error(request_id)
+            return SceneResult(job.scene, job.key, "submitted", request_id, spent=job.cost_usd, error=error)
+        return self._finish(job, submitted, ctx, spent=job.cost_usd, resumed=False)
+
+    def _finish(self, job: Job, render: Render, ctx: RunContext, *, spent: Decimal, resumed: bool) -> SceneResult:
+        """From an accepted request to a verified file on disk."""
+        assert render.request_id is not None
+        try:
+            if render.video is None:
+                remote = self.service.wait(job.endpoint, render.request_id, ctx, resumed=resumed)
+                render = replace(render, video=Video(url=remote.url, bytes=remote.bytes))
+                self._record(job, render, request_id=render.request_id)  # only the download is left now
+            done = self._download(job, render, ctx)
+        except Interrupted:
+            return SceneResult(job.scene, job.key, "submitted", render.request_id, spent=spent)
+        except Gone as exc:
+            if not self._lost_for_good(render):
+                return self._still_submitted(job, render, spent, f"{exc}, {_sent_ago(render)}; it stays submitted")
+            reason = (
+                f"{exc}: fal no longer has this request's result. Rendering it again is a new charge: "
+                "run `storyc render` again to be asked"
+            )
+            self._record(job, replace(render, state="lost", error=reason), request_id=render.request_id)
+            ctx.progress.update(job.scene, "lost")
+            return SceneResult(job.scene, job.key, "lost", render.request_id, spent=spent, error=reason)
+        except Pending as exc:
+            return self._still_submitted(job, render, spent, str(exc))
+        except JobFailed as exc:
+            self._record(job, replace(render, state="failed", error=str(exc)), request_id=render.request_id)
+            ctx.progress.update(job.scene, "failed", str(exc))
+            # Not counted as spent: fal does not bill requests that end in errors (fal-facts 1.10).
+            location = _locate(job, exc.field_path)
+            return SceneResult(job.scene, job.key, "failed", render.request_id, error=str(exc), location=location)
+        self._record(job, done, request_id=render.request_id)
+        path = done.video.path if done.video else None
+        ctx.progress.update(job.scene, "done", path or "")
+        return SceneResult(job.scene, job.key, "done", render.request_id, path=path, spent=spent)
+
+    def _ensure_local(self, item: PlanItem, ctx: RunContext) -> SceneResult:
+        """A cached scene: nothing to pay; fetch the file again (free) if it went missing."""
+        render = item.previous
+        assert render is not None
+        if render.video is None:  # a hand-edited or merged lock: paid, but nothing says where the video is
+            error = "the lock records this render as done but has no video for it; `storyc status` shows the entry"
+            return SceneResult(item.scene, item.job.key, "cached", render.request_id, error=error)
+        path = render.video.path
+        if path is None or not (self.board_dir / path).exists():
+            try:
+                render = self._download(item.job, render, ctx)
+            except (Gone, Pending, OSError) as exc:
+                error = f"the local file {path} is missing and could not be fetched again: {exc}"
+                return SceneResult(item.scene, item.job.key, "cached", render.request_id, path=path, error=error)
+            self._record(item.job, render, request_id=render.request_id)
+            path = render.video.path if render.video else path
+        ctx.progress.update(item.scene, "cached", path or "")
+        return SceneResult(item.scene, item.job.key, "cached", render.request_id, path=path)
+
+    def _download(self, job: Job, render: Render, ctx: RunContext) -> Render:
+        video = render.video
+        assert video is not None
+        relative = video.path or video_path(job.scene, job.key)
+        target = video_target(self.board_dir, relative)
+        got = self.service.download(RemoteVideo(video.url, video.bytes), target, ctx, sha256=video.sha256)
+        return replace(render, state="done", video=replace(video, bytes=got.bytes, sha256=got.sha256, path=relative))
+
+    def _upload_assets(self, job: Job, ctx: RunContext) -> dict[str, str]:
+        urls: dict[str, str] = {}
+        for local in job.files.values():
+            if local.sha256 in urls:
+                continue
+            ctx.check()
+            with self._guard:
+                guard = self._key_locks.setdefault("upload:" + local.sha256, threading.Lock())
+            with guard:  # scenes sharing an asset upload it once
+                known = self.store.lock.uploads.get(local.sha256)
+                if known is not None and known.fresh(now_utc(), self.settings.upload_ttl):
+                    urls[local.sha256] = known.url
+                    continue
+                url = self.service.upload(local, ctx)
+                try:
+                    self.store.set_upload(local.sha256, Upload(url, now_utc()))
+                except OSError as exc:  # only a cache of URLs: worth saying, not worth stopping for
+                    self.notes.append(f"could not record the upload of {local.written} ({_os_error(exc)})")
+                urls[local.sha256] = url
+        return urls
+
+    # --- outcomes ---------------------------------------------------------------------------------
+
+    def _record(self, job: Job, render: Render, *, request_id: str | None) -> bool:
+        """Write one state to the lock; when that fails after fal accepted, say which request it was."""
+        try:
+            self.store.set_render(job.key, render)
+        except OSError as exc:
+            if request_id is not None:
+                self.notes.append(
+                    f"scene '{job.scene}': fal accepted request {request_id} ({job.endpoint}) but the lock "
+                    f"could not be written ({_os_error(exc)}); keep this id: it is paid for"
+                )
+            return False
+        return True
+
+    def _restore(self, key: str, previous: Render | None) -> None:
+        """Undo a write-ahead intent (the submit provably did not reach fal)."""
+
+        def change(lock: Any) -> Any:
+            renders = dict(lock.renders)
+            if previous is None:
+                renders.pop(key, None)
+            else:
+                renders[key] = previous
+            return replace(lock, renders=renders)
+
+        try:
+            self.store.update(change)
+        except OSError as exc:
+            self.notes.append(f"could not clear a submit intent from the lock ({_os_error(exc)})")
+
+    def _not_sent(self, job: Job, message: str, field_path: Sequence[Any] = ()) -> SceneResult:
+        error = f"{message}; nothing was paid"
+        return SceneResult(job.scene, job.key, "failed", error=error, location=_locate(job, field_path))
+
+    def _unknown(self, job: Job, render: Render) -> SceneResult:
+        when = f" at {render.sent_at:%Y-%m-%d %H:%M} UTC" if render.sent_at else ""
+        error = (
+            f"a submit sent{when} got no answer: fal may have accepted it (${job.cost_usd}). "
+            "Look for it at https://fal.ai/dashboard/requests; storyc will not send it again unless you run "
+            "`storyc render --resend-unknown` (which may pay twice)"
+        )
+        return SceneResult(job.scene, job.key, "unknown", error=error)
+
+    def _still_submitted(self, job: Job, render: Render, spent: Decimal, why: str) -> SceneResult:
+        error = f"{why}. It is paid for and stays submitted: `storyc render` again resumes it at no new cost"
+        return SceneResult(job.scene, job.key, "submitted", render.request_id, spent=spent, error=error)
+
+    def _unrecorded_error(self, request_id: str) -> str:
+        return f"fal accepted request {request_id}, but the lock could not be written: keep this id (see below)"
+
+    def _lost_for_good(self, render: Render) -> bool:
+        if render.sent_at is None:  # written by an earlier storyc, which did not record when
+            return True
+        return now_utc() - render.sent_at >= self.settings.lost_after
+
+    def _cancel_submitted(self, results: Sequence[SceneResult]) -> None:
+        """Best effort: a cancelled request stays `submitted` in the lock, so nothing is forgotten."""
+        for result in results:
+            if result.state == "submitted" and result.scene in self._submitted_now:
+                endpoint, request_id = self._submitted_now[result.scene]
+                try:
+                    self.service.cancel(endpoint, request_id)
+                    self.notes.append(f"{result.scene}: asked fal to cancel request {request_id}")
+                except Exception as exc:  # any failure is reported, none stops the others
+                    self.notes.append(f"{result.scene}: could not cancel request {request_id}: {exc}")
+
+
+def _shared(item: PlanItem, first: SceneResult) -> SceneResult:
+    """A scene whose request another scene of this run already carried out: same outcome, no new cost."""
+    state = "cached" if first.state == "done" else first.state
+    note = f"same request as scene '{first.scene}': rendered once for both"
+    return replace(first, scene=item.scene, state=state, spent=Decimal("0"), notes=(*first.notes, note))
+
+
+def _sent_ago(render: Render) -> str:
+    if render.sent_at is None:
+        return "sent earlier"
+    minutes = int((now_utc() - render.sent_at).total_seconds() // 60)
+    return f"sent {minutes} min ago" if minutes else "sent less than a minute ago"
+
+
+def _os_error(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
+
+
+def _locate(job: Job, field_path: Sequence[Any]) -> tuple[int, int] | None:
+    """The YAML line:col of the field fal complained about (or of the scene)."""
+    locations: dict[str, list[int]] = job.view.get("locations", {})
+    parts = [str(p) for p in field_path]
+    for n in range(len(parts), 0, -1):
+        found = locations.get(".".join(parts[:n]))
+        if found:
+            return (found[0], found[1])
+    scene = locations.get("scene")
+    return (scene[0], scene[1]) if scene else None
