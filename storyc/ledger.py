@@ -36,7 +36,7 @@ from typing import Any
 
 from storyc.backends.base import Gone, JobFailed, NoAnswer, NotSent, Pending, Refused, RemoteVideo, RenderService
 from storyc.compiler import Job
-from storyc.lock import LockStore, Render, Upload, Video, now_utc, video_path, video_target
+from storyc.lock import LockError, LockStore, Render, Upload, Video, now_utc, video_path, video_target
 from storyc.plan import Plan, PlanItem, plan_with_lock
 from storyc.render import Interrupted, RunContext, SceneResult
 
@@ -169,7 +169,7 @@ class Ledger:
             self._record(job, replace(render, state="lost", error=reason), request_id=render.request_id)
             ctx.progress.update(job.scene, "lost")
             return SceneResult(job.scene, job.key, "lost", render.request_id, spent=spent, error=reason)
-        except Pending as exc:
+        except (Pending, LockError) as exc:  # LockError: the lock's video path was refused
             return self._still_submitted(job, render, spent, str(exc))
         except JobFailed as exc:
             self._record(job, replace(render, state="failed", error=str(exc)), request_id=render.request_id)
@@ -193,7 +193,7 @@ class Ledger:
         if path is None or not (self.board_dir / path).exists():
             try:
                 render = self._download(item.job, render, ctx)
-            except (Gone, Pending, OSError) as exc:
+            except (Gone, Pending, LockError, OSError) as exc:
                 error = f"the local file {path} is missing and could not be fetched again: {exc}"
                 return SceneResult(item.scene, item.job.key, "cached", render.request_id, path=path, error=error)
             self._record(item.job, render, request_id=render.request_id)
