@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -32,6 +32,20 @@ if TYPE_CHECKING:
     from storyc.session import Session
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+class FiniteFloat(click.FloatRange):
+    """A number >= 0 that is a real amount: `nan` and `inf` pass a plain range check, and mean nothing here."""
+
+    name = "number"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        import math
+
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
 
 board_argument = click.argument("board", type=click.Path(path_type=Path, dir_okay=False), metavar="BOARD.yaml")
 scene_option = click.option(
@@ -367,14 +381,14 @@ def plan(board: Path, scenes: tuple[str, ...], backend: str, size: str, as_json:
 @size_option
 @click.option("--yes", "-y", is_flag=True, help="Spend without asking (for scripts and CI).")
 @click.option(
-    "--max-cost", type=click.FloatRange(min=0), metavar="USD", help="Refuse a plan that would spend more than this."
+    "--max-cost", type=FiniteFloat(min=0), metavar="USD", help="Refuse a plan that would spend more than this."
 )
 @click.option(
     "--concurrency", "-j", type=click.IntRange(1, 64), default=4, show_default=True, help="Scenes in flight at once."
 )
 @click.option(
     "--upload-ttl",
-    type=click.FloatRange(min=0),
+    type=FiniteFloat(min=0),
     default=24.0,
     show_default=True,
     metavar="HOURS",

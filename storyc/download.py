@@ -55,6 +55,7 @@ def fetch(
     """Download `url` to `target` atomically; raise DownloadError unless it is complete and as expected."""
     import httpx
 
+    _check_scheme(url)
     digest = hashlib.sha256()
     size = 0
     announced: int | None = None
@@ -76,6 +77,22 @@ def fetch(
             retryable=True,
         ) from exc
     return Downloaded(size, "sha256:" + digest.hexdigest())
+
+
+def _check_scheme(url: str) -> None:
+    """Only https, so a lock from another branch can't make storyc fetch from just anywhere in clear text.
+
+    Plain http is allowed to this machine alone (a local proxy or test server).
+    """
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname in ("127.0.0.1", "::1", "localhost"):
+        return
+    shown = url if len(url) <= 80 else url[:77] + "..."
+    raise DownloadError(f"refusing to download {shown!r}: videos are fetched over https only", retryable=False)
 
 
 def _check_status(response: httpx.Response, url: str) -> None:

@@ -171,6 +171,8 @@ class Ledger:
             return SceneResult(job.scene, job.key, "lost", render.request_id, spent=spent, error=reason)
         except (Pending, LockError) as exc:  # LockError: the lock's video path was refused
             return self._still_submitted(job, render, spent, str(exc))
+        except OSError as exc:  # a full disk, a read-only renders/: the job is paid, only the file is missing
+            return self._still_submitted(job, render, spent, f"could not write the video ({_os_error(exc)})")
         except JobFailed as exc:
             self._record(job, replace(render, state="failed", error=str(exc)), request_id=render.request_id)
             ctx.progress.update(job.scene, "failed", str(exc))

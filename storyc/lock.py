@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -232,8 +233,12 @@ _YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
 
 def loads(text: str, source: str = "board.lock") -> Lock:
     """Parse a lock file; `LockError` (naming the file and the entry) when it is not a valid lock."""
+    if len(text) > MAX_LOCK_BYTES:
+        size = f"{len(text):,} characters is too big for a lock file (limit {MAX_LOCK_BYTES:,})"
+        raise LockError(f"{source}:1:1: error: {size}")
     data = _fast_parse(text)
     if data is None:  # hand-edited or unusual formatting: read it as the YAML it is
+        _check_conflicts(text, source)
         data = _yaml_parse(text, source)
     return _from_data(data, source, text)
 
@@ -241,6 +246,8 @@ def loads(text: str, source: str = "board.lock") -> Lock:
 def read(path: Path) -> Lock:
     """The lock beside a board; an empty lock when there is none yet."""
     try:
+        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO or a device would hang or never end
+            raise LockError(f"{path}: the lock file is not a regular file")
         text = path.read_text("utf-8")
     except FileNotFoundError:
         return Lock()
@@ -319,20 +326,49 @@ def _unquote(raw: str) -> str | None:
     return raw
 
 
+# A lock is storyc's own output: a few levels deep, never anchors or aliases.  The YAML fallback (for
+# hand-edited files) is bounded like the board loader, so a crafted lock can't cost minutes or gigabytes.
+MAX_LOCK_BYTES = 64 * 1024 * 1024
+MAX_LOCK_DEPTH = 8
+_CONFLICT_MARKER = re.compile(r"^(<{7}|\|{7}|={7}|>{7})(?: |$)", re.MULTILINE)
+
+
+def _check_conflicts(text: str, source: str) -> None:
+    """An unresolved git merge conflict is named at its own line, with the command that repairs it."""
+    marker = _CONFLICT_MARKER.search(text)
+    if marker is not None:
+        line = text.count("\n", 0, marker.start()) + 1
+        raise LockError(
+            f"{source}:{line}:1: error: unresolved git merge conflict ({marker[1]}); "
+            "`storyc lock repair BOARD.yaml` merges both sides' renders (or keep both sides' entries by hand)"
+        )
+
+
 def _yaml_parse(text: str, source: str) -> Any:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
+    from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, NodeEvent
+
+    def fail(mark: Any, problem: str) -> LockError:
+        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        return LockError(f"{source}:{line}:{col}: error: {problem}")
 
     try:
+        depth = 0
+        for event in YAML(typ="safe", pure=True).parse(text):  # linear: no alias is expanded here
+            if isinstance(event, AliasEvent) or (isinstance(event, NodeEvent) and event.anchor):
+                raise fail(event.start_mark, "anchors and aliases are not allowed in a lock file")
+            if isinstance(event, CollectionStartEvent):
+                depth += 1
+                if depth > MAX_LOCK_DEPTH:
+                    raise fail(event.start_mark, f"nested deeper than a lock file can be ({MAX_LOCK_DEPTH} levels)")
+            elif isinstance(event, CollectionEndEvent):
+                depth -= 1
         return YAML(typ="safe", pure=True).load(text)
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
-        raise LockError(
-            f"{source}:{line}:{col}: error: not valid YAML ({problem}); "
-            "resolve merge conflicts by keeping both sides' entries"
-        ) from exc
+        raise fail(mark, f"not valid YAML ({problem})") from exc
 
 
 def _from_data(data: Any, source: str, text: str = "") -> Lock:
@@ -497,6 +533,18 @@ def open_store(board: Path, *, wait: float = 0) -> Iterator[LockStore]:
             "wait for it to finish, or stop it, then try again"
         ) from None
     try:
+        _remove_stale_temporaries(board.parent, path.name)
         yield LockStore(path, read(path))
     finally:
         guard.release()
+
+
+def _remove_stale_temporaries(board_dir: Path, lock_name: str) -> None:
+    """Temporary files a killed storyc left (`.board.lock.x1y2.tmp`, `renders/.meet-....mp4.x1y2.tmp`).
+
+    Safe while the board's file lock is held: no other storyc writes this lock or its renders now.
+    """
+    leftovers = [*board_dir.glob(f".{lock_name}.*.tmp"), *(board_dir / "renders").glob(".*.mp4.*.tmp")]
+    for leftover in leftovers:
+        with contextlib.suppress(OSError):
+            leftover.unlink()

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from storyc import lock as lockmod
-from storyc.lock import Lock, LockError, Render, Upload, Video
+from storyc.lock import Lock, LockError, Render, Upload, Video, loads, read
 
 KEY = "sha256:" + "4be1" * 16
 OTHER = "sha256:" + "09c7" * 16
@@ -88,7 +88,7 @@ def test_hand_edited_lock_falls_back_to_yaml() -> None:
         ("scenes: {}\n", "unsupported lock version (missing)"),
         ("version: 1\nrenders:\n  k:\n    state: maybe\n", "renders.k.state: expected one of intent, unknown"),
         ("version: 1\nrenders: [1]\n", "renders: expected a mapping"),
-        ("<<<<<<< HEAD\nversion: 1\n=======\n", "not valid YAML"),
+        ("version: 1\n<<<<<<< HEAD\nscenes: {}\n=======\n", "board.lock:2:1: error: unresolved git merge conflict"),
         ("version: 1\nuploads:\n  k:\n    url: u\n    uploaded: soon\n", "uploads.k.uploaded: expected a UTC time"),
     ],
 )
@@ -174,3 +174,51 @@ def test_strings_yaml_would_misread_are_quoted(text: str) -> None:
     written = lockmod.dumps(Lock(scenes={text: text}))
     assert YAML(typ="safe", pure=True).load(written)["scenes"] == {text: text}
     assert lockmod._fast_parse(written) is not None
+
+
+def test_a_yaml_error_without_conflict_markers_does_not_mention_merges() -> None:
+    with pytest.raises(LockError) as caught:
+        loads("version: 1\nscenes: [unclosed\n", "board.lock")
+    assert "not valid YAML" in str(caught.value) and "merge" not in str(caught.value)
+
+
+def test_an_alias_bomb_lock_is_refused_at_once() -> None:
+    import time
+
+    lines = ["version: 1", "a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(9):  # each level repeats the one before ten times: 10**10 strings once expanded
+        name, before = chr(98 + i), chr(97 + i)
+        lines.append(f"{name}: &{name} [{', '.join([f'*{before}'] * 10)}]")
+    started = time.monotonic()
+    with pytest.raises(LockError, match=r"board.lock:2:4: error: anchors and aliases are not allowed"):
+        loads("\n".join(lines) + "\n", "board.lock")
+    assert time.monotonic() - started < 1
+
+
+def test_deep_nesting_in_a_lock_is_refused() -> None:
+    with pytest.raises(LockError, match="nested deeper than a lock file can be"):
+        loads("version: 1\nscenes: " + "[" * 5000 + "]" * 5000 + "\n", "board.lock")
+
+
+def test_a_fifo_as_the_lock_is_refused_without_hanging(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "board.lock"
+    os.mkfifo(fifo)
+    with pytest.raises(LockError, match="not a regular file"):
+        read(fifo)
+
+
+def test_temporaries_left_by_a_killed_run_are_removed_when_the_lock_is_next_held(tmp_path: Path) -> None:
+    board = tmp_path / "board.yaml"
+    board.write_text("version: 1\n", "utf-8")
+    renders = tmp_path / "renders"
+    renders.mkdir()
+    stale = [tmp_path / ".board.lock.k2j3.tmp", renders / ".meet-0123456789ab.mp4.x9y8.tmp"]
+    keep = [renders / "meet-0123456789ab.mp4", tmp_path / ".other.tmp"]
+    for path in (*stale, *keep):
+        path.write_bytes(b"partial")
+    with lockmod.open_store(board):
+        pass
+    assert [p.exists() for p in stale] == [False, False]
+    assert all(p.exists() for p in keep)

@@ -292,3 +292,11 @@ def test_pull_says_when_the_recorded_url_is_gone(fake_fal: FakeFal, board: Path)
     code, out, _ = run("pull", "board.yaml")
     assert code == 1
     assert "is no longer at" in out and "0 videos downloaded, 1 failed" in out
+
+
+@pytest.mark.parametrize("option", ["--max-cost", "--upload-ttl"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_numeric_options_refuse_nan_and_infinity(board: Path, option: str, value: str) -> None:
+    code, _, err = run("render", "board.yaml", option, value, "--yes")
+    assert code == 2 and ("is not a finite number" in err or "is not in the range" in err), err
+    assert "Traceback" not in err
