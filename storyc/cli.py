@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from storyc.compiler import CompiledBoard, CompileResult, Job
-    from storyc.diagnostics import Diagnostic
+    from storyc.diagnostics import Diagnostic, StorycError
     from storyc.lock import Lock, LockStore
     from storyc.plan import Plan
     from storyc.render import Progress, RenderSummary, SceneState
@@ -59,7 +59,24 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print machin
 no_cache_option = click.option("--no-cache", is_flag=True, help="Compile from scratch, ignoring .storyc/compile/.")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class StorycGroup(click.Group):
+    """The error boundary for every command: a StorycError is printed as diagnostics and exits 1.
+
+    Here rather than only in `main`, so the same holds through click's test runner and any caller
+    of `cli`.  `main` adds what only a process can do: Ctrl-C -> 130 and bugs -> 3.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from storyc.diagnostics import StorycError
+
+        try:
+            return super().invoke(ctx)
+        except StorycError as exc:
+            _echo_failure(exc)
+            ctx.exit(EXIT_PROBLEMS)
+
+
+@click.group(cls=StorycGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "-V", "--version", prog_name="storyc")
 def cli() -> None:
     """storyc compiles storyboards (YAML, in git) into video requests for fal's
@@ -298,27 +315,23 @@ def _compiled_jobs(board: Path, scenes: Sequence[str]) -> tuple[CompiledBoard, l
 
 @contextlib.contextmanager
 def _lock_store(board: Path) -> Iterator[LockStore]:
-    from storyc.lock import LockError, open_store
+    from storyc.lock import open_store
 
-    try:
-        with open_store(board) as store:
-            yield store
-    except LockError as exc:
-        _die(str(exc))
+    with open_store(board) as store:
+        yield store
 
 
 def _die(message: str) -> NoReturn:
-    click.echo(f"storyc: {message}", err=True)
-    sys.exit(EXIT_PROBLEMS)
+    """Stop with a message for the user (exit 1): the error boundary in `main` prints it."""
+    from storyc.diagnostics import StorycError
+
+    raise StorycError(message)
 
 
 def _read_lock(board: Path) -> Lock:
-    from storyc.lock import LockError, lock_path, read
+    from storyc.lock import lock_path, read
 
-    try:
-        return read(lock_path(board))
-    except LockError as exc:
-        _die(str(exc))
+    return read(lock_path(board))
 
 
 def _echo_plan(plan: Plan, *, err: bool) -> None:
@@ -435,8 +448,6 @@ def render(
     """
     from datetime import timedelta
 
-    from storyc.lock import LockError
-
     compiled, jobs = _compiled_jobs(board, scenes)
     if backend == "animatic":
         from storyc.session import animatic_session
@@ -450,12 +461,9 @@ def render(
     settings = LedgerSettings(
         upload_ttl=timedelta(hours=upload_ttl), cancel_on_interrupt=cancel_on_interrupt, resend_unknown=resend_unknown
     )
-    try:
-        with fal_session(compiled, jobs, ledger=settings) as session:
-            _consent(session.plan, yes=yes, max_cost=max_cost)
-            _run_session(session, concurrency, as_json)
-    except LockError as exc:
-        _die(str(exc))
+    with fal_session(compiled, jobs, ledger=settings) as session:
+        _consent(session.plan, yes=yes, max_cost=max_cost)
+        _run_session(session, concurrency, as_json)
 
 
 def _consent(the_plan: Plan, *, yes: bool, max_cost: float | None) -> None:
@@ -477,13 +485,8 @@ def _consent(the_plan: Plan, *, yes: bool, max_cost: float | None) -> None:
 
 
 def _run_session(session: Session, concurrency: int, as_json: bool) -> NoReturn:
-    from storyc.render import RenderError
-
-    try:
-        with _progress([i.scene for i in session.plan.items]) as progress:
-            summary = session.run(concurrency=concurrency, progress=progress)
-    except RenderError as exc:
-        _die(str(exc))
+    with _progress([i.scene for i in session.plan.items]) as progress:
+        summary = session.run(concurrency=concurrency, progress=progress)
     if as_json:
         click.echo(json.dumps(summary.to_json(), indent=2))
     _echo_summary(session.board, summary, getattr(session.backend, "notes", []))
@@ -639,19 +642,14 @@ def cut_command(board: Path, backend: str, output: Path | None, otio_path: Path 
       storyc render board.yaml --backend animatic && storyc cut board.yaml --backend animatic
       storyc cut board.yaml -o film.mp4 --otio film.otio
     """
-    from storyc.cut import CutError, cut, write_otio
-    from storyc.lock import LockError
-    from storyc.video import VideoError
+    from storyc.cut import cut, write_otio
 
     compiled, _ = _compiled_jobs(board, ())
     default = "renders/animatic/cut.mp4" if backend == "animatic" else "renders/cut.mp4"
     out = output or compiled.path.parent / default
-    try:
-        parts, mode = cut(compiled, backend, out)
-        if otio_path is not None:
-            write_otio(compiled, parts, otio_path)
-    except (CutError, LockError, VideoError) as exc:
-        _die(str(exc))
+    parts, mode = cut(compiled, backend, out)
+    if otio_path is not None:
+        write_otio(compiled, parts, otio_path)
     seconds = sum(p.seconds for p in parts)
     how = "stream copy" if mode == "copy" else "re-encoded (scenes differ in size or frame rate)"
     click.echo(f"{out}: {_plural(len(parts), 'scene')}, {seconds:.2f} s, {how}")
@@ -784,13 +782,10 @@ def diff_command(board: Path, base: str, head: str | None, fmt: str) -> None:
       storyc diff film/board.yaml                       # HEAD -> working tree
       storyc diff film/board.yaml --base origin/main --head HEAD --format markdown
     """
-    from storyc.review import ReviewError, review
+    from storyc.review import review
     from storyc.review_render import render as render_review
 
-    try:
-        result = review(board, base=base, head=head)
-    except ReviewError as exc:
-        _die(str(exc))
+    result = review(board, base=base, head=head)
     click.echo(render_review(result, fmt), nl=False)
     sys.exit(EXIT_OK if result.ok else EXIT_PROBLEMS)
 
@@ -799,7 +794,11 @@ def diff_command(board: Path, base: str, head: str | None, fmt: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
-    """The console script: the one place that decides exit codes."""
+    """The console script: the one place that decides exit codes.
+
+    StorycError (bad input, a lock it can't read, a render that can't start...) -> 1, with its
+    diagnostics; usage errors -> 2 (click's); Ctrl-C -> 130; anything else is a bug -> 3.
+    """
     try:
         cli.main(args=argv, prog_name="storyc", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -813,6 +812,14 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except Exception as exc:  # the error boundary: a bug, never bad input
         _report_bug(exc)
     sys.exit(EXIT_OK)
+
+
+def _echo_failure(exc: StorycError) -> None:
+    for line, diagnostic in zip(exc.lines(), exc.diagnostics, strict=True):
+        if line.startswith("storyc: "):
+            click.echo(line, err=True)
+        else:
+            _echo_diagnostics([diagnostic], err=True)
 
 
 def _report_bug(exc: BaseException) -> NoReturn:

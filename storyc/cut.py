@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from storyc.compiler import CompiledBoard, Job
+from storyc.diagnostics import StorycError
 
 
-class CutError(Exception):
+class CutError(StorycError):
     """The cut can't be made (scenes without renders); the message lists what is missing."""
 
 

@@ -1,16 +1,18 @@
 """Diagnostics: every problem in a storyboard, located at the YAML node at fault.
 
 Stages never print and never raise for bad input: they add `Diagnostic`s to a
-`Diagnostics` collector, so a user sees every problem at once.  A stage that
-cannot go on raises `StorycError` carrying what it collected.
+`Diagnostics` collector, so a user sees every problem at once.  Everything else
+storyc reports to a user (a lock it can't read, a render that can't start, a
+revision git doesn't know) is a `StorycError` carrying diagnostics too: the
+CLI's one error boundary prints them the same way and exits 1.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Self
 
 Severity = Literal["error", "warning"]
 
@@ -93,17 +95,32 @@ class Diagnostics:
     def sorted(self) -> list[Diagnostic]:
         return sorted(self._items, key=Diagnostic.sort_key)
 
-    def raise_if_errors(self) -> None:
-        if self.has_errors:
-            raise StorycError(self.sorted())
 
 
 class StorycError(Exception):
-    """The storyboard has problems; `diagnostics` says which and where."""
+    """The base of every failure storyc reports to a user (exit status 1), never a bug.
 
-    def __init__(self, diagnostics: list[Diagnostic]) -> None:
-        super().__init__("\n".join(d.format() for d in diagnostics))
-        self.diagnostics = diagnostics
+    It carries `Diagnostic`s: `StorycError.at(path, line, col, message)` for a
+    located problem, `StorycError("message")` for one about the run as a whole
+    (shown as `storyc: message`).  `str()` is the diagnostics, one per line.
+    """
+
+    def __init__(self, message: str = "", *, diagnostics: Sequence[Diagnostic] = ()) -> None:
+        self.diagnostics: tuple[Diagnostic, ...] = tuple(diagnostics) or (Diagnostic("storyc", None, "error", message),)
+        super().__init__(message if not diagnostics else "\n".join(d.format() for d in self.diagnostics))
+
+    @classmethod
+    def at(cls, path: str, line: int | None, col: int | None, message: str) -> Self:
+        loc = Loc(line, col or 1) if line is not None else None
+        return cls(message, diagnostics=[Diagnostic(path, loc, "error", message)])
+
+    def lines(self) -> list[str]:
+        """What the user sees: `PATH:LINE:COL: error: MESSAGE`, or `storyc: MESSAGE`."""
+        return [_plain(d) for d in self.diagnostics]
+
+
+def _plain(d: Diagnostic) -> str:
+    return f"storyc: {d.message}" if d.path == "storyc" and d.loc is None else d.format()
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from storyc.diagnostics import StorycError
 from storyc.fsutil import atomic_writer
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 CHUNK = 1 << 20
 
 
-class DownloadError(Exception):
+class DownloadError(StorycError):
     """The video could not be fetched whole; `retryable` when trying again may help."""
 
     def __init__(self, message: str, *, retryable: bool, gone: bool = False) -> None:

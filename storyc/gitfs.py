@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, BinaryIO
 
+from storyc.diagnostics import StorycError
 from storyc.files import FileInfo
 
 MODE_TREE, MODE_LINK, MODE_SUBMODULE = "40000", "120000", "160000"
@@ -37,7 +38,7 @@ LFS_POINTER = b"version https://git-lfs.github.com/spec/v1\n"
 MAX_LFS_POINTER = 1024
 
 
-class GitError(Exception):
+class GitError(StorycError):
     """git is missing, the folder is not in a repository, or a revision is unknown."""
 
 

@@ -38,6 +38,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
 
+from storyc.diagnostics import StorycError
 from storyc.fsutil import atomic_write_bytes
 
 LOCK_VERSION = 1
@@ -48,7 +49,7 @@ UNCERTAIN_STATES: tuple[RenderState, ...] = ("intent", "unknown")
 HEADER = "# storyc lock file: what each scene rendered to, by content key. Written by `storyc render`; commit it.\n"
 
 
-class LockError(Exception):
+class LockError(StorycError):
     """The lock file can't be read, or is held by another storyc."""
 
 
@@ -235,7 +236,7 @@ def loads(text: str, source: str = "board.lock") -> Lock:
     """Parse a lock file; `LockError` (naming the file and the entry) when it is not a valid lock."""
     if len(text) > MAX_LOCK_BYTES:
         size = f"{len(text):,} characters is too big for a lock file (limit {MAX_LOCK_BYTES:,})"
-        raise LockError(f"{source}:1:1: error: {size}")
+        raise LockError.at(source, 1, 1, size)
     data = _fast_parse(text)
     if data is None:  # hand-edited or unusual formatting: read it as the YAML it is
         _check_conflicts(text, source)
@@ -247,12 +248,12 @@ def read(path: Path) -> Lock:
     """The lock beside a board; an empty lock when there is none yet."""
     try:
         if not stat.S_ISREG(path.stat().st_mode):  # a FIFO or a device would hang or never end
-            raise LockError(f"{path}: the lock file is not a regular file")
+            raise LockError.at(str(path), None, None, "the lock file is not a regular file")
         text = path.read_text("utf-8")
     except FileNotFoundError:
         return Lock()
     except (OSError, UnicodeDecodeError) as exc:
-        raise LockError(f"{path}: can't read the lock file: {exc}") from exc
+        raise LockError.at(str(path), None, None, f"can't read the lock file: {exc}") from exc
     return loads(text, str(path))
 
 
@@ -338,9 +339,12 @@ def _check_conflicts(text: str, source: str) -> None:
     marker = _CONFLICT_MARKER.search(text)
     if marker is not None:
         line = text.count("\n", 0, marker.start()) + 1
-        raise LockError(
-            f"{source}:{line}:1: error: unresolved git merge conflict ({marker[1]}); "
-            "`storyc lock repair BOARD.yaml` merges both sides' renders (or keep both sides' entries by hand)"
+        raise LockError.at(
+            source,
+            line,
+            1,
+            f"unresolved git merge conflict ({marker[1]}); "
+            "`storyc lock repair BOARD.yaml` merges both sides' renders (or keep both sides' entries by hand)",
         )
 
 
@@ -351,7 +355,7 @@ def _yaml_parse(text: str, source: str) -> Any:
 
     def fail(mark: Any, problem: str) -> LockError:
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-        return LockError(f"{source}:{line}:{col}: error: {problem}")
+        return LockError.at(source, line, col, problem)
 
     try:
         depth = 0
@@ -392,7 +396,7 @@ class _Where:
 
     def fail(self, what: str, problem: str) -> LockError:
         line, col = _locate(self.content, what.split("."))
-        return LockError(f"{self.source}:{line}:{col}: error: {what}: {problem}")
+        return LockError.at(self.source, line, col, f"{what}: {problem}")
 
     def mapping(self, value: Any, what: str) -> dict[Any, Any]:
         if value is None:

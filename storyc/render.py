@@ -17,12 +17,13 @@ from decimal import Decimal
 from typing import Any, Literal, Protocol
 
 from storyc.compiler import Job
+from storyc.diagnostics import StorycError
 from storyc.plan import Plan, PlanItem
 
 SceneState = Literal["done", "cached", "failed", "lost", "submitted", "unknown", "interrupted"]
 
 
-class RenderError(Exception):
+class RenderError(StorycError):
     """Rendering can't start (no API key, a lock held by another run...): nothing was sent."""
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from storyc.compiler import CompileResult, Job, map_assets
+from storyc.diagnostics import StorycError
 from storyc.gitfs import GitError, GitRepo, GitTree
 from storyc.lock import Lock, LockError, loads, lock_path, read
 
@@ -41,7 +42,7 @@ STATUS_ORDER: tuple[Status, ...] = ("changed", "added", "removed", "renamed", "u
 SETTINGS = ("duration", "aspect_ratio", "generate_audio", "shot_type")
 
 
-class ReviewError(Exception):
+class ReviewError(StorycError):
     """The comparison can't be made at all (not a git repository, unknown revision, unreadable lock)."""
 
 

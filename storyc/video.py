@@ -25,6 +25,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Literal
 
+from storyc.diagnostics import StorycError
 from storyc.fsutil import atomic_path
 
 JoinMode = Literal["copy", "reencode"]
@@ -37,7 +38,7 @@ _COPY_AUDIO_CODECS = frozenset({"aac"})
 _JOIN_AUDIO_RATE = 48_000
 
 
-class VideoError(Exception):
+class VideoError(StorycError):
     """ffmpeg could not read or write a video; the message carries ffmpeg's own words."""
 
 

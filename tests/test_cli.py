@@ -170,3 +170,32 @@ def test_unexpected_error_exit_3_without_traceback(project: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 3
     assert "unexpected error (a bug in storyc" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_every_error_storyc_raises_for_users_shares_one_base() -> None:
+    """A new error type outside StorycError would reach the boundary as 'a bug' (exit 3)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import storyc
+    from storyc.backends.base import ServiceAnswer
+    from storyc.diagnostics import StorycError
+    from storyc.render import Interrupted
+
+    internal = (Interrupted, ServiceAnswer)  # signals between storyc's own layers, never shown as such
+    outside = []
+    for info in pkgutil.walk_packages(storyc.__path__, "storyc."):
+        if info.name == "storyc.__main__":  # runs the command line on import
+            continue
+        module = importlib.import_module(info.name)
+        for name, value in vars(module).items():
+            if (
+                inspect.isclass(value)
+                and issubclass(value, Exception)
+                and value.__module__ == module.__name__
+                and not name.startswith("_")
+                and not issubclass(value, (StorycError, *internal))
+            ):
+                outside.append(f"{module.__name__}.{name}")
+    assert outside == []
