@@ -1,4 +1,8 @@
-"""The `storyc` command line: parse arguments, call the core, print.
+"""The `storyc` command line: declare the options, call the command, exit with its status.
+
+Each command is a plain function in `storyc/commands/` (typed arguments in, an
+exit status out); this module only declares the command line, with shared
+options declared once, and is the error boundary.
 
 Exit status: 0 clean (warnings allowed), 1 problems found or renders failed,
 2 wrong command-line usage, 3 a bug in storyc, 130 interrupted.
@@ -9,29 +13,23 @@ Only click is imported at start-up; each command imports what it needs, so
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from storyc import __version__
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-    from storyc.compiler import CompiledBoard, CompileResult, Job
-    from storyc.diagnostics import Diagnostic, StorycError
-    from storyc.lock import Lock, LockStore
-    from storyc.plan import Plan
-    from storyc.render import Progress, RenderSummary, SceneState
-    from storyc.session import Session
+    from storyc.diagnostics import StorycError
+    from storyc.report import Output
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+F = TypeVar("F", bound=Callable[..., Any])
+
 
 class FiniteFloat(click.FloatRange):
     """A number >= 0 that is a real amount: `nan` and `inf` pass a plain range check, and mean nothing here."""
@@ -47,6 +45,8 @@ class FiniteFloat(click.FloatRange):
         return number
 
 
+# --- options, declared once ---------------------------------------------------------------
+
 board_argument = click.argument("board", type=click.Path(path_type=Path, dir_okay=False), metavar="BOARD.yaml")
 scene_option = click.option(
     "--scene",
@@ -55,8 +55,52 @@ scene_option = click.option(
     metavar="ID",
     help="Only this scene (repeat for several). Default: every scene.",
 )
-json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 no_cache_option = click.option("--no-cache", is_flag=True, help="Compile from scratch, ignoring .storyc/compile/.")
+backend_option = click.option(
+    "--backend",
+    type=click.Choice(["fal", "animatic"]),
+    default="fal",
+    show_default=True,
+    help="fal: real renders, paid, recorded in BOARD.lock. animatic: local cards, free, no key needed.",
+)
+size_option = click.option(
+    "--size",
+    type=click.Choice(["preview", "4k"]),
+    default="preview",
+    show_default=True,
+    help="Animatic frame size: preview is 1280x720-class, 4k is 3840x2160 (or 2160x3840, 2160x2160).",
+)
+
+
+def format_option(*formats: str, help: str = "text for people, json for programs.") -> Callable[[F], F]:
+    """`--format text|json` (plus any other formats), and `--json` as its short form."""
+
+    def decorate(command: F) -> F:
+        command = click.option("--json", "as_json", is_flag=True, help="Same as --format json.")(command)
+        return click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(["text", *formats, "json"]),
+            default="text",
+            show_default=True,
+            help=help,
+        )(command)
+
+    return decorate
+
+
+def _output(fmt: str, as_json: bool) -> Output:
+    from storyc.report import Output
+
+    return Output("json" if as_json else fmt)
+
+
+def _exit(code: int) -> NoReturn:
+    click.get_current_context().exit(code)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# --- the group and its error boundary --------------------------------------------------------
 
 
 class StorycGroup(click.Group):
@@ -69,11 +113,13 @@ class StorycGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         from storyc.diagnostics import StorycError
 
+        if os.environ.get("NO_COLOR"):
+            ctx.color = False  # https://no-color.org: subcommands inherit it
         try:
             return super().invoke(ctx)
         except StorycError as exc:
             _echo_failure(exc)
-            ctx.exit(EXIT_PROBLEMS)
+            ctx.exit(getattr(exc, "exit_code", EXIT_PROBLEMS))
 
 
 @click.group(cls=StorycGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -93,60 +139,27 @@ def cli() -> None:
       storyc status film/board.yaml                    # what is rendered, locally and in the lock
       storyc diff film/board.yaml                      # what your change does, scene by scene, and costs
 
+    Every command that reports takes --format text|json (or --json).
     Exit status: 0 ok (warnings allowed), 1 problems found or a render failed,
     2 usage error, 130 interrupted.
     """
 
 
-# --- diagnostics ------------------------------------------------------------------
-
-
-def _echo_diagnostics(diagnostics: Iterable[Diagnostic], *, err: bool) -> None:
-    for d in diagnostics:
-        color = "red" if d.severity == "error" else "yellow"
-        text = d.format()
-        label = f"{d.severity}:"
-        head, _, tail = text.partition(f" {label} ")
-        click.echo(f"{head} {click.style(label, fg=color, bold=True)} {tail}", err=err)
-
-
-def _compile(board: Path, no_cache: bool) -> CompileResult:
-    from storyc.pipeline import compile_file
-
-    return compile_file(board, use_cache=not no_cache)
-
-
-def _select(compiled: CompiledBoard, scenes: Sequence[str]) -> list[Job]:
-    """The jobs for --scene IDs (all when none); an unknown id is a usage error."""
-    from storyc.diagnostics import did_you_mean
-
-    known = [j.scene for j in compiled.jobs]
-    for sid in scenes:
-        if sid not in known:
-            raise click.BadParameter(
-                f"no scene '{sid}' in {compiled.storyboard}{did_you_mean(sid, known)}; scenes: {', '.join(known)}",
-                param_hint="--scene",
-            )
-    return [j for j in compiled.jobs if not scenes or j.scene in scenes]
-
-
-# --- check ------------------------------------------------------------------------
+# --- compiling ------------------------------------------------------------------------------
 
 
 @cli.command()
 @click.argument(
     "boards", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False), metavar="BOARD.yaml..."
 )
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format."
-)
+@format_option()
 @click.option(
     "--locked",
     is_flag=True,
     help="Also fail when BOARD.lock's scene keys are out of date with the board (for teams that commit locks).",
 )
 @no_cache_option
-def check(boards: tuple[Path, ...], fmt: str, locked: bool, no_cache: bool) -> None:
+def check(boards: tuple[Path, ...], fmt: str, as_json: bool, locked: bool, no_cache: bool) -> None:
     """Check storyboards: schema, names, templates, assets, limits.
 
     Prints every problem as PATH:LINE:COL: error|warning: MESSAGE, then a
@@ -156,72 +169,17 @@ def check(boards: tuple[Path, ...], fmt: str, locked: bool, no_cache: bool) -> N
     Example:
       storyc check examples/*/board.yaml
     """
-    from storyc.diagnostics import summary_line
+    from storyc.commands.check import check as run
 
-    results = [(b, _compile(b, no_cache)) for b in boards]
-    every = [d for _, r in results for d in r.diagnostics]
-    failed = any(not r.ok for _, r in results)
-    if fmt == "json":
-        payload = {
-            "ok": not failed,
-            "files": [
-                {
-                    "path": r.diagnostics[0].path if r.diagnostics else str(b),
-                    "ok": r.ok,
-                    "diagnostics": [d.to_json() for d in r.diagnostics],
-                }
-                for b, r in results
-            ],
-        }
-        click.echo(json.dumps(payload, indent=2))
-    else:
-        _echo_diagnostics(every, err=False)
-        for _board, result in results:
-            if result.board is not None:
-                compiled = result.board
-                click.echo(
-                    f"{compiled.storyboard}: {_plural(len(compiled.jobs), 'scene')}, {compiled.total_seconds} s, "
-                    f"${compiled.total_cost} to render"
-                )
-        click.echo(summary_line(every, len(boards)))
-    if locked:
-        failed |= not all(_lock_up_to_date(r.board) for _, r in results if r.board is not None)
-    sys.exit(EXIT_PROBLEMS if failed else EXIT_OK)
-
-
-def _lock_up_to_date(compiled: CompiledBoard) -> bool:
-    """Whether the lock's `scenes:` map says what the board's scenes are now (stderr lists what differs)."""
-    from storyc.lock import lock_path
-
-    lock = _read_lock(compiled.path)
-    current = {job.scene: job.key for job in compiled.jobs}
-    if lock.scenes == current:
-        return True
-    changed = sorted(s for s in current.keys() & lock.scenes.keys() if current[s] != lock.scenes[s])
-    added, removed = sorted(current.keys() - lock.scenes.keys()), sorted(lock.scenes.keys() - current.keys())
-    parts = [
-        f"{label}: {', '.join(names)}"
-        for label, names in (("changed", changed), ("new", added), ("gone", removed))
-        if names
-    ]
-    where = lock_path(compiled.path)
-    click.echo(
-        f"{where}: out of date with {compiled.storyboard} ({'; '.join(parts)}); "
-        "`storyc render` (or `storyc gc`, which renders nothing) updates it",
-        err=True,
-    )
-    return False
-
-
-# --- compile ----------------------------------------------------------------------
+    _exit(run(boards, out=_output(fmt, as_json), locked=locked, no_cache=no_cache))
 
 
 @cli.command("compile")
 @board_argument
 @scene_option
-@json_option
+@format_option()
 @no_cache_option
-def compile_command(board: Path, scenes: tuple[str, ...], as_json: bool, no_cache: bool) -> None:
+def compile_command(board: Path, scenes: tuple[str, ...], fmt: str, as_json: bool, no_cache: bool) -> None:
     """Compile a storyboard into its fal requests (one per scene).
 
     Shows each scene's request: prompt with positional references (@Element1,
@@ -234,123 +192,12 @@ def compile_command(board: Path, scenes: tuple[str, ...], as_json: bool, no_cach
       storyc compile examples/elephant/board.yaml
       storyc compile examples/elephant/board.yaml --scene meet --json
     """
-    result = _compile(board, no_cache)
-    _echo_diagnostics(result.diagnostics, err=True)
-    if result.board is None:
-        _fail_summary(result)
-    jobs = _select(result.board, scenes)
-    if as_json:
-        click.echo(json.dumps(result.board.to_json([j.scene for j in jobs]), indent=2, ensure_ascii=False))
-        return
-    for job in jobs:
-        _echo_job(job)
-    total_seconds = sum(j.seconds for j in jobs)
-    total_cost = sum(j.cost_usd for j in jobs)
-    click.echo(click.style(f"{_plural(len(jobs), 'scene')}, {total_seconds} s, ${total_cost:.2f} to render", bold=True))
+    from storyc.commands.compile import compile_board
 
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-def _fail_summary(result: CompileResult) -> NoReturn:
-    from storyc.diagnostics import summary_line
-
-    click.echo(summary_line(result.diagnostics, 1), err=True)
-    sys.exit(EXIT_PROBLEMS)
-
-
-def _echo_job(job: Job) -> None:
-    head = f"{job.scene}  {job.seconds} s  ${job.cost_usd}  {job.key[:19]}"
-    click.echo(click.style(head, bold=True))
-    click.echo(f"  endpoint  {job.endpoint}")
-    for position, name in job.references.items():
-        click.echo(f"  {position:<10} @{name}")
-    args = job.arguments
-    settings = ", ".join(
-        f"{k}={args[k]}" for k in ("duration", "aspect_ratio", "generate_audio", "shot_type") if k in args
-    )
-    click.echo(f"  settings  {settings}")
-    for key in ("start_image_url", "end_image_url"):
-        if key in args:
-            click.echo(f"  {key.removesuffix('_url').replace('_image', ' frame'):<9} {args[key]}")
-    if "prompt" in args:
-        _echo_text("prompt", args["prompt"])
-    for i, shot in enumerate(args.get("multi_prompt", []), 1):
-        _echo_text(f"shot {i} ({shot['duration']} s)", shot["prompt"])
-    click.echo()
-
-
-def _echo_text(label: str, text: str) -> None:
-    click.echo(f"  {label}:")
-    for line in text.splitlines() or [""]:
-        click.echo(f"    {line}")
+    _exit(compile_board(board, scenes, out=_output(fmt, as_json), no_cache=no_cache))
 
 
 # --- rendering: plan, render, status, pull, gc -------------------------------------------
-
-backend_option = click.option(
-    "--backend",
-    type=click.Choice(["fal", "animatic"]),
-    default="fal",
-    show_default=True,
-    help="fal: real renders, paid, recorded in BOARD.lock. animatic: local cards, free, no key needed.",
-)
-size_option = click.option(
-    "--size",
-    type=click.Choice(["preview", "4k"]),
-    default="preview",
-    show_default=True,
-    help="Animatic frame size: preview is 1280x720-class, 4k is 3840x2160 (or 2160x3840, 2160x2160).",
-)
-
-
-def _compiled_jobs(board: Path, scenes: Sequence[str]) -> tuple[CompiledBoard, list[Job]]:
-    result = _compile(board, no_cache=False)
-    _echo_diagnostics(result.diagnostics, err=True)
-    if result.board is None:
-        _fail_summary(result)
-    return result.board, _select(result.board, scenes)
-
-
-@contextlib.contextmanager
-def _lock_store(board: Path) -> Iterator[LockStore]:
-    from storyc.lock import open_store
-
-    with open_store(board) as store:
-        yield store
-
-
-def _die(message: str) -> NoReturn:
-    """Stop with a message for the user (exit 1): the error boundary in `main` prints it."""
-    from storyc.diagnostics import StorycError
-
-    raise StorycError(message)
-
-
-def _read_lock(board: Path) -> Lock:
-    from storyc.lock import lock_path, read
-
-    return read(lock_path(board))
-
-
-def _echo_plan(plan: Plan, *, err: bool) -> None:
-    colors = {"cached": "green", "resume": "cyan", "render": "yellow", "unknown": "red"}
-    paid = plan.backend == "fal"
-    width = max((len(i.scene) for i in plan.items), default=5)
-    for item in plan.items:
-        action = click.style(f"{item.action:<7}", fg=colors[item.action])
-        price = f"  ${item.price:>7.2f}" if paid else ""
-        click.echo(f"  {item.scene:<{width}}  {action} {item.job.seconds:>3} s{price}  {item.note}", err=err)
-    n_render, seconds = len(plan.to_render), sum(i.job.seconds for i in plan.to_render)
-    line = f"{plan.backend}: {_plural(n_render, 'scene')} to render ({seconds} s)"
-    if paid:
-        line += f", ${plan.cost:.2f}; {plan.count('cached')} cached, {plan.count('resume')} to resume at no new cost"
-        if plan.count("unknown"):
-            line += f"; {plan.count('unknown')} unknown (fal may have them; see above)"
-    else:
-        line += f", free; {plan.count('cached')} up to date"
-    click.echo(click.style(line, bold=True), err=err)
 
 
 @cli.command()
@@ -358,8 +205,8 @@ def _echo_plan(plan: Plan, *, err: bool) -> None:
 @scene_option
 @backend_option
 @size_option
-@json_option
-def plan(board: Path, scenes: tuple[str, ...], backend: str, size: str, as_json: bool) -> None:
+@format_option()
+def plan(board: Path, scenes: tuple[str, ...], backend: str, size: str, fmt: str, as_json: bool) -> None:
     """Show what `render` would do and cost, scene by scene. Sends nothing.
 
     Each scene is cached (its request was rendered before, also if the scene
@@ -372,19 +219,9 @@ def plan(board: Path, scenes: tuple[str, ...], backend: str, size: str, as_json:
     Example:
       storyc plan examples/elephant/board.yaml
     """
-    compiled, jobs = _compiled_jobs(board, scenes)
-    if backend == "animatic":
-        from storyc.session import animatic_session
+    from storyc.commands.plan import plan as run
 
-        the_plan = animatic_session(compiled, jobs, size).plan
-    else:
-        from storyc.plan import plan_with_lock
-
-        the_plan = plan_with_lock(compiled.storyboard, jobs, _read_lock(board))
-    if as_json:
-        click.echo(json.dumps(the_plan.to_json(), indent=2))
-    else:
-        _echo_plan(the_plan, err=False)
+    _exit(run(board, scenes, out=_output(fmt, as_json), backend=backend, size=size))
 
 
 @cli.command()
@@ -414,7 +251,7 @@ def plan(board: Path, scenes: tuple[str, ...], backend: str, size: str, as_json:
     help="Send again the submits whose outcome is unknown (no answer came back; fal may have accepted them, "
     "so this may pay twice). Without it they are shown and left alone.",
 )
-@json_option
+@format_option()
 def render(
     board: Path,
     scenes: tuple[str, ...],
@@ -426,6 +263,7 @@ def render(
     upload_ttl: float,
     cancel_on_interrupt: bool,
     resend_unknown: bool,
+    fmt: str,
     as_json: bool,
 ) -> None:
     """Render scenes: on fal (paid, recorded in BOARD.lock) or as a local animatic (free).
@@ -446,142 +284,62 @@ def render(
       FAL_KEY=... storyc render board.yaml --yes --json
     Exit status: 0 all rendered, 1 a scene failed or spending refused, 130 interrupted.
     """
-    from datetime import timedelta
+    from storyc.commands.render import Spending
+    from storyc.commands.render import render as run
 
-    compiled, jobs = _compiled_jobs(board, scenes)
-    if backend == "animatic":
-        from storyc.session import animatic_session
-
-        session = animatic_session(compiled, jobs, size)
-        _echo_plan(session.plan, err=True)
-        _run_session(session, concurrency, as_json)
-    from storyc.ledger import LedgerSettings
-    from storyc.session import fal_session
-
-    settings = LedgerSettings(
-        upload_ttl=timedelta(hours=upload_ttl), cancel_on_interrupt=cancel_on_interrupt, resend_unknown=resend_unknown
+    code = run(
+        board,
+        scenes,
+        out=_output(fmt, as_json),
+        backend=backend,
+        size=size,
+        spending=Spending(yes=yes, max_cost=max_cost),
+        concurrency=concurrency,
+        upload_ttl_hours=upload_ttl,
+        cancel_on_interrupt=cancel_on_interrupt,
+        resend_unknown=resend_unknown,
     )
-    with fal_session(compiled, jobs, ledger=settings) as session:
-        _consent(session.plan, yes=yes, max_cost=max_cost)
-        _run_session(session, concurrency, as_json)
-
-
-def _consent(the_plan: Plan, *, yes: bool, max_cost: float | None) -> None:
-    """Spend only with the user's clear yes (or --yes), and never above --max-cost."""
-    from decimal import Decimal
-
-    _echo_plan(the_plan, err=True)
-    cost = the_plan.cost
-    if cost == 0:
-        return
-    if max_cost is not None and cost > Decimal(str(max_cost)):
-        _die(f"the plan costs ${cost:.2f}, above --max-cost ${max_cost:.2f}; nothing was sent")
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        _die(f"rendering would spend ${cost:.2f}; no terminal to ask, so nothing was sent (pass --yes to confirm)")
-    if not click.confirm(f"Spend ${cost:.2f} on fal?", default=False, err=True):
-        _die("nothing was sent")
-
-
-def _run_session(session: Session, concurrency: int, as_json: bool) -> NoReturn:
-    with _progress([i.scene for i in session.plan.items]) as progress:
-        summary = session.run(concurrency=concurrency, progress=progress)
-    if as_json:
-        click.echo(json.dumps(summary.to_json(), indent=2))
-    _echo_summary(session.board, summary, getattr(session.backend, "notes", []))
-    if summary.interrupted:
-        sys.exit(EXIT_INTERRUPTED)
-    sys.exit(EXIT_OK if summary.ok else EXIT_PROBLEMS)
-
-
-@contextlib.contextmanager
-def _progress(scenes: list[str]) -> Iterator[Progress]:
-    from storyc.progress import LineProgress, LiveProgress
-
-    if sys.stderr.isatty() and os.environ.get("TERM") != "dumb":
-        with LiveProgress(scenes) as live:
-            yield live
-    else:
-        yield LineProgress(sys.stderr)
-
-
-def _echo_summary(compiled: CompiledBoard, summary: RenderSummary, notes: list[str]) -> None:
-    for result in summary.results:
-        if result.error:
-            line, col = result.location or (0, 0)
-            where = f"{compiled.storyboard}:{line}:{col}" if result.location else compiled.storyboard
-            severity = "error" if result.state in ("failed", "lost", "unknown") else "warning"
-            click.echo(f"{where}: {severity}: scene '{result.scene}': {result.error}", err=True)
-        for note in result.notes:
-            click.echo(f"{compiled.storyboard}: warning: scene '{result.scene}': {note}", err=True)
-    for note in notes:
-        click.echo(f"storyc: {note}", err=True)
-    states: tuple[SceneState, ...] = ("done", "cached", "submitted", "unknown", "failed", "lost", "interrupted")
-    counts = [f"{summary.count(s)} {s}" for s in states]
-    tally = ", ".join(c for c in counts if not c.startswith("0 "))
-    tally += f"; spent ${summary.spent:.2f}" if summary.backend == "fal" else "; free (animatic)"
-    if summary.interrupted:
-        tally += " — interrupted: submitted renders stay in the lock; run render again to pick them up"
-    click.echo(click.style(tally, bold=True), err=True)
+    _exit(code)
 
 
 @cli.command()
 @board_argument
 @scene_option
-@json_option
-def status(board: Path, scenes: tuple[str, ...], as_json: bool) -> None:
+@format_option()
+def status(board: Path, scenes: tuple[str, ...], fmt: str, as_json: bool) -> None:
     """Show each scene's render: done (with its file), stale, submitted, failed, lost, or new.
 
     Also checks each downloaded video against the sha256 in the lock:
     missing or altered files are listed (`storyc pull` restores them).
     Sends nothing. Exit status 1 when a scene is not done.
     """
-    from storyc.inventory import scene_status
+    from storyc.commands.status import status as run
 
-    compiled, jobs = _compiled_jobs(board, scenes)
-    statuses = scene_status(compiled.path.parent, jobs, _read_lock(board))
-    if as_json:
-        click.echo(json.dumps({"scenes": [s.to_json() for s in statuses]}, indent=2))
-    else:
-        colors = {"done": "green", "submitted": "cyan", "stale": "yellow", "new": "yellow"}
-        width = max((len(s.scene) for s in statuses), default=5)
-        for s in statuses:
-            click.echo(
-                f"  {s.scene:<{width}}  {click.style(f'{s.status:<9}', fg=colors.get(s.status, 'red'))} {s.detail}"
-            )
-    sys.exit(EXIT_OK if all(s.status == "done" for s in statuses) else EXIT_PROBLEMS)
+    _exit(run(board, scenes, out=_output(fmt, as_json)))
 
 
 @cli.command()
 @board_argument
 @scene_option
-def pull(board: Path, scenes: tuple[str, ...]) -> None:
+@format_option()
+def pull(board: Path, scenes: tuple[str, ...], fmt: str, as_json: bool) -> None:
     """Download rendered videos that are missing (or altered) locally, from the URLs in the lock.
 
     For a fresh clone of a repository that commits its lock: every done
     render is fetched and checked against its sha256. Never renders, never
     pays, needs no API key.
     """
-    from storyc.inventory import pull as pull_videos
+    from storyc.commands.pull import pull as run
 
-    compiled, jobs = _compiled_jobs(board, scenes)
-    with _lock_store(board) as store:
-        pulled = pull_videos(
-            compiled.path.parent, jobs, store, on_scene=lambda s, what: click.echo(f"{s}: {what}", err=True)
-        )
-    for p in pulled:
-        click.echo(f"  {p.scene}  {'ok' if p.ok else click.style('failed', fg='red')}  {p.path}: {p.detail}")
-    failed = sum(1 for p in pulled if not p.ok)
-    click.echo(f"{_plural(len(pulled) - failed, 'video')} downloaded" + (f", {failed} failed" if failed else ""))
-    sys.exit(EXIT_PROBLEMS if failed else EXIT_OK)
+    _exit(run(board, scenes, out=_output(fmt, as_json)))
 
 
 @cli.command()
 @board_argument
 @click.option("--dry-run", "-n", is_flag=True, help="Only list what would be dropped.")
 @click.option("--delete-videos", is_flag=True, help="Also delete the dropped renders' local video files.")
-def gc(board: Path, dry_run: bool, delete_videos: bool) -> None:
+@format_option()
+def gc(board: Path, dry_run: bool, delete_videos: bool, fmt: str, as_json: bool) -> None:
     """Forget renders that no current scene uses.
 
     The lock keeps every paid render by default, so reverting a scene to an
@@ -589,24 +347,12 @@ def gc(board: Path, dry_run: bool, delete_videos: bool) -> None:
     uses now (and upload records no scene needs); their video files stay on
     disk unless --delete-videos.
     """
-    from storyc.inventory import gc as collect
-    from storyc.inventory import unused_renders
+    from storyc.commands.gc import gc as run
 
-    compiled, jobs = _compiled_jobs(board, ())
-    with _lock_store(board) as store:
-        dropped = (
-            unused_renders(jobs, store.lock)
-            if dry_run
-            else collect(jobs, store, compiled.path.parent, delete_videos=delete_videos)
-        )
-    for d in dropped:
-        video = d.render.video.path if d.render.video and d.render.video.path else "no local file"
-        click.echo(f"  {d.render.scene:<12} {d.render.state:<9} ${d.render.cost_usd}  {d.key[:19]}  {video}")
-    verb = "would drop" if dry_run else "dropped"
-    click.echo(f"{verb} {_plural(len(dropped), 'render')} no scene uses")
+    _exit(run(board, out=_output(fmt, as_json), dry_run=dry_run, delete_videos=delete_videos))
 
 
-# --- cut ----------------------------------------------------------------------------------
+# --- reviewing: cut, sheet, diff ----------------------------------------------------------
 
 
 @cli.command("cut")
@@ -630,7 +376,10 @@ def gc(board: Path, dry_run: bool, delete_videos: bool) -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Also write an OpenTimelineIO timeline (one clip per scene) for Resolve, Premiere, ...",
 )
-def cut_command(board: Path, backend: str, output: Path | None, otio_path: Path | None) -> None:
+@format_option()
+def cut_command(
+    board: Path, backend: str, output: Path | None, otio_path: Path | None, fmt: str, as_json: bool
+) -> None:
     """Join every scene's render, in storyboard order, into one MP4.
 
     Scenes that agree in codec, size and frame rate are joined by stream copy
@@ -642,22 +391,9 @@ def cut_command(board: Path, backend: str, output: Path | None, otio_path: Path 
       storyc render board.yaml --backend animatic && storyc cut board.yaml --backend animatic
       storyc cut board.yaml -o film.mp4 --otio film.otio
     """
-    from storyc.cut import cut, write_otio
+    from storyc.commands.cut import cut
 
-    compiled, _ = _compiled_jobs(board, ())
-    default = "renders/animatic/cut.mp4" if backend == "animatic" else "renders/cut.mp4"
-    out = output or compiled.path.parent / default
-    parts, mode = cut(compiled, backend, out)
-    if otio_path is not None:
-        write_otio(compiled, parts, otio_path)
-    seconds = sum(p.seconds for p in parts)
-    how = "stream copy" if mode == "copy" else "re-encoded (scenes differ in size or frame rate)"
-    click.echo(f"{out}: {_plural(len(parts), 'scene')}, {seconds:.2f} s, {how}")
-    if otio_path is not None:
-        click.echo(f"{otio_path}: OpenTimelineIO timeline, {_plural(len(parts), 'clip')}")
-
-
-# --- sheet --------------------------------------------------------------------------------
+    _exit(cut(board, out=_output(fmt, as_json), backend=backend, output=output, otio=otio_path))
 
 
 @cli.command()
@@ -668,7 +404,8 @@ def cut_command(board: Path, backend: str, output: Path | None, otio_path: Path 
     type=click.Path(path_type=Path, dir_okay=False),
     help="The HTML file to write. Default: BOARD.html beside the board.",
 )
-def sheet(board: Path, output: Path | None) -> None:
+@format_option()
+def sheet(board: Path, output: Path | None, fmt: str, as_json: bool) -> None:
     """Write a storyboard sheet: one static HTML page to review the board.
 
     Title, total duration and cost; per scene its shots (duration, prompt
@@ -685,88 +422,17 @@ def sheet(board: Path, output: Path | None) -> None:
       xdg-open board.html
       storyc sheet film/board.yaml -o review/film.html
     """
-    from storyc.fsutil import atomic_write_bytes
-    from storyc.inventory import scene_status
-    from storyc.sheet import find_videos, render_sheet
+    from storyc.commands.sheet import sheet as run
 
-    compiled, jobs = _compiled_jobs(board, ())
-    out = output or board.with_suffix(".html")
-    statuses = scene_status(compiled.path.parent, jobs, _read_lock(board))
-    html = render_sheet(compiled, statuses, find_videos(compiled, statuses), out)
-    try:
-        atomic_write_bytes(out, html.encode("utf-8"))
-    except OSError as exc:
-        _die(f"cannot write {out}: {exc.strerror or exc}")
-    click.echo(f"{out}: {_plural(len(jobs), 'scene')}; open it in a browser")
-
-
-# --- schema and init ----------------------------------------------------------------
-
-
-@cli.command()
-def schema() -> None:
-    """Print the storyboard JSON Schema (draft 2020-12).
-
-    Save it beside your boards so editors complete and explain every key:
-
-    \b
-      storyc schema > storyboard.schema.json
-    and start each board with the line
-      # yaml-language-server: $schema=storyboard.schema.json
-    """
-    from storyc.resources import storyboard_schema_path
-
-    click.echo(storyboard_schema_path().read_text("utf-8"), nl=False)
-
-
-@cli.command()
-@click.argument("directory", default=".", type=click.Path(path_type=Path, file_okay=False))
-def init(directory: Path) -> None:
-    """Create a small working storyboard in DIRECTORY (default: here).
-
-    Writes board.yaml and refs/ with real reference images, and
-    storyboard.schema.json, which the board's first line points editors at
-    (completion and hover help); refuses to overwrite an existing board.yaml.
-    """
-    import shutil
-
-    from storyc.resources import scaffold_dir, storyboard_schema_path
-
-    target = directory / "board.yaml"
-    if target.exists():
-        click.echo(f"storyc: {target} already exists; not overwriting it", err=True)
-        sys.exit(EXIT_PROBLEMS)
-    source = scaffold_dir()
-    for item in sorted(source.rglob("*")):
-        if item.is_file() and "__pycache__" not in item.parts:
-            dest = directory / item.relative_to(source)
-            if dest.exists():
-                continue
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(item, dest)
-    schema_copy = directory / "storyboard.schema.json"
-    if not schema_copy.exists():  # the board's `# yaml-language-server: $schema=` line names it
-        shutil.copyfile(storyboard_schema_path(), schema_copy)
-    click.echo(f"Created {target}, {directory / 'refs'}/ and {schema_copy} (for editors)")
-    click.echo(f"Next: storyc check {target}   then   storyc compile {target}")
-
-
-# --- diff --------------------------------------------------------------------------------
+    _exit(run(board, out=_output(fmt, as_json), output=output))
 
 
 @cli.command("diff")
 @board_argument
 @click.option("--base", default="HEAD", show_default=True, metavar="REV", help="The revision to compare from.")
 @click.option("--head", default=None, metavar="REV", help="The revision to compare to. Default: the working tree.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "markdown", "json"]),
-    default="text",
-    show_default=True,
-    help="text for terminals, markdown for a pull request comment, json for CI.",
-)
-def diff_command(board: Path, base: str, head: str | None, fmt: str) -> None:
+@format_option("markdown", help="text for terminals, markdown for a pull request comment, json for CI.")
+def diff_command(board: Path, base: str, head: str | None, fmt: str, as_json: bool) -> None:
     """Compare a storyboard at two git revisions, scene by scene, with the cost of rendering the change.
 
     Both revisions are compiled from git's objects (no checkout). Each scene
@@ -782,25 +448,59 @@ def diff_command(board: Path, base: str, head: str | None, fmt: str) -> None:
       storyc diff film/board.yaml                       # HEAD -> working tree
       storyc diff film/board.yaml --base origin/main --head HEAD --format markdown
     """
-    from storyc.review import review
-    from storyc.review_render import render as render_review
+    from storyc.commands.diff import diff
 
-    result = review(board, base=base, head=head)
-    click.echo(render_review(result, fmt), nl=False)
-    sys.exit(EXIT_OK if result.ok else EXIT_PROBLEMS)
+    fmt = "json" if as_json else fmt
+    _exit(diff(board, out=_output(fmt, as_json), fmt=fmt, base=base, head=head))
 
 
-# --- entry point and error boundary -----------------------------------------------------
+# --- starting a project: schema and init ----------------------------------------------------
+
+
+@cli.command()
+@format_option(help="The schema is JSON whatever the format; accepted so every command takes --format.")
+def schema(fmt: str, as_json: bool) -> None:
+    """Print the storyboard JSON Schema (draft 2020-12).
+
+    Save it beside your boards so editors complete and explain every key:
+
+    \b
+      storyc schema > storyboard.schema.json
+    and start each board with the line
+      # yaml-language-server: $schema=storyboard.schema.json
+    """
+    from storyc.commands.project import schema as run
+
+    _exit(run(out=_output(fmt, as_json)))
+
+
+@cli.command()
+@click.argument("directory", default=".", type=click.Path(path_type=Path, file_okay=False))
+@format_option()
+def init(directory: Path, fmt: str, as_json: bool) -> None:
+    """Create a small working storyboard in DIRECTORY (default: here).
+
+    Writes board.yaml and refs/ with real reference images, and
+    storyboard.schema.json, which the board's first line points editors at
+    (completion and hover help); refuses to overwrite an existing board.yaml.
+    """
+    from storyc.commands.project import init as run
+
+    _exit(run(directory, out=_output(fmt, as_json)))
+
+
+# --- entry point -------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """The console script: the one place that decides exit codes.
 
     StorycError (bad input, a lock it can't read, a render that can't start...) -> 1, with its
-    diagnostics; usage errors -> 2 (click's); Ctrl-C -> 130; anything else is a bug -> 3.
+    diagnostics (in the group above); usage errors -> 2 (click's); Ctrl-C -> 130; anything else
+    is a bug -> 3.
     """
     try:
-        cli.main(args=argv, prog_name="storyc", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="storyc", standalone_mode=False)  # a command's ctx.exit(N) returns N
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
@@ -811,15 +511,15 @@ def main(argv: list[str] | None = None) -> NoReturn:
         sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # the error boundary: a bug, never bad input
         _report_bug(exc)
-    sys.exit(EXIT_OK)
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
 def _echo_failure(exc: StorycError) -> None:
+    from storyc.report import Output
+
+    out = Output()
     for line, diagnostic in zip(exc.lines(), exc.diagnostics, strict=True):
-        if line.startswith("storyc: "):
-            click.echo(line, err=True)
-        else:
-            _echo_diagnostics([diagnostic], err=True)
+        out.echo(line if line.startswith("storyc: ") else out.diagnostic_line(diagnostic), err=True)
 
 
 def _report_bug(exc: BaseException) -> NoReturn:

@@ -105,6 +105,8 @@ class StorycError(Exception):
     (shown as `storyc: message`).  `str()` is the diagnostics, one per line.
     """
 
+    exit_code = 1
+
     def __init__(self, message: str = "", *, diagnostics: Sequence[Diagnostic] = ()) -> None:
         self.diagnostics: tuple[Diagnostic, ...] = tuple(diagnostics) or (Diagnostic("storyc", None, "error", message),)
         super().__init__(message if not diagnostics else "\n".join(d.format() for d in self.diagnostics))

@@ -28,7 +28,7 @@ class SceneStatus:
     path: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"scene": self.scene, "status": self.status, "key": self.key, "path": self.path, "detail": self.detail}
+        return {"scene": self.scene, "state": self.status, "key": self.key, "path": self.path, "detail": self.detail}
 
 
 def scene_status(board_dir: Path, jobs: Sequence[Job], lock: Lock) -> list[SceneStatus]:

@@ -6,6 +6,8 @@ Each scene gets one action:
 - `resume`: fal accepted its request earlier (the lock has the request id); it is
   picked up by that id, never submitted again, and costs nothing more.
 - `render`: new, changed, failed before or lost; it is submitted and paid for.
+- `store`: not in this lock, but done in the team store (another clone paid for
+  it): its video is fetched from the store, at no cost.
 - `unknown`: a submit was sent earlier and its answer never arrived (a kill, a
   dropped connection): fal may have accepted it.  It is not sent again (and
   costs nothing in the plan) unless the user asks to re-send, which may pay twice.
@@ -26,7 +28,7 @@ from typing import Any, Literal
 from storyc.compiler import Job
 from storyc.lock import Lock, Render
 
-Action = Literal["cached", "resume", "render", "unknown"]
+Action = Literal["cached", "store", "resume", "render", "unknown"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class PlanItem:
     def to_json(self) -> dict[str, Any]:
         return {
             "scene": self.scene,
-            "action": self.action,
+            "state": self.action,
             "key": self.job.key,
             "seconds": self.job.seconds,
             "cost_usd": float(self.price),
@@ -80,7 +82,13 @@ class Plan:
 
 
 def plan_with_lock(
-    storyboard: str, jobs: Iterable[Job], lock: Lock, backend: str = "fal", *, resend_unknown: bool = False
+    storyboard: str,
+    jobs: Iterable[Job],
+    lock: Lock,
+    backend: str = "fal",
+    *,
+    resend_unknown: bool = False,
+    in_store: frozenset[str] | set[str] = frozenset(),
 ) -> Plan:
     """The plan for a paid backend whose renders are recorded in the lock file."""
     items: list[PlanItem] = []
@@ -89,6 +97,8 @@ def plan_with_lock(
         first = first_of.get(job.key)
         if first is None:
             first_of[job.key] = item = _classify(job, lock, resend_unknown)
+            if item.action == "render" and job.key in in_store:
+                item = PlanItem(job, "store", "done in the team store: fetched from there at no cost", item.previous)
         else:  # the same request as an earlier scene: one render serves both
             item = replace(first, job=job, note=f"same request as scene '{first.scene}'", price=Decimal("0"))
         items.append(item)

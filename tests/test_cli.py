@@ -199,3 +199,61 @@ def test_every_error_storyc_raises_for_users_shares_one_base() -> None:
             ):
                 outside.append(f"{module.__name__}.{name}")
     assert outside == []
+
+
+# Each command with arguments that run offline in `project`; `diff` gets a git repository first.
+FORMAT_RUNS: dict[str, list[str]] = {
+    "check": ["check", "board.yaml"],
+    "compile": ["compile", "board.yaml"],
+    "plan": ["plan", "board.yaml"],
+    "render": ["render", "board.yaml", "--backend", "animatic", "--scene", "meet"],
+    "status": ["status", "board.yaml"],
+    "pull": ["pull", "board.yaml"],
+    "gc": ["gc", "board.yaml", "--dry-run"],
+    "cut": ["cut", "board.yaml", "--backend", "animatic"],
+    "sheet": ["sheet", "board.yaml"],
+    "diff": ["diff", "board.yaml"],
+    "schema": ["schema"],
+    "init": ["init", "fresh"],
+}
+
+
+def test_every_command_documents_and_supports_format_json(project: Path) -> None:
+    from helpers import commit_all, git
+
+    assert set(cli.commands) - {"lock"} == set(FORMAT_RUNS), "a new command needs its --format json run here"
+    git(project.parent, "init", "-q")
+    commit_all(project.parent, "board")
+    run("render", "board.yaml", "--backend", "animatic")  # so that `cut` has every scene
+    for name, args in FORMAT_RUNS.items():
+        code, out, _ = run(name, "--help")
+        assert code == 0 and "--format" in out and "--json" in out, name
+        code, out, err = run(*args, "--format", "json")
+        assert code in (0, 1), (name, err)
+        assert isinstance(json.loads(out), dict), name
+        code, alias, _ = run(*[a if a != "fresh" else "fresh2" for a in args], "--json")
+        assert isinstance(json.loads(alias), dict), name
+
+
+def test_a_scenes_state_is_the_field_state_in_every_json(project: Path) -> None:
+    for args, states in ((["plan", "board.yaml"], ["render", "render"]), (["status", "board.yaml"], ["new", "new"])):
+        _, out, _ = run(*args, "--json")
+        assert [s["state"] for s in json.loads(out)["scenes"]] == states
+    _, out, _ = run("render", "board.yaml", "--backend", "animatic", "--json")
+    assert [s["state"] for s in json.loads(out)["scenes"]] == ["done", "done"]
+
+
+def test_check_locked_json_says_not_ok_when_it_exits_1(project: Path) -> None:
+    code, out, err = run("check", "board.yaml", "--locked", "--format", "json")
+    payload = json.loads(out)
+    assert code == 1 and payload["ok"] is False and payload["stale_locks"]
+    assert "out of date" in err
+
+
+def test_no_color_turns_styling_off(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (project.parent / "board.yaml").write_text(project.read_text("utf-8").replace("duration: 8", "duration: 99"))
+    styled = CliRunner().invoke(cli, ["check", "board.yaml"], color=True)
+    assert "\x1b[" in styled.stdout
+    monkeypatch.setenv("NO_COLOR", "1")
+    plain = CliRunner().invoke(cli, ["check", "board.yaml"], color=True)
+    assert plain.exit_code == 1 and "error:" in plain.stdout and "\x1b[" not in plain.stdout

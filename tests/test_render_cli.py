@@ -44,7 +44,7 @@ def test_plan_reads_nothing_from_the_network_and_prices_each_scene(fake_fal: Fak
     code, out, _ = run("plan", "board.yaml", "--json", "--scene", "rest")
     assert json.loads(out)["scenes"][0] == {
         "scene": "rest",
-        "action": "render",
+        "state": "render",
         "key": json.loads(out)["scenes"][0]["key"],
         "seconds": 3,
         "cost_usd": 1.26,

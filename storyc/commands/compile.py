@@ -1,0 +1,26 @@
+"""`storyc compile`: each scene's request, for people, or the compiled form as JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from storyc.commands import EXIT_OK, EXIT_PROBLEMS
+from storyc.commands._board import compiled_jobs
+from storyc.report import Output, plural
+
+
+def compile_board(board: Path, scenes: Sequence[str], *, out: Output, no_cache: bool = False) -> int:
+    loaded = compiled_jobs(board, scenes, out, no_cache=no_cache)
+    if loaded is None:
+        return EXIT_PROBLEMS
+    compiled, jobs = loaded
+    if out.json:
+        out.data(compiled.to_json([j.scene for j in jobs]))
+        return EXIT_OK
+    for job in jobs:
+        out.job(job)
+    total_seconds = sum(j.seconds for j in jobs)
+    total_cost = sum(j.cost_usd for j in jobs)
+    out.echo(out.style(f"{plural(len(jobs), 'scene')}, {total_seconds} s, ${total_cost:.2f} to render", bold=True))
+    return EXIT_OK

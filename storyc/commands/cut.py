@@ -1,0 +1,41 @@
+"""`storyc cut`: every scene's render joined in board order, and an OpenTimelineIO timeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from storyc.commands import EXIT_OK, EXIT_PROBLEMS
+from storyc.commands._board import compiled_jobs
+from storyc.report import Output, plural
+
+
+def cut(board: Path, *, out: Output, backend: str = "fal", output: Path | None = None, otio: Path | None = None) -> int:
+    from storyc.cut import cut as join
+    from storyc.cut import write_otio
+
+    loaded = compiled_jobs(board, (), out)
+    if loaded is None:
+        return EXIT_PROBLEMS
+    compiled, _ = loaded
+    default = "renders/animatic/cut.mp4" if backend == "animatic" else "renders/cut.mp4"
+    target = output or compiled.path.parent / default
+    parts, mode = join(compiled, backend, target)
+    if otio is not None:
+        write_otio(compiled, parts, otio)
+    seconds = sum(p.seconds for p in parts)
+    if out.json:
+        out.data(
+            {
+                "output": str(target),
+                "scenes": len(parts),
+                "seconds": round(seconds, 3),
+                "mode": mode,
+                "otio": str(otio) if otio is not None else None,
+            }
+        )
+        return EXIT_OK
+    how = "stream copy" if mode == "copy" else "re-encoded (scenes differ in size or frame rate)"
+    out.echo(f"{target}: {plural(len(parts), 'scene')}, {seconds:.2f} s, {how}")
+    if otio is not None:
+        out.echo(f"{otio}: OpenTimelineIO timeline, {plural(len(parts), 'clip')}")
+    return EXIT_OK

@@ -1,0 +1,49 @@
+"""`storyc gc`: forget renders no current scene uses (their files stay unless asked)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from storyc.commands import EXIT_OK, EXIT_PROBLEMS
+from storyc.commands._board import compiled_jobs
+from storyc.report import Output, plural
+
+
+def gc(board: Path, *, out: Output, dry_run: bool = False, delete_videos: bool = False) -> int:
+    from storyc.inventory import gc as collect
+    from storyc.inventory import unused_renders
+    from storyc.lock import open_store
+
+    loaded = compiled_jobs(board, (), out)
+    if loaded is None:
+        return EXIT_PROBLEMS
+    compiled, jobs = loaded
+    with open_store(board) as store:
+        dropped = (
+            unused_renders(jobs, store.lock)
+            if dry_run
+            else collect(jobs, store, compiled.path.parent, delete_videos=delete_videos)
+        )
+    if out.json:
+        out.data(
+            {
+                "dry_run": dry_run,
+                "dropped": [
+                    {
+                        "key": d.key,
+                        "scene": d.render.scene,
+                        "state": d.render.state,
+                        "cost_usd": float(d.render.cost_usd),
+                        "path": d.render.video.path if d.render.video else None,
+                    }
+                    for d in dropped
+                ],
+            }
+        )
+        return EXIT_OK
+    for d in dropped:
+        video = d.render.video.path if d.render.video and d.render.video.path else "no local file"
+        out.echo(f"  {d.render.scene:<12} {d.render.state:<9} ${d.render.cost_usd}  {d.key[:19]}  {video}")
+    verb = "would drop" if dry_run else "dropped"
+    out.echo(f"{verb} {plural(len(dropped), 'render')} no scene uses")
+    return EXIT_OK

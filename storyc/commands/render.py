@@ -1,0 +1,111 @@
+"""`storyc render`: carry the plan out on fal (paid, with consent) or as a local animatic (free)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from storyc.commands import EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS
+from storyc.commands._board import compiled_jobs
+from storyc.diagnostics import StorycError
+from storyc.report import Output
+
+if TYPE_CHECKING:
+    from storyc.plan import Plan
+    from storyc.render import Progress
+    from storyc.session import Session
+
+
+@dataclass(frozen=True)
+class Spending:
+    """The user's say on money: --yes, --max-cost, and whether there is a terminal to ask on."""
+
+    yes: bool = False
+    max_cost: float | None = None
+
+
+def render(
+    board: Path,
+    scenes: Sequence[str],
+    *,
+    out: Output,
+    backend: str = "fal",
+    size: str = "preview",
+    spending: Spending = Spending(),
+    concurrency: int = 4,
+    upload_ttl_hours: float = 24.0,
+    cancel_on_interrupt: bool = False,
+    resend_unknown: bool = False,
+) -> int:
+    loaded = compiled_jobs(board, scenes, out)
+    if loaded is None:
+        return EXIT_PROBLEMS
+    compiled, jobs = loaded
+    if backend == "animatic":
+        from storyc.session import animatic_session
+
+        session = animatic_session(compiled, jobs, size)
+        out.plan(session.plan, err=True)
+        return _run(session, concurrency, out)
+    from storyc.ledger import LedgerSettings
+    from storyc.session import fal_session
+
+    settings = LedgerSettings(
+        upload_ttl=timedelta(hours=upload_ttl_hours),
+        cancel_on_interrupt=cancel_on_interrupt,
+        resend_unknown=resend_unknown,
+    )
+    with fal_session(compiled, jobs, ledger=settings) as session:
+        session.backend.prepare(session.plan)  # no key: say so before asking to spend
+        consent(session.plan, spending, out)
+        return _run(session, concurrency, out)
+
+
+def consent(the_plan: Plan, spending: Spending, out: Output) -> None:
+    """Spend only with the user's clear yes (or --yes), and never above --max-cost; else StorycError."""
+    import click
+
+    out.plan(the_plan, err=True)
+    cost = the_plan.cost
+    if cost == 0:
+        return
+    if spending.max_cost is not None and cost > Decimal(str(spending.max_cost)):
+        raise StorycError(f"the plan costs ${cost:.2f}, above --max-cost ${spending.max_cost:.2f}; nothing was sent")
+    if spending.yes:
+        return
+    if not sys.stdin.isatty():
+        raise StorycError(
+            f"rendering would spend ${cost:.2f}; no terminal to ask, so nothing was sent (pass --yes to confirm)"
+        )
+    if not click.confirm(f"Spend ${cost:.2f} on fal?", default=False, err=True):
+        raise StorycError("nothing was sent")
+
+
+def _run(session: Session, concurrency: int, out: Output) -> int:
+    with _progress([i.scene for i in session.plan.items]) as progress:
+        summary = session.run(concurrency=concurrency, progress=progress)
+    if out.json:
+        out.data(summary.to_json())
+    out.summary(session.board, summary, getattr(session.backend, "notes", []))
+    if summary.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if summary.ok else EXIT_PROBLEMS
+
+
+@contextlib.contextmanager
+def _progress(scenes: list[str]) -> Iterator[Progress]:
+    import os
+
+    from storyc.progress import LineProgress, LiveProgress
+
+    if sys.stderr.isatty() and os.environ.get("TERM") != "dumb":
+        with LiveProgress(scenes) as live:
+            yield live
+    else:
+        yield LineProgress(sys.stderr)

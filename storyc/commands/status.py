@@ -1,0 +1,22 @@
+"""`storyc status`: each scene's render, locally and in the lock; sends nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from storyc.commands import EXIT_OK, EXIT_PROBLEMS
+from storyc.commands._board import compiled_jobs, read_lock
+from storyc.report import Output
+
+
+def status(board: Path, scenes: Sequence[str], *, out: Output) -> int:
+    from storyc.inventory import scene_status
+
+    loaded = compiled_jobs(board, scenes, out)
+    if loaded is None:
+        return EXIT_PROBLEMS
+    compiled, jobs = loaded
+    statuses = scene_status(compiled.path.parent, jobs, read_lock(board))
+    out.statuses(statuses)
+    return EXIT_OK if all(s.status == "done" for s in statuses) else EXIT_PROBLEMS

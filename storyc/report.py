@@ -1,0 +1,163 @@
+"""Reporters: the one place where results become text for people or JSON for programs.
+
+Commands compute values (diagnostics, a plan, a render summary, statuses...)
+and hand them to an `Output`, which prints them in the format asked for
+(`--format text|json`).  In JSON, a scene's state is always the field
+`state`, whatever the command.
+
+Colour follows one policy: styled text only on a terminal (click strips it
+elsewhere), and never when `NO_COLOR` is set (https://no-color.org).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import click
+
+if TYPE_CHECKING:
+    from storyc.compiler import CompiledBoard, Job
+    from storyc.diagnostics import Diagnostic
+    from storyc.inventory import SceneStatus
+    from storyc.plan import Plan
+    from storyc.render import RenderSummary, SceneState
+
+Format = Literal["text", "json"]
+
+STATE_COLORS = {
+    "done": "green",
+    "cached": "green",
+    "store": "green",
+    "resume": "cyan",
+    "submitted": "cyan",
+    "render": "yellow",
+    "stale": "yellow",
+    "new": "yellow",
+}
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+class Output:
+    def __init__(self, fmt: str = "text") -> None:
+        self.fmt: Format = "json" if fmt == "json" else "text"
+        self.color: bool | None = False if os.environ.get("NO_COLOR") else None  # None: click decides (a tty)
+
+    @property
+    def json(self) -> bool:
+        return self.fmt == "json"
+
+    # --- primitives -------------------------------------------------------------------------
+
+    def echo(self, text: str = "", *, err: bool = False, nl: bool = True) -> None:
+        click.echo(text, err=err, nl=nl, color=self.color)
+
+    def text(self, text: str = "", *, err: bool = False) -> None:
+        """A line for people: on stdout in text format, on stderr when stdout carries JSON."""
+        self.echo(text, err=err or self.json)
+
+    def data(self, payload: Any) -> None:
+        self.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+
+    @staticmethod
+    def style(text: str, fg: str | None = None, *, bold: bool = False) -> str:
+        return click.style(text, fg=fg, bold=bold)
+
+    # --- diagnostics ------------------------------------------------------------------------
+
+    def diagnostics(self, diagnostics: Iterable[Diagnostic], *, err: bool) -> None:
+        for d in diagnostics:
+            self.echo(self.diagnostic_line(d), err=err)
+
+    def diagnostic_line(self, d: Diagnostic) -> str:
+        label = f"{d.severity}:"
+        head, _, tail = d.format().partition(f" {label} ")
+        colored = self.style(label, "red" if d.severity == "error" else "yellow", bold=True)
+        return f"{head} {colored} {tail}"
+
+    # --- compile ----------------------------------------------------------------------------
+
+    def job(self, job: Job) -> None:
+        self.echo(self.style(f"{job.scene}  {job.seconds} s  ${job.cost_usd}  {job.key[:19]}", bold=True))
+        self.echo(f"  endpoint  {job.endpoint}")
+        for position, name in job.references.items():
+            self.echo(f"  {position:<10} @{name}")
+        args = job.arguments
+        settings = ", ".join(
+            f"{k}={args[k]}" for k in ("duration", "aspect_ratio", "generate_audio", "shot_type") if k in args
+        )
+        self.echo(f"  settings  {settings}")
+        for key in ("start_image_url", "end_image_url"):
+            if key in args:
+                self.echo(f"  {key.removesuffix('_url').replace('_image', ' frame'):<9} {args[key]}")
+        if "prompt" in args:
+            self._block("prompt", args["prompt"])
+        for i, shot in enumerate(args.get("multi_prompt", []), 1):
+            self._block(f"shot {i} ({shot['duration']} s)", shot["prompt"])
+        self.echo()
+
+    def _block(self, label: str, text: str) -> None:
+        self.echo(f"  {label}:")
+        for line in text.splitlines() or [""]:
+            self.echo(f"    {line}")
+
+    # --- plan and render --------------------------------------------------------------------
+
+    def plan(self, plan: Plan, *, err: bool) -> None:
+        paid = plan.backend != "animatic"
+        width = max((len(i.scene) for i in plan.items), default=5)
+        for item in plan.items:
+            state = self.style(f"{item.action:<7}", STATE_COLORS.get(item.action, "red"))
+            price = f"  ${item.price:>7.2f}" if paid else ""
+            self.echo(f"  {item.scene:<{width}}  {state} {item.job.seconds:>3} s{price}  {item.note}", err=err)
+        n_render, seconds = len(plan.to_render), sum(i.job.seconds for i in plan.to_render)
+        line = f"{plan.backend}: {plural(n_render, 'scene')} to render ({seconds} s)"
+        if paid:
+            line += f", ${plan.cost:.2f}; {plan.count('cached')} cached, "
+            line += f"{plan.count('resume')} to resume at no new cost"
+            if plan.count("store"):
+                line += f"; {plan.count('store')} from the team store"
+            if plan.count("unknown"):
+                line += f"; {plan.count('unknown')} unknown (fal may have them; see above)"
+        else:
+            line += f", free; {plan.count('cached')} up to date"
+        self.echo(self.style(line, bold=True), err=err)
+
+    def summary(self, compiled: CompiledBoard, summary: RenderSummary, notes: Sequence[str]) -> None:
+        """The end of a render, on stderr (stdout is the JSON when asked for)."""
+        for result in summary.results:
+            if result.error:
+                line, col = result.location or (0, 0)
+                where = f"{compiled.storyboard}:{line}:{col}" if result.location else compiled.storyboard
+                severity = "error" if result.state in ("failed", "lost", "unknown") else "warning"
+                self.echo(f"{where}: {severity}: scene '{result.scene}': {result.error}", err=True)
+            for note in result.notes:
+                self.echo(f"{compiled.storyboard}: warning: scene '{result.scene}': {note}", err=True)
+        for note in notes:
+            self.echo(f"storyc: {note}", err=True)
+        states: tuple[SceneState, ...] = ("done", "cached", "submitted", "unknown", "failed", "lost", "interrupted")
+        tally = ", ".join(f"{summary.count(s)} {s}" for s in states if summary.count(s))
+        tally += f"; spent ${summary.spent:.2f}" if summary.backend != "animatic" else "; free (animatic)"
+        if summary.interrupted:
+            tally += (
+                " — interrupted: submitted renders stay in the lock; run render again to pick them up"
+                if summary.backend != "animatic"
+                else " — interrupted: run render again to finish"
+            )
+        self.echo(self.style(tally, bold=True), err=True)
+
+    # --- status -----------------------------------------------------------------------------
+
+    def statuses(self, statuses: Sequence[SceneStatus]) -> None:
+        if self.json:
+            self.data({"scenes": [s.to_json() for s in statuses]})
+            return
+        width = max((len(s.scene) for s in statuses), default=5)
+        for s in statuses:
+            state = self.style(f"{s.status:<9}", STATE_COLORS.get(s.status, "red"))
+            self.echo(f"  {s.scene:<{width}}  {state} {s.detail}")
