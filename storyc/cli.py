@@ -480,13 +480,97 @@ def schema(fmt: str, as_json: bool) -> None:
 def init(directory: Path, fmt: str, as_json: bool) -> None:
     """Create a small working storyboard in DIRECTORY (default: here).
 
-    Writes board.yaml and refs/ with real reference images, and
+    Writes board.yaml and refs/ with real reference images,
     storyboard.schema.json, which the board's first line points editors at
-    (completion and hover help); refuses to overwrite an existing board.yaml.
+    (completion and hover help), and a .gitattributes line that merges
+    board.lock with `storyc lock merge` (see its --help); refuses to overwrite
+    an existing board.yaml.
     """
     from storyc.commands.project import init as run
 
     _exit(run(directory, out=_output(fmt, as_json)))
+
+
+# --- lock: merging two branches' lock files --------------------------------------------
+
+
+@cli.group("lock")
+def lock_group() -> None:
+    """Merge BOARD.lock across git branches (two branches that each rendered scenes).
+
+    \b
+    Set up: the .gitattributes line is committed (`storyc init` writes it),
+    the git config line is needed once per clone:
+      echo 'board.lock merge=storyc-lock' >> .gitattributes
+      git config merge.storyc-lock.driver "storyc lock merge %O %A %B"
+    Then `git merge` merges lock files itself. Where git could not run the
+    driver (GitHub's conflict editor, a clone without the config line), fix
+    the conflict markers with `storyc lock repair BOARD.yaml`.
+    """
+
+
+@lock_group.command("merge")
+@click.argument("base", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("ours", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("theirs", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("name", required=False, metavar="[PATH]")
+def lock_merge(base: Path, ours: Path, theirs: Path, name: str | None) -> None:
+    """git's merge driver for lock files: merge BASE, OURS and THEIRS into OURS.
+
+    \b
+    Set up once per clone (git config is not committed; add --global for all):
+      git config merge.storyc-lock.driver "storyc lock merge %O %A %B"
+    and commit this line in .gitattributes (`storyc init` writes it):
+      board.lock merge=storyc-lock
+
+    The pattern is `board.lock`, not `*.lock`: `*.lock` would also route
+    uv.lock, poetry.lock, Cargo.lock, yarn.lock... to this driver, which
+    refuses them (so git would report conflicts its line merge avoids). A
+    board with another name needs its own line, e.g. `intro.lock
+    merge=storyc-lock`. Append %P to the driver line to name the file in
+    error messages.
+
+    \b
+    Rules: renders are the union of both sides; for one key the more advanced
+    state wins, done > submitted > unknown > intent > lost > failed (never drop
+    a request id or a paid video; an uncertain submit stays visible), then the
+    entry with more information (verified video, video URL, request id).
+    Uploads: the newer wins. Scenes: the side that changed a scene since BASE,
+    else ours (the next `storyc render` or `storyc gc` rewrites them anyway).
+    The result is written atomically and sorted; its renders and uploads are
+    the same whichever side is ours.
+
+    Exit status: 0 merged, 1 a version is not a valid lock (the message says
+    where); git then reports a conflict and leaves OURS as it was.
+    """
+    from storyc.commands.lock import merge
+
+    _exit(merge(base, ours, theirs, name, out=_output("text", False)))
+
+
+@lock_group.command("repair")
+@board_argument
+@format_option()
+def lock_repair(board: Path, fmt: str, as_json: bool) -> None:
+    """Resolve git conflict markers in BOARD.lock by merging its two sides.
+
+    For a lock that git (or GitHub) left with <<<<<<< ======= >>>>>>> markers,
+    because the merge driver was not configured or could not run: both sides
+    are read, merged with the rules of `storyc lock merge`, and written back
+    atomically; then `git add` it. A lock without markers is left untouched.
+
+    \b
+    To let `git merge` do this itself next time:
+      git config merge.storyc-lock.driver "storyc lock merge %O %A %B"
+    with `board.lock merge=storyc-lock` in .gitattributes (see `storyc lock merge --help`).
+
+    \b
+    Example:
+      storyc lock repair film/board.yaml && git add film/board.lock
+    """
+    from storyc.commands.lock import repair
+
+    _exit(repair(board, out=_output(fmt, as_json)))
 
 
 # --- entry point -------------------------------------------------------------------------

@@ -19,6 +19,7 @@ def schema(*, out: Output) -> int:
 def init(directory: Path, *, out: Output) -> int:
     import shutil
 
+    from storyc.lockmerge import GIT_CONFIG_LINE, ensure_gitattributes
     from storyc.resources import scaffold_dir, storyboard_schema_path
 
     target = directory / "board.yaml"
@@ -38,9 +39,12 @@ def init(directory: Path, *, out: Output) -> int:
     if not schema_copy.exists():  # the board's `# yaml-language-server: $schema=` line names it
         shutil.copyfile(storyboard_schema_path(), schema_copy)
         written.append(schema_copy)
+    if ensure_gitattributes(directory):
+        written.append(directory / ".gitattributes")
     if out.json:
         out.data({"board": str(target), "written": [str(p) for p in written]})
         return EXIT_OK
     out.echo(f"Created {target}, {directory / 'refs'}/ and {schema_copy} (for editors)")
+    out.echo(f"{directory / '.gitattributes'} merges board.lock across branches once you run: {GIT_CONFIG_LINE}")
     out.echo(f"Next: storyc check {target}   then   storyc compile {target}")
     return EXIT_OK
