@@ -17,7 +17,7 @@ import fal_client.client as fc
 import httpx
 import pytest
 from fakefal import FakeFal
-from fakefal.plugin import point_fal_client
+from fakefal.plugin import fast_retries, point_fal_client
 
 APP = "fal-ai/kling-video/o3/4k/reference-to-video"
 OK = {"prompt": "an elephant plays with a ball", "duration": "3", "aspect_ratio": "9:16"}
@@ -215,6 +215,184 @@ def test_dropped_connection_is_retried_and_can_duplicate_a_job(
     client.submit(APP, OK)
     assert fake_fal.count("submit") == 2
     assert len(fake_fal.submits) == 3  # the lost response still created (and would bill) a job
+    assert fake_fal.accepted_count() == 3
+    dropped, answered = fake_fal.records("submit")
+    assert (dropped.fault, dropped.processed, dropped.status) == ("drop", True, None)
+    assert dropped.request_id == fake_fal.jobs[1].request_id  # the job nobody will ever poll
+    assert (answered.status, answered.request_id) == (200, fake_fal.jobs[2].request_id)
+
+
+# --------------------------------------------------------------------------- accept, then error
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_app_layer_error_after_processing_hides_an_accepted_job(
+    fake_fal: FakeFal, client: fal_client.SyncClient, status: int
+) -> None:
+    fake_fal.fail_next("submit", status, after_processing=True)
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        client.submit(APP, OK)
+    assert err.value.status_code == status  # not retried: the app layer answered (x-fal-request-id)
+    assert "x-fal-request-id" in err.value.response_headers
+    assert err.value.error_type is not None
+    assert fake_fal.count("submit") == 1
+    assert fake_fal.accepted_count() == 1  # ... yet fal took the job: it runs and would be billed
+    record = fake_fal.records("submit")[0]
+    assert (record.status, record.fault, record.processed) == (status, "fail", True)
+    job = fake_fal.jobs[0]
+    assert record.request_id == job.request_id != err.value.response_headers["x-fal-request-id"]
+    result = fal_client.sync_client.get_handle(APP, job.request_id).get(interval=0.01)
+    assert result["video"]["file_size"] > 0
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_ingress_error_after_processing_is_retried_into_a_duplicate(
+    fake_fal: FakeFal, client: fal_client.SyncClient, status: int
+) -> None:
+    fake_fal.fail_next("submit", status, ingress=True, after_processing=True)
+    handle = client.submit(APP, OK)
+    assert [(r.status, r.fault) for r in fake_fal.records("submit")] == [(status, "ingress"), (200, None)]
+    assert fake_fal.accepted_count() == 2
+    assert [j.request_id for j in fake_fal.jobs][1] == handle.request_id  # the client knows only the second
+
+
+def test_accepted_then_failed_submit_is_still_validated(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
+    fake_fal.fail_next("submit", 500, after_processing=True)
+    with pytest.raises(fal_client.FalClientHTTPError):
+        client.submit(APP, {"prompt": "a", "duration": "20"})
+    (job,) = fake_fal.jobs
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        client.get_handle(APP, job.request_id).get(interval=0.01)
+    assert err.value.status_code == 422
+    assert fake_fal.job(job.request_id).error_type == "validation_error"
+
+
+def test_error_after_processing_a_cancel_still_cancels(
+    manual_fal: FakeFal, manual_client: fal_client.SyncClient
+) -> None:
+    handle = manual_client.submit(APP, OK)
+    manual_fal.fail_next("cancel", 503, after_processing=True)
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        handle.cancel()
+    assert err.value.status_code == 503
+    assert manual_fal.job(handle.request_id).cancelled
+    assert isinstance(handle.status(), fal_client.Completed)
+
+
+def test_4xx_and_429_are_never_after_processing(
+    fake_fal: FakeFal, client: fal_client.SyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for status in (429, 400, 404, 408, 422):
+        with pytest.raises(ValueError, match="not accepted"):
+            fake_fal.fail_next("submit", status, after_processing=True)
+    fast_retries(monkeypatch)
+    fake_fal.fail_next("submit", 429, count=9)  # fal_client makes 10 attempts in all
+    handle = client.submit(APP, OK)
+    records = fake_fal.records("submit")
+    assert [(r.status, r.processed) for r in records] == [(429, False)] * 9 + [(200, True)]
+    assert fake_fal.accepted_count() == 1 and fake_fal.jobs[0].request_id == handle.request_id
+
+    fake_fal.fail_next("submit", 429, count=10)
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        client.submit(APP, OK)
+    assert err.value.status_code == 429
+    assert fake_fal.count("submit") == 20 and fake_fal.accepted_count() == 1
+
+
+def test_accepted_count(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
+    assert fake_fal.accepted_count() == 0
+    bad = fal_client.SyncClient(key="fake-key-id:wrong")
+    try:
+        with pytest.raises(fal_client.FalClientHTTPError):
+            bad.submit(APP, OK)
+    finally:
+        bad._client.close()
+    with pytest.raises(fal_client.FalClientHTTPError):
+        client.submit("fal-ai/kling-video/o3/4k/no-such-thing", OK)
+    fake_fal.fail_next("submit", 503)  # app layer, before processing: refused
+    with pytest.raises(fal_client.FalClientHTTPError):
+        client.submit(APP, OK)
+    assert fake_fal.accepted_count() == 0
+
+    client.submit(APP, {"prompt": "x" * 3000})  # invalid, but accepted: it fails later, in the runner
+    client.run(APP, OK)
+    fake_fal.reset_counters()
+    assert (fake_fal.accepted_count(), fake_fal.accepted_count(via="queue"), fake_fal.accepted_count(via="run")) == (
+        2,
+        1,
+        1,
+    )
+
+
+# --------------------------------------------------------------------------- status and result storms
+
+
+def _wait_until(predicate: Any, timeout: float = 5.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.005)
+
+
+def test_app_layer_500_storm_on_status_is_not_retried(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
+    handle = client.submit(APP, OK)
+    fake_fal.fail_next("status", 500, count=8)
+    for _ in range(8):
+        with pytest.raises(fal_client.FalClientHTTPError) as err:
+            handle.get(interval=0.01)
+        assert (err.value.status_code, err.value.error_type) == (500, "internal_error")
+    assert fake_fal.count("status") == 8  # one request per call: fal_client never retries a 500
+    assert fake_fal.count("result") == 0
+    assert handle.get(interval=0.01)["video"]
+
+
+def test_app_layer_500_storm_on_result_is_not_retried(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
+    handle = client.submit(APP, OK)
+    _wait_until(lambda: fake_fal.job(handle.request_id).status == "COMPLETED")
+    fake_fal.fail_next("result", 500, count=8)
+    for _ in range(8):
+        with pytest.raises(fal_client.FalClientHTTPError) as err:
+            client.result(APP, handle.request_id)
+        assert err.value.status_code == 500
+    assert [r.status for r in fake_fal.records("result")] == [500] * 8
+    assert fake_fal.count("status") == 8  # result() polls status once (COMPLETED) before each GET
+    assert client.result(APP, handle.request_id)["video"]
+
+
+def test_404_on_status_or_result_looks_like_an_unknown_request(
+    fake_fal: FakeFal, client: fal_client.SyncClient
+) -> None:
+    handle = client.submit(APP, OK)
+    with pytest.raises(fal_client.FalClientHTTPError) as unknown:
+        client.status(APP, str(uuid.uuid4()))
+    fake_fal.fail_next("status", 404)
+    with pytest.raises(fal_client.FalClientHTTPError) as faked:
+        handle.status()
+    assert faked.value.status_code == unknown.value.status_code == 404
+    assert faked.value.message == unknown.value.message == "Request not found"
+    assert "x-fal-request-id" not in faked.value.response_headers
+    real, fake = fake_fal.records("status")
+    assert (real.response_json, real.fault) == (fake.response_json, None)
+    assert fake.fault == "fail"
+
+    fake_fal.fail_next("result", 404)
+    with pytest.raises(fal_client.FalClientHTTPError) as gone:
+        handle.get(interval=0.01)
+    assert (gone.value.status_code, gone.value.message) == (404, "Request not found")
+    assert handle.get(interval=0.01)["video"]  # it was only the answer
+
+
+def test_429_storm_on_status_and_result_is_retried(
+    fake_fal: FakeFal, client: fal_client.SyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast_retries(monkeypatch)
+    handle = client.submit(APP, OK)
+    fake_fal.fail_next("status", 429, count=5)
+    fake_fal.fail_next("result", 429, count=9)
+    assert handle.get(interval=0.01)["video"]
+    assert [r.status for r in fake_fal.records("result")] == [429] * 9 + [200]
 
 
 def test_wrong_key_is_401(fake_fal: FakeFal) -> None:

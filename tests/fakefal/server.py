@@ -11,7 +11,10 @@ What it models (see /work/shared/design/fal-facts.md sections 1 and 2):
 - Storage: CDN token, v3 upload (`POST /files/upload`), the "fal" fallback (initiate + presigned PUT),
   multipart, and `GET /files/...` with Content-Length and single byte ranges.
 - Results: a real small MP4 of the requested duration and aspect ratio, served from `/files/...`.
-- Faults: failing, dropping or truncating the next requests of a route; failing jobs by prompt.
+- Faults: failing, dropping or truncating the next requests of a route, either before the request
+  takes effect (fal never accepted it) or after (fal accepted it, e.g. created and will bill a job,
+  but the client got an error or no answer); failing jobs by prompt. `accepted_count()` counts the
+  jobs fal took.
 - Recording: every request (with headers, including Authorization), every upload, every job.
 
 Only ever binds 127.0.0.1. With `tls=True` it serves HTTPS with a throwaway trustme CA, so a
@@ -122,6 +125,7 @@ class RequestRecord:
     request_id: str | None = None
     fault: str | None = None
     response_json: Any = None
+    processed: bool = False  # the request took effect (a submit: its job exists), whatever was answered
 
 
 @dataclass(frozen=True)
@@ -251,6 +255,20 @@ def _json(status: int, obj: Any, headers: dict[str, str] | None = None) -> _Resp
 
 def _request_id_header() -> dict[str, str]:
     return {"x-fal-request-id": str(uuid.uuid4())}
+
+
+_QUEUE_ROUTES = frozenset({"status", "result", "cancel"})
+
+
+def _unknown_request(route: str, headers: dict[str, str] | None = None) -> _Response:
+    """The answer for a request id the queue does not know (or whose result is gone)."""
+    if route == "cancel":
+        return _json(404, {"status": "NOT_FOUND"}, headers)
+    return _json(404, {"detail": "Request not found"}, headers)
+
+
+def _note_fault(record: RequestRecord, name: str) -> None:
+    record.fault = name if record.fault is None else f"{record.fault}+{name}"
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -544,23 +562,50 @@ class FakeFal:
         ingress: bool = False,
         body: Any = None,
         headers: dict[str, str] | None = None,
+        after_processing: bool = False,
     ) -> None:
-        """The next `count` requests on `route` get HTTP `status` instead of being processed.
+        """The next `count` requests on `route` get HTTP `status`.
+
+        By default the request is refused before it takes effect (a submit creates no job): what a
+        429, a 401 or an ingress error means. With `after_processing=True` the fake first processes
+        the request as usual (a submit creates its job, which is validated, runs and would be
+        billed; a cancel cancels) and then answers `status` instead of its own answer: fal accepted
+        it, the client never learned so. Only 5xx may come after processing; a 429 (or any 4xx)
+        proves the request was not accepted, so `after_processing=True` with it is a ValueError.
 
         `ingress=True` answers like fal's nginx ingress (HTML body mentioning nginx, no
-        x-fal-request-id), which fal_client retries on 502/503/504. Otherwise the error comes from
-        the "app layer": JSON `{"detail", "error_type"}` with x-fal-request-id. `body` (JSON-able)
-        and `headers` override what is sent, e.g. headers={"X-Fal-Request-Timeout-Type": "user"}.
+        x-fal-request-id), which fal_client retries on 502/503/504 (so an accepted submit is sent
+        again: a duplicate job). Otherwise the error comes from the "app layer": JSON
+        `{"detail", "error_type"}` with a fresh x-fal-request-id (never the id of the job a submit
+        created), which fal_client does not retry. A 404 on status/result/cancel answers exactly
+        like an unknown request id. `body` (JSON-able, or a str for `ingress`) and `headers`
+        override what is sent, e.g. headers={"X-Fal-Request-Timeout-Type": "user"}.
         """
+        if after_processing and status < 500:
+            raise ValueError(
+                f"HTTP {status} after processing is not something fal does: a {status} means the request was not "
+                "accepted; only 5xx may come after the request took effect"
+            )
         self._add_fault(
-            route, _Fault("fail", count, status=status, ingress=ingress, body=body, headers=dict(headers or {}))
+            route,
+            _Fault(
+                "fail",
+                count,
+                status=status,
+                ingress=ingress,
+                body=body,
+                headers=dict(headers or {}),
+                after_processing=after_processing,
+            ),
         )
 
     def drop_next(self, route: str, count: int = 1, *, after_processing: bool = False) -> None:
         """Close the connection of the next `count` requests on `route` without answering.
 
-        With `after_processing=True` the request takes effect first (e.g. a submit creates its job)
-        and only the response is lost: the duplicate-job risk of a client retrying a submit.
+        By default nothing takes effect (fal never got it). With `after_processing=True` the request
+        takes effect first (e.g. a submit creates its job) and only the response is lost: the
+        duplicate-job risk, since fal_client retries a dropped connection (httpx.RemoteProtocolError)
+        up to 10 attempts in all.
         """
         self._add_fault(route, _Fault("drop", count, after_processing=after_processing))
 
@@ -659,6 +704,18 @@ class FakeFal:
         with self._lock:
             self._advance(self._now())
             return [self._info(j) for j in self._job_order]
+
+    def accepted_count(self, *, via: Literal["queue", "run"] | None = None) -> int:
+        """How many jobs the fake accepted (created): each one a job fal would run and bill.
+
+        Counts every submit that took effect, whatever the client saw: a normal answer, an error
+        after processing (`fail_next(..., after_processing=True)`), a lost answer
+        (`drop_next(..., after_processing=True)`). Refused requests
+        (401, unknown endpoint, 429, faults before processing) never count. `via` restricts to
+        queue submits ("queue") or synchronous `run()` calls ("run"). Not reset by reset_counters().
+        """
+        with self._lock:
+            return sum(1 for j in self._job_order if via is None or j.via == via)
 
     @property
     def submits(self) -> list[Any]:
@@ -1024,21 +1081,25 @@ class FakeFal:
             time.sleep(self.latency)
         fault = self._take_fault(route) if route in ROUTES else None
         if fault is not None and fault.kind == "drop" and not fault.after_processing:
-            record.fault = "drop"
+            _note_fault(record, "drop")
             h.hard_close()
             return
         try:
-            if fault is not None and fault.kind == "fail":
-                record.fault = "ingress" if fault.ingress else "fail"
-                resp = self._fault_response(fault)
+            if fault is not None and fault.kind == "fail" and not fault.after_processing:
+                _note_fault(record, "ingress" if fault.ingress else "fail")
+                resp = self._fault_response(route, fault)
             else:
                 resp = self._route(route, match, h.command, path, query, headers, body, parsed, record)
+                record.processed = True
+                if fault is not None and fault.kind == "fail":
+                    _note_fault(record, "ingress" if fault.ingress else "fail")
+                    resp = self._fault_response(route, fault)
         except Exception:
             with self._lock:
                 self.internal_errors.append(f"{h.command} {h.path}\n{traceback.format_exc()}")
             resp = _json(500, {"detail": "fakefal internal error (see server.internal_errors)"})
         if fault is not None and fault.kind == "drop":
-            record.fault = "drop"
+            _note_fault(record, "drop")
             h.hard_close()
             return
         record.status = resp.status
@@ -1053,8 +1114,10 @@ class FakeFal:
         except OSError:
             h.close_connection = True
 
-    def _fault_response(self, fault: _Fault) -> _Response:
+    def _fault_response(self, route: str, fault: _Fault) -> _Response:
         reason = _REASONS.get(fault.status, "Error")
+        if fault.status == 404 and not fault.ingress and fault.body is None and route in _QUEUE_ROUTES:
+            return _unknown_request(route, fault.headers)
         if fault.ingress:
             html = (
                 f"<html>\r\n<head><title>{fault.status} {reason}</title></head>\r\n<body>\r\n"
@@ -1193,9 +1256,7 @@ class FakeFal:
             if job is not None and job.endpoint.owner_alias != match["app"]:
                 job = None
             if job is None:
-                if route == "cancel":
-                    return _json(404, {"status": "NOT_FOUND"})
-                return _json(404, {"detail": "Request not found"})
+                return _unknown_request(route)
             if route == "status":
                 code, body = self._status_body(job, query.get("logs", "").lower() in ("true", "1"))
                 return _json(code, body, {"x-fal-request-id": job.request_id})
@@ -1217,7 +1278,7 @@ class FakeFal:
             assert job.finished_at is not None
             ttl = self.result_ttl
             if job.expired or (ttl is not None and now >= job.finished_at + ttl):
-                return _json(404, {"detail": "Request not found"})
+                return _unknown_request(route)
         return self._result_response(job)
 
     # -- storage
