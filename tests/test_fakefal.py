@@ -7,6 +7,8 @@ import re
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -324,16 +326,107 @@ def test_accepted_count(fake_fal: FakeFal, client: fal_client.SyncClient) -> Non
     )
 
 
-# --------------------------------------------------------------------------- status and result storms
+# --------------------------------------------------------------------------- slow answers
 
 
 def _wait_until(predicate: Any, timeout: float = 5.0) -> None:
-    import time
-
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "timed out waiting"
         time.sleep(0.005)
+
+
+def test_delayed_submit_answer_opens_a_kill_window(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
+    fake_fal.delay_next("submit", 0.8)
+    handles: list[Any] = []
+    started = time.monotonic()
+    thread = threading.Thread(target=lambda: handles.append(client.submit(APP, OK)))
+    thread.start()
+    _wait_until(lambda: fake_fal.accepted_count() == 1)
+    assert not handles  # fal has the job; the client does not know its id yet
+    job = fake_fal.jobs[0]
+    other = fal_client.SyncClient(key=fake_fal.key)
+    try:
+        polled = time.monotonic()
+        assert isinstance(other.status(APP, job.request_id), fal_client.Status)  # the server is not blocked
+        assert time.monotonic() - polled < 0.5
+    finally:
+        other._client.close()
+    thread.join(timeout=10)
+    assert time.monotonic() - started >= 0.8
+    assert [h.request_id for h in handles] == [job.request_id]
+    record = fake_fal.records("submit")[0]
+    assert (record.fault, record.processed, record.status) == ("delay", True, 200)
+
+
+def test_delay_before_processing_creates_the_job_late(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
+    fake_fal.delay_next("submit", 0.4, after_processing=False)
+    thread = threading.Thread(target=client.submit, args=(APP, OK))
+    thread.start()
+    time.sleep(0.2)
+    assert fake_fal.count("submit") == 1 and fake_fal.accepted_count() == 0
+    thread.join(timeout=10)
+    assert fake_fal.accepted_count() == 1
+
+
+def test_slow_submit_read_timeout_is_retried_into_a_duplicate(fake_fal: FakeFal) -> None:
+    impatient = fal_client.SyncClient(key=fake_fal.key, default_timeout=0.3)
+    try:
+        fake_fal.delay_next("submit", 0.6)
+        handle = impatient.submit(APP, OK)  # attempt 1 times out (httpx.ReadTimeout), attempt 2 is answered
+        assert fake_fal.count("submit") == 2
+        assert fake_fal.accepted_count() == 2  # two paid jobs, the client knows one
+        assert fake_fal.jobs[1].request_id == handle.request_id
+
+        fake_fal.delay_next("submit", 0.6)
+        with pytest.raises(httpx.ReadTimeout):
+            impatient.submit(APP, OK, start_timeout=30)  # X-Fal-Request-Timeout: timeouts are not retried
+        assert fake_fal.count("submit") == 3
+        assert fake_fal.accepted_count() == 3  # accepted, and its id is lost
+    finally:
+        impatient._client.close()
+
+
+def test_delay_then_504_after_processing(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
+    fake_fal.delay_next("submit", 0.2)
+    fake_fal.fail_next("submit", 504, after_processing=True)
+    started = time.monotonic()
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        client.submit(APP, OK)
+    assert time.monotonic() - started >= 0.2
+    assert err.value.status_code == 504 and err.value.error_type == "request_timeout"
+    assert fake_fal.records("submit")[0].fault == "delay+fail"
+    assert fake_fal.accepted_count() == 1
+
+
+def test_a_delayed_answer_ends_promptly_when_the_server_stops() -> None:
+    server = FakeFal(video_mode="stub").start()
+    outcome: list[BaseException | httpx.Response] = []
+
+    def post() -> None:
+        try:
+            outcome.append(
+                httpx.post(f"{server.url}/{APP}", json=OK, headers={"Authorization": f"Key {server.key}"}, timeout=10)
+            )
+        except httpx.HTTPError as exc:
+            outcome.append(exc)
+
+    try:
+        server.delay_next("submit", 30.0)
+        thread = threading.Thread(target=post)
+        thread.start()
+        _wait_until(lambda: server.accepted_count() == 1)
+    finally:
+        stopping = time.monotonic()
+        server.stop()
+    assert time.monotonic() - stopping < 2.0
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], httpx.RemoteProtocolError)  # closed, never answered
+    assert server.internal_errors == []
+
+
+# --------------------------------------------------------------------------- status and result storms
 
 
 def test_app_layer_500_storm_on_status_is_not_retried(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:

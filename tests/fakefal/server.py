@@ -11,10 +11,10 @@ What it models (see /work/shared/design/fal-facts.md sections 1 and 2):
 - Storage: CDN token, v3 upload (`POST /files/upload`), the "fal" fallback (initiate + presigned PUT),
   multipart, and `GET /files/...` with Content-Length and single byte ranges.
 - Results: a real small MP4 of the requested duration and aspect ratio, served from `/files/...`.
-- Faults: failing, dropping or truncating the next requests of a route, either before the request
-  takes effect (fal never accepted it) or after (fal accepted it, e.g. created and will bill a job,
-  but the client got an error or no answer); failing jobs by prompt. `accepted_count()` counts the
-  jobs fal took.
+- Faults: failing, dropping, delaying or truncating the next requests of a route, either before
+  the request takes effect (fal never accepted it) or after (fal accepted it, e.g. created and will
+  bill a job, but the client got an error, no answer or a late one); failing jobs by prompt.
+  `accepted_count()` counts the jobs fal took.
 - Recording: every request (with headers, including Authorization), every upload, every job.
 
 Only ever binds 127.0.0.1. With `tls=True` it serves HTTPS with a throwaway trustme CA, so a
@@ -230,6 +230,13 @@ class _Fault:
     after_processing: bool = False
 
 
+@dataclass
+class _Delay:
+    remaining: int
+    seconds: float
+    after_processing: bool
+
+
 @dataclass(frozen=True)
 class _FailureRule:
     substring: str
@@ -429,6 +436,8 @@ class FakeFal:
         self._faults: dict[str, deque[_Fault]] = {}
         self._failure_rules: list[_FailureRule] = []
         self._truncate_downloads = 0
+        self._delays: dict[str, deque[_Delay]] = {}
+        self._stopping = threading.Event()
         self._connections: set[socket.socket] = set()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -456,6 +465,7 @@ class FakeFal:
             return self
         if self.tls:
             self._setup_tls()
+        self._stopping.clear()
         httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
         httpd.fake = self
         httpd.tls_context = self._tls_context
@@ -471,6 +481,7 @@ class FakeFal:
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
+        self._stopping.set()  # wakes handlers sleeping in a delay or latency: they close without answering
         httpd.shutdown()
         with self._lock:
             connections = list(self._connections)
@@ -609,6 +620,30 @@ class FakeFal:
         """
         self._add_fault(route, _Fault("drop", count, after_processing=after_processing))
 
+    def delay_next(self, route: str, seconds: float, count: int = 1, *, after_processing: bool = True) -> None:
+        """The next `count` requests on `route` are answered `seconds` late.
+
+        With `after_processing=True` (the default) the request takes effect at once and only the
+        answer waits: for a submit, the "kill window" in which fal has accepted (and will bill) a
+        job but the client does not know its request id yet. With `after_processing=False` the
+        request waits before it is processed (the job appears only after the delay).
+
+        Only that request's handler thread waits: other requests are served meanwhile. A client
+        that gives up (a read timeout) just closes its connection; fal_client retries read
+        timeouts unless the request carried X-Fal-Request-Timeout (`start_timeout=`), so a slow
+        submit can become a duplicate job. `stop()` wakes a waiting handler, which then closes the
+        connection without answering. Delays combine with `fail_next` / `drop_next` on the same
+        request (e.g. processed, 2 s later a 504).
+        """
+        if route not in ROUTES:
+            raise ValueError(f"unknown route {route!r}; routes are {sorted(ROUTES)}")
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        if seconds < 0:
+            raise ValueError("seconds must be >= 0")
+        with self._lock:
+            self._delays.setdefault(route, deque()).append(_Delay(count, float(seconds), after_processing))
+
     def truncate_next_downloads(self, count: int = 1) -> None:
         """The next `count` GETs of a /files/ URL announce the full Content-Length, send half, then close."""
         with self._lock:
@@ -631,9 +666,10 @@ class FakeFal:
             self._failure_rules.append(_FailureRule(substring, error, error_type, status))
 
     def clear_faults(self) -> None:
-        """Forget every pending fault, truncation and job-failure rule."""
+        """Forget every pending fault, delay, truncation and job-failure rule."""
         with self._lock:
             self._faults.clear()
+            self._delays.clear()
             self._failure_rules.clear()
             self._truncate_downloads = 0
 
@@ -668,6 +704,21 @@ class FakeFal:
             if fault.remaining <= 0:
                 queue.popleft()
             return fault
+
+    def _take_delay(self, route: str) -> _Delay | None:
+        with self._lock:
+            queue = self._delays.get(route)
+            if not queue:
+                return None
+            delay = queue[0]
+            delay.remaining -= 1
+            if delay.remaining <= 0:
+                queue.popleft()
+            return delay
+
+    def _pause(self, seconds: float) -> bool:
+        """Sleep without holding the lock; False if the server is stopping (then do not answer)."""
+        return not self._stopping.wait(seconds)
 
     # ------------------------------------------------------------------ recording
 
@@ -710,7 +761,7 @@ class FakeFal:
 
         Counts every submit that took effect, whatever the client saw: a normal answer, an error
         after processing (`fail_next(..., after_processing=True)`), a lost answer
-        (`drop_next(..., after_processing=True)`). Refused requests
+        (`drop_next(..., after_processing=True)`), or a late one (`delay_next`). Refused requests
         (401, unknown endpoint, 429, faults before processing) never count. `via` restricts to
         queue submits ("queue") or synchronous `run()` calls ("run"). Not reset by reset_counters().
         """
@@ -1077,9 +1128,16 @@ class FakeFal:
         )
         with self._lock:
             self._records.append(record)
-        if self.latency:
-            time.sleep(self.latency)
+        if self.latency and not self._pause(self.latency):
+            h.hard_close()
+            return
         fault = self._take_fault(route) if route in ROUTES else None
+        delay = self._take_delay(route) if route in ROUTES else None
+        if delay is not None:
+            _note_fault(record, "delay")
+            if not delay.after_processing and not self._pause(delay.seconds):
+                h.hard_close()  # stopping: the request never took effect
+                return
         if fault is not None and fault.kind == "drop" and not fault.after_processing:
             _note_fault(record, "drop")
             h.hard_close()
@@ -1098,6 +1156,9 @@ class FakeFal:
             with self._lock:
                 self.internal_errors.append(f"{h.command} {h.path}\n{traceback.format_exc()}")
             resp = _json(500, {"detail": "fakefal internal error (see server.internal_errors)"})
+        if delay is not None and delay.after_processing and not self._pause(delay.seconds):
+            h.hard_close()  # stopping: processed, never answered
+            return
         if fault is not None and fault.kind == "drop":
             _note_fault(record, "drop")
             h.hard_close()
@@ -1112,7 +1173,7 @@ class FakeFal:
         try:
             h.send(resp)
         except OSError:
-            h.close_connection = True
+            h.close_connection = True  # e.g. the client gave up during a delay
 
     def _fault_response(self, route: str, fault: _Fault) -> _Response:
         reason = _REASONS.get(fault.status, "Error")
