@@ -488,6 +488,48 @@ def test_429_storm_on_status_and_result_is_retried(
     assert [r.status for r in fake_fal.records("result")] == [429] * 9 + [200]
 
 
+# --------------------------------------------------------------------------- unknown status words
+
+
+def test_unknown_status_word_raises_value_error(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
+    first = client.submit(APP, OK)
+    second = client.submit(APP, OK)
+    fake_fal.report_status_next("CANCELLED", count=2, request_id=second.request_id)
+    assert isinstance(first.status(), fal_client.Status)  # another request id: untouched
+    with pytest.raises(ValueError, match="Unknown status: CANCELLED"):
+        second.status()
+    with pytest.raises(ValueError, match="Unknown status: CANCELLED"):
+        second.get(interval=0.01)  # not retried either
+    calls = fake_fal.status_calls(second.request_id)
+    assert [(r.status, r.fault) for r in calls] == [(200, "status_word")] * 2
+    assert calls[0].response_json["status"] == "CANCELLED"
+    assert second.get(interval=0.01)["video"]
+
+    fake_fal.report_status_next("FAILED")  # any request id
+    with pytest.raises(ValueError, match="Unknown status: FAILED"):
+        first.status()
+    assert isinstance(first.status(), fal_client.Status)
+
+
+# --------------------------------------------------------------------------- fal never got it
+
+
+def test_closed_port_refuses_and_fal_client_retries_the_connect(
+    fake_fal: FakeFal, client: fal_client.SyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = fake_fal.closed_port_url()
+    assert url.startswith("http://127.0.0.1:") and url != fake_fal.url
+    fast_retries(monkeypatch)
+    delays: list[int] = []
+    real_delay = fc._get_retry_delay
+    monkeypatch.setattr(fc, "_get_retry_delay", lambda n, *a, **k: delays.append(n) or real_delay(n, *a, **k))
+    monkeypatch.setattr(fc, "QUEUE_URL_FORMAT", url + "/")
+    with pytest.raises(httpx.ConnectError):
+        client.submit(APP, OK)
+    assert delays == list(range(1, 10))  # 10 attempts in all
+    assert fake_fal.requests == [] and fake_fal.accepted_count() == 0
+
+
 def test_wrong_key_is_401(fake_fal: FakeFal) -> None:
     bad = fal_client.SyncClient(key="fake-key-id:wrong")
     try:

@@ -13,8 +13,8 @@ What it models (see /work/shared/design/fal-facts.md sections 1 and 2):
 - Results: a real small MP4 of the requested duration and aspect ratio, served from `/files/...`.
 - Faults: failing, dropping, delaying or truncating the next requests of a route, either before
   the request takes effect (fal never accepted it) or after (fal accepted it, e.g. created and will
-  bill a job, but the client got an error, no answer or a late one); failing jobs by prompt.
-  `accepted_count()` counts the jobs fal took.
+  bill a job, but the client got an error, no answer or a late one); odd status words; failing jobs
+  by prompt; a closed port for "fal never got it". `accepted_count()` counts the jobs fal took.
 - Recording: every request (with headers, including Authorization), every upload, every job.
 
 Only ever binds 127.0.0.1. With `tls=True` it serves HTTPS with a throwaway trustme CA, so a
@@ -237,6 +237,13 @@ class _Delay:
     after_processing: bool
 
 
+@dataclass
+class _StatusWord:
+    word: str
+    remaining: int
+    request_id: str | None
+
+
 @dataclass(frozen=True)
 class _FailureRule:
     substring: str
@@ -437,7 +444,9 @@ class FakeFal:
         self._failure_rules: list[_FailureRule] = []
         self._truncate_downloads = 0
         self._delays: dict[str, deque[_Delay]] = {}
+        self._status_words: list[_StatusWord] = []
         self._stopping = threading.Event()
+        self._closed_ports: list[socket.socket] = []
         self._connections: set[socket.socket] = set()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -491,6 +500,10 @@ class FakeFal:
         httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        with self._lock:
+            closed, self._closed_ports = self._closed_ports, []
+        for sock in closed:
+            sock.close()
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
@@ -644,6 +657,20 @@ class FakeFal:
         with self._lock:
             self._delays.setdefault(route, deque()).append(_Delay(count, float(seconds), after_processing))
 
+    def report_status_next(self, status_word: str, count: int = 1, request_id: str | None = None) -> None:
+        """The next `count` status polls (of `request_id` only, if given) answer `status_word`.
+
+        The answer is 200 `{"status": status_word, "request_id", "response_url", "status_url",
+        "cancel_url", "logs": null}` (plus `"queue_position": 0` for IN_QUEUE). For a word
+        fal_client does not know (anything but IN_QUEUE, IN_PROGRESS, COMPLETED, e.g. "CANCELLED"
+        or "FAILED", which fal never sends) fal_client raises `ValueError("Unknown status: WORD")`,
+        not retried. Only polls of a known request id consume it; the job itself is untouched.
+        """
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        with self._lock:
+            self._status_words.append(_StatusWord(status_word, count, request_id))
+
     def truncate_next_downloads(self, count: int = 1) -> None:
         """The next `count` GETs of a /files/ URL announce the full Content-Length, send half, then close."""
         with self._lock:
@@ -666,10 +693,11 @@ class FakeFal:
             self._failure_rules.append(_FailureRule(substring, error, error_type, status))
 
     def clear_faults(self) -> None:
-        """Forget every pending fault, delay, truncation and job-failure rule."""
+        """Forget every pending fault, delay, status word, truncation and job-failure rule."""
         with self._lock:
             self._faults.clear()
             self._delays.clear()
+            self._status_words.clear()
             self._failure_rules.clear()
             self._truncate_downloads = 0
 
@@ -716,9 +744,35 @@ class FakeFal:
                 queue.popleft()
             return delay
 
+    def _take_status_word(self, request_id: str) -> str | None:
+        with self._lock:
+            for entry in self._status_words:
+                if entry.request_id in (None, request_id):
+                    entry.remaining -= 1
+                    if entry.remaining <= 0:
+                        self._status_words.remove(entry)
+                    return entry.word
+            return None
+
     def _pause(self, seconds: float) -> bool:
         """Sleep without holding the lock; False if the server is stopping (then do not answer)."""
         return not self._stopping.wait(seconds)
+
+    def closed_port_url(self) -> str:
+        """A base URL on 127.0.0.1 where every connection is refused: "fal never got it".
+
+        The port stays bound (never listening) until `stop()`, so nothing else can take it. Point
+        the client at it, e.g. `monkeypatch.setattr(fal_client.client, "QUEUE_URL_FORMAT", url + "/")`
+        in-process, or FAL_QUEUE_RUN_HOST=127.0.0.1:PORT for a subprocess. fal_client treats the
+        refusal (httpx.ConnectError) as retryable: 10 attempts with backoff (about 51 s x jitter in
+        all; shrink it in-process with `fakefal.plugin.fast_retries`), then httpx.ConnectError
+        reaches the caller. Nothing reaches the fake, nothing is recorded or accepted.
+        """
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        with self._lock:
+            self._closed_ports.append(sock)
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{sock.getsockname()[1]}"
 
     # ------------------------------------------------------------------ recording
 
@@ -1218,7 +1272,7 @@ class FakeFal:
             return self._handle_submit(route, path, query, headers, body, parsed, record)
         if route in ("status", "result", "cancel"):
             assert match is not None
-            return self._handle_queue(route, match, query, headers)
+            return self._handle_queue(route, match, query, headers, record)
         if route == "token":
             return self._handle_token(query, headers)
         if route == "upload_initiate":
@@ -1306,7 +1360,7 @@ class FakeFal:
         return self._result_response(job)
 
     def _handle_queue(
-        self, route: str, match: re.Match[str], query: dict[str, str], headers: dict[str, str]
+        self, route: str, match: re.Match[str], query: dict[str, str], headers: dict[str, str], record: RequestRecord
     ) -> _Response:
         if error := self._key_error(headers):
             return error
@@ -1320,6 +1374,11 @@ class FakeFal:
                 return _unknown_request(route)
             if route == "status":
                 code, body = self._status_body(job, query.get("logs", "").lower() in ("true", "1"))
+                if (word := self._take_status_word(job.request_id)) is not None:
+                    _note_fault(record, "status_word")
+                    code, body = 200, {"status": word, "request_id": job.request_id, **self._urls(job), "logs": None}
+                    if word == IN_QUEUE:
+                        body["queue_position"] = 0
                 return _json(code, body, {"x-fal-request-id": job.request_id})
             if route == "cancel":
                 if job.state == COMPLETED:
