@@ -7,6 +7,8 @@ import re
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +19,7 @@ import fal_client.client as fc
 import httpx
 import pytest
 from fakefal import FakeFal
-from fakefal.plugin import point_fal_client
+from fakefal.plugin import fast_retries, point_fal_client
 
 APP = "fal-ai/kling-video/o3/4k/reference-to-video"
 OK = {"prompt": "an elephant plays with a ball", "duration": "3", "aspect_ratio": "9:16"}
@@ -215,6 +217,317 @@ def test_dropped_connection_is_retried_and_can_duplicate_a_job(
     client.submit(APP, OK)
     assert fake_fal.count("submit") == 2
     assert len(fake_fal.submits) == 3  # the lost response still created (and would bill) a job
+    assert fake_fal.accepted_count() == 3
+    dropped, answered = fake_fal.records("submit")
+    assert (dropped.fault, dropped.processed, dropped.status) == ("drop", True, None)
+    assert dropped.request_id == fake_fal.jobs[1].request_id  # the job nobody will ever poll
+    assert (answered.status, answered.request_id) == (200, fake_fal.jobs[2].request_id)
+
+
+# --------------------------------------------------------------------------- accept, then error
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_app_layer_error_after_processing_hides_an_accepted_job(
+    fake_fal: FakeFal, client: fal_client.SyncClient, status: int
+) -> None:
+    fake_fal.fail_next("submit", status, after_processing=True)
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        client.submit(APP, OK)
+    assert err.value.status_code == status  # not retried: the app layer answered (x-fal-request-id)
+    assert "x-fal-request-id" in err.value.response_headers
+    assert err.value.error_type is not None
+    assert fake_fal.count("submit") == 1
+    assert fake_fal.accepted_count() == 1  # ... yet fal took the job: it runs and would be billed
+    record = fake_fal.records("submit")[0]
+    assert (record.status, record.fault, record.processed) == (status, "fail", True)
+    job = fake_fal.jobs[0]
+    assert record.request_id == job.request_id != err.value.response_headers["x-fal-request-id"]
+    result = fal_client.sync_client.get_handle(APP, job.request_id).get(interval=0.01)
+    assert result["video"]["file_size"] > 0
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_ingress_error_after_processing_is_retried_into_a_duplicate(
+    fake_fal: FakeFal, client: fal_client.SyncClient, status: int
+) -> None:
+    fake_fal.fail_next("submit", status, ingress=True, after_processing=True)
+    handle = client.submit(APP, OK)
+    assert [(r.status, r.fault) for r in fake_fal.records("submit")] == [(status, "ingress"), (200, None)]
+    assert fake_fal.accepted_count() == 2
+    assert [j.request_id for j in fake_fal.jobs][1] == handle.request_id  # the client knows only the second
+
+
+def test_accepted_then_failed_submit_is_still_validated(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
+    fake_fal.fail_next("submit", 500, after_processing=True)
+    with pytest.raises(fal_client.FalClientHTTPError):
+        client.submit(APP, {"prompt": "a", "duration": "20"})
+    (job,) = fake_fal.jobs
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        client.get_handle(APP, job.request_id).get(interval=0.01)
+    assert err.value.status_code == 422
+    assert fake_fal.job(job.request_id).error_type == "validation_error"
+
+
+def test_error_after_processing_a_cancel_still_cancels(
+    manual_fal: FakeFal, manual_client: fal_client.SyncClient
+) -> None:
+    handle = manual_client.submit(APP, OK)
+    manual_fal.fail_next("cancel", 503, after_processing=True)
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        handle.cancel()
+    assert err.value.status_code == 503
+    assert manual_fal.job(handle.request_id).cancelled
+    assert isinstance(handle.status(), fal_client.Completed)
+
+
+def test_4xx_and_429_are_never_after_processing(
+    fake_fal: FakeFal, client: fal_client.SyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for status in (429, 400, 404, 408, 422):
+        with pytest.raises(ValueError, match="not accepted"):
+            fake_fal.fail_next("submit", status, after_processing=True)
+    fast_retries(monkeypatch)
+    fake_fal.fail_next("submit", 429, count=9)  # fal_client makes 10 attempts in all
+    handle = client.submit(APP, OK)
+    records = fake_fal.records("submit")
+    assert [(r.status, r.processed) for r in records] == [(429, False)] * 9 + [(200, True)]
+    assert fake_fal.accepted_count() == 1 and fake_fal.jobs[0].request_id == handle.request_id
+
+    fake_fal.fail_next("submit", 429, count=10)
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        client.submit(APP, OK)
+    assert err.value.status_code == 429
+    assert fake_fal.count("submit") == 20 and fake_fal.accepted_count() == 1
+
+
+def test_accepted_count(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
+    assert fake_fal.accepted_count() == 0
+    bad = fal_client.SyncClient(key="fake-key-id:wrong")
+    try:
+        with pytest.raises(fal_client.FalClientHTTPError):
+            bad.submit(APP, OK)
+    finally:
+        bad._client.close()
+    with pytest.raises(fal_client.FalClientHTTPError):
+        client.submit("fal-ai/kling-video/o3/4k/no-such-thing", OK)
+    fake_fal.fail_next("submit", 503)  # app layer, before processing: refused
+    with pytest.raises(fal_client.FalClientHTTPError):
+        client.submit(APP, OK)
+    assert fake_fal.accepted_count() == 0
+
+    client.submit(APP, {"prompt": "x" * 3000})  # invalid, but accepted: it fails later, in the runner
+    client.run(APP, OK)
+    fake_fal.reset_counters()
+    assert (fake_fal.accepted_count(), fake_fal.accepted_count(via="queue"), fake_fal.accepted_count(via="run")) == (
+        2,
+        1,
+        1,
+    )
+
+
+# --------------------------------------------------------------------------- slow answers
+
+
+def _wait_until(predicate: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.005)
+
+
+def test_delayed_submit_answer_opens_a_kill_window(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
+    fake_fal.delay_next("submit", 0.8)
+    handles: list[Any] = []
+    started = time.monotonic()
+    thread = threading.Thread(target=lambda: handles.append(client.submit(APP, OK)))
+    thread.start()
+    _wait_until(lambda: fake_fal.accepted_count() == 1)
+    assert not handles  # fal has the job; the client does not know its id yet
+    job = fake_fal.jobs[0]
+    other = fal_client.SyncClient(key=fake_fal.key)
+    try:
+        polled = time.monotonic()
+        assert isinstance(other.status(APP, job.request_id), fal_client.Status)  # the server is not blocked
+        assert time.monotonic() - polled < 0.5
+    finally:
+        other._client.close()
+    thread.join(timeout=10)
+    assert time.monotonic() - started >= 0.8
+    assert [h.request_id for h in handles] == [job.request_id]
+    record = fake_fal.records("submit")[0]
+    assert (record.fault, record.processed, record.status) == ("delay", True, 200)
+
+
+def test_delay_before_processing_creates_the_job_late(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
+    fake_fal.delay_next("submit", 0.4, after_processing=False)
+    thread = threading.Thread(target=client.submit, args=(APP, OK))
+    thread.start()
+    time.sleep(0.2)
+    assert fake_fal.count("submit") == 1 and fake_fal.accepted_count() == 0
+    thread.join(timeout=10)
+    assert fake_fal.accepted_count() == 1
+
+
+def test_slow_submit_read_timeout_is_retried_into_a_duplicate(fake_fal: FakeFal) -> None:
+    impatient = fal_client.SyncClient(key=fake_fal.key, default_timeout=0.3)
+    try:
+        fake_fal.delay_next("submit", 0.6)
+        handle = impatient.submit(APP, OK)  # attempt 1 times out (httpx.ReadTimeout), attempt 2 is answered
+        assert fake_fal.count("submit") == 2
+        assert fake_fal.accepted_count() == 2  # two paid jobs, the client knows one
+        assert fake_fal.jobs[1].request_id == handle.request_id
+
+        fake_fal.delay_next("submit", 0.6)
+        with pytest.raises(httpx.ReadTimeout):
+            impatient.submit(APP, OK, start_timeout=30)  # X-Fal-Request-Timeout: timeouts are not retried
+        assert fake_fal.count("submit") == 3
+        assert fake_fal.accepted_count() == 3  # accepted, and its id is lost
+    finally:
+        impatient._client.close()
+
+
+def test_delay_then_504_after_processing(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
+    fake_fal.delay_next("submit", 0.2)
+    fake_fal.fail_next("submit", 504, after_processing=True)
+    started = time.monotonic()
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        client.submit(APP, OK)
+    assert time.monotonic() - started >= 0.2
+    assert err.value.status_code == 504 and err.value.error_type == "request_timeout"
+    assert fake_fal.records("submit")[0].fault == "delay+fail"
+    assert fake_fal.accepted_count() == 1
+
+
+def test_a_delayed_answer_ends_promptly_when_the_server_stops() -> None:
+    server = FakeFal(video_mode="stub").start()
+    outcome: list[BaseException | httpx.Response] = []
+
+    def post() -> None:
+        try:
+            outcome.append(
+                httpx.post(f"{server.url}/{APP}", json=OK, headers={"Authorization": f"Key {server.key}"}, timeout=10)
+            )
+        except httpx.HTTPError as exc:
+            outcome.append(exc)
+
+    try:
+        server.delay_next("submit", 30.0)
+        thread = threading.Thread(target=post)
+        thread.start()
+        _wait_until(lambda: server.accepted_count() == 1)
+    finally:
+        stopping = time.monotonic()
+        server.stop()
+    assert time.monotonic() - stopping < 2.0
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], httpx.RemoteProtocolError)  # closed, never answered
+    assert server.internal_errors == []
+
+
+# --------------------------------------------------------------------------- status and result storms
+
+
+def test_app_layer_500_storm_on_status_is_not_retried(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
+    handle = client.submit(APP, OK)
+    fake_fal.fail_next("status", 500, count=8)
+    for _ in range(8):
+        with pytest.raises(fal_client.FalClientHTTPError) as err:
+            handle.get(interval=0.01)
+        assert (err.value.status_code, err.value.error_type) == (500, "internal_error")
+    assert fake_fal.count("status") == 8  # one request per call: fal_client never retries a 500
+    assert fake_fal.count("result") == 0
+    assert handle.get(interval=0.01)["video"]
+
+
+def test_app_layer_500_storm_on_result_is_not_retried(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
+    handle = client.submit(APP, OK)
+    _wait_until(lambda: fake_fal.job(handle.request_id).status == "COMPLETED")
+    fake_fal.fail_next("result", 500, count=8)
+    for _ in range(8):
+        with pytest.raises(fal_client.FalClientHTTPError) as err:
+            client.result(APP, handle.request_id)
+        assert err.value.status_code == 500
+    assert [r.status for r in fake_fal.records("result")] == [500] * 8
+    assert fake_fal.count("status") == 8  # result() polls status once (COMPLETED) before each GET
+    assert client.result(APP, handle.request_id)["video"]
+
+
+def test_404_on_status_or_result_looks_like_an_unknown_request(
+    fake_fal: FakeFal, client: fal_client.SyncClient
+) -> None:
+    handle = client.submit(APP, OK)
+    with pytest.raises(fal_client.FalClientHTTPError) as unknown:
+        client.status(APP, str(uuid.uuid4()))
+    fake_fal.fail_next("status", 404)
+    with pytest.raises(fal_client.FalClientHTTPError) as faked:
+        handle.status()
+    assert faked.value.status_code == unknown.value.status_code == 404
+    assert faked.value.message == unknown.value.message == "Request not found"
+    assert "x-fal-request-id" not in faked.value.response_headers
+    real, fake = fake_fal.records("status")
+    assert (real.response_json, real.fault) == (fake.response_json, None)
+    assert fake.fault == "fail"
+
+    fake_fal.fail_next("result", 404)
+    with pytest.raises(fal_client.FalClientHTTPError) as gone:
+        handle.get(interval=0.01)
+    assert (gone.value.status_code, gone.value.message) == (404, "Request not found")
+    assert handle.get(interval=0.01)["video"]  # it was only the answer
+
+
+def test_429_storm_on_status_and_result_is_retried(
+    fake_fal: FakeFal, client: fal_client.SyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast_retries(monkeypatch)
+    handle = client.submit(APP, OK)
+    fake_fal.fail_next("status", 429, count=5)
+    fake_fal.fail_next("result", 429, count=9)
+    assert handle.get(interval=0.01)["video"]
+    assert [r.status for r in fake_fal.records("result")] == [429] * 9 + [200]
+
+
+# --------------------------------------------------------------------------- unknown status words
+
+
+def test_unknown_status_word_raises_value_error(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
+    first = client.submit(APP, OK)
+    second = client.submit(APP, OK)
+    fake_fal.report_status_next("CANCELLED", count=2, request_id=second.request_id)
+    assert isinstance(first.status(), fal_client.Status)  # another request id: untouched
+    with pytest.raises(ValueError, match="Unknown status: CANCELLED"):
+        second.status()
+    with pytest.raises(ValueError, match="Unknown status: CANCELLED"):
+        second.get(interval=0.01)  # not retried either
+    calls = fake_fal.status_calls(second.request_id)
+    assert [(r.status, r.fault) for r in calls] == [(200, "status_word")] * 2
+    assert calls[0].response_json["status"] == "CANCELLED"
+    assert second.get(interval=0.01)["video"]
+
+    fake_fal.report_status_next("FAILED")  # any request id
+    with pytest.raises(ValueError, match="Unknown status: FAILED"):
+        first.status()
+    assert isinstance(first.status(), fal_client.Status)
+
+
+# --------------------------------------------------------------------------- fal never got it
+
+
+def test_closed_port_refuses_and_fal_client_retries_the_connect(
+    fake_fal: FakeFal, client: fal_client.SyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = fake_fal.closed_port_url()
+    assert url.startswith("http://127.0.0.1:") and url != fake_fal.url
+    fast_retries(monkeypatch)
+    delays: list[int] = []
+    real_delay = fc._get_retry_delay
+    monkeypatch.setattr(fc, "_get_retry_delay", lambda n, *a, **k: delays.append(n) or real_delay(n, *a, **k))
+    monkeypatch.setattr(fc, "QUEUE_URL_FORMAT", url + "/")
+    with pytest.raises(httpx.ConnectError):
+        client.submit(APP, OK)
+    assert delays == list(range(1, 10))  # 10 attempts in all
+    assert fake_fal.requests == [] and fake_fal.accepted_count() == 0
 
 
 def test_wrong_key_is_401(fake_fal: FakeFal) -> None:

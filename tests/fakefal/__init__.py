@@ -17,15 +17,16 @@ __all__ = [
     "JobInfo",
     "RequestRecord",
     "UploadRecord",
+    "fast_retries",
     "load_endpoints",
     "point_fal_client",
 ]
 
 
 def __getattr__(name: str) -> object:
-    # point_fal_client lives in the plugin (it needs pytest); import it lazily.
-    if name == "point_fal_client":
-        from fakefal.plugin import point_fal_client
+    # point_fal_client and fast_retries live in the plugin (they need pytest); import them lazily.
+    if name in ("point_fal_client", "fast_retries"):
+        from fakefal import plugin
 
-        return point_fal_client
+        return getattr(plugin, name)
     raise AttributeError(name)

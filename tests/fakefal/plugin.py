@@ -52,6 +52,18 @@ def point_fal_client(server: FakeFal, monkeypatch: pytest.MonkeyPatch) -> None:
     _reset_module_clients()
 
 
+def fast_retries(monkeypatch: pytest.MonkeyPatch, base_delay: float = 0.0002) -> None:
+    """Shrink fal_client's retry backoff for this test; the number of attempts (10) is unchanged.
+
+    fal_client sleeps min(BASE_DELAY * 2**(n-1), MAX_DELAY) * uniform(0.5, 1.5) before retry n, with
+    BASE_DELAY = 0.1 read at call time: 9 retries (a 429 storm, a refused connection) take about
+    51 s x jitter. With the default `base_delay` here they take about 0.1 s. In-process only.
+    """
+    import fal_client.client as fc
+
+    monkeypatch.setattr(fc, "BASE_DELAY", base_delay)
+
+
 def _check_clean(server: FakeFal) -> None:
     if server.internal_errors:
         pytest.fail("fakefal crashed while serving:\n" + "\n".join(server.internal_errors), pytrace=False)

@@ -11,7 +11,10 @@ What it models (see /work/shared/design/fal-facts.md sections 1 and 2):
 - Storage: CDN token, v3 upload (`POST /files/upload`), the "fal" fallback (initiate + presigned PUT),
   multipart, and `GET /files/...` with Content-Length and single byte ranges.
 - Results: a real small MP4 of the requested duration and aspect ratio, served from `/files/...`.
-- Faults: failing, dropping or truncating the next requests of a route; failing jobs by prompt.
+- Faults: failing, dropping, delaying or truncating the next requests of a route, either before
+  the request takes effect (fal never accepted it) or after (fal accepted it, e.g. created and will
+  bill a job, but the client got an error, no answer or a late one); odd status words; failing jobs
+  by prompt; a closed port for "fal never got it". `accepted_count()` counts the jobs fal took.
 - Recording: every request (with headers, including Authorization), every upload, every job.
 
 Only ever binds 127.0.0.1. With `tls=True` it serves HTTPS with a throwaway trustme CA, so a
@@ -122,6 +125,7 @@ class RequestRecord:
     request_id: str | None = None
     fault: str | None = None
     response_json: Any = None
+    processed: bool = False  # the request took effect (a submit: its job exists), whatever was answered
 
 
 @dataclass(frozen=True)
@@ -226,6 +230,20 @@ class _Fault:
     after_processing: bool = False
 
 
+@dataclass
+class _Delay:
+    remaining: int
+    seconds: float
+    after_processing: bool
+
+
+@dataclass
+class _StatusWord:
+    word: str
+    remaining: int
+    request_id: str | None
+
+
 @dataclass(frozen=True)
 class _FailureRule:
     substring: str
@@ -251,6 +269,20 @@ def _json(status: int, obj: Any, headers: dict[str, str] | None = None) -> _Resp
 
 def _request_id_header() -> dict[str, str]:
     return {"x-fal-request-id": str(uuid.uuid4())}
+
+
+_QUEUE_ROUTES = frozenset({"status", "result", "cancel"})
+
+
+def _unknown_request(route: str, headers: dict[str, str] | None = None) -> _Response:
+    """The answer for a request id the queue does not know (or whose result is gone)."""
+    if route == "cancel":
+        return _json(404, {"status": "NOT_FOUND"}, headers)
+    return _json(404, {"detail": "Request not found"}, headers)
+
+
+def _note_fault(record: RequestRecord, name: str) -> None:
+    record.fault = name if record.fault is None else f"{record.fault}+{name}"
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -411,6 +443,10 @@ class FakeFal:
         self._faults: dict[str, deque[_Fault]] = {}
         self._failure_rules: list[_FailureRule] = []
         self._truncate_downloads = 0
+        self._delays: dict[str, deque[_Delay]] = {}
+        self._status_words: list[_StatusWord] = []
+        self._stopping = threading.Event()
+        self._closed_ports: list[socket.socket] = []
         self._connections: set[socket.socket] = set()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -438,6 +474,7 @@ class FakeFal:
             return self
         if self.tls:
             self._setup_tls()
+        self._stopping.clear()
         httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
         httpd.fake = self
         httpd.tls_context = self._tls_context
@@ -453,6 +490,7 @@ class FakeFal:
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
+        self._stopping.set()  # wakes handlers sleeping in a delay or latency: they close without answering
         httpd.shutdown()
         with self._lock:
             connections = list(self._connections)
@@ -462,6 +500,10 @@ class FakeFal:
         httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        with self._lock:
+            closed, self._closed_ports = self._closed_ports, []
+        for sock in closed:
+            sock.close()
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
@@ -544,25 +586,90 @@ class FakeFal:
         ingress: bool = False,
         body: Any = None,
         headers: dict[str, str] | None = None,
+        after_processing: bool = False,
     ) -> None:
-        """The next `count` requests on `route` get HTTP `status` instead of being processed.
+        """The next `count` requests on `route` get HTTP `status`.
+
+        By default the request is refused before it takes effect (a submit creates no job): what a
+        429, a 401 or an ingress error means. With `after_processing=True` the fake first processes
+        the request as usual (a submit creates its job, which is validated, runs and would be
+        billed; a cancel cancels) and then answers `status` instead of its own answer: fal accepted
+        it, the client never learned so. Only 5xx may come after processing; a 429 (or any 4xx)
+        proves the request was not accepted, so `after_processing=True` with it is a ValueError.
 
         `ingress=True` answers like fal's nginx ingress (HTML body mentioning nginx, no
-        x-fal-request-id), which fal_client retries on 502/503/504. Otherwise the error comes from
-        the "app layer": JSON `{"detail", "error_type"}` with x-fal-request-id. `body` (JSON-able)
-        and `headers` override what is sent, e.g. headers={"X-Fal-Request-Timeout-Type": "user"}.
+        x-fal-request-id), which fal_client retries on 502/503/504 (so an accepted submit is sent
+        again: a duplicate job). Otherwise the error comes from the "app layer": JSON
+        `{"detail", "error_type"}` with a fresh x-fal-request-id (never the id of the job a submit
+        created), which fal_client does not retry. A 404 on status/result/cancel answers exactly
+        like an unknown request id. `body` (JSON-able, or a str for `ingress`) and `headers`
+        override what is sent, e.g. headers={"X-Fal-Request-Timeout-Type": "user"}.
         """
+        if after_processing and status < 500:
+            raise ValueError(
+                f"HTTP {status} after processing is not something fal does: a {status} means the request was not "
+                "accepted; only 5xx may come after the request took effect"
+            )
         self._add_fault(
-            route, _Fault("fail", count, status=status, ingress=ingress, body=body, headers=dict(headers or {}))
+            route,
+            _Fault(
+                "fail",
+                count,
+                status=status,
+                ingress=ingress,
+                body=body,
+                headers=dict(headers or {}),
+                after_processing=after_processing,
+            ),
         )
 
     def drop_next(self, route: str, count: int = 1, *, after_processing: bool = False) -> None:
         """Close the connection of the next `count` requests on `route` without answering.
 
-        With `after_processing=True` the request takes effect first (e.g. a submit creates its job)
-        and only the response is lost: the duplicate-job risk of a client retrying a submit.
+        By default nothing takes effect (fal never got it). With `after_processing=True` the request
+        takes effect first (e.g. a submit creates its job) and only the response is lost: the
+        duplicate-job risk, since fal_client retries a dropped connection (httpx.RemoteProtocolError)
+        up to 10 attempts in all.
         """
         self._add_fault(route, _Fault("drop", count, after_processing=after_processing))
+
+    def delay_next(self, route: str, seconds: float, count: int = 1, *, after_processing: bool = True) -> None:
+        """The next `count` requests on `route` are answered `seconds` late.
+
+        With `after_processing=True` (the default) the request takes effect at once and only the
+        answer waits: for a submit, the "kill window" in which fal has accepted (and will bill) a
+        job but the client does not know its request id yet. With `after_processing=False` the
+        request waits before it is processed (the job appears only after the delay).
+
+        Only that request's handler thread waits: other requests are served meanwhile. A client
+        that gives up (a read timeout) just closes its connection; fal_client retries read
+        timeouts unless the request carried X-Fal-Request-Timeout (`start_timeout=`), so a slow
+        submit can become a duplicate job. `stop()` wakes a waiting handler, which then closes the
+        connection without answering. Delays combine with `fail_next` / `drop_next` on the same
+        request (e.g. processed, 2 s later a 504).
+        """
+        if route not in ROUTES:
+            raise ValueError(f"unknown route {route!r}; routes are {sorted(ROUTES)}")
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        if seconds < 0:
+            raise ValueError("seconds must be >= 0")
+        with self._lock:
+            self._delays.setdefault(route, deque()).append(_Delay(count, float(seconds), after_processing))
+
+    def report_status_next(self, status_word: str, count: int = 1, request_id: str | None = None) -> None:
+        """The next `count` status polls (of `request_id` only, if given) answer `status_word`.
+
+        The answer is 200 `{"status": status_word, "request_id", "response_url", "status_url",
+        "cancel_url", "logs": null}` (plus `"queue_position": 0` for IN_QUEUE). For a word
+        fal_client does not know (anything but IN_QUEUE, IN_PROGRESS, COMPLETED, e.g. "CANCELLED"
+        or "FAILED", which fal never sends) fal_client raises `ValueError("Unknown status: WORD")`,
+        not retried. Only polls of a known request id consume it; the job itself is untouched.
+        """
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        with self._lock:
+            self._status_words.append(_StatusWord(status_word, count, request_id))
 
     def truncate_next_downloads(self, count: int = 1) -> None:
         """The next `count` GETs of a /files/ URL announce the full Content-Length, send half, then close."""
@@ -586,9 +693,11 @@ class FakeFal:
             self._failure_rules.append(_FailureRule(substring, error, error_type, status))
 
     def clear_faults(self) -> None:
-        """Forget every pending fault, truncation and job-failure rule."""
+        """Forget every pending fault, delay, status word, truncation and job-failure rule."""
         with self._lock:
             self._faults.clear()
+            self._delays.clear()
+            self._status_words.clear()
             self._failure_rules.clear()
             self._truncate_downloads = 0
 
@@ -623,6 +732,47 @@ class FakeFal:
             if fault.remaining <= 0:
                 queue.popleft()
             return fault
+
+    def _take_delay(self, route: str) -> _Delay | None:
+        with self._lock:
+            queue = self._delays.get(route)
+            if not queue:
+                return None
+            delay = queue[0]
+            delay.remaining -= 1
+            if delay.remaining <= 0:
+                queue.popleft()
+            return delay
+
+    def _take_status_word(self, request_id: str) -> str | None:
+        with self._lock:
+            for entry in self._status_words:
+                if entry.request_id in (None, request_id):
+                    entry.remaining -= 1
+                    if entry.remaining <= 0:
+                        self._status_words.remove(entry)
+                    return entry.word
+            return None
+
+    def _pause(self, seconds: float) -> bool:
+        """Sleep without holding the lock; False if the server is stopping (then do not answer)."""
+        return not self._stopping.wait(seconds)
+
+    def closed_port_url(self) -> str:
+        """A base URL on 127.0.0.1 where every connection is refused: "fal never got it".
+
+        The port stays bound (never listening) until `stop()`, so nothing else can take it. Point
+        the client at it, e.g. `monkeypatch.setattr(fal_client.client, "QUEUE_URL_FORMAT", url + "/")`
+        in-process, or FAL_QUEUE_RUN_HOST=127.0.0.1:PORT for a subprocess. fal_client treats the
+        refusal (httpx.ConnectError) as retryable: 10 attempts with backoff (about 51 s x jitter in
+        all; shrink it in-process with `fakefal.plugin.fast_retries`), then httpx.ConnectError
+        reaches the caller. Nothing reaches the fake, nothing is recorded or accepted.
+        """
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        with self._lock:
+            self._closed_ports.append(sock)
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{sock.getsockname()[1]}"
 
     # ------------------------------------------------------------------ recording
 
@@ -659,6 +809,18 @@ class FakeFal:
         with self._lock:
             self._advance(self._now())
             return [self._info(j) for j in self._job_order]
+
+    def accepted_count(self, *, via: Literal["queue", "run"] | None = None) -> int:
+        """How many jobs the fake accepted (created): each one a job fal would run and bill.
+
+        Counts every submit that took effect, whatever the client saw: a normal answer, an error
+        after processing (`fail_next(..., after_processing=True)`), a lost answer
+        (`drop_next(..., after_processing=True)`), or a late one (`delay_next`). Refused requests
+        (401, unknown endpoint, 429, faults before processing) never count. `via` restricts to
+        queue submits ("queue") or synchronous `run()` calls ("run"). Not reset by reset_counters().
+        """
+        with self._lock:
+            return sum(1 for j in self._job_order if via is None or j.via == via)
 
     @property
     def submits(self) -> list[Any]:
@@ -1020,25 +1182,39 @@ class FakeFal:
         )
         with self._lock:
             self._records.append(record)
-        if self.latency:
-            time.sleep(self.latency)
+        if self.latency and not self._pause(self.latency):
+            h.hard_close()
+            return
         fault = self._take_fault(route) if route in ROUTES else None
+        delay = self._take_delay(route) if route in ROUTES else None
+        if delay is not None:
+            _note_fault(record, "delay")
+            if not delay.after_processing and not self._pause(delay.seconds):
+                h.hard_close()  # stopping: the request never took effect
+                return
         if fault is not None and fault.kind == "drop" and not fault.after_processing:
-            record.fault = "drop"
+            _note_fault(record, "drop")
             h.hard_close()
             return
         try:
-            if fault is not None and fault.kind == "fail":
-                record.fault = "ingress" if fault.ingress else "fail"
-                resp = self._fault_response(fault)
+            if fault is not None and fault.kind == "fail" and not fault.after_processing:
+                _note_fault(record, "ingress" if fault.ingress else "fail")
+                resp = self._fault_response(route, fault)
             else:
                 resp = self._route(route, match, h.command, path, query, headers, body, parsed, record)
+                record.processed = True
+                if fault is not None and fault.kind == "fail":
+                    _note_fault(record, "ingress" if fault.ingress else "fail")
+                    resp = self._fault_response(route, fault)
         except Exception:
             with self._lock:
                 self.internal_errors.append(f"{h.command} {h.path}\n{traceback.format_exc()}")
             resp = _json(500, {"detail": "fakefal internal error (see server.internal_errors)"})
+        if delay is not None and delay.after_processing and not self._pause(delay.seconds):
+            h.hard_close()  # stopping: processed, never answered
+            return
         if fault is not None and fault.kind == "drop":
-            record.fault = "drop"
+            _note_fault(record, "drop")
             h.hard_close()
             return
         record.status = resp.status
@@ -1051,10 +1227,12 @@ class FakeFal:
         try:
             h.send(resp)
         except OSError:
-            h.close_connection = True
+            h.close_connection = True  # e.g. the client gave up during a delay
 
-    def _fault_response(self, fault: _Fault) -> _Response:
+    def _fault_response(self, route: str, fault: _Fault) -> _Response:
         reason = _REASONS.get(fault.status, "Error")
+        if fault.status == 404 and not fault.ingress and fault.body is None and route in _QUEUE_ROUTES:
+            return _unknown_request(route, fault.headers)
         if fault.ingress:
             html = (
                 f"<html>\r\n<head><title>{fault.status} {reason}</title></head>\r\n<body>\r\n"
@@ -1094,7 +1272,7 @@ class FakeFal:
             return self._handle_submit(route, path, query, headers, body, parsed, record)
         if route in ("status", "result", "cancel"):
             assert match is not None
-            return self._handle_queue(route, match, query, headers)
+            return self._handle_queue(route, match, query, headers, record)
         if route == "token":
             return self._handle_token(query, headers)
         if route == "upload_initiate":
@@ -1182,7 +1360,7 @@ class FakeFal:
         return self._result_response(job)
 
     def _handle_queue(
-        self, route: str, match: re.Match[str], query: dict[str, str], headers: dict[str, str]
+        self, route: str, match: re.Match[str], query: dict[str, str], headers: dict[str, str], record: RequestRecord
     ) -> _Response:
         if error := self._key_error(headers):
             return error
@@ -1193,11 +1371,14 @@ class FakeFal:
             if job is not None and job.endpoint.owner_alias != match["app"]:
                 job = None
             if job is None:
-                if route == "cancel":
-                    return _json(404, {"status": "NOT_FOUND"})
-                return _json(404, {"detail": "Request not found"})
+                return _unknown_request(route)
             if route == "status":
                 code, body = self._status_body(job, query.get("logs", "").lower() in ("true", "1"))
+                if (word := self._take_status_word(job.request_id)) is not None:
+                    _note_fault(record, "status_word")
+                    code, body = 200, {"status": word, "request_id": job.request_id, **self._urls(job), "logs": None}
+                    if word == IN_QUEUE:
+                        body["queue_position"] = 0
                 return _json(code, body, {"x-fal-request-id": job.request_id})
             if route == "cancel":
                 if job.state == COMPLETED:
@@ -1217,7 +1398,7 @@ class FakeFal:
             assert job.finished_at is not None
             ttl = self.result_ttl
             if job.expired or (ttl is not None and now >= job.finished_at + ttl):
-                return _json(404, {"detail": "Request not found"})
+                return _unknown_request(route)
         return self._result_response(job)
 
     # -- storage
