@@ -55,6 +55,17 @@ scene_option = click.option(
     metavar="ID",
     help="Only this scene (repeat for several). Default: every scene.",
 )
+no_store_option = click.option(
+    "--no-store",
+    is_flag=True,
+    help="Work without the team store even when one is configured (STORYC_STORE or storyc.toml).",
+)
+resend_unknown_option = click.option(
+    "--resend-unknown",
+    is_flag=True,
+    help="Send again the submits whose outcome is unknown (no answer came back; fal may have accepted them, "
+    "so this may pay twice). Without it they are shown and left alone.",
+)
 no_cache_option = click.option("--no-cache", is_flag=True, help="Compile from scratch, ignoring .storyc/compile/.")
 backend_option = click.option(
     "--backend",
@@ -205,15 +216,27 @@ def compile_command(board: Path, scenes: tuple[str, ...], fmt: str, as_json: boo
 @scene_option
 @backend_option
 @size_option
+@no_store_option
+@resend_unknown_option
 @format_option()
-def plan(board: Path, scenes: tuple[str, ...], backend: str, size: str, fmt: str, as_json: bool) -> None:
+def plan(
+    board: Path,
+    scenes: tuple[str, ...],
+    backend: str,
+    size: str,
+    no_store: bool,
+    resend_unknown: bool,
+    fmt: str,
+    as_json: bool,
+) -> None:
     """Show what `render` would do and cost, scene by scene. Sends nothing.
 
     Each scene is cached (its request was rendered before, also if the scene
     was reverted to it), resume (fal accepted it earlier; picked up by its
     request id at no new cost), render (new or changed: paid) or unknown (a
     submit got no answer, so fal may have it: not sent again unless
-    `render --resend-unknown`).
+    `render --resend-unknown`), or store: done in the team store by another
+    clone, fetched from there at no cost (the store is asked, nothing else).
 
     \b
     Example:
@@ -221,7 +244,11 @@ def plan(board: Path, scenes: tuple[str, ...], backend: str, size: str, fmt: str
     """
     from storyc.commands.plan import plan as run
 
-    _exit(run(board, scenes, out=_output(fmt, as_json), backend=backend, size=size))
+    out = _output(fmt, as_json)
+    code = run(
+        board, scenes, out=out, backend=backend, size=size, use_store=not no_store, resend_unknown=resend_unknown
+    )
+    _exit(code)
 
 
 @cli.command()
@@ -245,12 +272,8 @@ def plan(board: Path, scenes: tuple[str, ...], backend: str, size: str, fmt: str
     help="Upload an asset again when its recorded fal URL is older than this.",
 )
 @click.option("--cancel-on-interrupt", is_flag=True, help="On Ctrl-C, ask fal to cancel the requests sent in this run.")
-@click.option(
-    "--resend-unknown",
-    is_flag=True,
-    help="Send again the submits whose outcome is unknown (no answer came back; fal may have accepted them, "
-    "so this may pay twice). Without it they are shown and left alone.",
-)
+@resend_unknown_option
+@no_store_option
 @format_option()
 def render(
     board: Path,
@@ -263,6 +286,7 @@ def render(
     upload_ttl: float,
     cancel_on_interrupt: bool,
     resend_unknown: bool,
+    no_store: bool,
     fmt: str,
     as_json: bool,
 ) -> None:
@@ -298,6 +322,7 @@ def render(
         upload_ttl_hours=upload_ttl,
         cancel_on_interrupt=cancel_on_interrupt,
         resend_unknown=resend_unknown,
+        use_store=not no_store,
     )
     _exit(code)
 
@@ -321,17 +346,40 @@ def status(board: Path, scenes: tuple[str, ...], fmt: str, as_json: bool) -> Non
 @cli.command()
 @board_argument
 @scene_option
+@no_store_option
 @format_option()
-def pull(board: Path, scenes: tuple[str, ...], fmt: str, as_json: bool) -> None:
-    """Download rendered videos that are missing (or altered) locally, from the URLs in the lock.
+def pull(board: Path, scenes: tuple[str, ...], no_store: bool, fmt: str, as_json: bool) -> None:
+    """Download rendered videos that are missing (or altered) locally: from the team store, else fal's URL.
 
     For a fresh clone of a repository that commits its lock: every done
-    render is fetched and checked against its sha256. Never renders, never
-    pays, needs no API key.
+    render is fetched and checked against its sha256, from the team store
+    when one is configured (it keeps every paid video; fal's URLs expire),
+    else from the URL in the lock. Never renders, never pays, needs no API key.
     """
     from storyc.commands.pull import pull as run
 
-    _exit(run(board, scenes, out=_output(fmt, as_json)))
+    _exit(run(board, scenes, out=_output(fmt, as_json), use_store=not no_store))
+
+
+@cli.command()
+@board_argument
+@format_option()
+def push(board: Path, fmt: str, as_json: bool) -> None:
+    """Put the done renders the team store lacks into it (for a team that adds a store later).
+
+    Each video is checked against the sha256 in the lock, uploaded to the
+    store, then its record written (create-only: what is there stays). Then
+    `storyc render` on any clone takes those scenes from the store for $0,
+    and `storyc pull` fetches them even after fal's URLs expire.
+    The store is STORYC_STORE, else `store = "..."` in storyc.toml beside the board.
+
+    \b
+    Example:
+      STORYC_STORE=s3://film-renders/ad-spot storyc push board.yaml
+    """
+    from storyc.commands.push import push as run
+
+    _exit(run(board, out=_output(fmt, as_json)))
 
 
 @cli.command()

@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from storyc.assets import sha256_file
 from storyc.compiler import Job
 from storyc.lock import Lock, LockError, LockStore, Render, video_path, video_target
+
+if TYPE_CHECKING:
+    from storyc.team import TeamLayer
 
 SceneStatusWord = Literal["done", "missing", "altered", "submitted", "unknown", "failed", "lost", "stale", "new"]
 
@@ -84,9 +87,14 @@ def pull(
     jobs: Sequence[Job],
     store: LockStore,
     *,
+    team: TeamLayer | None = None,
     on_scene: Callable[[str, str], None] = lambda scene, what: None,
 ) -> list[Pulled]:
-    """Download each done render whose local file is missing or altered, verifying its sha256."""
+    """Download each done render whose local file is missing or altered, verifying its sha256.
+
+    From the team store first when there is one (it keeps every paid video; fal's URLs expire),
+    else from the URL the lock recorded.
+    """
     from storyc.download import DownloadError, fetch, new_client
 
     pulled: list[Pulled] = []
@@ -98,6 +106,17 @@ def pull(
             assert render.video is not None
             path = render.video.path or video_path(status.scene, status.key)
             on_scene(status.scene, f"downloading {path}")
+            if team is not None and render.video.sha256 is not None:
+                from storyc.teamstore import StoreError
+
+                try:
+                    size = team.fetch(render.video.sha256, video_target(board_dir, path))
+                except (StoreError, LockError, OSError) as exc:
+                    on_scene(status.scene, f"not from the team store ({exc}); trying the lock's URL")
+                else:
+                    detail = f"{size:,} bytes from the team store, sha256 verified"
+                    pulled.append(Pulled(status.scene, path, True, detail))
+                    continue
             try:
                 got = fetch(
                     client,

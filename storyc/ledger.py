@@ -32,13 +32,17 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from storyc.backends.base import Gone, JobFailed, NoAnswer, NotSent, Pending, Refused, RemoteVideo, RenderService
 from storyc.compiler import Job
 from storyc.lock import LockError, LockStore, Render, Upload, Video, now_utc, video_path, video_target
 from storyc.plan import Plan, PlanItem, plan_with_lock
 from storyc.render import Interrupted, RunContext, SceneResult
+
+if TYPE_CHECKING:
+    from storyc.team import TeamLayer
+    from storyc.teamstore import ClaimInfo, DoneRecord
 
 
 @dataclass(frozen=True)
@@ -58,12 +62,18 @@ class Ledger:
     paid = True
 
     def __init__(
-        self, board_dir: Path, store: LockStore, service: RenderService, settings: LedgerSettings | None = None
+        self,
+        board_dir: Path,
+        store: LockStore,
+        service: RenderService,
+        settings: LedgerSettings | None = None,
+        team: TeamLayer | None = None,
     ) -> None:
         self.board_dir = board_dir
         self.store = store
         self.service = service
         self.settings = settings or LedgerSettings()
+        self.team = team  # the team store, between this lock and the service
         self.name = service.name
         self.notes: list[str] = []  # for the summary, about the run as a whole
         self._guard = threading.Lock()
@@ -74,8 +84,12 @@ class Ledger:
     # --- the Backend protocol ----------------------------------------------------------------
 
     def plan(self, storyboard: str, jobs: Sequence[Job]) -> Plan:
+        lock = self.store.lock
+        in_store: set[str] = set()
+        if self.team is not None:  # one listing of the store's records, for the keys this lock lacks
+            in_store = self.team.done_keys([j.key for j in jobs if lock.done(j.key) is None])
         return plan_with_lock(
-            storyboard, jobs, self.store.lock, self.name, resend_unknown=self.settings.resend_unknown
+            storyboard, jobs, lock, self.name, resend_unknown=self.settings.resend_unknown, in_store=in_store
         )
 
     def prepare(self, plan: Plan) -> None:
@@ -108,6 +122,8 @@ class Ledger:
         job = item.job
         if item.action == "cached":
             return self._ensure_local(item, ctx)
+        if item.action == "store":  # the team layer finds it done there, before anything is uploaded
+            return self._submit(job, ctx)
         if item.action == "unknown":
             assert item.previous is not None
             return self._unknown(job, item.previous)
@@ -116,33 +132,101 @@ class Ledger:
             return self._finish(job, item.previous, ctx, spent=Decimal("0"), resumed=True)
         return self._submit(job, ctx)
 
+    def _through_team(self, job: Job, ctx: RunContext, *, claim: bool) -> SceneResult | ClaimInfo | None:
+        """Ask the team store before paying: another clone may have it done, submitted or in hand.
+
+        Without `claim` it only looks (before uploads: nothing to upload for a key done elsewhere);
+        with it, it claims the key, waiting while another clone's claim has no answer yet.
+        """
+        from storyc.team import Claimed, DoneElsewhere, SubmittedElsewhere
+        from storyc.teamstore import StoreError
+
+        assert self.team is not None
+        try:
+            decision = self.team.decide(job, ctx) if claim else self.team.look(job)
+            if decision is None:
+                return None
+            if isinstance(decision, DoneElsewhere):
+                return self._from_store(job, decision.record, ctx)
+        except StoreError as exc:
+            return self._not_sent(job, f"the team store can't be used ({exc}); `--no-store` renders without it")
+        except (LockError, OSError) as exc:  # the store's video could not be written here
+            return self._not_sent(job, f"could not write the team store's video ({exc})")
+        if isinstance(decision, Claimed):
+            return decision.claim
+        if isinstance(decision, SubmittedElsewhere):
+            adopted = self.team.adopted_render(job, decision.claim)
+            self._record(job, adopted, request_id=adopted.request_id)
+            ctx.progress.update(job.scene, "resuming", f"submitted by {decision.claim.owner}")
+            return self._finish(job, adopted, ctx, spent=Decimal("0"), resumed=True)
+        other = decision.claim  # another clone's submit got no answer: fal may have it, so nobody re-sends it
+        unknown = Render(job.scene, job.endpoint, "unknown", job.seconds, job.cost_usd, sent_at=other.claimed_at)
+        self._record(job, replace(unknown, error=f"submitted by {other.owner}, no answer"), request_id=None)
+        return self._unknown(job, unknown)
+
+    def _from_store(self, job: Job, record: DoneRecord, ctx: RunContext) -> SceneResult:
+        """A render another clone paid for: its verified video from the store, $0."""
+        assert self.team is not None
+        relative = video_path(job.scene, job.key)
+        ctx.progress.update(job.scene, "fetching", "from the team store")
+        self.team.fetch(record.video_sha256, video_target(self.board_dir, relative))
+        done = self.team.done_render(job, record, relative)
+        self._record(job, done, request_id=None)
+        ctx.progress.update(job.scene, "cached", relative)
+        notes = ("from the team store",)
+        return SceneResult(job.scene, job.key, "cached", record.request_id, path=relative, notes=notes)
+
     def _submit(self, job: Job, ctx: RunContext) -> SceneResult:
+        if self.team is not None:
+            elsewhere = self._through_team(job, ctx, claim=False)
+            if isinstance(elsewhere, SceneResult):
+                return elsewhere
         ctx.progress.update(job.scene, "uploading" if job.files else "submitting")
         try:
             urls = self._upload_assets(job, ctx)
         except NotSent as exc:
             return self._not_sent(job, str(exc))
         ctx.check()
+        claim: ClaimInfo | None = None
+        if self.team is not None:  # claimed only now, after uploads: the lease covers just the submit
+            decided = self._through_team(job, ctx, claim=True)
+            if isinstance(decided, SceneResult):
+                return decided
+            claim = decided
         previous = self.store.lock.renders.get(job.key)
         intent = Render(job.scene, job.endpoint, "intent", job.seconds, job.cost_usd, sent_at=now_utc())
         try:
             self.store.set_render(job.key, intent)  # write-ahead: a kill from here on is seen as `unknown`
         except OSError as exc:
             return self._not_sent(job, f"could not write the lock file ({_os_error(exc)})")
+        if claim is not None and self.team is not None:
+            from storyc.teamstore import StoreError
+
+            try:
+                self.team.sending(claim)  # write-ahead in the store too: other clones never re-send it
+            except StoreError as exc:
+                self._restore(job.key, previous)
+                return self._not_sent(job, f"the team store can't be used ({exc}); `--no-store` renders without it")
         ctx.progress.update(job.scene, "submitting")
         try:
             request_id = self.service.submit(job.endpoint, job.arguments_with(lambda f: urls[f.sha256]), ctx)
         except (NotSent, Refused, Interrupted) as exc:
             self._restore(job.key, previous)  # fal did not take it: the lock must not say it might have
+            if claim is not None and self.team is not None:
+                self.team.released(claim, str(exc) or "interrupted before sending")
             if isinstance(exc, Interrupted):
                 raise
             return self._not_sent(job, str(exc), exc.field_path)
         except NoAnswer as exc:
+            if claim is not None and self.team is not None:
+                self.team.no_answer(claim, str(exc))
             self._record(job, replace(intent, state="unknown", error=str(exc)), request_id=None)
             ctx.progress.update(job.scene, "unknown")
             return self._unknown(job, replace(intent, state="unknown", error=str(exc)))
         submitted = replace(intent, state="submitted", request_id=request_id)
         self._submitted_now[job.scene] = (job.endpoint, request_id)
+        if claim is not None and self.team is not None:  # other clones resume this id instead of paying
+            self.team.accepted(claim, request_id, job.endpoint)
         if not self._record(job, submitted, request_id=request_id):
             error = self._unrecorded_error(request_id)
             return SceneResult(job.scene, job.key, "submitted", request_id, spent=job.cost_usd, error=error)
@@ -181,6 +265,8 @@ class Ledger:
             return SceneResult(job.scene, job.key, "failed", render.request_id, error=str(exc), location=location)
         self._record(job, done, request_id=render.request_id)
         path = done.video.path if done.video else None
+        if self.team is not None and path is not None:
+            self.team.share(job.key, done, self.board_dir / path)
         ctx.progress.update(job.scene, "done", path or "")
         return SceneResult(job.scene, job.key, "done", render.request_id, path=path, spent=spent)
 
@@ -194,7 +280,7 @@ class Ledger:
         path = render.video.path
         if path is None or not (self.board_dir / path).exists():
             try:
-                render = self._download(item.job, render, ctx)
+                render = self._download_again(item.job, render, ctx)
             except (Gone, Pending, LockError, OSError) as exc:
                 error = f"the local file {path} is missing and could not be fetched again: {exc}"
                 return SceneResult(item.scene, item.job.key, "cached", render.request_id, path=path, error=error)
@@ -202,6 +288,22 @@ class Ledger:
             path = render.video.path if render.video else path
         ctx.progress.update(item.scene, "cached", path or "")
         return SceneResult(item.scene, item.job.key, "cached", render.request_id, path=path)
+
+    def _download_again(self, job: Job, render: Render, ctx: RunContext) -> Render:
+        """A done render's missing file: from the team store when it has it (fal's URLs expire), else fal."""
+        video = render.video
+        assert video is not None
+        if self.team is not None and video.sha256 is not None:
+            from storyc.teamstore import StoreError
+
+            relative = video.path or video_path(job.scene, job.key)
+            try:
+                self.team.fetch(video.sha256, video_target(self.board_dir, relative))
+            except StoreError as exc:
+                self.team.notes.append(f"scene '{job.scene}': not in the team store ({exc}); trying fal's URL")
+            else:
+                return replace(render, video=replace(video, path=relative))
+        return self._download(job, render, ctx)
 
     def _download(self, job: Job, render: Render, ctx: RunContext) -> Render:
         video = render.video

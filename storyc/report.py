@@ -137,7 +137,7 @@ class Output:
                 severity = "error" if result.state in ("failed", "lost", "unknown") else "warning"
                 self.echo(f"{where}: {severity}: scene '{result.scene}': {result.error}", err=True)
             for note in result.notes:
-                self.echo(f"{compiled.storyboard}: warning: scene '{result.scene}': {note}", err=True)
+                self.echo(f"{compiled.storyboard}: note: scene '{result.scene}': {note}", err=True)
         for note in notes:
             self.echo(f"storyc: {note}", err=True)
         states: tuple[SceneState, ...] = ("done", "cached", "submitted", "unknown", "failed", "lost", "interrupted")

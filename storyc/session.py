@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from storyc.backends.base import RenderService
     from storyc.backends.fal import FalSettings
     from storyc.ledger import LedgerSettings
+    from storyc.team import TeamLayer
 
 
 @dataclass
@@ -46,23 +47,28 @@ def fal_session(
     jobs: Sequence[Job],
     settings: FalSettings | None = None,
     ledger: LedgerSettings | None = None,
+    team: TeamLayer | None = None,
 ) -> Iterator[Session]:
     """Raises LockError when the lock file is unreadable or held by another storyc."""
     from storyc.backends.fal import FalService
 
-    with ledger_session(board, jobs, FalService(settings), ledger) as session:
+    with ledger_session(board, jobs, FalService(settings), ledger, team) as session:
         yield session
 
 
 @contextlib.contextmanager
 def ledger_session(
-    board: CompiledBoard, jobs: Sequence[Job], service: RenderService, settings: LedgerSettings | None = None
+    board: CompiledBoard,
+    jobs: Sequence[Job],
+    service: RenderService,
+    settings: LedgerSettings | None = None,
+    team: TeamLayer | None = None,
 ) -> Iterator[Session]:
-    """A paid service behind the board's lock file (the ledger)."""
+    """A paid service behind the board's lock file (the ledger), and the team store when there is one."""
     from storyc.ledger import Ledger
 
     with open_store(board.path) as store:
-        backend = Ledger(board.path.parent, store, service, settings)
+        backend = Ledger(board.path.parent, store, service, settings, team)
         yield Session(board, jobs, backend, backend.plan(board.storyboard, jobs), store)
 
 

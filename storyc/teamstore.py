@@ -9,27 +9,30 @@ store has none), only "create if absent" (`mode="create"`, `AlreadyExistsError` 
 Under the URL's prefix (`s3://bucket/team/film` -> keys under `team/film/`):
 
     claims/<hex>/<n>.json            {"key", "n", "owner", "claimed_at", "lease_until", "nonce"}
+    claims/<hex>/<n>.sending.json    {"sent_at"}              claim n's holder is sending its submit now
+    claims/<hex>/<n>.released.json   {"released_at", "reason"}  fal proved it did not take it: key free
     claims/<hex>/<n>.submitted.json  {"request_id", "endpoint", "submitted_at"}   fal accepted claim n
     claims/<hex>/<n>.unknown.json    {"sent_at", "reason"}        claim n's submit got no answer
     done/<hex>.json                  the record: scene, endpoint, request id, seconds, cost, video
     videos/<hex of video sha256>.mp4 the bytes, put only once verified; done/ only after them
 
-Claiming: whoever creates `claims/<hex>/<n>.json` first owns the key for its lease.  A new claim
-n+1 may be created only when no claim of the key has a `.submitted` or `.unknown` beside it (money
-may have been spent: the others fetch that request, or report "unknown") and the highest claim's
-lease has expired (its holder died before fal accepted).  Two clones racing for the same n are
-settled by the store: one create succeeds, the other gets `AlreadyExistsError`, re-reads and
-reports the winner.  The `nonce` tells a claimer its own claim apart from anyone else's when a
-create it sent is answered "already exists" (a retried request whose first try did land).
+Claiming: whoever creates `claims/<hex>/<n>.json` first owns the key for its lease.  Its holder
+writes `.sending` just before the submit goes out, then `.submitted` or `.unknown` with the answer.
+A new claim n+1 may be created only when no claim of the key has a `.sending`, `.submitted` or
+`.unknown` beside it (money may have been spent: the others fetch that request, or report
+"unknown") and the highest claim's lease has expired (its holder died before sending anything).
+A claim whose holder died after `.sending` and before the answer is "unknown" to everyone once its
+lease is over: fal may have it, so nobody pays for it again without an explicit choice.
+Two clones racing for the same n are settled by the store: one create succeeds, the other gets
+`AlreadyExistsError`, re-reads and reports the winner.  The `nonce` tells a claimer its own claim
+apart from anyone else's when a create it sent is answered "already exists" (a retried request
+whose first try did land).
 
-The lease, `DEFAULT_LEASE` = 5 minutes: the render layer claims right before the submit POST
-(after the uploads), and fal_client's submit timeout is 120 s.  One submit attempt, plus writing
-`.submitted` (at most the store timeout, 15 s by default), plus tolerance for clocks a few seconds
-apart, fits in 5 minutes more than twice over; and a holder that died before fal accepted blocks
-the others for at most those 5 minutes, short next to a render and cheap next to paying twice.
-A holder must not start a submit attempt (a retry included) unless its claim still has at least
-the submit timeout plus a margin to live (`claim.lease_until - now`); past its lease, another
-clone may already be paying.  Leases are judged by each reader's clock: machines are assumed to
+The lease: `DEFAULT_LEASE` is 5 minutes for this module's callers; the render layer
+(`storyc.team.CLAIM_LEASE`) uses 15, because a submit there is up to 4 attempts of fal_client's
+120 s timeout.  Once `.sending` is written the lease no longer frees the key (see above), so the
+lease only bounds how long a holder that died before sending anything blocks the others.  Leases
+are judged by each reader's clock: machines are assumed to
 keep time within seconds of each other (NTP), not minutes.
 
 Every store failure (unreachable, 5xx after obstore's own retries, permission refused, timeout) is
@@ -58,6 +61,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
 from urllib.parse import unquote, urlsplit
 
+from storyc.diagnostics import StorycError
 from storyc.fsutil import atomic_writer
 
 if TYPE_CHECKING:
@@ -72,7 +76,7 @@ ACCEPTED_FORMS = (
     "s3://BUCKET[/PREFIX], gs://BUCKET[/PREFIX], az://CONTAINER[/PREFIX], file:///ABSOLUTE/DIR or memory://[NAME]"
 )
 _KEY = re.compile(r"^sha256:([0-9a-f]{64})$")
-_CLAIM_FILE = re.compile(r"^([1-9][0-9]*)(\.submitted|\.unknown)?\.json$")
+_CLAIM_FILE = re.compile(r"^([1-9][0-9]*)(\.submitted|\.unknown|\.sending|\.released)?\.json$")
 _CHUNK = 1024 * 1024
 _LIST_WHEN_MORE_THAN = 8  # done_keys: one list of done/ beats this many HEAD requests
 _CLAIM_ATTEMPTS = 5
@@ -83,7 +87,7 @@ _SECRET_NAMES = re.compile(r"SECRET|TOKEN|PASSWORD|CREDENTIAL|ACCOUNT_KEY|SERVIC
 T = TypeVar("T")
 
 
-class StoreError(Exception):
+class StoreError(StorycError):
     """The team store could not be used: says which store (no credentials), what failed and what to do."""
 
 
@@ -228,15 +232,17 @@ class ClaimInfo:
     unknown: bool = False  # the submit got no answer (`<n>.unknown.json`): fal may have accepted it
     reason: str | None = None  # why it is unknown, as its holder wrote it
     nonce: str = ""
+    sending: bool = False  # the holder was about to send its submit (`<n>.sending.json`)
+    released: bool = False  # fal proved it did not take the submit (429s, no connection): the key is free
 
     def live(self, now: datetime) -> bool:
-        """The lease has not expired (whatever was written beside the claim)."""
-        return now < self.lease_until
+        """The lease has not expired (whatever was written beside the claim), and was not given up."""
+        return now < self.lease_until and not self.released
 
     @property
     def settled(self) -> bool:
         """Money may have been spent on this claim: nobody may submit the key again."""
-        return self.request_id is not None or self.unknown
+        return not self.released and (self.request_id is not None or self.unknown or self.sending)
 
     def to_json(self) -> str:
         return _dumps(
@@ -712,6 +718,10 @@ class TeamStore:
                 except ValueError as exc:
                     raise self._corrupt(f"{base}.unknown.json", str(exc)) from None
                 fields.update(unknown=True, reason=reason if isinstance(reason, str) else None)
+        if f"{n}.sending.json" in names:
+            fields.update(sending=True)
+        if f"{n}.released.json" in names:
+            fields.update(released=True)
         return replace(claim, **fields)
 
     def _claims(self, hex_key: str) -> ClaimInfo | None:
@@ -724,8 +734,9 @@ class TeamStore:
                 numbers.setdefault(int(match.group(1)), set()).add(match.group(2) or "")
         # Normally only the highest claim has notes beside it; a holder that wrote its note after
         # its lease expired (and after someone claimed n+1) must still stop everyone paying again.
-        for note in (".submitted", ".unknown"):
-            for n in sorted((n for n, kinds in numbers.items() if note in kinds and "" in kinds), reverse=True):
+        for note in (".submitted", ".unknown", ".sending"):
+            settled = (n for n, kinds in numbers.items() if note in kinds and "" in kinds and ".released" not in kinds)
+            for n in sorted(settled, reverse=True):
                 found = self._claim(hex_key, n, names)
                 if found is not None:
                     return found
@@ -792,6 +803,17 @@ class TeamStore:
                 f"team store {self.url}: claim {claim.n} on {claim.key} is already marked submitted as request "
                 f"{existing}, not {request_id}: two submits were sent for one claim; check fal's dashboard"
             )
+
+    def mark_sending(self, claim: ClaimInfo) -> None:
+        """Claim `claim.n`'s submit is about to go out: from now on, nobody may re-claim the key."""
+        hex_key = _hex(claim.key)
+        self._create_or_read(f"claims/{hex_key}/{claim.n}.sending.json", _dumps({"sent_at": _iso(self._clock())}))
+
+    def mark_released(self, claim: ClaimInfo, reason: str) -> None:
+        """Claim `claim.n`'s submit provably did not reach fal: the next clone may claim the key at once."""
+        hex_key = _hex(claim.key)
+        note = {"released_at": _iso(self._clock()), "reason": reason}
+        self._create_or_read(f"claims/{hex_key}/{claim.n}.released.json", _dumps(note))
 
     def mark_unknown(self, claim: ClaimInfo, reason: str) -> None:
         """Claim `claim.n`'s submit got no answer: fal may have accepted it, so nobody may submit again."""

@@ -1,1 +1,1 @@
-pytest_plugins = ["fakefal.plugin"]
+pytest_plugins = ["fakefal.plugin", "s3server"]

@@ -209,6 +209,7 @@ FORMAT_RUNS: dict[str, list[str]] = {
     "render": ["render", "board.yaml", "--backend", "animatic", "--scene", "meet"],
     "status": ["status", "board.yaml"],
     "pull": ["pull", "board.yaml"],
+    "push": ["push", "board.yaml"],
     "gc": ["gc", "board.yaml", "--dry-run"],
     "cut": ["cut", "board.yaml", "--backend", "animatic"],
     "sheet": ["sheet", "board.yaml"],
@@ -218,8 +219,12 @@ FORMAT_RUNS: dict[str, list[str]] = {
 }
 
 
-def test_every_command_documents_and_supports_format_json(project: Path) -> None:
+def test_every_command_documents_and_supports_format_json(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import uuid
+
     from helpers import commit_all, git
+
+    monkeypatch.setenv("STORYC_STORE", f"memory://formats-{uuid.uuid4().hex}")  # for push
 
     assert set(cli.commands) - {"lock"} == set(FORMAT_RUNS), "a new command needs its --format json run here"
     git(project.parent, "init", "-q")

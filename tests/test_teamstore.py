@@ -21,13 +21,13 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
+from s3server import SECRET, aws_env, new_bucket
 
 from storyc.teamstore import (
     DEFAULT_LEASE,
@@ -40,8 +40,6 @@ from storyc.teamstore import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-SECRET = "s3cr3t-Never-Print-Me-0123456789abcdef"
-ACCESS_KEY = "AKIDTEAMSTORETEST"
 KEY = "sha256:" + "ab" * 32
 OTHER_KEY = "sha256:" + "cd" * 32
 LONG = timedelta(minutes=5)
@@ -52,67 +50,6 @@ pytestmark = pytest.mark.timeout(60)
 
 def key_of(i: int) -> str:
     return "sha256:" + hashlib.sha256(str(i).encode()).hexdigest()
-
-
-# --- a moto S3 server whose create-only PUTs are atomic, as S3's are ---------------------------
-
-
-class _SerializedConditionalPuts:
-    """WSGI middleware: one conditional request at a time, so moto's check-then-store cannot interleave."""
-
-    def __init__(self, app: Callable[..., Any]) -> None:
-        self.app = app
-        self.lock = threading.Lock()
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        if "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MATCH" in environ:
-            with self.lock:
-                return self.app(environ, start_response)
-        return self.app(environ, start_response)
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-    from werkzeug.serving import make_server
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    app = _SerializedConditionalPuts(DomainDispatcherApplication(create_backend_app))
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join()
-
-
-def aws_env(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
-    for name in list(os.environ):
-        if name.startswith(("AWS_", "STORYC_")):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    monkeypatch.setenv("AWS_ALLOW_HTTP", "true")
-    monkeypatch.setenv("STORYC_STORE_TIMEOUT", "5")
-
-
-def new_bucket(endpoint: str) -> str:
-    import boto3
-
-    bucket = f"team-{uuid.uuid4().hex[:12]}"
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET,
-    )
-    client.create_bucket(Bucket=bucket)
-    return bucket
 
 
 @pytest.fixture(params=["memory", "file", "s3"])

@@ -10,7 +10,16 @@ from storyc.commands._board import compiled_jobs, read_lock
 from storyc.report import Output
 
 
-def plan(board: Path, scenes: Sequence[str], *, out: Output, backend: str = "fal", size: str = "preview") -> int:
+def plan(
+    board: Path,
+    scenes: Sequence[str],
+    *,
+    out: Output,
+    backend: str = "fal",
+    size: str = "preview",
+    use_store: bool = True,
+    resend_unknown: bool = False,
+) -> int:
     loaded = compiled_jobs(board, scenes, out)
     if loaded is None:
         return EXIT_PROBLEMS
@@ -21,8 +30,14 @@ def plan(board: Path, scenes: Sequence[str], *, out: Output, backend: str = "fal
         the_plan = animatic_session(compiled, jobs, size).plan
     else:
         from storyc.plan import plan_with_lock
+        from storyc.team import open_team
 
-        the_plan = plan_with_lock(compiled.storyboard, jobs, read_lock(board))
+        lock = read_lock(board)
+        team = open_team(compiled.path, use_store=use_store)
+        in_store = team.done_keys([j.key for j in jobs if lock.done(j.key) is None]) if team else set()
+        the_plan = plan_with_lock(
+            compiled.storyboard, jobs, lock, resend_unknown=resend_unknown, in_store=in_store
+        )
     if out.json:
         out.data(the_plan.to_json())
     else:

@@ -10,17 +10,19 @@ from storyc.commands._board import compiled_jobs
 from storyc.report import Output, plural
 
 
-def pull(board: Path, scenes: Sequence[str], *, out: Output) -> int:
+def pull(board: Path, scenes: Sequence[str], *, out: Output, use_store: bool = True) -> int:
     from storyc.inventory import pull as pull_videos
     from storyc.lock import open_store
+    from storyc.team import open_team
 
     loaded = compiled_jobs(board, scenes, out)
     if loaded is None:
         return EXIT_PROBLEMS
     compiled, jobs = loaded
+    team = open_team(compiled.path, use_store=use_store)
     with open_store(board) as store:
         pulled = pull_videos(
-            compiled.path.parent, jobs, store, on_scene=lambda s, what: out.echo(f"{s}: {what}", err=True)
+            compiled.path.parent, jobs, store, team=team, on_scene=lambda s, what: out.echo(f"{s}: {what}", err=True)
         )
     failed = sum(1 for p in pulled if not p.ok)
     if out.json:

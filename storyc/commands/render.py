@@ -42,6 +42,7 @@ def render(
     upload_ttl_hours: float = 24.0,
     cancel_on_interrupt: bool = False,
     resend_unknown: bool = False,
+    use_store: bool = True,
 ) -> int:
     loaded = compiled_jobs(board, scenes, out)
     if loaded is None:
@@ -55,13 +56,17 @@ def render(
         return _run(session, concurrency, out)
     from storyc.ledger import LedgerSettings
     from storyc.session import fal_session
+    from storyc.team import open_team
 
     settings = LedgerSettings(
         upload_ttl=timedelta(hours=upload_ttl_hours),
         cancel_on_interrupt=cancel_on_interrupt,
         resend_unknown=resend_unknown,
     )
-    with fal_session(compiled, jobs, ledger=settings) as session:
+    team = open_team(compiled.path, use_store=use_store)
+    if team is not None:
+        out.echo(f"team store: {team.store.url}", err=True)
+    with fal_session(compiled, jobs, ledger=settings, team=team) as session:
         session.backend.prepare(session.plan)  # no key: say so before asking to spend
         consent(session.plan, spending, out)
         return _run(session, concurrency, out)
@@ -92,7 +97,11 @@ def _run(session: Session, concurrency: int, out: Output) -> int:
         summary = session.run(concurrency=concurrency, progress=progress)
     if out.json:
         out.data(summary.to_json())
-    out.summary(session.board, summary, getattr(session.backend, "notes", []))
+    notes = [*getattr(session.backend, "notes", [])]
+    team = getattr(session.backend, "team", None)
+    if team is not None:
+        notes += team.notes
+    out.summary(session.board, summary, notes)
     if summary.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if summary.ok else EXIT_PROBLEMS

@@ -1,0 +1,255 @@
+"""The team layer: the team store (`storyc.teamstore`) between the ledger and the render service.
+
+    ledger (board.lock)  ->  team store (shared by every clone)  ->  fal
+
+The lock answers first for this clone; the team store answers for everyone
+else's: a key done in the store is taken from it ($0, no request to fal); a key
+another clone has submitted is resumed by that clone's request id; a key
+another clone is about to submit is waited for.  Only a clone that wins the
+create-only claim on a key submits it, so a team pays once per request.
+
+Which store: `STORYC_STORE` in the environment wins; else `store = "..."` in
+`storyc.toml` beside the board (committed, so every clone and CI agree);
+`STORYC_STORE=none` (or `--no-store`) renders without one, explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from storyc.diagnostics import StorycError
+from storyc.lock import Render, Video, now_utc
+from storyc.render import RunContext
+
+if TYPE_CHECKING:
+    from storyc.compiler import Job
+    from storyc.teamstore import ClaimInfo, DoneRecord, TeamStore
+
+PROJECT_FILE = "storyc.toml"
+
+# How long a claim keeps other clones from submitting a key.  The ledger claims after the uploads,
+# right before the submit; a submit is at most 4 attempts (only when fal proves it did not take
+# one: 429, no connection), each bounded by fal_client's 120 s timeout, with backoff under 20 s:
+# under 9 minutes in the worst case.  15 minutes covers that with room for clocks that differ by
+# seconds; a clone that died before fal accepted blocks the others for at most that long.
+CLAIM_LEASE = timedelta(minutes=15)
+
+
+def configured_store_url(board: Path, environ: Mapping[str, str] | None = None) -> str | None:
+    """The team store URL for a board: STORYC_STORE, else storyc.toml's `store`, else None."""
+    from storyc.teamstore import store_url
+
+    return store_url(os.environ if environ is None else environ, _project_default(board))
+
+
+def open_team(board: Path, *, use_store: bool = True) -> TeamLayer | None:
+    """The team layer for a board, or None when no store is configured or `use_store` is False.
+
+    A configured store that can't be reached is a StoreError: rendering without it is a choice
+    (`--no-store`), never a silent fallback.
+    """
+    if not use_store:
+        return None
+    url = configured_store_url(board)
+    if url is None:
+        return None
+    from storyc.teamstore import open_team_store
+
+    return TeamLayer(open_team_store(url), lease=_lease(os.environ))
+
+
+def _lease(environ: Mapping[str, str]) -> timedelta:
+    """CLAIM_LEASE, or STORYC_CLAIM_LEASE seconds (for tests and unusual networks)."""
+    raw = environ.get("STORYC_CLAIM_LEASE")
+    if raw is None:
+        return CLAIM_LEASE
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < 86400:
+        raise StorycError(f"STORYC_CLAIM_LEASE must be a number of seconds (0 to 86400), found {raw!r}")
+    return timedelta(seconds=seconds)
+
+
+def _unknown_elsewhere(claim: ClaimInfo) -> bool:
+    """Its submit got no answer, or its holder died while sending (lease over): fal may have it."""
+    return claim.settled and claim.request_id is None and (claim.unknown or not claim.live(now_utc()))
+
+
+def _project_default(board: Path) -> str | None:
+    path = board.parent / PROJECT_FILE
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise StorycError.at(str(path), None, None, f"can't read the project file: {exc}") from exc
+    value = data.get("store")
+    if value is not None and not isinstance(value, str):
+        raise StorycError.at(str(path), None, None, "`store` must be a URL string, e.g. store = \"s3://bucket/film\"")
+    return value
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """This clone won the claim: it submits, and tells the store what happened."""
+
+    claim: ClaimInfo
+
+
+@dataclass(frozen=True)
+class DoneElsewhere:
+    record: DoneRecord
+
+
+@dataclass(frozen=True)
+class SubmittedElsewhere:
+    claim: ClaimInfo
+
+
+@dataclass(frozen=True)
+class UnknownElsewhere:
+    claim: ClaimInfo
+
+
+Decision = Claimed | DoneElsewhere | SubmittedElsewhere | UnknownElsewhere
+
+
+class TeamLayer:
+    def __init__(self, store: TeamStore, *, lease: timedelta = CLAIM_LEASE, poll: float = 2.0) -> None:
+        from storyc.teamstore import default_owner
+
+        self.store = store
+        self.owner = default_owner()
+        self.lease = lease
+        self.poll = poll  # seconds between looks at a claim another clone is about to submit
+        self.notes: list[str] = []
+
+    def done_keys(self, keys: list[str]) -> set[str]:
+        return self.store.done_keys(keys) if keys else set()
+
+    def look(self, job: Job) -> Decision | None:
+        """What the store says of a key, without claiming it: None when nobody has it in hand."""
+        from storyc.teamstore import DoneRecord
+
+        found = self.store.lookup(job.key)
+        if found is None:
+            return None
+        if isinstance(found, DoneRecord):
+            return DoneElsewhere(found)
+        if found.request_id is not None:
+            return SubmittedElsewhere(found)
+        if _unknown_elsewhere(found):
+            return UnknownElsewhere(found)
+        return None  # claimed, not yet submitted: decided when this clone tries to claim it
+
+    def decide(self, job: Job, ctx: RunContext) -> Decision:
+        """Claim the key, or learn who has it. Waits while another clone's claim has no answer yet."""
+        from storyc.teamstore import DoneRecord
+
+        while True:
+            ctx.check()
+            won, what = self.store.claim(job.key, self.owner, self.lease)
+            if isinstance(what, DoneRecord):
+                return DoneElsewhere(what)
+            if won:
+                return Claimed(what)
+            if what.request_id is not None:
+                return SubmittedElsewhere(what)
+            if _unknown_elsewhere(what):
+                return UnknownElsewhere(what)
+            ctx.progress.update(job.scene, "waiting", f"claimed by {what.owner}")
+            ctx.sleep(self.poll)
+
+    def sending(self, claim: ClaimInfo) -> None:
+        """Said before the submit goes out: if this clone dies now, the others see "unknown", not "free"."""
+        self.store.mark_sending(claim)  # a StoreError here stops the submit: nothing is sent unrecorded
+
+    def accepted(self, claim: ClaimInfo, request_id: str, endpoint: str) -> None:
+        self._quietly(lambda: self.store.mark_submitted(claim, request_id, endpoint), f"request {request_id}")
+
+    def released(self, claim: ClaimInfo, reason: str) -> None:
+        self._quietly(lambda: self.store.mark_released(claim, reason), "a submit fal did not take")
+
+    def no_answer(self, claim: ClaimInfo, reason: str) -> None:
+        self._quietly(lambda: self.store.mark_unknown(claim, reason), "an unanswered submit")
+
+    def fetch(self, video_sha256: str, target: Path) -> int:
+        return self.store.get_video(video_sha256, target)
+
+    def share(self, key: str, render: Render, file: Path) -> None:
+        """A finished render goes to the store (failures become notes): the video first, then its record."""
+        def put() -> None:
+            self.put(key, render, file)
+
+        self._quietly(put, f"the video of scene '{render.scene}'")
+
+    def put(self, key: str, render: Render, file: Path) -> bool:
+        """Store a done render: its video (verified against its sha256), then its record; False if incomplete."""
+        from storyc.teamstore import DoneRecord
+
+        video = render.video
+        if video is None or video.sha256 is None or video.bytes is None or render.request_id is None:
+            return False
+        record = DoneRecord(
+            key=key,
+            scene=render.scene,
+            endpoint=render.endpoint,
+            request_id=render.request_id,
+            seconds=render.seconds,
+            cost_usd=render.cost_usd,
+            video_sha256=video.sha256,
+            video_bytes=video.bytes,
+            stored_at=now_utc(),
+        )
+        self.store.put_video(video.sha256, file)
+        self.store.put_done(record)
+        return True
+
+    def done_render(self, job: Job, record: DoneRecord, path: str) -> Render:
+        """The lock entry for a render another clone paid for."""
+        return Render(
+            scene=record.scene,
+            endpoint=record.endpoint,
+            state="done",
+            seconds=record.seconds,
+            cost_usd=record.cost_usd,
+            request_id=record.request_id,
+            video=Video(
+                url=self.object_url(record.video_sha256),
+                bytes=record.video_bytes,
+                sha256=record.video_sha256,
+                path=path,
+            ),
+        )
+
+    def adopted_render(self, job: Job, claim: ClaimInfo) -> Render:
+        """The lock entry for a request another clone submitted: resumed by its id, never sent again."""
+        return Render(
+            scene=job.scene,
+            endpoint=claim.endpoint or job.endpoint,
+            state="submitted",
+            seconds=job.seconds,
+            cost_usd=job.cost_usd,
+            request_id=claim.request_id,
+            sent_at=claim.claimed_at,
+        )
+
+    def object_url(self, video_sha256: str) -> str:
+        return f"{self.store.url.rstrip('/')}/videos/{video_sha256.removeprefix('sha256:')}.mp4"
+
+    def _quietly(self, call: Callable[[], None], what: str) -> None:
+        """The store is where a team shares; a failure to share is said, never fatal to a paid render."""
+        from storyc.teamstore import StoreError
+
+        try:
+            call()
+        except StoreError as exc:
+            self.notes.append(f"could not record {what} in the team store: {exc}")

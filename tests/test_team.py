@@ -1,0 +1,220 @@
+"""The team store in front of the service: two clones of one board, one in-memory "fal", one store.
+
+Clones are two project folders with the same board and images (so the same content keys), each
+with its own lock; they share a real obstore store (memory://, or a directory) and one
+MemoryService, which counts the jobs "fal" accepted.  The end-to-end runs with concurrent
+`storyc render` processes against the fake fal server are in test_team_processes.py.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from helpers import make_project
+from memservice import MemoryService
+
+from storyc.ledger import LedgerSettings
+from storyc.lock import lock_path, read
+from storyc.pipeline import compile_file
+from storyc.render import RenderSummary
+from storyc.session import ledger_session
+from storyc.team import TeamLayer
+from storyc.teamstore import open_team_store
+
+BOARD = """
+version: 1
+title: Team
+target:
+  endpoint: fal-ai/kling-video/o3/4k/reference-to-video
+characters:
+  ellie:
+    frontal: refs/ellie-front.png
+    references: [refs/ellie-side.png]
+scenes:
+  - id: meet
+    prompt: "@ellie walks in."
+    duration: 3
+  - id: rest
+    prompt: "@ellie sleeps."
+    duration: 4
+"""
+IMAGES = {"refs/ellie-front.png": "grey", "refs/ellie-side.png": "silver"}
+
+
+@pytest.fixture
+def store_url() -> str:
+    return f"memory://team-{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def clones(tmp_path: Path) -> tuple[Path, Path]:
+    return make_project(tmp_path / "alice", BOARD, IMAGES), make_project(tmp_path / "bob", BOARD, IMAGES)
+
+
+def team(url: str, lease: timedelta = timedelta(minutes=15)) -> TeamLayer:
+    return TeamLayer(open_team_store(url), lease=lease, poll=0.01)
+
+
+def render(
+    board: Path,
+    service: MemoryService,
+    layer: TeamLayer | None,
+    scenes: Sequence[str] = (),
+    settings: LedgerSettings | None = None,
+) -> RenderSummary:
+    result = compile_file(board, use_cache=False)
+    assert result.board is not None, [d.format() for d in result.diagnostics]
+    jobs = [j for j in result.board.jobs if not scenes or j.scene in scenes]
+    with ledger_session(result.board, jobs, service, settings, layer) as session:
+        return session.run(concurrency=2)
+
+
+def states(summary: RenderSummary) -> dict[str, str]:
+    return {r.scene: r.state for r in summary.results}
+
+
+def test_a_second_clone_takes_every_render_from_the_store_for_free(clones: tuple[Path, Path], store_url: str) -> None:
+    alice, bob = clones
+    fal = MemoryService()
+    first = render(alice, fal, team(store_url))
+    assert states(first) == {"meet": "done", "rest": "done"} and len(fal.jobs) == 2
+
+    with ledger_session(*_compiled(bob), fal, None, team(store_url)) as session:
+        assert [i.action for i in session.plan.items] == ["store", "store"]
+        assert session.plan.cost == 0
+        second = session.run()
+    assert states(second) == {"meet": "cached", "rest": "cached"} and second.spent == 0
+    assert len(fal.jobs) == 2 and fal.submit_calls == 2 and fal.uploads.count(fal.uploads[0]) == 1
+    lock = read(lock_path(bob))
+    for result in second.results:
+        entry = lock.renders[result.key]
+        assert entry.state == "done" and entry.video is not None and entry.video.path == result.path
+        assert (bob.parent / result.path).read_bytes() == (alice.parent / result.path).read_bytes()  # type: ignore[operator]
+
+
+def test_a_clone_resumes_the_request_another_clone_submitted(clones: tuple[Path, Path], store_url: str) -> None:
+    alice, bob = clones
+    fal = MemoryService()
+    fal.script("wait", "pending")  # alice's wait fails: her job stays submitted, its id in the store
+    (first,) = render(alice, fal, team(store_url), ["meet"]).results
+    assert first.state == "submitted"
+    (second,) = render(bob, fal, team(store_url), ["meet"]).results
+    assert second.state == "done" and second.request_id == first.request_id and second.spent == 0
+    assert len(fal.jobs) == 1
+
+
+def test_another_clones_unanswered_submit_is_unknown_here_too(clones: tuple[Path, Path], store_url: str) -> None:
+    alice, bob = clones
+    fal = MemoryService()
+    fal.script("submit", "no_answer")
+    assert states(render(alice, fal, team(store_url), ["meet"])) == {"meet": "unknown"}
+    (second,) = render(bob, fal, team(store_url), ["meet"]).results
+    assert second.state == "unknown" and "may have accepted it" in (second.error or "")
+    assert len(fal.jobs) == 1 and read(lock_path(bob)).renders[second.key].state == "unknown"
+
+
+def test_a_clone_killed_while_sending_is_unknown_to_the_others(clones: tuple[Path, Path], store_url: str) -> None:
+    alice, bob = clones
+    fal = MemoryService()
+
+    def killed() -> None:
+        raise SystemExit("kill -9 while the submit is in flight")
+
+    fal.on_submit = killed
+    with pytest.raises(SystemExit):
+        render(alice, fal, team(store_url, lease=timedelta(0)), ["meet"])
+    fal.on_submit = None
+    (second,) = render(bob, fal, team(store_url), ["meet"]).results
+    assert second.state == "unknown"  # its lease is over, but it was sending: fal may have it
+    assert fal.submit_calls == 1
+
+
+def test_a_claim_whose_holder_died_before_sending_frees_the_key_after_its_lease(
+    clones: tuple[Path, Path], store_url: str
+) -> None:
+    alice, bob = clones
+    key = _compiled(alice)[1][0].key
+    won, _ = open_team_store(store_url).claim(key, "alice@laptop pid 1", timedelta(0))  # then she died
+    assert won
+    fal = MemoryService()
+    (second,) = render(bob, fal, team(store_url), ["meet"]).results
+    assert second.state == "done" and len(fal.jobs) == 1
+
+
+def test_a_submit_fal_did_not_take_releases_the_claim_at_once(clones: tuple[Path, Path], store_url: str) -> None:
+    alice, bob = clones
+    fal = MemoryService()
+    fal.script("submit", "not_sent")
+    assert states(render(alice, fal, team(store_url), ["meet"])) == {"meet": "failed"}
+    (second,) = render(bob, fal, team(store_url), ["meet"]).results  # no 15-minute wait on alice's claim
+    assert second.state == "done" and len(fal.jobs) == 1
+
+
+def test_an_unreachable_store_sends_nothing_and_says_how_to_go_without(
+    clones: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from storyc.teamstore import StoreError
+
+    alice, _ = clones
+    folder = tmp_path / "share"
+    folder.mkdir()
+    layer = team(folder.as_uri())
+    fal = MemoryService()
+    with ledger_session(*_compiled(alice), fal, None, layer) as session:  # planned while the store was there
+        folder.rmdir()  # then the share went away: a file stands where it was
+        folder.write_text("not a directory")
+        summary = session.run()
+    for result in summary.results:
+        error = result.error or ""
+        assert result.state == "failed" and "--no-store" in error and "nothing was paid" in error
+    assert fal.submit_calls == 0 and fal.uploads == [] and read(lock_path(alice)).renders == {}
+    with pytest.raises(StoreError, match="STORYC_STORE=none"), ledger_session(*_compiled(alice), fal, None, layer):
+        pass  # planning asks the store too: a clear error, not a silent render without it
+
+
+def test_pull_takes_a_video_from_the_store_when_fals_url_is_gone(clones: tuple[Path, Path], store_url: str) -> None:
+    from storyc.inventory import pull
+    from storyc.lock import open_store
+
+    alice, bob = clones
+    fal = MemoryService()
+    render(alice, fal, team(store_url))
+    lock_path(bob).write_bytes(lock_path(alice).read_bytes())  # a fresh clone of alice's commit
+    _, jobs = _compiled(bob)
+    with open_store(bob) as store:
+        pulled = pull(bob.parent, jobs, store, team=team(store_url))
+    assert [p.ok for p in pulled] == [True, True]
+    assert all("from the team store" in p.detail for p in pulled)
+    for p in pulled:
+        assert (bob.parent / p.path).read_bytes() == (alice.parent / p.path).read_bytes()
+
+
+def test_push_puts_what_a_clone_rendered_before_the_team_had_a_store(
+    clones: tuple[Path, Path], store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from storyc.cli import cli
+
+    alice, bob = clones
+    fal = MemoryService()
+    render(alice, fal, None)  # no store yet
+    monkeypatch.setenv("STORYC_STORE", store_url)
+    monkeypatch.chdir(alice.parent)
+    result = CliRunner().invoke(cli, ["push", "board.yaml"], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == f"{store_url}: 2 renders pushed, 0 already there, 0 failed"
+    again = CliRunner().invoke(cli, ["push", "board.yaml", "--json"], catch_exceptions=False)
+    assert [r["state"] for r in __import__("json").loads(again.stdout)["renders"]] == ["present", "present"]
+    second = render(bob, fal, team(store_url))
+    assert states(second) == {"meet": "cached", "rest": "cached"} and len(fal.jobs) == 2
+
+
+def _compiled(board: Path):  # type: ignore[no-untyped-def]
+    result = compile_file(board, use_cache=False)
+    assert result.board is not None
+    return result.board, list(result.board.jobs)
