@@ -122,3 +122,68 @@ def test_a_429_storm_is_not_sent_and_not_recorded(fake_fal: FakeFal, board: Path
     assert states(first) == {"meet": "failed", "rest": "failed"}
     assert all("nothing was paid" in (r.error or "") for r in first.results) and first.spent == 0
     assert fake_fal.jobs == [] and read(lock_path(board)).renders == {}
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_accepted_then_answered_with_a_5xx_is_unknown_never_resent(fake_fal: FakeFal, board: Path, status: int) -> None:
+    fake_fal.fail_next("submit", status, count=2, after_processing=True)  # fal took both; both answers are errors
+    first = render(board)
+    assert states(first) == {"meet": "unknown", "rest": "unknown"}
+    assert fake_fal.accepted_count() == 2
+    fake_fal.clear_faults()
+    again = render(board)
+    assert states(again) == {"meet": "unknown", "rest": "unknown"} and fake_fal.accepted_count() == 2
+
+
+def test_an_ingress_5xx_after_acceptance_is_not_resent_by_fal_client(fake_fal: FakeFal, board: Path) -> None:
+    fake_fal.fail_next("submit", 503, count=1, after_processing=True, ingress=True)  # fal_client would re-send
+    render(board)
+    assert fake_fal.accepted_count() == 2  # one per scene: no hidden duplicate
+
+
+def test_a_cancelled_status_ends_the_job_as_failed(fake_fal: FakeFal, board: Path) -> None:
+    fake_fal.report_status_next("CANCELLED", count=50)
+    first = render(board)
+    assert states(first) == {"meet": "failed", "rest": "failed"}
+    assert all("cancelled" in (r.error or "") for r in first.results)
+    assert lock_states(board) == {"meet": "failed", "rest": "failed"}
+
+
+def test_an_unknown_status_word_keeps_the_job_submitted(fake_fal: FakeFal, board: Path) -> None:
+    fake_fal.report_status_next("PAUSED", count=50)
+    first = render(board)
+    assert states(first) == {"meet": "submitted", "rest": "submitted"}
+    assert all("unexpected status 'PAUSED'" in (r.error or "") for r in first.results)
+    fake_fal.clear_faults()
+    again = render(board)
+    assert states(again) == {"meet": "done", "rest": "done"} and fake_fal.accepted_count() == 2
+
+
+def test_killed_between_acceptance_and_the_answer_is_unknown_and_not_resent(fake_fal: FakeFal, board: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    launch = (
+        "import os, sys\nimport fal_client.client as fc\nurl = os.environ['FAKE_FAL_URL']\n"
+        "fc.QUEUE_URL_FORMAT, fc.REST_URL, fc.CDN_URL = url + '/', url, url\n"
+        "from storyc.cli import main\nmain(sys.argv[1:])\n"
+    )
+    env = {**os.environ, "FAL_KEY": fake_fal.key, "FAKE_FAL_URL": fake_fal.url}
+    fake_fal.delay_next("submit", 30, after_processing=True)  # the kill window: accepted, answer not yet back
+    args = [sys.executable, "-c", launch, "render", "board.yaml", "--yes", "--scene", "meet"]
+    proc = subprocess.Popen(args, cwd=board.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while fake_fal.accepted_count() < 1:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    fake_fal.clear_faults()
+    summary = render(board)
+    assert states(summary) == {"meet": "unknown", "rest": "done"}
+    assert fake_fal.accepted_count() == 2  # meet once (the killed run's), rest once
