@@ -10,6 +10,7 @@ Registered as a pytest plugin (tests/conftest.py): the `moto_endpoint` fixture i
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -39,6 +40,13 @@ class _SerializedConditionalPuts:
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
+    with serve_moto() as endpoint:
+        yield endpoint
+
+
+@contextlib.contextmanager
+def serve_moto() -> Iterator[str]:
+    """moto's S3 on 127.0.0.1 (a free port), conditional PUTs atomic; yields its endpoint URL."""
     from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
 

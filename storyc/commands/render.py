@@ -95,10 +95,13 @@ def consent(the_plan: Plan, spending: Spending, out: Output) -> None:
 def _run(session: Session, concurrency: int, out: Output) -> int:
     with _progress([i.scene for i in session.plan.items]) as progress:
         summary = session.run(concurrency=concurrency, progress=progress)
-    if out.json:
-        out.data(summary.to_json())
-    notes = [*getattr(session.backend, "notes", [])]
     team = getattr(session.backend, "team", None)
+    if out.json:
+        payload = summary.to_json()
+        if team is not None:
+            payload["store"] = {"url": team.store.url, "requests": team.store.requests}
+        out.data(payload)
+    notes = [*getattr(session.backend, "notes", [])]
     if team is not None:
         notes += team.notes
     out.summary(session.board, summary, notes)
