@@ -47,7 +47,32 @@ class FiniteFloat(click.FloatRange):
 
 # --- options, declared once ---------------------------------------------------------------
 
-board_argument = click.argument("board", type=click.Path(path_type=Path, dir_okay=False), metavar="BOARD.yaml")
+def find_board(given: Path | None) -> Path:
+    """BOARD.yaml as given; none: ./board.yaml; a folder: its board.yaml, or its one YAML file."""
+    folder = Path() if given is None else given
+    if given is not None and not given.is_dir():
+        return given
+    named = folder / "board.yaml"
+    if named.exists() or given is None:
+        return named
+    boards = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
+    if len(boards) == 1:
+        return boards[0]
+    found = ", ".join(b.name for b in boards) or "no .yaml file"
+    raise click.BadParameter(f"{folder} has no board.yaml and {len(boards) or 'no'} other boards ({found}): name one")
+
+
+def _board_callback(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path:
+    return find_board(value)
+
+
+def _boards_callback(ctx: click.Context, param: click.Parameter, value: tuple[Path, ...]) -> tuple[Path, ...]:
+    return tuple(find_board(v) for v in value) or (find_board(None),)
+
+
+board_argument = click.argument(
+    "board", type=click.Path(path_type=Path), metavar="[BOARD.yaml]", required=False, callback=_board_callback
+)
 scene_option = click.option(
     "--scene",
     "scenes",
@@ -121,6 +146,13 @@ class StorycGroup(click.Group):
     of `cli`.  `main` adds what only a process can do: Ctrl-C -> 130 and bugs -> 3.
     """
 
+    WORKFLOW = ("init", "check", "compile", "plan", "render", "status", "pull", "push", "gc", "cut", "sheet", "diff")
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """In the order of a day's work (click would sort them), then the rest."""
+        names = list(self.commands)
+        return [n for n in self.WORKFLOW if n in names] + sorted(n for n in names if n not in self.WORKFLOW)
+
     def invoke(self, ctx: click.Context) -> Any:
         from storyc.diagnostics import StorycError
 
@@ -150,6 +182,7 @@ def cli() -> None:
       storyc status film/board.yaml                    # what is rendered, locally and in the lock
       storyc diff film/board.yaml                      # what your change does, scene by scene, and costs
 
+    BOARD.yaml defaults to ./board.yaml; a folder stands for its board.yaml.
     Every command that reports takes --format text|json (or --json).
     Exit status: 0 ok (warnings allowed), 1 problems found or a render failed,
     2 usage error, 130 interrupted.
@@ -161,7 +194,7 @@ def cli() -> None:
 
 @cli.command()
 @click.argument(
-    "boards", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False), metavar="BOARD.yaml..."
+    "boards", nargs=-1, type=click.Path(path_type=Path), metavar="[BOARD.yaml]...", callback=_boards_callback
 )
 @format_option()
 @click.option(
@@ -218,6 +251,11 @@ def compile_command(board: Path, scenes: tuple[str, ...], fmt: str, as_json: boo
 @size_option
 @no_store_option
 @resend_unknown_option
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 2 when rendering would pay for something, 0 when it would not (1 on problems), as terraform plan.",
+)
 @format_option()
 def plan(
     board: Path,
@@ -226,6 +264,7 @@ def plan(
     size: str,
     no_store: bool,
     resend_unknown: bool,
+    detailed_exitcode: bool,
     fmt: str,
     as_json: bool,
 ) -> None:
@@ -246,7 +285,14 @@ def plan(
 
     out = _output(fmt, as_json)
     code = run(
-        board, scenes, out=out, backend=backend, size=size, use_store=not no_store, resend_unknown=resend_unknown
+        board,
+        scenes,
+        out=out,
+        backend=backend,
+        size=size,
+        use_store=not no_store,
+        resend_unknown=resend_unknown,
+        detailed_exitcode=detailed_exitcode,
     )
     _exit(code)
 
@@ -330,8 +376,10 @@ def render(
 @cli.command()
 @board_argument
 @scene_option
+@backend_option
+@size_option
 @format_option()
-def status(board: Path, scenes: tuple[str, ...], fmt: str, as_json: bool) -> None:
+def status(board: Path, scenes: tuple[str, ...], backend: str, size: str, fmt: str, as_json: bool) -> None:
     """Show each scene's render: done (with its file), stale, submitted, failed, lost, or new.
 
     Also checks each downloaded video against the sha256 in the lock:
@@ -340,7 +388,7 @@ def status(board: Path, scenes: tuple[str, ...], fmt: str, as_json: bool) -> Non
     """
     from storyc.commands.status import status as run
 
-    _exit(run(board, scenes, out=_output(fmt, as_json)))
+    _exit(run(board, scenes, out=_output(fmt, as_json), backend=backend, size=size))
 
 
 @cli.command()
@@ -386,8 +434,13 @@ def push(board: Path, fmt: str, as_json: bool) -> None:
 @board_argument
 @click.option("--dry-run", "-n", is_flag=True, help="Only list what would be dropped.")
 @click.option("--delete-videos", is_flag=True, help="Also delete the dropped renders' local video files.")
+@click.option(
+    "--animatics",
+    is_flag=True,
+    help="Also delete animatics no current scene has (in renders/animatic/ and .storyc/animatic/).",
+)
 @format_option()
-def gc(board: Path, dry_run: bool, delete_videos: bool, fmt: str, as_json: bool) -> None:
+def gc(board: Path, dry_run: bool, delete_videos: bool, animatics: bool, fmt: str, as_json: bool) -> None:
     """Forget renders that no current scene uses.
 
     The lock keeps every paid render by default, so reverting a scene to an
@@ -397,7 +450,7 @@ def gc(board: Path, dry_run: bool, delete_videos: bool, fmt: str, as_json: bool)
     """
     from storyc.commands.gc import gc as run
 
-    _exit(run(board, out=_output(fmt, as_json), dry_run=dry_run, delete_videos=delete_videos))
+    _exit(run(board, out=_output(fmt, as_json), dry_run=dry_run, delete_videos=delete_videos, animatics=animatics))
 
 
 # --- reviewing: cut, sheet, diff ----------------------------------------------------------

@@ -17,6 +17,7 @@ from storyc.compiler import Job
 from storyc.lock import Lock, LockError, LockStore, Render, video_path, video_target
 
 if TYPE_CHECKING:
+    from storyc.compiler import CompiledBoard
     from storyc.team import TeamLayer
 
 SceneStatusWord = Literal["done", "missing", "altered", "submitted", "unknown", "failed", "lost", "stale", "new"]
@@ -72,6 +73,39 @@ def _local_file_status(board_dir: Path, job: Job, render: Render) -> SceneStatus
         detail = f"{path} is not the rendered file; `storyc pull` restores it"
         return SceneStatus(job.scene, job.key, "altered", detail, path)
     return SceneStatus(job.scene, job.key, "done", path, path)
+
+
+def animatic_status(compiled: CompiledBoard, jobs: Sequence[Job], size: str = "preview") -> list[SceneStatus]:
+    """Each scene's animatic: done (its file) when the current request has one, else new."""
+    from storyc.backends.animatic import AnimaticBackend
+
+    backend = AnimaticBackend(compiled.path.parent, compiled.title, size)
+    statuses = []
+    for job in jobs:
+        path = backend.output_path(job)
+        if backend.is_cached(job):
+            statuses.append(SceneStatus(job.scene, job.key, "done", path, path))
+        else:
+            detail = "no animatic of this version yet; `storyc render --backend animatic` draws it (free)"
+            statuses.append(SceneStatus(job.scene, job.key, "new", detail))
+    return statuses
+
+
+def stale_animatics(compiled: CompiledBoard, jobs: Sequence[Job]) -> list[Path]:
+    """Animatic files (cached and placed, every size) that no current scene has: `gc --animatics`."""
+    from storyc.backends.animatic import SIZES, AnimaticBackend
+
+    board_dir = compiled.path.parent
+    keep: set[Path] = set()
+    for size in SIZES:
+        backend = AnimaticBackend(board_dir, compiled.title, size)
+        for job in jobs:
+            keep.add(board_dir / backend.output_path(job))
+            keep.add(backend.cached_file(job))
+    placed = board_dir / "renders" / "animatic"
+    cache = board_dir / ".storyc" / "animatic"
+    found = [*placed.glob("*.mp4"), *cache.glob("*.mp4")]
+    return sorted(p for p in found if p not in keep and p.name != "cut.mp4")
 
 
 @dataclass(frozen=True)

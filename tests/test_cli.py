@@ -118,8 +118,8 @@ def test_schema_prints_the_json_schema() -> None:
 
 
 def test_usage_error_exit_2() -> None:
-    code, _, err = run("compile")
-    assert code == 2 and "Missing argument" in err
+    code, _, err = run("compile", "--sceen", "meet")
+    assert code == 2 and "No such option '--sceen'" in err
 
 
 def test_help_teaches_every_command() -> None:
@@ -262,3 +262,66 @@ def test_no_color_turns_styling_off(project: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("NO_COLOR", "1")
     plain = CliRunner().invoke(cli, ["check", "board.yaml"], color=True)
     assert plain.exit_code == 1 and "error:" in plain.stdout and "\x1b[" not in plain.stdout
+
+
+def test_the_board_defaults_to_board_yaml_here_or_in_a_folder(project: Path, tmp_path: Path) -> None:
+    code, out, _ = run("check")
+    assert code == 0 and out.startswith("board.yaml: 2 scenes")
+    code, out, _ = run("check", ".")
+    assert code == 0 and out.startswith("board.yaml: 2 scenes")
+    two = tmp_path / "two"
+    two.mkdir()
+    (two / "a.yaml").write_text("version: 1\n")
+    (two / "b.yaml").write_text("version: 1\n")
+    code, _, err = run("plan", "two")
+    assert code == 2 and "has no board.yaml and 2 other boards (a.yaml, b.yaml): name one" in err
+    (two / "b.yaml").unlink()
+    code, _, err = run("check", "two")
+    assert code == 1 and "two/a.yaml" in err + _  # the one board there is the one checked
+
+
+def test_help_lists_commands_in_workflow_order() -> None:
+    _, out, _ = run("--help")
+    listed = [line.split()[0] for line in out.split("Commands:")[1].splitlines() if line.startswith("  ")]
+    assert listed[:6] == ["init", "check", "compile", "plan", "render", "status"]
+
+
+def test_plan_detailed_exitcode_says_whether_anything_would_be_paid(project: Path) -> None:
+    code, _, _ = run("plan", "--detailed-exitcode")
+    assert code == 2
+    code, _, _ = run("plan", "--detailed-exitcode", "--backend", "animatic")
+    assert code == 0  # animatics are free
+
+
+def test_animatic_status_and_gc_of_old_animatics(project: Path) -> None:
+    code, out, _ = run("status", "--backend", "animatic", "--json")
+    assert code == 1 and [s["state"] for s in json.loads(out)["scenes"]] == ["new", "new"]
+    assert run("render", "--backend", "animatic")[0] == 0
+    code, out, _ = run("status", "--backend", "animatic")
+    assert code == 0 and "renders/animatic/meet-" in out
+    project.write_text(project.read_text("utf-8").replace("@ellie meets @rex", "@rex meets @ellie"), "utf-8")
+    assert run("render", "--backend", "animatic", "--scene", "meet")[0] == 0
+    code, out, _ = run("gc", "--animatics", "--dry-run")
+    assert code == 0 and out.splitlines()[-1] == "would delete 2 old animatic files"  # old meet: cached + placed
+    code, out, _ = run("gc", "--animatics")
+    assert out.splitlines()[-1] == "deleted 2 old animatic files"
+    assert run("status", "--backend", "animatic")[0] == 0  # the current ones stay
+
+
+def test_init_writes_a_gitignore_and_points_at_the_free_preview(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run("init", "film")
+    assert code == 0 and "storyc render film/board.yaml --backend animatic" in out
+    ignored = (tmp_path / "film" / ".gitignore").read_text("utf-8").splitlines()
+    assert {"renders/", ".storyc/"} <= set(ignored)
+    (tmp_path / "film" / "board.yaml").unlink()
+    run("init", "film")
+    assert (tmp_path / "film" / ".gitignore").read_text("utf-8").splitlines() == ignored  # never twice
+
+
+def test_shell_completion_completes_commands() -> None:
+    env = {**os.environ, "COMP_WORDS": "storyc pl", "COMP_CWORD": "1", "_STORYC_COMPLETE": "bash_complete"}
+    done = subprocess.run([console_script()], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "plain,plan" in done.stdout.splitlines()

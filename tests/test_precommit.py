@@ -108,6 +108,15 @@ def test_hooks_through_pre_commit_try_repo(tmp_path: Path) -> None:
     assert status_of(out, "storyc check") == "Failed"
     assert "board.yaml:23:18: error: unknown reference '@rexx' (did you mean 'rex'?)" in out
 
-    # Files that are not storyboards are not checked.
+    # Files that are not storyboards are not checked (the lock is: it does not depend on them).
+    board.write_text(board.read_text("utf-8").replace("@rexx runs", "@rex runs"), "utf-8")
     code, out = try_repo(hooks, project, env, "notes.txt")
     assert code == 0 and "(no files to check)Skipped" in out
+    assert status_of(out, "storyc lock up to date") == "Passed", out
+
+    # A repainted reference image changes a scene's key: the lock hook runs and says so.
+    make_image(project / "refs/rex-front.png", color="navy")
+    git(project, "add", "-A")
+    code, out = try_repo(hooks, project, env, "refs/rex-front.png")
+    assert code == 1 and status_of(out, "storyc lock up to date") == "Failed", out
+    assert "board.lock: out of date with board.yaml (changed: meet, play)" in out

@@ -21,6 +21,7 @@ from storyc.plan import Plan, PlanItem
 from storyc.render import RunContext, SceneResult, SceneState
 
 CARD_VERSION = "1"  # bump when cards change, so cached animatics are redrawn
+SIZES = ("preview", "4k")
 
 
 class AnimaticBackend:
@@ -42,13 +43,16 @@ class AnimaticBackend:
         """Where the scene's animatic is written, relative to the board."""
         return video_path(job.scene, self.key(job), "renders/animatic")
 
-    def _cached(self, job: Job) -> Path:
+    def cached_file(self, job: Job) -> Path:
         return self.cache / f"{self.key(job).removeprefix('sha256:')}.mp4"
+
+    def is_cached(self, job: Job) -> bool:
+        return self.cached_file(job).is_file()
 
     def plan(self, storyboard: str, jobs: Sequence[Job]) -> Plan:
         items = []
         for job in jobs:
-            if self._cached(job).is_file():
+            if self.cached_file(job).is_file():
                 items.append(PlanItem(job, "cached", "animatic up to date"))
             else:
                 items.append(PlanItem(job, "render", "new or changed (free, local)"))
@@ -59,7 +63,7 @@ class AnimaticBackend:
 
     def run(self, item: PlanItem, ctx: RunContext) -> SceneResult:
         job = item.job
-        cached = self._cached(job)
+        cached = self.cached_file(job)
         if not cached.is_file():
             ctx.progress.update(job.scene, "drawing")
             from storyc.animatic import render_scene

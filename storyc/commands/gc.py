@@ -9,9 +9,11 @@ from storyc.commands._board import compiled_jobs
 from storyc.report import Output, plural
 
 
-def gc(board: Path, *, out: Output, dry_run: bool = False, delete_videos: bool = False) -> int:
+def gc(
+    board: Path, *, out: Output, dry_run: bool = False, delete_videos: bool = False, animatics: bool = False
+) -> int:
     from storyc.inventory import gc as collect
-    from storyc.inventory import unused_renders
+    from storyc.inventory import stale_animatics, unused_renders
     from storyc.lock import open_store
 
     loaded = compiled_jobs(board, (), out)
@@ -24,6 +26,11 @@ def gc(board: Path, *, out: Output, dry_run: bool = False, delete_videos: bool =
             if dry_run
             else collect(jobs, store, compiled.path.parent, delete_videos=delete_videos)
         )
+    old_animatics = stale_animatics(compiled, jobs) if animatics else []
+    if not dry_run:
+        for path in old_animatics:
+            path.unlink(missing_ok=True)
+    freed = len(old_animatics)
     if out.json:
         out.data(
             {
@@ -38,6 +45,7 @@ def gc(board: Path, *, out: Output, dry_run: bool = False, delete_videos: bool =
                     }
                     for d in dropped
                 ],
+                "animatics": [str(p) for p in old_animatics],
             }
         )
         return EXIT_OK
@@ -46,4 +54,8 @@ def gc(board: Path, *, out: Output, dry_run: bool = False, delete_videos: bool =
         out.echo(f"  {d.render.scene:<12} {d.render.state:<9} ${d.render.cost_usd}  {d.key[:19]}  {video}")
     verb = "would drop" if dry_run else "dropped"
     out.echo(f"{verb} {plural(len(dropped), 'render')} no scene uses")
+    if animatics:
+        for path in old_animatics:
+            out.echo(f"  {path.relative_to(compiled.path.parent)}")
+        out.echo(f"{'would delete' if dry_run else 'deleted'} {plural(freed, 'old animatic file')}")
     return EXIT_OK

@@ -9,6 +9,8 @@ from storyc.commands import EXIT_OK, EXIT_PROBLEMS
 from storyc.commands._board import compiled_jobs, read_lock
 from storyc.report import Output
 
+EXIT_WOULD_PAY = 2  # --detailed-exitcode, as `terraform plan -detailed-exitcode`
+
 
 def plan(
     board: Path,
@@ -19,6 +21,7 @@ def plan(
     size: str = "preview",
     use_store: bool = True,
     resend_unknown: bool = False,
+    detailed_exitcode: bool = False,
 ) -> int:
     loaded = compiled_jobs(board, scenes, out)
     if loaded is None:
@@ -42,4 +45,6 @@ def plan(
         out.data(the_plan.to_json())
     else:
         out.plan(the_plan, err=False)
+    if detailed_exitcode and the_plan.cost > 0:
+        return EXIT_WOULD_PAY
     return EXIT_OK

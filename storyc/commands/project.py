@@ -41,10 +41,36 @@ def init(directory: Path, *, out: Output) -> int:
         written.append(schema_copy)
     if ensure_gitattributes(directory):
         written.append(directory / ".gitattributes")
+    if _ensure_gitignore(directory):
+        written.append(directory / ".gitignore")
     if out.json:
         out.data({"board": str(target), "written": [str(p) for p in written]})
         return EXIT_OK
     out.echo(f"Created {target}, {directory / 'refs'}/ and {schema_copy} (for editors)")
     out.echo(f"{directory / '.gitattributes'} merges board.lock across branches once you run: {GIT_CONFIG_LINE}")
-    out.echo(f"Next: storyc check {target}   then   storyc compile {target}")
+    out.echo(
+        f"Next: storyc check {target}   then a free preview: storyc render {target} --backend animatic"
+        f"   then what fal would cost: storyc plan {target}"
+    )
     return EXIT_OK
+
+
+# What storyc generates beside a board: never committed (board.lock and storyc.toml are).
+GITIGNORE_LINES = ("renders/", ".storyc/", "*.html")
+
+
+def _ensure_gitignore(directory: Path) -> bool:
+    """Add storyc's generated paths to DIRECTORY/.gitignore; False when every line is there already."""
+    path = directory / ".gitignore"
+    try:
+        existing = path.read_text("utf-8")
+    except FileNotFoundError:
+        existing = ""
+    present = {line.strip() for line in existing.splitlines()}
+    missing = [line for line in GITIGNORE_LINES if line not in present]
+    if not missing:
+        return False
+    lead = "" if not existing or existing.endswith("\n") else "\n"
+    block = "# storyc: renders, caches and sheets are generated (commit board.yaml, refs/ and board.lock)\n"
+    path.write_text(existing + lead + block + "\n".join(missing) + "\n", "utf-8")
+    return True

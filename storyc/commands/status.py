@@ -10,13 +10,18 @@ from storyc.commands._board import compiled_jobs, read_lock
 from storyc.report import Output
 
 
-def status(board: Path, scenes: Sequence[str], *, out: Output) -> int:
-    from storyc.inventory import scene_status
+def status(
+    board: Path, scenes: Sequence[str], *, out: Output, backend: str = "fal", size: str = "preview"
+) -> int:
+    from storyc.inventory import animatic_status, scene_status
 
     loaded = compiled_jobs(board, scenes, out)
     if loaded is None:
         return EXIT_PROBLEMS
     compiled, jobs = loaded
-    statuses = scene_status(compiled.path.parent, jobs, read_lock(board))
+    if backend == "animatic":
+        statuses = animatic_status(compiled, jobs, size)
+    else:
+        statuses = scene_status(compiled.path.parent, jobs, read_lock(board))
     out.statuses(statuses)
     return EXIT_OK if all(s.status == "done" for s in statuses) else EXIT_PROBLEMS
