@@ -191,7 +191,7 @@ def _letterboxed(path: Path, size: tuple[int, int], what: str) -> Image.Image:
     from PIL import Image, ImageOps
 
     try:
-        still = _open_still(Path(path))
+        still = _open_still(Path(path), max(size))
     except (OSError, video.VideoError) as exc:
         raise video.VideoError(f"{what}: cannot read {path}: {exc}") from exc
     fitted = ImageOps.contain(still, size, Image.Resampling.LANCZOS)
@@ -200,20 +200,37 @@ def _letterboxed(path: Path, size: tuple[int, int], what: str) -> Image.Image:
     return canvas
 
 
-def _open_still(path: Path) -> Image.Image:
-    """An upright RGB image from an image file, or from the first frame of a video file."""
+def _open_still(path: Path, px: int) -> Image.Image:
+    """An upright RGB image from an image file, or from the first frame of a video file.
+
+    `px`: how big the caller will show it; a large JPEG is decoded at a
+    reduced scale, never below that.
+    """
     if path.suffix.lower() not in _VIDEO_SUFFIXES:
-        return _load_rgb(path)
+        return _load_rgb(path, px)
     with tempfile.TemporaryDirectory(prefix="storyc-frame-") as tmp:
         png = Path(tmp) / "first.png"
         video.first_frame(path, png)
-        return _load_rgb(png)
+        return _load_rgb(png, px)
 
 
-def _load_rgb(path: Path) -> Image.Image:
+def _load_rgb(path: Path, px: int) -> Image.Image:
+    """The image, decoded only if its header shows at most `assets.MAX_IMAGE_PIXELS` (else `OSError`).
+
+    A 420 KB PNG can hold 12000x12000 pixels: decoding it whole, then turning
+    and converting it, took the animatic and the sheet to 1.7 GB.
+    """
     from PIL import Image, ImageOps
 
-    with Image.open(path) as opened:
+    from storyc.assets import open_image, too_many_pixels
+    from storyc.files import open_regular
+
+    with open_regular(path) as f, open_image(f) as opened:  # a FIFO is refused, not waited on
+        too_big = too_many_pixels(*opened.size)
+        if too_big is not None:
+            raise OSError(f"the image is {too_big}")
+        if min(opened.width, opened.height) >= 2 * px:
+            opened.draft("RGB", (px, px))  # JPEG: decode at 1/2 to 1/8 scale, still at least px a side
         image = ImageOps.exif_transpose(opened)  # a loaded copy, turned as the camera meant
     if image.mode in {"RGBA", "LA", "PA"} or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
@@ -239,7 +256,7 @@ def thumbnail(path: Path) -> Image.Image | None:
 @functools.lru_cache(maxsize=64)
 def _cached_thumbnail(path: str, mtime_ns: int, size: int) -> Image.Image | None:
     try:
-        image = _open_still(Path(path))
+        image = _open_still(Path(path), _THUMB_CACHE_PX)
     except (OSError, video.VideoError):
         return None
     image.thumbnail((_THUMB_CACHE_PX, _THUMB_CACHE_PX))

@@ -8,21 +8,33 @@ sent, and hashed once per run, streaming, for the content key.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
-from storyc.diagnostics import Diagnostics
-from storyc.files import FileSource
+from storyc.diagnostics import Diagnostics, printable
+from storyc.files import FileSource, NotARegularFile
 from storyc.files import sha256_file as sha256_file  # where it used to be
 from storyc.model import AssetRef, Storyboard
 
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
 MediaKind = Literal["image", "video"]
+
+# A URL scheme ("data:", "javascript:"); one letter is a Windows drive ("C:"), handled as a path.
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_VIDEO_BYTES = 200 * 1024 * 1024
 MIN_IMAGE_SIDE = 300
 MAX_ASPECT = 2.5
+# Kling documents no upper bound in pixels, only 10 MB (fal-facts 3.7), and a 10 MB PNG can hold a
+# 12000x12000 image that decodes to 430 MB and more.  fal renders at most 3840x2160 (8.3 MP):
+# 50 MP keeps every camera and phone photo (a 48 MP phone takes 8064x6048) and bounds a decode
+# at 200 MB (RGBA).
+MAX_IMAGE_PIXELS = 50_000_000
 _VIDEO_ATOMS = (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip")
 
 
@@ -86,16 +98,28 @@ class Assets:
     def _problem(self, value: str, media: MediaKind) -> str | None:
         key = (value, media)
         if key not in self._problems:
-            self._problems[key] = self._url_problem(value) if "://" in value else self._file_problem(value, media)
+            scheme = _SCHEME.match(value)
+            if "://" in value or (scheme and scheme.group(1).lower() in _SCHEMES):
+                self._problems[key] = self._url_problem(value)
+            else:
+                self._problems[key] = self._file_problem(value, media)
         return self._problems[key]
 
     @staticmethod
     def _url_problem(value: str) -> str | None:
         if value.startswith("https://") and len(value) > len("https://"):
-            return None
-        return f"'{value}': an asset is a local path or an https:// URL"
+            return None if "\0" not in value else f"'{printable(value)}': a URL can't contain NUL (\\0)"
+        scheme = _SCHEME.match(value)
+        if scheme and "://" not in value[: scheme.end() + 2]:
+            name = scheme.group(1).lower()
+            if name == "data":  # don't echo the (long) data itself
+                return "data: URIs are not supported; use a file or an https URL"
+            return f"'{printable(value[:80])}': {name}: URLs are not supported; use a file or an https URL"
+        return f"'{printable(value)}': an asset is a local path or an https:// URL"
 
     def _file_problem(self, value: str, media: MediaKind) -> str | None:
+        if "\0" in value:
+            return f"'{printable(value)}': a path can't contain NUL (\\0)"
         written = normalize(value)
         if value.startswith(("/", "~")) or PurePosixPath(written).is_absolute() or ":" in written[:3]:
             return f"'{value}': use a path relative to the storyboard, so the board works on every machine"
@@ -109,9 +133,14 @@ class Assets:
         except OSError as exc:
             return f"cannot read '{value}': {exc.strerror}"
         if not stat.is_file:
-            return f"'{value}' is not a file"
+            if stat.kind in ("a folder", "a regular file"):
+                return f"'{value}' is not a file"
+            return f"'{value}' is not a regular file: it is {stat.kind}"  # never opened: a FIFO would block
         check = _check_image if media == "image" else _check_video
-        problem = check(self.fs, target, value, stat.size)
+        try:
+            problem = check(self.fs, target, value, stat.size)
+        except NotARegularFile as exc:  # swapped for a FIFO or device since the stat
+            return f"'{value}' is not a regular file: it is {exc.kind}"
         if problem is None:
             self.files[written] = LocalFile(
                 written=written,
@@ -124,23 +153,68 @@ class Assets:
         return problem
 
 
-def _check_image(fs: FileSource, path: Path, value: str, size: int) -> str | None:
-    from PIL import Image, UnidentifiedImageError
+def open_image(f: BinaryIO) -> Image:
+    """An image with only its header read (`.load()` decodes it), never refused for its size.
 
+    Pillow's `Image.open` refuses images beyond its own pixel limit with
+    `DecompressionBombError` (not an `OSError`); storyc checks pixel counts
+    itself, against `MAX_IMAGE_PIXELS`, before anything is decoded.  Raises
+    `OSError` for what is not a readable image.
+    """
+    import warnings
+
+    from PIL import Image, JpegImagePlugin, PngImagePlugin
+
+    head = f.read(16)
+    f.seek(0)
+    try:
+        if head.startswith(b"\x89PNG\r\n\x1a\n"):
+            return PngImagePlugin.PngImageFile(f)
+        if head.startswith(b"\xff\xd8\xff"):
+            return JpegImagePlugin.jpeg_factory(f)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(f)
+    except (SyntaxError, ValueError, Image.DecompressionBombError) as exc:  # how the format plugins fail
+        raise OSError(f"not a readable image: {exc}") from exc
+
+
+def too_many_pixels(width: int, height: int) -> str | None:
+    """Why an image this big is refused, or None."""
+    if width * height <= MAX_IMAGE_PIXELS:
+        return None
+    return (
+        f"{width}x{height}, {width * height / 1e6:.0f} megapixels; "
+        f"storyc accepts at most {MAX_IMAGE_PIXELS // 1_000_000} megapixels (scale it down)"
+    )
+
+
+def _check_image(fs: FileSource, path: Path, value: str, size: int) -> str | None:
     if size > MAX_IMAGE_BYTES:
         return f"image '{value}' is {size / 1e6:.1f} MB; Kling accepts at most 10 MB"
     try:
-        with fs.open(path) as f, Image.open(f) as image:
+        with fs.open(path) as f, open_image(f) as image:
             kind, (width, height) = image.format, image.size
-    except (UnidentifiedImageError, OSError):
+    except NotARegularFile:
+        raise
+    except OSError:  # UnidentifiedImageError is one
         return f"'{value}' is not a readable image (JPEG or PNG expected)"
     if kind not in ("JPEG", "PNG"):
         return f"image '{value}' is {kind}; Kling accepts JPEG or PNG"
+    big = too_many_pixels(width, height)
+    if big is not None:
+        return f"image '{value}' is {big}"
     if min(width, height) < MIN_IMAGE_SIDE:
         return f"image '{value}' is {width}x{height}; Kling needs at least {MIN_IMAGE_SIDE} px on each side"
     if max(width / height, height / width) > MAX_ASPECT:
         return f"image '{value}' is {width}x{height}; Kling accepts aspect ratios between 1:2.5 and 2.5:1"
     return None
+
+
+_SCHEMES = frozenset(
+    {"data", "javascript", "vbscript", "file", "blob", "about", "mailto", "tel", "ftp", "ftps", "sftp", "http", "https"}
+    | {"ws", "wss", "s3", "gs", "ssh", "git", "chrome", "view-source", "content", "intent", "filesystem"}
+)
 
 
 def _check_video(fs: FileSource, path: Path, value: str, size: int) -> str | None:

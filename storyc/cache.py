@@ -21,8 +21,10 @@ from storyc import __version__, endpoints
 from storyc.assets import LocalFile
 from storyc.compiler import CompiledBoard, CompileResult, Job
 from storyc.diagnostics import Diagnostic, Loc
-from storyc.files import find_project_root
+from storyc.files import find_project_root, read_regular
 from storyc.fsutil import atomic_write_bytes
+from storyc.source import MAX_BOARD_BYTES
+from storyc.validate import MAX_TEMPLATE_FILE_BYTES
 
 FORMAT = 3  # 2: Job.view carries field locations; 3: diagnostics reworded
 
@@ -51,7 +53,8 @@ def _stat_signature(path: Path) -> list[Any] | None:
 
 def lookup(board: Path, display: str) -> CompileResult | None:
     try:
-        entry = json.loads(_entry_path(board, display, board.read_bytes()).read_bytes())
+        # Read with the loader's limits: a board swapped for a FIFO must not block here, nor a huge one load twice.
+        entry = json.loads(_entry_path(board, display, read_regular(board, MAX_BOARD_BYTES)).read_bytes())
     except (OSError, ValueError):
         return None
     try:
@@ -65,7 +68,7 @@ def lookup(board: Path, display: str) -> CompileResult | None:
 def _inputs_unchanged(board: Path, inputs: dict[str, Any]) -> bool:
     for name, digest in inputs["templates"].items():
         try:
-            if hashlib.sha256(Path(name).read_bytes()).hexdigest() != digest:
+            if hashlib.sha256(read_regular(Path(name), MAX_TEMPLATE_FILE_BYTES)).hexdigest() != digest:
                 return False
         except OSError:
             return False
@@ -77,7 +80,7 @@ def store(board: Path, display: str, result: CompileResult) -> None:
     if result.board is None:
         return
     try:
-        board_bytes = board.read_bytes()
+        board_bytes = read_regular(board, MAX_BOARD_BYTES)
         inputs = {"templates": _template_digests(result), "assets": _asset_signatures(board, result.board)}
         entry = {"inputs": inputs, "result": _encode(result)}
         target = _entry_path(board, display, board_bytes)
@@ -92,7 +95,7 @@ def _template_digests(result: CompileResult) -> dict[str, str]:
     digests: dict[str, str] = {}
     for name in result.board.template_files:
         with contextlib.suppress(OSError):
-            digests[name] = hashlib.sha256(Path(name).read_bytes()).hexdigest()
+            digests[name] = hashlib.sha256(read_regular(Path(name), MAX_TEMPLATE_FILE_BYTES)).hexdigest()
     return digests
 
 

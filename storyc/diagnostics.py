@@ -10,6 +10,7 @@ CLI's one error boundary prints them the same way and exits 1.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Self
@@ -26,6 +27,23 @@ class Loc:
 
 
 START = Loc(1, 1)
+
+# What would break "one line each" (line breaks, including the ones `str.splitlines` knows),
+# or could not be printed at all (a lone surrogate, from a file name that isn't UTF-8).
+_UNPRINTABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """`text` with control characters, line breaks and surrogates written as escapes (`\\n`, `\\x00`)."""
+    return _UNPRINTABLE.sub(_escape, text) if _UNPRINTABLE.search(text) else text
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    named = {"\n": "\\n", "\r": "\\r", "\0": "\\0"}
+    if char in named:
+        return named[char]
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +91,9 @@ class Diagnostics:
         self._add(Diagnostic(path, loc, "error", message))
 
     def _add(self, diagnostic: Diagnostic) -> None:
+        message, path = printable(diagnostic.message), printable(diagnostic.path)
+        if message is not diagnostic.message or path is not diagnostic.path:  # one line each, always printable
+            diagnostic = Diagnostic(path, diagnostic.loc, diagnostic.severity, message)
         if diagnostic not in self._seen:
             self._seen.add(diagnostic)
             self._items.append(diagnostic)

@@ -358,7 +358,7 @@ class GitTree:
     def stat(self, path: Path) -> FileInfo:
         entry = self._file(path)
         if not entry.is_blob:
-            return FileInfo(0, 0, is_file=False)
+            return FileInfo(0, 0, is_file=False, kind="a folder")
         lfs = self._lfs_file(path, entry)
         return FileInfo(lfs.stat().st_size if lfs else self.repo.size(entry.oid), 0, is_file=True)
 

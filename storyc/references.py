@@ -15,11 +15,14 @@ from dataclasses import dataclass
 from storyc.diagnostics import Diagnostics, did_you_mean
 from storyc.endpoints import Endpoint
 from storyc.model import Character, Reference, Scene, Storyboard, Style
+from storyc.names import lookalike_problem
 from storyc.source import JsonPath, display_path, locate_in_text
 from storyc.templates import RenderedScene, RenderedText
 from storyc.validate import DEFAULT_TEMPLATE, RESERVED_NAME
 
 _TOKEN = re.compile(r"@@|@([A-Za-z][A-Za-z0-9_]*)")
+# An '@' and a word in any script: '@еllie' (Cyrillic 'е') is no reference, but reads as one.
+_WORD = re.compile(r"@@|@(\w+)")
 
 Segment = tuple[str, str | None]  # (text, reference name or None)
 
@@ -113,6 +116,8 @@ class Resolver:
         return ResolvedScene(rendered, None, tuple(resolved), elements, images)
 
     def _check_field(self, field: RenderedText, reported: set[str]) -> None:
+        if not field.text.isascii():
+            self._check_lookalikes(field)
         seen: dict[str, int] = {}
         for token in tokens(field.text):
             name = token.name
@@ -126,6 +131,22 @@ class Resolver:
             reported.add(name)
             loc = self.doc.locate_in_scalar(field.origin, f"@{name}", occurrence)
             self.diags.error(loc, _unknown_message(name, self.board.names))
+
+    def _check_lookalikes(self, field: RenderedText) -> None:
+        """Warn about '@еllie' (a Cyrillic 'е'): it is sent as text, though it reads as a reference."""
+        seen: dict[str, int] = {}
+        for match in _WORD.finditer(field.text):
+            word = match.group(1)
+            if word is None or (match.start() > 0 and field.text[match.start() - 1].isalnum()):
+                continue
+            occurrence = seen.get(word, 0)
+            seen[word] = occurrence + 1
+            prefix = _TOKEN.match(field.text, match.start())
+            if prefix is not None and self.board.reference(prefix.group(1) or "") is not None:
+                continue  # '@ellieが': the reference works, and the text goes on in another script
+            problem = lookalike_problem(word, self.board.names)
+            if problem is not None:
+                self.diags.warning(self.doc.locate_in_scalar(field.origin, f"@{word}", occurrence), problem)
 
     def _collect(self, scene: Scene, name: str, origin: JsonPath, order: list[Reference], reported: set[str]) -> None:
         ref = self.board.reference(name)
@@ -204,7 +225,7 @@ class Resolver:
 
 
 def _unknown_message(name: str, names: list[str]) -> str:
-    if RESERVED_NAME.match(name):
+    if RESERVED_NAME.fullmatch(name):
         return (
             f"'@{name}' is a positional reference: write the character's or style's name "
             "(like @ellie); storyc numbers references per scene"

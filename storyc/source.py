@@ -5,6 +5,11 @@ data ourselves, because that is faster than ruamel's round-trip loader and
 gives every node's position for free (node marks).  Building it ourselves also
 lets us refuse what a storyboard must never contain: duplicate keys, tags
 (`!!python/object`, `!foo`), and aliases that expand into huge documents.
+
+A storyboard may come from an untrusted branch, so loading it is bounded:
+its size, its number of nodes, how deep they nest, how long a number is, and
+what a string may hold (no lone surrogates) all have limits, each reported
+as a located error instead of a crash, a hang or a memory blow-up.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from storyc.diagnostics import START, Diagnostics, Loc
-from storyc.files import LOCAL, FileSource
+from storyc.files import LOCAL, FileSource, NotARegularFile
 
 JsonPath = tuple[str | int, ...]
 
@@ -24,6 +29,13 @@ JsonPath = tuple[str | int, ...]
 # millions are an attack ("billion laughs").  Bound what aliases add.
 MAX_ALIAS_NODES = 100_000
 MAX_DEPTH = 64
+# Parsing costs about 1 us a byte and 40 us a node (ruamel.yaml is pure Python here): 4 MiB or
+# 100,000 nodes take a few seconds.  A storyboard of 4,000 scenes with 1 KB prompts fits both; a
+# 58 MB board used to take 146 s.
+MAX_BOARD_BYTES = 4 * 1024 * 1024
+MAX_NODES = 100_000
+# Python refuses to turn integers of more than 4300 digits into text; a storyboard needs far fewer.
+MAX_NUMBER_DIGITS = 100
 
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
@@ -117,9 +129,22 @@ def display_path(path: Path) -> str:
 def load(path: Path, diags: Diagnostics, files: FileSource = LOCAL) -> SourceDoc | None:
     """Read and parse a storyboard.  Returns None (with diagnostics) when it can't."""
     try:
+        info = files.stat(path)
+        if not info.is_file:
+            diags.error(START, f"cannot read storyboard: not a regular file: it is {info.kind}")
+            return None
+        if info.size > MAX_BOARD_BYTES:
+            diags.error(START, _too_large(info.size))
+            return None
         raw = files.read_bytes(path)
+    except NotARegularFile as exc:  # swapped for a FIFO or device since the stat
+        diags.error(START, f"cannot read storyboard: not a regular file: it is {exc.kind}")
+        return None
     except OSError as exc:
         diags.error(None, f"cannot read storyboard: {exc.strerror or exc}")
+        return None
+    if len(raw) > MAX_BOARD_BYTES:  # grew since the stat
+        diags.error(START, _too_large(len(raw)))
         return None
     try:
         text = raw.decode("utf-8")
@@ -131,15 +156,58 @@ def load(path: Path, diags: Diagnostics, files: FileSource = LOCAL) -> SourceDoc
     return parse(text, files.resolve(path), diags, files)
 
 
+def _too_large(size: int) -> str:
+    limit = f"{MAX_BOARD_BYTES} bytes ({MAX_BOARD_BYTES // 2**20} MiB)"
+    return f"the storyboard is {size} bytes ({size / 2**20:.1f} MiB); storyc reads at most {limit}"
+
+
+# Git's conflict markers start a line: `<<<<<<< ours`, `|||||||` (diff3), `=======`, `>>>>>>> theirs`.
+_CONFLICT_MARKER = re.compile(r"^(<{7}|\|{7}|={7}|>{7})(?:[ \t][^\n]*)?\r?$", re.MULTILINE)
+_CONFLICT_ROLE = {
+    "<<<<<<<": "starts here",
+    "|||||||": "shows the common ancestor from here",
+    "=======": "switches to the other side here",
+    ">>>>>>>": "ends here",
+}
+
+
+def _merge_conflicts(text: str, diags: Diagnostics) -> bool:
+    """Report git's conflict markers, each at its line; whether there were any.
+
+    Only a file with an opening `<<<<<<<` or closing `>>>>>>>` marker is in
+    conflict: a lone `=======` line is left to the YAML parser.
+    """
+    markers = list(_CONFLICT_MARKER.finditer(text))
+    if not any(m.group(1)[0] in "<>" for m in markers):
+        return False
+    for match in markers:
+        loc = _offset_to_loc(text, match.start())
+        diags.error(loc, f"unresolved git merge conflict: '{match.group(1)}' {_CONFLICT_ROLE[match.group(1)]}")
+    return True
+
+
 def parse(text: str, path: Path, diags: Diagnostics, files: FileSource = LOCAL) -> SourceDoc | None:
     from ruamel.yaml import YAML
+    from ruamel.yaml.composer import MaxDepthExceededError
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     doc = SourceDoc(path=path, display=diags.path, text=text, data=None, files=files)
+    if _merge_conflicts(text, diags):
+        return None
     yaml = YAML(typ="safe", pure=True)
+    # ruamel counts the root as depth 1: this stops it where `_Builder` would report a collection
+    # nested too deep, before its recursion could overflow Python's stack.
+    yaml.max_depth = MAX_DEPTH + 1
     alias_locs = _record_aliases(yaml)
+    _limit_nodes(yaml)
     try:
         root = yaml.compose(text)
+    except MaxDepthExceededError as exc:
+        diags.error(_mark_loc(exc.problem_mark), f"nesting deeper than {MAX_DEPTH} levels")
+        return None
+    except _TooManyNodes as exc:
+        diags.error(exc.loc, f"the storyboard has more than {MAX_NODES} YAML nodes; storyc reads at most {MAX_NODES}")
+        return None
     except MarkedYAMLError as exc:
         loc, message = _explain_yaml_error(exc, text)
         diags.error(loc, f"invalid YAML: {message}")
@@ -186,6 +254,30 @@ def _record_aliases(yaml: Any) -> dict[int, Loc]:
 
     composer.return_alias = return_alias
     return locs
+
+
+class _TooManyNodes(Exception):
+    def __init__(self, loc: Loc) -> None:
+        self.loc = loc
+
+
+def _limit_nodes(yaml: Any) -> None:
+    """Stop composing at the node past `MAX_NODES` (aliases are bounded by `MAX_ALIAS_NODES`)."""
+    from ruamel.yaml.events import AliasEvent
+
+    composer = yaml.composer
+    compose_node = composer.compose_node
+    count = 0
+
+    def counted(parent: Any, index: Any) -> Any:
+        nonlocal count
+        if not composer.parser.check_event(AliasEvent):
+            count += 1
+            if count > MAX_NODES:
+                raise _TooManyNodes(_mark_loc(composer.parser.peek_event().start_mark))
+        return compose_node(parent, index)
+
+    composer.compose_node = counted
 
 
 def _mark_loc(mark: Any) -> Loc:
@@ -241,6 +333,23 @@ def _indents(text: str, mark: Any) -> bool:
     """Whether the character at `mark` is in its line's leading whitespace."""
     line_start = text.rfind("\n", 0, mark.index) + 1
     return not text[line_start : mark.index].strip(" \t")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogate(value: str) -> int:
+    """The code point of the first surrogate in `value` that is not part of a high+low pair."""
+    i = 0
+    while i < len(value):
+        c = ord(value[i])
+        if 0xD800 <= c <= 0xDBFF and i + 1 < len(value) and 0xDC00 <= ord(value[i + 1]) <= 0xDFFF:
+            i += 2
+            continue
+        if 0xD800 <= c <= 0xDFFF:
+            return c
+        i += 1
+    return 0
 
 
 class _AliasBudgetExceeded(Exception):
@@ -356,6 +465,24 @@ class _Builder:
         else:
             self.diags.error(key_loc, "mapping keys must be plain text")
 
+    def _text(self, node: Any) -> str | None:
+        """Text with `\\u` escapes of UTF-16 surrogates: a pair is one character (as in JSON), a lone one an error."""
+        value: str = node.value
+        try:
+            return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+        except UnicodeDecodeError:
+            pass
+        lone = _lone_surrogate(value)
+        source = self.doc.text[node.start_mark.index : node.end_mark.index]
+        escape = re.search(rf"\\(?:u|U0000){lone:04x}", source, re.IGNORECASE)
+        offset = node.start_mark.index + (escape.start() if escape else 0)
+        self.diags.error(
+            _offset_to_loc(self.doc.text, offset),
+            f"'\\u{lone:04x}' is half of a UTF-16 surrogate pair, not a character; "
+            "write the character itself (or its \\U escape)",
+        )
+        return None
+
     def _copy_locs(self, src: JsonPath, dst: JsonPath) -> None:
         """Merged values keep pointing at where they were written."""
         n = len(src)
@@ -367,8 +494,15 @@ class _Builder:
         tag = node.tag
         value = node.value
         if tag == _STR:
-            return value
+            return self._text(node) if _SURROGATE.search(value) else value
         if tag == _INT:
+            digits = sum(c.isalnum() for c in value) if len(value) > MAX_NUMBER_DIGITS else 0
+            if digits > MAX_NUMBER_DIGITS:
+                self.diags.error(
+                    _mark_loc(node.start_mark),
+                    f"a number of {digits} digits is too long; storyc reads numbers of at most {MAX_NUMBER_DIGITS}",
+                )
+                return None
             return int(value) if value.isdigit() else self.constructor.construct_yaml_int(node)
         if tag == _FLOAT:
             return self.constructor.construct_yaml_float(node)

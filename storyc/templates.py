@@ -1,9 +1,10 @@
 """Stage 3, template: every text field of a scene rendered through Jinja2.
 
-Rendering happens in a `SandboxedEnvironment` with `StrictUndefined`: a
-storyboard from an untrusted branch can't reach Python internals, and a typo
-in a variable is an error, never a silently empty prompt.  Errors point at the
-YAML line holding the template (or at the template file).
+Rendering happens in an immutable, bounded sandbox (`storyc.sandbox`) with
+`StrictUndefined`: a storyboard from an untrusted branch can't reach Python
+internals, can't change what another scene sees, can't exhaust memory or time,
+and a typo in a variable is an error, never a silently empty prompt.  Errors
+point at the YAML line holding the template (or at the template file).
 
 Structured fields are laid out by the built-in template `default`, in the
 order of fal's "Default prompt template" for this endpoint.
@@ -12,6 +13,7 @@ order of fal's "Default prompt template" for this endpoint.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Any
@@ -52,9 +54,10 @@ class RenderedScene:
 @lru_cache(maxsize=1)
 def environment() -> Any:
     from jinja2 import StrictUndefined
-    from jinja2.sandbox import SandboxedEnvironment
 
-    return SandboxedEnvironment(
+    from storyc.sandbox import BoundedSandbox
+
+    return BoundedSandbox(
         undefined=StrictUndefined,
         autoescape=False,  # the output is prompt text, not HTML
         trim_blocks=True,
@@ -190,8 +193,10 @@ class _Renderer:
         self, source: str, context: dict[str, Any], loc_of: Any, file: str | None, node: JsonPath | None
     ) -> str | None:
         """The rendered text, or None after reporting why not (`node`: the YAML scalar holding `source`)."""
+        from storyc import sandbox
+
         try:
-            return str(_compile(source).render(context)).strip()
+            return sandbox.render(_compile(source), context).strip()
         except Exception as exc:  # any failure of user template code is a diagnostic
             line = _error_line(exc)
             if node is not None:
@@ -210,8 +215,10 @@ class _Renderer:
         if span is None or not self.doc.text.startswith(">", span.start):
             return None
         _header, _, kept = self.doc.text[span.start : span.end].partition("\n")
+        from storyc import sandbox
+
         try:
-            environment().from_string(kept).render(context)
+            sandbox.render(environment().from_string(kept), context)
         except Exception as exc:  # the same failure, now with the right line
             return _error_line(exc)
         return None
@@ -252,6 +259,16 @@ def _error_message(exc: Exception) -> str:
     from jinja2 import TemplateSyntaxError, UndefinedError
     from jinja2.exceptions import SecurityError
 
+    from storyc.sandbox import TooExpensive, UnsupportedTag
+
+    if isinstance(exc, TooExpensive):
+        return f"template too expensive: {exc}"
+    if isinstance(exc, UnsupportedTag):
+        return f"template: {exc.message}"
+    if isinstance(exc, RecursionError):
+        return f"template nests too deeply: Python's recursion limit ({sys.getrecursionlimit()}) was reached"
+    if isinstance(exc, IndentationError) and exc.filename == "<template>":
+        return "template nests too deeply: its blocks go more than 100 levels deep (Python's limit)"
     if isinstance(exc, TemplateSyntaxError):
         return f"template syntax error: {exc.message}"
     if isinstance(exc, UndefinedError):

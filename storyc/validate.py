@@ -16,8 +16,8 @@ from functools import cache
 from typing import Any
 
 from storyc import endpoints
-from storyc.diagnostics import Diagnostics, did_you_mean
-from storyc.files import read_text
+from storyc.diagnostics import Diagnostics, did_you_mean, printable
+from storyc.files import NotARegularFile, read_text
 from storyc.model import (
     STRUCTURED_FIELDS,
     AssetRef,
@@ -29,12 +29,14 @@ from storyc.model import (
     TemplateDef,
     Text,
 )
+from storyc.names import skeleton
 from storyc.resources import storyboard_schema_path
 from storyc.source import JsonPath, SourceDoc
 
-RESERVED_NAME = re.compile(r"^(Element|Image|Video)\d+$")
+RESERVED_NAME = re.compile(r"(Element|Image|Video)\d+")
 TEMPLATE_FILE_SUFFIXES = (".j2", ".jinja", ".jinja2", ".txt", ".tmpl")
 DEFAULT_TEMPLATE = "default"
+MAX_TEMPLATE_FILE_BYTES = 1024 * 1024  # a prompt is at most 2,500 characters; its template is far smaller
 
 _JSON_TYPES = {
     "object": "a mapping",
@@ -55,9 +57,27 @@ def storyboard_schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> Any:
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator, validators
 
-    return Draft202012Validator(storyboard_schema())
+    # JSON Schema patterns are ECMA-262 regexes, where '$' ends the text; Python's '$' also matches
+    # before a final newline, so "meet\n" would pass '^[A-Za-z0-9]...$' as a scene id.
+    checker = validators.extend(Draft202012Validator, {"pattern": _pattern})
+    return checker(storyboard_schema())
+
+
+@cache
+def _ecma_regex(pattern: str) -> re.Pattern[str]:
+    """A schema pattern as Python reads it, with a final '$' meaning the end of the text, as in ECMA-262."""
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern)
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+    from jsonschema.exceptions import ValidationError
+
+    if validator.is_type(instance, "string") and not _ecma_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
 def validate(doc: SourceDoc, diags: Diagnostics) -> Storyboard | None:
@@ -370,11 +390,25 @@ class _Builder:
             )
         for kind, table in (("character", characters), ("style", styles)):
             for name, ref in table.items():
-                if RESERVED_NAME.match(name):
+                if RESERVED_NAME.fullmatch(name):
                     self.diags.error(
                         self.doc.key_loc(ref.path),
                         f"{kind} name '{name}' looks like a positional reference; pick a descriptive name",
                     )
+        self._check_lookalike_names([*characters.values(), *styles.values()])
+
+    def _check_lookalike_names(self, declared: list[Character | Style]) -> None:
+        """'ellie' and 'eIlie' (a capital I) read the same in a prompt: warn about the later one."""
+        by_look: dict[str, Character | Style] = {}
+        for ref in sorted(declared, key=lambda r: (self.doc.key_loc(r.path).line, self.doc.key_loc(r.path).col)):
+            look = skeleton(ref.name)
+            first = by_look.setdefault(look, ref)
+            if first is not ref and first.name != ref.name:
+                self.diags.warning(
+                    self.doc.key_loc(ref.path),
+                    f"{ref.kind} name '{ref.name}' looks like {first.kind} '{first.name}' "
+                    f"(line {self.doc.key_loc(first.path).line}); pick names that read differently",
+                )
 
     def _templates(self) -> dict[str, TemplateDef]:
         result: dict[str, TemplateDef] = {}
@@ -402,14 +436,32 @@ class _Builder:
         files = self.doc.files
         base = self.doc.path.parent
         root = files.project_root(base)
+        if "\0" in value:
+            self.diags.error(self.doc.loc(node), f"template file '{printable(value)}': a path can't contain NUL (\\0)")
+            return None
         target = files.resolve(base / value)
         if not target.is_relative_to(root):
             self.diags.error(self.doc.loc(node), f"template file '{value}' resolves outside the project root ({root})")
             return None
         try:
+            info = files.stat(target)
+            if not info.is_file:  # a FIFO would block the read forever; a device would never end
+                self.diags.error(
+                    self.doc.loc(node), f"template file '{value}' is not a regular file: it is {info.kind}"
+                )
+                return None
+            if info.size > MAX_TEMPLATE_FILE_BYTES:
+                self.diags.error(
+                    self.doc.loc(node),
+                    f"template file '{value}' is {info.size} bytes; storyc reads at most {MAX_TEMPLATE_FILE_BYTES}",
+                )
+                return None
             source = read_text(files, target)
         except FileNotFoundError:
             self.diags.error(self.doc.loc(node), f"template file not found: {value}")
+            return None
+        except NotARegularFile as exc:
+            self.diags.error(self.doc.loc(node), f"template file '{value}' is not a regular file: it is {exc.kind}")
             return None
         except (OSError, UnicodeDecodeError) as exc:
             self.diags.error(self.doc.loc(node), f"cannot read template file '{value}': {exc}")

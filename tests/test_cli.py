@@ -181,9 +181,14 @@ def test_every_error_storyc_raises_for_users_shares_one_base() -> None:
     import storyc
     from storyc.backends.base import ServiceAnswer
     from storyc.diagnostics import StorycError
+    from storyc.files import FileTooLarge, NotARegularFile
     from storyc.render import Interrupted
+    from storyc.sandbox import TooExpensive, UnsupportedTag
 
-    internal = (Interrupted, ServiceAnswer)  # signals between storyc's own layers, never shown as such
+    # Signals between storyc's own layers, never shown as such: the render's stop flag, a service's
+    # answers, and what the compile stage turns into located diagnostics (an OSError for a file, a
+    # template's limit or tag).
+    internal = (Interrupted, ServiceAnswer, NotARegularFile, FileTooLarge, TooExpensive, UnsupportedTag)
     outside = []
     for info in pkgutil.walk_packages(storyc.__path__, "storyc."):
         if info.name == "storyc.__main__":  # runs the command line on import
