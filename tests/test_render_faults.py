@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from fakefal import FakeFal
-from helpers import BASIC_IMAGES, make_project
+from helpers import make_project
 
 from storyc.backends.fal import FalSettings, Polling, Retrying
 from storyc.ledger import LedgerSettings
