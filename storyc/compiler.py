@@ -23,7 +23,7 @@ from typing import Any
 from storyc.assets import Assets, LocalFile, MediaKind
 from storyc.diagnostics import Diagnostic, Diagnostics
 from storyc.endpoints import Endpoint
-from storyc.model import AssetRef, Character, Storyboard, Style
+from storyc.model import AssetRef, Character, Storyboard, Style, is_url
 from storyc.references import ResolvedScene, ResolvedText
 
 # Argument fields that hold an asset (URL or local path), at any depth.
@@ -277,7 +277,7 @@ class JobBuilder:
 def _normal(value: str) -> str:
     from storyc.assets import normalize
 
-    return value if "://" in value else normalize(value)
+    return value if is_url(value) else normalize(value)
 
 
 def _asset_values(arguments: dict[str, Any]) -> list[str]:

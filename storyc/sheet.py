@@ -20,6 +20,7 @@ from typing import Any
 
 from storyc.compiler import CompiledBoard, Job
 from storyc.inventory import SceneStatus
+from storyc.model import is_url
 
 THUMB_PX = 160  # reference and frame thumbnails, at most this many pixels a side
 POSTER_PX = 480  # a video's first frame, shown before it plays
@@ -117,7 +118,13 @@ def _shot_view(number: int, shot: dict[str, Any], refs: dict[str, Any], thumbs: 
 
 def _ref_view(name: str, ref: dict[str, Any], thumbs: _Thumbnails) -> dict[str, Any]:
     asset = ref.get("asset") or ""
-    return {"name": name, "kind": ref.get("kind"), "asset": asset, "thumb": thumbs.data_uri(asset)}
+    return {
+        "name": name,
+        "kind": ref.get("kind"),
+        "asset": asset,
+        "remote": is_url(asset),
+        "thumb": thumbs.data_uri(asset),
+    }
 
 
 def video_src(video: Path, html_dir: Path) -> str:
@@ -148,7 +155,7 @@ class _Thumbnails:
         self._made: dict[str, str | None] = {}
 
     def data_uri(self, asset: str | None) -> str | None:
-        if not asset or "://" in asset:
+        if not asset or is_url(asset):
             return None
         if asset not in self._made:
             self._made[asset] = _data_uri(self.board_dir / asset, THUMB_PX)

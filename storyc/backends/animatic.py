@@ -17,6 +17,7 @@ from typing import Any
 from storyc.compiler import Job
 from storyc.fsutil import atomic_path
 from storyc.lock import video_path
+from storyc.model import is_url
 from storyc.plan import Plan, PlanItem
 from storyc.render import RunContext, SceneResult, SceneState
 
@@ -103,7 +104,7 @@ class AnimaticBackend:
         )
 
     def _local(self, asset: str | None) -> Path | None:
-        if not asset or "://" in asset:
+        if not asset or is_url(asset):
             return None
         return self.board_dir / asset
 
