@@ -25,8 +25,9 @@ from storyc.files import find_project_root, read_regular
 from storyc.fsutil import atomic_write_bytes
 from storyc.source import MAX_BOARD_BYTES
 from storyc.validate import MAX_TEMPLATE_FILE_BYTES
+from storyc.view import SceneView
 
-FORMAT = 3  # 2: Job.view carries field locations; 3: diagnostics reworded
+FORMAT = 4  # 2: Job.view carries field locations; 3: diagnostics reworded; 4: Job.view is a SceneView
 
 
 def cache_dir(board: Path) -> Path:
@@ -121,7 +122,7 @@ def _encode(result: CompileResult) -> dict[str, Any]:
                 **job.to_json(),
                 "cost_usd": str(job.cost_usd),
                 "files": {k: _encode_file(f) for k, f in job.files.items()},
-                "view": job.view,
+                "view": job.view.to_json(),
             }
             for job in board.jobs
         ],
@@ -150,7 +151,7 @@ def _decode(data: dict[str, Any]) -> CompileResult:
             cost_usd=Decimal(j["cost_usd"]),
             key=j["key"],
             files={k: LocalFile(**{**f, "path": Path(f["path"])}) for k, f in j["files"].items()},
-            view=j["view"],
+            view=SceneView.from_json(j["view"]),
         )
         for j in data["jobs"]
     )

@@ -23,8 +23,9 @@ from typing import Any
 from storyc.assets import Assets, LocalFile, MediaKind
 from storyc.diagnostics import Diagnostic, Diagnostics
 from storyc.endpoints import Endpoint
-from storyc.model import AssetRef, Character, Storyboard, Style
+from storyc.model import AssetRef, Character, Storyboard, Style, is_url
 from storyc.references import ResolvedScene, ResolvedText
+from storyc.view import RefView, SceneView, ShotView
 
 # Argument fields that hold an asset (URL or local path), at any depth.
 ASSET_FIELDS = frozenset(
@@ -43,8 +44,8 @@ class Job:
     seconds: int
     cost_usd: Decimal
     key: str
+    view: SceneView  # what people see of it (names, shots, thumbnails) and where its fields were written
     files: dict[str, LocalFile] = field(default_factory=dict)  # local assets in `arguments`
-    view: dict[str, Any] = field(default_factory=dict)  # names, shots and thumbnails, for people
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -227,36 +228,36 @@ class JobBuilder:
             )
         return not errors
 
-    def _view(self, resolved: ResolvedScene) -> dict[str, Any]:
-        """What people see of a scene (animatic cards, storyboard sheet), as plain JSON."""
+    def _view(self, resolved: ResolvedScene) -> SceneView:
+        """What people see of a scene (animatic cards, storyboard sheet, diff) and where its fields are."""
         scene = resolved.rendered.scene
         texts: list[tuple[int, ResolvedText]]
         if resolved.prompt is not None:
             texts = [(scene.seconds, resolved.prompt)]
         else:
             texts = [(s.duration, t) for s, t in zip(scene.shots, resolved.shots, strict=True)]
-        refs: dict[str, Any] = {}
+        refs: dict[str, RefView] = {}
         named: tuple[Character | Style, ...] = (*resolved.elements, *resolved.images)
         for ref in named:
             first = ref.assets[0]
-            refs[ref.name] = {
-                "kind": ref.kind,
-                "asset": first.value if first.is_url else _normal(first.value),
-                "description": ref.description,
-            }
-        return {
-            "aspect_ratio": scene.aspect_ratio,
-            "shots": [{"seconds": seconds, "segments": [list(s) for s in text.segments]} for seconds, text in texts],
-            "refs": refs,
-            "start_frame": _normal(scene.start_frame.value) if scene.start_frame else None,
-            "end_frame": _normal(scene.end_frame.value) if scene.end_frame else None,
-            "locations": self._locations(resolved),
-        }
+            refs[ref.name] = RefView(
+                kind=ref.kind,
+                asset=first.value if first.is_url else _normal(first.value),
+                description=ref.description,
+            )
+        return SceneView(
+            aspect_ratio=scene.aspect_ratio,
+            shots=tuple(ShotView(seconds, text.segments) for seconds, text in texts),
+            refs=refs,
+            start_frame=_normal(scene.start_frame.value) if scene.start_frame else None,
+            end_frame=_normal(scene.end_frame.value) if scene.end_frame else None,
+            locations=self._locations(resolved),
+        )
 
-    def _locations(self, resolved: ResolvedScene) -> dict[str, list[int]]:
+    def _locations(self, resolved: ResolvedScene) -> dict[str, tuple[int, int]]:
         """Where each request field comes from in the YAML, so fal's errors can point at a line."""
         scene = resolved.rendered.scene
-        at: dict[str, list[int]] = {"scene": self._at((*scene.path, "id"))}
+        at: dict[str, tuple[int, int]] = {"scene": self._at((*scene.path, "id"))}
         if resolved.rendered.prompt is not None:
             at["prompt"] = self._at(resolved.rendered.prompt.origin)
         for i, shot in enumerate(resolved.rendered.shots):
@@ -269,15 +270,15 @@ class JobBuilder:
                 at[field_name] = self._at((*scene.path, name))
         return at
 
-    def _at(self, path: tuple[Any, ...]) -> list[int]:
+    def _at(self, path: tuple[Any, ...]) -> tuple[int, int]:
         loc = self.doc.loc(path)
-        return [loc.line, loc.col]
+        return (loc.line, loc.col)
 
 
 def _normal(value: str) -> str:
     from storyc.assets import normalize
 
-    return value if "://" in value else normalize(value)
+    return value if is_url(value) else normalize(value)
 
 
 def _asset_values(arguments: dict[str, Any]) -> list[str]:

@@ -423,11 +423,10 @@ def _os_error(exc: OSError) -> str:
 
 def _locate(job: Job, field_path: Sequence[Any]) -> tuple[int, int] | None:
     """The YAML line:col of the field fal complained about (or of the scene)."""
-    locations: dict[str, list[int]] = job.view.get("locations", {})
+    locations = job.view.locations
     parts = [str(p) for p in field_path]
     for n in range(len(parts), 0, -1):
         found = locations.get(".".join(parts[:n]))
         if found:
-            return (found[0], found[1])
-    scene = locations.get("scene")
-    return (scene[0], scene[1]) if scene else None
+            return found
+    return locations.get("scene")

@@ -27,6 +27,11 @@ class Text:
     path: JsonPath
 
 
+def is_url(asset: str) -> bool:
+    """Whether an asset (as written, or as compiled) is a URL rather than a local path."""
+    return "://" in asset
+
+
 @dataclass(frozen=True, slots=True)
 class AssetRef:
     """An asset as written: a path relative to the storyboard, or an https URL."""
@@ -36,7 +41,7 @@ class AssetRef:
 
     @property
     def is_url(self) -> bool:
-        return "://" in self.value
+        return is_url(self.value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -324,7 +324,7 @@ def _setting_text(value: Any) -> str:
 
 def named_prompts(job: Job) -> list[tuple[str, str]]:
     """(label, text with @names) for the scene's prompt or each of its shots."""
-    texts = ["".join(segment[0] for segment in shot["segments"]) for shot in job.view.get("shots", [])]
+    texts = [shot.text for shot in job.view.shots]
     if "prompt" in job.arguments:
         return [("prompt", texts[0] if texts else job.arguments["prompt"])]
     return [(f"shot {i}", text) for i, text in enumerate(texts, 1)]

@@ -13,13 +13,15 @@ import base64
 import io
 import os
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from storyc.compiler import CompiledBoard, Job
 from storyc.inventory import SceneStatus
+from storyc.model import is_url
+from storyc.view import RefView, ShotView
 
 THUMB_PX = 160  # reference and frame thumbnails, at most this many pixels a side
 POSTER_PX = 480  # a video's first frame, shown before it plays
@@ -81,43 +83,50 @@ def _scene_view(
     job: Job, status: SceneStatus | None, video: SceneVideo | None, thumbs: _Thumbnails, html_dir: Path
 ) -> dict[str, Any]:
     view = job.view
-    refs: dict[str, Any] = view.get("refs", {})
-    shots = [_shot_view(number, shot, refs, thumbs) for number, shot in enumerate(view.get("shots", []), 1)]
+    refs = view.refs
+    shots = [_shot_view(number, shot, refs, thumbs) for number, shot in enumerate(view.shots, 1)]
     mentioned = {ref["name"] for shot in shots for ref in shot["refs"]}
     src = video_src(video.path, html_dir) if video else None
     return {
         "id": job.scene,
         "seconds": job.seconds,
         "cost": f"{job.cost_usd:.2f}",
-        "aspect": view.get("aspect_ratio", "16:9"),
+        "aspect": view.aspect_ratio,
         "state": status.status if status else "new",
         "state_detail": status.detail if status else "never rendered",
         "shots": shots,
         "extra_refs": [_ref_view(name, refs[name], thumbs) for name in refs if name not in mentioned],
-        "start_frame": thumbs.data_uri(view.get("start_frame")),
-        "end_frame": thumbs.data_uri(view.get("end_frame")),
+        "start_frame": thumbs.data_uri(view.start_frame),
+        "end_frame": thumbs.data_uri(view.end_frame),
         "video": src,
         "video_label": urllib.parse.unquote(src) if src else None,  # as people read paths
         "video_source": video.source if video else None,
     }
 
 
-def _shot_view(number: int, shot: dict[str, Any], refs: dict[str, Any], thumbs: _Thumbnails) -> dict[str, Any]:
-    names = list(dict.fromkeys(name for _, name in shot["segments"] if name and name in refs))
+def _shot_view(number: int, shot: ShotView, refs: Mapping[str, RefView], thumbs: _Thumbnails) -> dict[str, Any]:
+    names = [name for name in shot.names if name in refs]
     return {
         "number": number,
-        "seconds": shot["seconds"],
-        "segments": [
-            {"text": text, "ref": name if name in refs else None, "kind": refs.get(name, {}).get("kind")}
-            for text, name in shot["segments"]
-        ],
+        "seconds": shot.seconds,
+        "segments": [_segment_view(text, refs.get(name) if name else None, name) for text, name in shot.segments],
         "refs": [_ref_view(name, refs[name], thumbs) for name in names],
     }
 
 
-def _ref_view(name: str, ref: dict[str, Any], thumbs: _Thumbnails) -> dict[str, Any]:
-    asset = ref.get("asset") or ""
-    return {"name": name, "kind": ref.get("kind"), "asset": asset, "thumb": thumbs.data_uri(asset)}
+def _segment_view(text: str, ref: RefView | None, name: str | None) -> dict[str, Any]:
+    return {"text": text, "ref": name if ref else None, "kind": ref.kind if ref else None}
+
+
+def _ref_view(name: str, ref: RefView, thumbs: _Thumbnails) -> dict[str, Any]:
+    asset = ref.asset
+    return {
+        "name": name,
+        "kind": ref.kind,
+        "asset": asset,
+        "remote": is_url(asset),
+        "thumb": thumbs.data_uri(asset),
+    }
 
 
 def video_src(video: Path, html_dir: Path) -> str:
@@ -148,7 +157,7 @@ class _Thumbnails:
         self._made: dict[str, str | None] = {}
 
     def data_uri(self, asset: str | None) -> str | None:
-        if not asset or "://" in asset:
+        if not asset or is_url(asset):
             return None
         if asset not in self._made:
             self._made[asset] = _data_uri(self.board_dir / asset, THUMB_PX)

@@ -12,13 +12,17 @@ import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypeGuard, get_args
 
 from storyc.compiler import Job
 from storyc.fsutil import atomic_path
 from storyc.lock import video_path
+from storyc.model import is_url
 from storyc.plan import Plan, PlanItem
 from storyc.render import RunContext, SceneResult, SceneState
+
+if TYPE_CHECKING:
+    from storyc.animatic import AnimaticScene, AspectRatio, CardSize
 
 CARD_VERSION = "1"  # bump when cards change, so cached animatics are redrawn
 SIZES = ("preview", "4k")
@@ -69,8 +73,11 @@ class AnimaticBackend:
             from storyc.animatic import render_scene
             from storyc.video import VideoError
 
+            size = self.size
+            if not _is_card_size(size):
+                raise ValueError(f"unknown animatic frame size {size!r}")
             try:
-                render_scene(self.scene(job), cached, size=self.size, fps=self.fps)  # type: ignore[arg-type]
+                render_scene(self.scene(job), cached, size=size, fps=self.fps)
             except VideoError as exc:
                 ctx.check()  # Ctrl-C reaches ffmpeg too: then its failure is the interruption, not an error
                 ctx.progress.update(job.scene, "failed", str(exc))
@@ -85,31 +92,45 @@ class AnimaticBackend:
     def finish(self, results: Sequence[SceneResult], interrupted: bool) -> None:
         """Nothing is left open."""
 
-    def scene(self, job: Job) -> Any:
+    def scene(self, job: Job) -> AnimaticScene:
         """The scene's cards: its shots with their text, and the references each shot mentions."""
         from storyc.animatic import AnimaticScene, CardRef, CardShot
 
         view = job.view
-        refs = view.get("refs", {})
+        refs = view.refs
         shots = []
-        for number, shot in enumerate(view["shots"], 1):
-            segments = tuple((text, name) for text, name in shot["segments"])
-            named = dict.fromkeys(name for _, name in segments if name and name in refs)
-            shot_refs = tuple(CardRef(n, refs[n]["kind"], self._local(refs[n]["asset"])) for n in named)
-            shots.append(CardShot(number, int(shot["seconds"]), segments, shot_refs))
+        for number, shot in enumerate(view.shots, 1):
+            named = [n for n in shot.names if n in refs]
+            shot_refs = tuple(CardRef(n, refs[n].kind, self._local(refs[n].asset)) for n in named)
+            shots.append(CardShot(number, shot.seconds, shot.segments, shot_refs))
+        aspect_ratio = view.aspect_ratio
+        if not _is_aspect_ratio(aspect_ratio):
+            raise ValueError(f"scene {job.scene!r}: an animatic can't be drawn at aspect ratio {aspect_ratio!r}")
         return AnimaticScene(
             scene_id=job.scene,
             title=self.title,
-            aspect_ratio=view["aspect_ratio"],
+            aspect_ratio=aspect_ratio,
             shots=tuple(shots),
-            start_frame=self._local(view.get("start_frame")),
-            end_frame=self._local(view.get("end_frame")),
+            start_frame=self._local(view.start_frame),
+            end_frame=self._local(view.end_frame),
         )
 
     def _local(self, asset: str | None) -> Path | None:
-        if not asset or "://" in asset:
+        if not asset or is_url(asset):
             return None
         return self.board_dir / asset
+
+
+def _is_card_size(value: str) -> TypeGuard[CardSize]:
+    from storyc.animatic import CardSize
+
+    return value in get_args(CardSize)
+
+
+def _is_aspect_ratio(value: str) -> TypeGuard[AspectRatio]:
+    from storyc.animatic import AspectRatio
+
+    return value in get_args(AspectRatio)
 
 
 def _place(source: Path, target: Path) -> None:
