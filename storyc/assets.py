@@ -26,10 +26,7 @@ MediaKind = Literal["image", "video"]
 # A URL scheme ("data:", "javascript:"); one letter is a Windows drive ("C:"), handled as a path.
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")
 
-MAX_IMAGE_BYTES = 10 * 1024 * 1024
-MAX_VIDEO_BYTES = 200 * 1024 * 1024
-MIN_IMAGE_SIDE = 300
-MAX_ASPECT = 2.5
+# Kling's own limits on reference files are the endpoints' data (`endpoints.asset_limits()`).
 # Kling documents no upper bound in pixels, only 10 MB (fal-facts 3.7), and a 10 MB PNG can hold a
 # 12000x12000 image that decodes to 430 MB and more.  fal renders at most 3840x2160 (8.3 MP):
 # 50 MP keeps every camera and phone photo (a 48 MP phone takes 8064x6048) and bounds a decode
@@ -190,8 +187,11 @@ def too_many_pixels(width: int, height: int) -> str | None:
 
 
 def _check_image(fs: FileSource, path: Path, value: str, size: int) -> str | None:
-    if size > MAX_IMAGE_BYTES:
-        return f"image '{value}' is {size / 1e6:.1f} MB; Kling accepts at most 10 MB"
+    from storyc.endpoints import asset_limits
+
+    limits = asset_limits()
+    if size > limits.image_max_bytes:
+        return f"image '{value}' is {size / 1e6:.1f} MB; Kling accepts at most {_mb(limits.image_max_bytes)} MB"
     try:
         with fs.open(path) as f, open_image(f) as image:
             kind, (width, height) = image.format, image.size
@@ -199,16 +199,22 @@ def _check_image(fs: FileSource, path: Path, value: str, size: int) -> str | Non
         raise
     except OSError:  # UnidentifiedImageError is one
         return f"'{value}' is not a readable image (JPEG or PNG expected)"
-    if kind not in ("JPEG", "PNG"):
-        return f"image '{value}' is {kind}; Kling accepts JPEG or PNG"
+    if kind not in limits.image_formats:
+        return f"image '{value}' is {kind}; Kling accepts {' or '.join(limits.image_formats)}"
     big = too_many_pixels(width, height)
     if big is not None:
         return f"image '{value}' is {big}"
-    if min(width, height) < MIN_IMAGE_SIDE:
-        return f"image '{value}' is {width}x{height}; Kling needs at least {MIN_IMAGE_SIDE} px on each side"
-    if max(width / height, height / width) > MAX_ASPECT:
-        return f"image '{value}' is {width}x{height}; Kling accepts aspect ratios between 1:2.5 and 2.5:1"
+    if min(width, height) < limits.image_min_side:
+        return f"image '{value}' is {width}x{height}; Kling needs at least {limits.image_min_side} px on each side"
+    if max(width / height, height / width) > limits.image_max_aspect:
+        ratio = f"{limits.image_max_aspect:g}"
+        return f"image '{value}' is {width}x{height}; Kling accepts aspect ratios between 1:{ratio} and {ratio}:1"
     return None
+
+
+def _mb(size: int) -> str:
+    """10485760 -> "10": Kling's documents count in MiB and call them MB."""
+    return f"{size / (1024 * 1024):g}"
 
 
 _SCHEMES = frozenset(
@@ -218,8 +224,11 @@ _SCHEMES = frozenset(
 
 
 def _check_video(fs: FileSource, path: Path, value: str, size: int) -> str | None:
-    if size > MAX_VIDEO_BYTES:
-        return f"video '{value}' is {size / 1e6:.0f} MB; Kling accepts at most 200 MB"
+    from storyc.endpoints import asset_limits
+
+    max_bytes = asset_limits().video_max_bytes
+    if size > max_bytes:
+        return f"video '{value}' is {size / 1e6:.0f} MB; Kling accepts at most {_mb(max_bytes)} MB"
     head = fs.head(path, 12)
     if len(head) < 8 or head[4:8] not in _VIDEO_ATOMS:
         return f"'{value}' is not an MP4 or MOV video"

@@ -27,6 +27,9 @@ from storyc.model import AssetRef, Character, Storyboard, Style, is_url
 from storyc.references import ResolvedScene, ResolvedText
 from storyc.view import RefView, SceneView, ShotView
 
+# The request's settings besides prompts and references, as the board names them (compile, diff).
+REQUEST_SETTINGS = ("duration", "aspect_ratio", "generate_audio", "shot_type")
+
 # Argument fields that hold an asset (URL or local path), at any depth.
 ASSET_FIELDS = frozenset(
     {"frontal_image_url", "reference_image_urls", "video_url", "image_urls", "start_image_url", "end_image_url"}
@@ -262,7 +265,7 @@ class JobBuilder:
             at["prompt"] = self._at(resolved.rendered.prompt.origin)
         for i, shot in enumerate(resolved.rendered.shots):
             at[f"multi_prompt.{i}"] = self._at(shot.origin)
-        for name in ("duration", "aspect_ratio", "generate_audio", "shot_type", "shots"):
+        for name in (*REQUEST_SETTINGS, "shots"):
             if name in scene.raw:
                 at["multi_prompt" if name == "shots" else name] = self._at((*scene.path, name))
         for name, field_name in (("start_frame", "start_image_url"), ("end_frame", "end_image_url")):

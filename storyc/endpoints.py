@@ -1,7 +1,13 @@
 """The endpoint registry: one JSON file per fal endpoint in `schemas/endpoints/`.
 
-Each file gives the endpoint's id, price per second, limits and input JSON
-Schema, so supporting another endpoint is one new file, not new code.
+Each file gives the endpoint's id, price per second, limits (durations,
+shots, references, prompt lengths), asset limits (image and video files, as
+Kling documents them) and input JSON Schema, so supporting another endpoint
+of the family is one new file, not new code: every limit storyc checks is
+read from these files.  The board schema's own bounds (a duration of 3 to 15
+s, 1 to 6 shots, 1 to 3 reference images) are the loosest of the registered
+endpoints' (a test holds them to it); storyc checks each scene against its
+own endpoint's.
 """
 
 from __future__ import annotations
@@ -33,11 +39,32 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class AssetLimits:
+    """What a local reference file may be; a file can serve scenes of several endpoints."""
+
+    image_formats: tuple[str, ...]
+    image_max_bytes: int
+    image_min_side: int
+    image_max_aspect: float
+    video_max_bytes: int
+
+    def tightest(self, other: AssetLimits) -> AssetLimits:
+        return AssetLimits(
+            image_formats=tuple(f for f in self.image_formats if f in other.image_formats),
+            image_max_bytes=min(self.image_max_bytes, other.image_max_bytes),
+            image_min_side=max(self.image_min_side, other.image_min_side),
+            image_max_aspect=min(self.image_max_aspect, other.image_max_aspect),
+            video_max_bytes=min(self.video_max_bytes, other.video_max_bytes),
+        )
+
+
+@dataclass(frozen=True)
 class Endpoint:
     id: str
     title: str
     price_per_second: Decimal
     limits: Limits
+    assets: AssetLimits
     input_schema: dict[str, Any]
     source_bytes: bytes  # the file's bytes: part of the compile cache key
 
@@ -88,6 +115,7 @@ def _parse(raw: bytes) -> Endpoint:
         title=data.get("title", data["id"]),
         price_per_second=Decimal(str(data["price_usd_per_second"])),
         limits=Limits(**data["limits"]),
+        assets=AssetLimits(**{**data["assets"], "image_formats": tuple(data["assets"]["image_formats"])}),
         input_schema=data["input"],
         source_bytes=raw,
     )
@@ -101,6 +129,14 @@ def registry() -> dict[str, Endpoint]:
 
 def get(endpoint_id: str) -> Endpoint | None:
     return registry().get(endpoint_id)
+
+
+@cache
+def asset_limits() -> AssetLimits:
+    """The tightest asset limits of every registered endpoint: what any scene may send."""
+    from functools import reduce
+
+    return reduce(AssetLimits.tightest, (e.assets for e in registry().values()))
 
 
 DEFAULT_ENDPOINT = "fal-ai/kling-video/o3/4k/reference-to-video"

@@ -88,9 +88,9 @@ class Output:
         for position, name in job.references.items():
             self.echo(f"  {position:<10} @{name}")
         args = job.arguments
-        settings = ", ".join(
-            f"{k}={args[k]}" for k in ("duration", "aspect_ratio", "generate_audio", "shot_type") if k in args
-        )
+        from storyc.compiler import REQUEST_SETTINGS
+
+        settings = ", ".join(f"{k}={args[k]}" for k in REQUEST_SETTINGS if k in args)
         self.echo(f"  settings  {settings}")
         for key in ("start_image_url", "end_image_url"):
             if key in args:

@@ -28,7 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from storyc.compiler import CompileResult, Job, map_assets
+from storyc.compiler import REQUEST_SETTINGS, CompileResult, Job, map_assets
 from storyc.diagnostics import StorycError
 from storyc.gitfs import GitError, GitRepo, GitTree
 from storyc.lock import Lock, LockError, loads, lock_path, read
@@ -39,7 +39,7 @@ Chunk = tuple[str, str]  # ("=" | "-" | "+", text)
 STATUS_ORDER: tuple[Status, ...] = ("changed", "added", "removed", "renamed", "unchanged")
 
 # Request fields shown as `name: old -> new` when they change.
-SETTINGS = ("duration", "aspect_ratio", "generate_audio", "shot_type")
+SETTINGS = REQUEST_SETTINGS
 
 
 class ReviewError(StorycError):

@@ -507,11 +507,13 @@ class _Builder:
         """The scene; one with problems is still built from its sound parts, to check those too."""
         sid: str = raw["id"]
         has_errors = not self._ok(path)
+        endpoint = self._endpoint(raw, path)
+        limits = endpoints.registry()[endpoint].limits
         shots = self._shots(raw, path, has_errors)
         duration = self._duration(raw, path)
         ok = self._check_prompt_kind(sid, raw, path, has_errors)
         if self._clean((*path, "duration")) and self._clean((*path, "shots")):
-            ok &= self._check_duration(sid, raw, path, shots, duration, has_errors)
+            ok &= self._check_duration(sid, raw, path, shots, duration, has_errors, limits)
         ok &= self._check_templates(sid, raw, path, templates)
         with_names = self._with_names(raw, path)
         ok &= self._check_with(sid, with_names, characters, styles)
@@ -526,7 +528,7 @@ class _Builder:
             index=index,
             path=path,
             raw=raw,
-            endpoint=self._endpoint(raw, path),
+            endpoint=endpoint,
             aspect_ratio=self._setting(raw, "aspect_ratio", "16:9"),
             generate_audio=generate_audio,
             shot_type=self._setting(raw, "shot_type", "customize"),
@@ -610,21 +612,55 @@ class _Builder:
         shots: tuple[Shot, ...],
         duration: int | None,
         has_errors: bool,
+        limits: endpoints.Limits,
     ) -> bool:
+        """Durations and shots against the scene's own endpoint (the board schema has the loosest bounds)."""
+        low, high = limits.duration_min, limits.duration_max
         if not shots:
             if duration is None:
                 if not has_errors:  # else a misspelled 'duraton' may be the reported error
                     self.diags.error(
                         self.doc.loc(path),
-                        f"scene '{sid}' has no duration: give 'duration' (3 to 15 seconds) or target.duration",
+                        f"scene '{sid}' has no duration: give 'duration' ({low} to {high} seconds) or target.duration",
                     )
                 return False
+            if not low <= duration <= high:
+                where = (*path, "duration") if "duration" in raw else ("target", "duration")
+                message = f"scene '{sid}': {duration} s; its endpoint takes {low} to {high} s"
+                self.diags.error(self.doc.loc(where), message)
+                return False
             return True
-        total = sum(s.duration for s in shots)
-        if not 3 <= total <= 15:
+        return self._check_shots(sid, raw, path, shots, duration, limits)
+
+    def _check_shots(
+        self,
+        sid: str,
+        raw: dict[str, Any],
+        path: JsonPath,
+        shots: tuple[Shot, ...],
+        duration: int | None,
+        limits: endpoints.Limits,
+    ) -> bool:
+        if len(shots) > limits.max_shots:
             self.diags.error(
                 self.doc.key_loc((*path, "shots")),
-                f"scene '{sid}': shots add up to {total} s; a scene lasts 3 to 15 s",
+                f"scene '{sid}' has {len(shots)} shots; its endpoint takes at most {limits.max_shots}",
+            )
+            return False
+        for shot in shots:
+            if not limits.shot_duration_min <= shot.duration <= limits.shot_duration_max:
+                self.diags.error(
+                    self.doc.loc((*shot.path, "duration")),
+                    f"scene '{sid}': a shot of {shot.duration} s; its endpoint takes "
+                    f"{limits.shot_duration_min} to {limits.shot_duration_max} s per shot",
+                )
+                return False
+        total = sum(s.duration for s in shots)
+        low, high = limits.duration_min, limits.duration_max
+        if not low <= total <= high:
+            self.diags.error(
+                self.doc.key_loc((*path, "shots")),
+                f"scene '{sid}': shots add up to {total} s; a scene lasts {low} to {high} s",
             )
             return False
         if "duration" in raw and duration != total:
