@@ -20,9 +20,6 @@ from storyc.fsutil import atomic_writer
 if TYPE_CHECKING:
     import httpx
 
-CHUNK = 1 << 20
-
-
 class DownloadError(StorycError):
     """The video could not be fetched whole; `retryable` when trying again may help."""
 
@@ -60,21 +57,23 @@ def fetch(
     digest = hashlib.sha256()
     size = 0
     announced: int | None = None
+    response: httpx.Response | None = None
     try:
         with client.stream("GET", url) as response:
             _check_status(response, url)
             announced = _content_length(response)
             with atomic_writer(target) as out:
-                for chunk in response.iter_bytes(CHUNK):
+                for chunk in response.iter_bytes():  # as they arrive: a cut-short download counts what came
                     check_stop()
                     out.write(chunk)
                     digest.update(chunk)
                     size += len(chunk)
                 _verify(size, announced, expected_size, "sha256:" + digest.hexdigest(), expected_sha256)
     except httpx.TransportError as exc:  # dropped, timed out, cut short: nothing was renamed into place
+        received = max(size, response.num_bytes_downloaded if response is not None else 0)
         of = f" of {announced:,}" if announced else ""
         raise DownloadError(
-            f"incomplete download: the connection ended after {size:,}{of} bytes ({type(exc).__name__})",
+            f"incomplete download: the connection ended after {received:,}{of} bytes ({type(exc).__name__})",
             retryable=True,
         ) from exc
     return Downloaded(size, "sha256:" + digest.hexdigest())

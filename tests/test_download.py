@@ -29,3 +29,12 @@ def test_plain_http_to_this_machine_is_allowed(tmp_path: Path) -> None:
         port = closed.getsockname()[1]
     with new_client() as client, pytest.raises(DownloadError, match="incomplete download"):
         fetch(client, f"http://127.0.0.1:{port}/v.mp4", tmp_path / "v.mp4")
+
+
+def test_a_cut_short_download_counts_the_bytes_that_came(fake_fal, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    url = fake_fal.put_file(b"x" * 100_000, "v.mp4", "video/mp4")
+    fake_fal.truncate_next_downloads(1)  # half the bytes, then the connection closes
+    with new_client() as client, pytest.raises(DownloadError) as caught:
+        fetch(client, url, tmp_path / "v.mp4", expected_size=100_000)
+    assert "the connection ended after 50,000 of 100,000 bytes" in str(caught.value)
+    assert caught.value.retryable and list(tmp_path.iterdir()) == []

@@ -114,3 +114,21 @@ def test_ctrl_c_while_drawing_exits_130_without_a_traceback_or_a_partial_file(el
     assert leftovers == []  # temporary files are removed
     for video in (elephant.parent / ".storyc" / "animatic").glob("*.mp4"):
         assert probe(video).seconds > 0  # whatever was finished is whole
+
+
+def test_an_unwritable_renders_folder_fails_the_scene_with_its_path_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+    from helpers import BASIC_BOARD, BASIC_IMAGES, make_project
+
+    from storyc.cli import cli
+
+    board = make_project(tmp_path / "film", BASIC_BOARD, BASIC_IMAGES)
+    (board.parent / "renders").mkdir()
+    (board.parent / "renders" / "animatic").write_text("a file where the folder should be")
+    monkeypatch.chdir(board.parent)
+    result = CliRunner().invoke(cli, ["render", "--backend", "animatic", "--scene", "meet"], catch_exceptions=False)
+    assert result.exit_code == 1
+    assert "error: scene 'meet': could not write the animatic (" in result.stderr
+    assert "renders/animatic" in result.stderr and "Traceback" not in result.stderr

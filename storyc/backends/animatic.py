@@ -82,12 +82,23 @@ class AnimaticBackend:
                 ctx.check()  # Ctrl-C reaches ffmpeg too: then its failure is the interruption, not an error
                 ctx.progress.update(job.scene, "failed", str(exc))
                 return SceneResult(job.scene, job.key, "failed", error=str(exc))
+            except OSError as exc:  # a full disk, a read-only .storyc/: this scene fails, with the path
+                return self._failed(job, ctx, exc)
         ctx.check()
         relative = self.output_path(job)
-        _place(cached, self.board_dir / relative)
+        try:
+            _place(cached, self.board_dir / relative)
+        except OSError as exc:
+            return self._failed(job, ctx, exc)
         state: SceneState = "cached" if item.action == "cached" else "done"
         ctx.progress.update(job.scene, state, relative)
         return SceneResult(job.scene, job.key, state, path=relative)
+
+    def _failed(self, job: Job, ctx: RunContext, exc: OSError) -> SceneResult:
+        where = f"{exc.filename}: " if exc.filename else ""
+        error = f"could not write the animatic ({where}{exc.strerror or exc})"
+        ctx.progress.update(job.scene, "failed", error)
+        return SceneResult(job.scene, job.key, "failed", error=error)
 
     def finish(self, results: Sequence[SceneResult], interrupted: bool) -> None:
         """Nothing is left open."""
