@@ -63,7 +63,8 @@ class Job:
 
     def arguments_with(self, url_of: Callable[[LocalFile], str]) -> dict[str, Any]:
         """The arguments with each local asset replaced, e.g. by its uploaded URL."""
-        return map_assets(self.arguments, lambda v: url_of(self.files[v]) if v in self.files else v)
+        replaced: dict[str, Any] = map_assets(self.arguments, lambda v: url_of(self.files[v]) if v in self.files else v)
+        return replaced
 
 
 @dataclass(frozen=True)

@@ -287,7 +287,8 @@ def _changed(old: Job, new: Job, lock: Lock) -> SceneChange:
 
 def _hashed(job: Job) -> dict[str, Any]:
     """The arguments as the key sees them: local assets by the hash of their bytes."""
-    return map_assets(job.arguments, lambda v: job.files[v].sha256 if v in job.files else v)
+    hashed: dict[str, Any] = map_assets(job.arguments, lambda v: job.files[v].sha256 if v in job.files else v)
+    return hashed
 
 
 def changed_fields(old: Job, new: Job) -> tuple[str, ...]:

@@ -34,7 +34,7 @@ import operator
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, Frame, optimizeconst
@@ -62,6 +62,8 @@ MAX_MACRO_DEPTH = 50  # macro calls nested in each other (recursion)
 MAX_SECONDS = 2.0  # wall-clock time of one render
 
 _LOG10_2 = math.log10(2)
+
+_T = TypeVar("_T")
 
 
 class TooExpensive(Exception):
@@ -97,7 +99,7 @@ def _tick() -> _Budget | None:
     return budget
 
 
-def _made(value: Any) -> Any:
+def _made(value: _T) -> _T:
     """Count the text or list a step made against the render's `MAX_MADE`; returns it."""
     if isinstance(value, (str, bytes, list, tuple)):
         _count_made(len(value))
@@ -446,7 +448,7 @@ def _guarded(kind: str, name: str, func: Any) -> Any:
 
 # --- the environment ---------------------------------------------------------------------
 
-_COMPARE = {
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     "eq": operator.eq,
     "ne": operator.ne,
     "gt": operator.gt,
@@ -617,7 +619,8 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
                 formatter = _BoundedEscapeFormatter(self, escape=text.escape)
             else:
                 formatter = _BoundedFormatter(self)
-            return _made(type(text)(formatter.vformat(text, () if is_map else args, mapping)))
+            made: str = type(text)(formatter.vformat(text, () if is_map else args, mapping))
+            return _made(made)
 
         return bounded
 

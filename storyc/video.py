@@ -81,7 +81,7 @@ def ffmpeg_exe() -> str:
     """The path of the ffmpeg binary bundled with imageio-ffmpeg."""
     import imageio_ffmpeg
 
-    return imageio_ffmpeg.get_ffmpeg_exe()
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
 def run_ffmpeg(args: Sequence[str], *, what: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, get_args
+from typing import Any, cast, get_args
 
 from storyc.model import RefKind
 
@@ -122,4 +122,4 @@ def _dict(value: Any) -> dict[Any, Any]:
 def _kind(value: Any) -> RefKind:
     if value not in _KINDS:
         raise ValueError(f"unknown reference kind {value!r}")
-    return value
+    return cast("RefKind", value)

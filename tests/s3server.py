@@ -47,7 +47,7 @@ def moto_endpoint() -> Iterator[str]:
 @contextlib.contextmanager
 def serve_moto() -> Iterator[str]:
     """moto's S3 on 127.0.0.1 (a free port), conditional PUTs atomic; yields its endpoint URL."""
-    from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)

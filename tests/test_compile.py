@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import BASIC_BOARD, BASIC_IMAGES, make_image, make_project
@@ -19,7 +20,7 @@ def compile_ok(path: Path, *, use_cache: bool = False) -> CompileResult:
     return result
 
 
-def jobs_by_scene(path: Path) -> dict[str, dict]:
+def jobs_by_scene(path: Path) -> dict[str, dict[str, Any]]:
     result = compile_ok(path)
     assert result.board is not None
     return {j["scene"]: j for j in result.board.to_json()["jobs"]}

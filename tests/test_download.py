@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fakefal import FakeFal
 
 from storyc.download import DownloadError, fetch, new_client
 
@@ -31,7 +32,7 @@ def test_plain_http_to_this_machine_is_allowed(tmp_path: Path) -> None:
         fetch(client, f"http://127.0.0.1:{port}/v.mp4", tmp_path / "v.mp4")
 
 
-def test_a_cut_short_download_counts_the_bytes_that_came(fake_fal, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_cut_short_download_counts_the_bytes_that_came(fake_fal: FakeFal, tmp_path: Path) -> None:
     url = fake_fal.put_file(b"x" * 100_000, "v.mp4", "video/mp4")
     fake_fal.truncate_next_downloads(1)  # half the bytes, then the connection closes
     with new_client() as client, pytest.raises(DownloadError) as caught:

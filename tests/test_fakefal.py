@@ -100,9 +100,10 @@ def test_round_trip_submit_status_result(fake_fal: FakeFal, client: fal_client.S
     events = list(handle.iter_events(with_logs=True, interval=0.01))
     assert isinstance(events[-1], fal_client.Completed)
     assert all(isinstance(e, fal_client.InProgress) for e in events[:-1])
-    assert events[-1].error is None
-    assert events[-1].metrics["inference_time"] == pytest.approx(fake_fal.job_seconds, abs=0.02)
-    assert any("Starting" in log["message"] for log in events[-1].logs)
+    last = events[-1]
+    assert isinstance(last, fal_client.Completed) and last.error is None
+    assert last.metrics["inference_time"] == pytest.approx(fake_fal.job_seconds, abs=0.02)
+    assert any("Starting" in log["message"] for log in last.logs or [])
 
     result = handle.get(interval=0.01)
     video = result["video"]
@@ -522,7 +523,11 @@ def test_closed_port_refuses_and_fal_client_retries_the_connect(
     fast_retries(monkeypatch)
     delays: list[int] = []
     real_delay = fc._get_retry_delay
-    monkeypatch.setattr(fc, "_get_retry_delay", lambda n, *a, **k: delays.append(n) or real_delay(n, *a, **k))
+    def counted_delay(n: int, *a: Any, **k: Any) -> float:
+        delays.append(n)
+        return real_delay(n, *a, **k)
+
+    monkeypatch.setattr(fc, "_get_retry_delay", counted_delay)
     monkeypatch.setattr(fc, "QUEUE_URL_FORMAT", url + "/")
     with pytest.raises(httpx.ConnectError):
         client.submit(APP, OK)
@@ -562,7 +567,7 @@ def _elements(n: int) -> list[dict[str, Any]]:
     ]
 
 
-INVALID = {
+INVALID: dict[str, tuple[Any, list[Any], str]] = {
     "prompt-and-multi-prompt": (
         {"prompt": "a", "multi_prompt": [{"prompt": "b", "duration": "3"}], "duration": "3"},
         ["body", "root"],
@@ -620,7 +625,7 @@ def test_own_file_urls_must_exist_and_be_images(fake_fal: FakeFal, client: fal_c
     )
     with pytest.raises(fal_client.FalClientHTTPError) as err:
         handle.get(interval=0.01)
-    found = {(tuple(d["loc"]), d["type"]) for d in err.value.message}
+    found = {(tuple(d["loc"]), d["type"]) for d in _details(err.value)}
     assert found == {
         (("body", "elements", 0, "reference_image_urls", 0), "file_download_error"),
         (("body", "image_urls", 0), "image_load_error"),
@@ -638,6 +643,7 @@ def test_fail_jobs_matching(fake_fal: FakeFal, client: fal_client.SyncClient) ->
 
     handle = client.submit(APP, {"prompt": "the ball will explode"})
     final = list(handle.iter_events(interval=0.01))[-1]
+    assert isinstance(final, fal_client.Completed)
     assert final == fal_client.Completed(
         logs=None, metrics=final.metrics, error="Runner disconnected", error_type="runner_disconnected"
     )
@@ -653,8 +659,8 @@ def test_fail_jobs_matching(fake_fal: FakeFal, client: fal_client.SyncClient) ->
     with pytest.raises(fal_client.FalClientHTTPError) as err:
         client.submit(APP, shots).get(interval=0.01)
     assert err.value.status_code == 422
-    assert err.value.message[0]["loc"] == ["body", "multi_prompt", 1, "prompt"]
-    assert err.value.message[0]["type"] == "content_policy_violation"
+    assert _details(err.value)[0]["loc"] == ["body", "multi_prompt", 1, "prompt"]
+    assert _details(err.value)[0]["type"] == "content_policy_violation"
 
     assert client.submit(APP, OK).get(interval=0.01)["video"]
 
@@ -872,3 +878,10 @@ def test_tls_subprocess_uses_fal_client_environment(fake_fal_tls: FakeFal) -> No
 
     with httpx.Client(verify=fake_fal_tls.client_ssl_context()) as http:
         assert len(http.get(out["result"]["video"]["url"]).content) == out["result"]["video"]["file_size"]
+
+
+def _details(error: fal_client.FalClientHTTPError) -> list[dict[str, Any]]:
+    """A 422's `detail` list (fal_client types `message` as a string; for 422s it is fal's list)."""
+    details: Any = error.message
+    assert isinstance(details, list)
+    return details

@@ -388,7 +388,8 @@ def test_a_large_jpeg_thumbnail_is_decoded_at_a_reduced_scale(tmp_path: Path) ->
     thumb = animatic.thumbnail(path)
     assert thumb is not None
     assert max(thumb.size) == 768
-    assert thumb.getpixel((10, 10))[0] > 150
+    red = thumb.getpixel((10, 10))
+    assert isinstance(red, tuple) and red[0] > 150
 
 
 # --- diagnostics stay one line each -------------------------------------------------------

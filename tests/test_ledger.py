@@ -19,6 +19,7 @@ import pytest
 from helpers import BASIC_IMAGES, make_project
 from memservice import MemoryService
 
+from storyc.compiler import CompiledBoard, Job
 from storyc.ledger import LedgerSettings
 from storyc.lock import LockError, lock_path, read
 from storyc.pipeline import compile_file
@@ -70,7 +71,7 @@ def plan(board: Path, scenes: Sequence[str] = (), settings: LedgerSettings | Non
         return session.plan
 
 
-def _compiled(board: Path, scenes: Sequence[str]):  # type: ignore[no-untyped-def]
+def _compiled(board: Path, scenes: Sequence[str]) -> tuple[CompiledBoard, list[Job]]:
     result = compile_file(board, use_cache=False)
     assert result.board is not None, [d.format() for d in result.diagnostics]
     return result.board, [j for j in result.board.jobs if not scenes or j.scene in scenes]

@@ -133,7 +133,7 @@ def test_missing_lock_reads_as_empty(tmp_path: Path) -> None:
     assert lockmod.read(tmp_path / "none.lock") == Lock()
 
 
-texts = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=30)
+texts = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=30)
 
 
 @settings(max_examples=200, deadline=None)

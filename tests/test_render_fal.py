@@ -98,7 +98,7 @@ def test_first_render_uploads_each_asset_once_submits_each_scene_and_downloads_v
         render_entry = lock.renders[result.key]
         assert render_entry.state == "done" and render_entry.request_id == result.request_id
         video = render_entry.video
-        assert video is not None and video.path == result.path
+        assert video is not None and video.path is not None and video.path == result.path
         data = (board.parent / video.path).read_bytes()
         assert video.sha256 == "sha256:" + hashlib.sha256(data).hexdigest()
         assert video.bytes == len(data) and data == fake_fal.file_bytes(video.url)
@@ -228,7 +228,11 @@ def _render_interrupted_after_submit(fake_fal: FakeFal, board: Path) -> RenderSu
             def note(self, message: str) -> None:
                 pass
 
-        stopper = threading.Thread(target=lambda: (submitted.wait(5), _interrupt_main()))
+        def stop_once_submitted() -> None:
+            submitted.wait(5)
+            _interrupt_main()
+
+        stopper = threading.Thread(target=stop_once_submitted)
         stopper.start()
         try:
             return execute(session.plan, session.backend, progress=Watch())

@@ -17,6 +17,7 @@ import pytest
 from helpers import make_project
 from memservice import MemoryService
 
+from storyc.compiler import CompiledBoard, Job
 from storyc.ledger import LedgerSettings
 from storyc.lock import lock_path, read
 from storyc.pipeline import compile_file
@@ -214,7 +215,7 @@ def test_push_puts_what_a_clone_rendered_before_the_team_had_a_store(
     assert states(second) == {"meet": "cached", "rest": "cached"} and len(fal.jobs) == 2
 
 
-def _compiled(board: Path):  # type: ignore[no-untyped-def]
+def _compiled(board: Path) -> tuple[CompiledBoard, list[Job]]:
     result = compile_file(board, use_cache=False)
     assert result.board is not None
     return result.board, list(result.board.jobs)

@@ -138,10 +138,11 @@ class FalService:
         """One POST to the queue; no retry inside (see the module docstring)."""
         import fal_client.client as fc
         import httpx
+        from fal_client._headers import add_fal_app_context_headers
 
         client = self._fal()
         headers: dict[str, str] = {}
-        fc.add_fal_app_context_headers(headers)
+        add_fal_app_context_headers(headers)
         try:
             response = client._client.post(  # fal_client's authenticated client, without its retry loop
                 fc.QUEUE_URL_FORMAT + endpoint, json=arguments, headers=headers, timeout=client.default_timeout
@@ -191,7 +192,10 @@ class FalService:
             interval = polling.first if moved else min(max(interval, polling.first) * polling.factor, polling.ceiling)
             last = seen
         ctx.progress.update(scene, "fetching")
-        fetch_result = lambda: _classify(lambda: _get_json(client, handle.response_url))  # noqa: E731
+
+        def fetch_result() -> Any:
+            return _classify(lambda: _get_json(client, handle.response_url))
+
         if status.error:  # a failed job: its result replays the model's error, once is enough
             try:
                 body = fetch_result()

@@ -997,8 +997,8 @@ class FakeFal:
                 loc = ["body", "multi_prompt", index, "prompt"]
             body = {"detail": [{"loc": loc, "msg": rule.error, "type": rule.error_type, "input": text}]}
             return _Outcome(422, body, rule.error, rule.error_type, {"X-Fal-Retryable": "false"})
-        body = {"detail": rule.error, "error_type": rule.error_type}
-        return _Outcome(rule.status, body, rule.error, rule.error_type, {"X-Fal-Error-Type": rule.error_type})
+        flat: dict[str, Any] = {"detail": rule.error, "error_type": rule.error_type}
+        return _Outcome(rule.status, flat, rule.error, rule.error_type, {"X-Fal-Error-Type": rule.error_type})
 
     def _create_job(
         self, endpoint: Endpoint, payload: Any, headers: dict[str, str], query: dict[str, str], via: str

@@ -255,8 +255,8 @@ def _reference_errors(endpoint: Endpoint, payload: Any, verdict: Verdict) -> Non
     if not isinstance(payload, dict):
         return
     limits = endpoint.limits
-    elements = payload.get("elements") if isinstance(payload.get("elements"), list) else []
-    images = payload.get("image_urls") if isinstance(payload.get("image_urls"), list) else []
+    elements: list[Any] = payload["elements"] if isinstance(payload.get("elements"), list) else []
+    images: list[Any] = payload["image_urls"] if isinstance(payload.get("image_urls"), list) else []
     total = len(elements) + len(images)
     max_refs = limits.get("max_references")
     if max_refs is not None and total > max_refs:
