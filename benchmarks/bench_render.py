@@ -26,16 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from fakefal import FakeFal  # noqa: E402 (after the path above)
+from helpers import FAL_LAUNCH  # noqa: E402
 
 STORYC = str(Path(sysconfig.get_path("scripts")) / "storyc")
-LAUNCH = """
-import os, sys
-import fal_client.client as fc
-url = os.environ["FAKE_FAL_URL"]
-fc.QUEUE_URL_FORMAT, fc.REST_URL, fc.CDN_URL = url + "/", url, url
-from storyc.cli import main
-main(sys.argv[1:])
-"""
+LAUNCH = FAL_LAUNCH
 
 
 def board(n: int, *, remote_only: bool = True) -> str:

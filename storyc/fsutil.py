@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -83,3 +83,22 @@ def _fsync_dir(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def ensure_lines(path: Path, lines: Sequence[str], comment: str) -> bool:
+    """Append to a text file (`.gitignore`, `.gitattributes`) the lines it lacks, under a comment.
+
+    A line counts as present whatever its spacing; False (and the file untouched) when all are.
+    """
+    try:
+        existing = path.read_text("utf-8")
+    except FileNotFoundError:
+        existing = ""
+    present = {tuple(line.split()) for line in existing.splitlines()}
+    missing = [line for line in lines if tuple(line.split()) not in present]
+    if not missing:
+        return False
+    separator = "\n" if existing and not existing.endswith("\n") else ""
+    block = "".join(f"# {c}\n" for c in comment.splitlines()) + "".join(f"{line}\n" for line in missing)
+    atomic_write_bytes(path, (existing + separator + block).encode("utf-8"))
+    return True

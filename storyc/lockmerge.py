@@ -34,10 +34,9 @@ from storyc.lock import Lock, LockError, Render, RenderState, Upload, dumps, loa
 DRIVER = "storyc-lock"
 GIT_CONFIG_LINE = f'git config merge.{DRIVER}.driver "storyc lock merge %O %A %B"'
 ATTRIBUTES_LINE = f"board.lock merge={DRIVER}"
-ATTRIBUTES_BLOCK = (
-    "# storyc: merge the lock file with `storyc lock merge` (its rules: `storyc lock merge --help`).\n"
-    f"# Once per clone: {GIT_CONFIG_LINE}\n"
-    f"{ATTRIBUTES_LINE}\n"
+ATTRIBUTES_COMMENT = (
+    "storyc: merge the lock file with `storyc lock merge` (its rules: `storyc lock merge --help`).\n"
+    f"Once per clone: {GIT_CONFIG_LINE}"
 )
 
 # Highest first. Never drop a request id or a paid video: `done` (a video) beats everything, `submitted`
@@ -365,13 +364,6 @@ def _provenance(merged: dict[str, V], ours: dict[str, V], theirs: dict[str, V]) 
 
 def ensure_gitattributes(directory: Path) -> bool:
     """Add the `board.lock merge=storyc-lock` line to DIRECTORY/.gitattributes; False if it is there already."""
-    path = directory / ".gitattributes"
-    try:
-        existing = path.read_text("utf-8")
-    except FileNotFoundError:
-        existing = ""
-    if any(line.split() == ATTRIBUTES_LINE.split() for line in existing.splitlines()):
-        return False
-    separator = "\n" if existing and not existing.endswith("\n") else ""
-    atomic_write_bytes(path, (existing + separator + ATTRIBUTES_BLOCK).encode("utf-8"))
-    return True
+    from storyc.fsutil import ensure_lines
+
+    return ensure_lines(directory / ".gitattributes", [ATTRIBUTES_LINE], ATTRIBUTES_COMMENT)

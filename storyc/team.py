@@ -78,9 +78,18 @@ def _lease(environ: Mapping[str, str]) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def _unknown_elsewhere(claim: ClaimInfo) -> bool:
-    """Its submit got no answer, or its holder died while sending (lease over): fal may have it."""
-    return claim.settled and claim.request_id is None and (claim.unknown or not claim.live(now_utc()))
+def _elsewhere(found: DoneRecord | ClaimInfo) -> DoneElsewhere | SubmittedElsewhere | UnknownElsewhere | None:
+    """What another clone's record or claim means here; None for a claim still in its holder's hands."""
+    from storyc.teamstore import DoneRecord
+
+    if isinstance(found, DoneRecord):
+        return DoneElsewhere(found)
+    if found.request_id is not None and not found.released:
+        return SubmittedElsewhere(found)
+    # Its submit got no answer, or its holder died while sending (lease over): fal may have it.
+    if found.settled and (found.unknown or not found.live(now_utc())):
+        return UnknownElsewhere(found)
+    return None
 
 
 def _project_default(board: Path) -> str | None:
@@ -137,18 +146,11 @@ class TeamLayer:
 
     def look(self, job: Job) -> Decision | None:
         """What the store says of a key, without claiming it: None when nobody has it in hand."""
-        from storyc.teamstore import DoneRecord
 
         found = self.store.lookup(job.key)
         if found is None:
             return None
-        if isinstance(found, DoneRecord):
-            return DoneElsewhere(found)
-        if found.request_id is not None:
-            return SubmittedElsewhere(found)
-        if _unknown_elsewhere(found):
-            return UnknownElsewhere(found)
-        return None  # claimed, not yet submitted: decided when this clone tries to claim it
+        return _elsewhere(found)  # None: claimed, not yet sent: decided when this clone tries to claim it
 
     def decide(self, job: Job, ctx: RunContext) -> Decision:
         """Claim the key, or learn who has it. Waits while another clone's claim has no answer yet."""
@@ -157,14 +159,12 @@ class TeamLayer:
         while True:
             ctx.check()
             won, what = self.store.claim(job.key, self.owner, self.lease)
-            if isinstance(what, DoneRecord):
-                return DoneElsewhere(what)
-            if won:
+            if won and not isinstance(what, DoneRecord):
                 return Claimed(what)
-            if what.request_id is not None:
-                return SubmittedElsewhere(what)
-            if _unknown_elsewhere(what):
-                return UnknownElsewhere(what)
+            elsewhere = _elsewhere(what)
+            if elsewhere is not None:
+                return elsewhere
+            assert not isinstance(what, DoneRecord)
             ctx.progress.update(job.scene, "waiting", f"claimed by {what.owner}")
             ctx.sleep(self.poll)
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from storyc.backends.fal import FalSettings
 
 
 def make_image(path: Path, size: tuple[int, int] = (400, 320), color: str = "red", fmt: str = "PNG") -> Path:
@@ -52,6 +56,47 @@ scenes:
       - prompt: "@ellie follows @rex."
         duration: 4
 """
+
+# A storyc process whose fal_client talks to a fake fal server at $FAKE_FAL_URL: fal_client's storage
+# hosts are module constants, not environment, so a subprocess patches them before storyc runs.
+FAL_LAUNCH = """
+import os, sys
+import fal_client.client as fc
+url = os.environ["FAKE_FAL_URL"]
+fc.QUEUE_URL_FORMAT, fc.REST_URL, fc.CDN_URL = url + "/", url, url
+from storyc.cli import main
+main(sys.argv[1:])
+"""
+
+# One character, two scenes: the board of the fault, ledger and team tests.
+ELLIE_BOARD = """
+version: 1
+title: Ellie
+target:
+  endpoint: fal-ai/kling-video/o3/4k/reference-to-video
+characters:
+  ellie:
+    frontal: refs/ellie-front.png
+    references: [refs/ellie-side.png]
+scenes:
+  - id: meet
+    prompt: "@ellie walks in."
+    duration: 3
+  - id: rest
+    prompt: "@ellie sleeps."
+    duration: 4
+"""
+ELLIE_IMAGES = {"refs/ellie-front.png": "grey", "refs/ellie-side.png": "silver"}
+
+
+def fast_fal() -> FalSettings:
+    """fal settings for tests: poll every few centiseconds, retry with tiny waits."""
+    from storyc.backends.fal import FalSettings, Polling, Retrying
+
+    return FalSettings(
+        polling=Polling(first=0.02, factor=1.5, ceiling=0.1), retrying=Retrying(first_wait=0.01, max_wait=0.05)
+    )
+
 
 BASIC_IMAGES = {
     "refs/ellie-front.png": "grey",

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from fakefal import FakeFal
-from helpers import BASIC_IMAGES, make_project
+from helpers import BASIC_IMAGES, FAL_LAUNCH, make_project
 from test_render_fal import BOARD
 
 from storyc.cli import cli
@@ -158,14 +158,7 @@ def test_a_corrupt_lock_is_a_clear_error(fake_fal: FakeFal, board: Path) -> None
 
 # --- real processes ---------------------------------------------------------------------
 
-_LAUNCH = """
-import os, sys
-import fal_client.client as fc
-url = os.environ["FAKE_FAL_URL"]  # point fal_client (not storyc) at the fake: its storage hosts are constants
-fc.QUEUE_URL_FORMAT, fc.REST_URL, fc.CDN_URL = url + "/", url, url
-from storyc.cli import main
-main(sys.argv[1:])
-"""
+_LAUNCH = FAL_LAUNCH
 
 
 def _storyc_process(fake: FakeFal, *args: str, cwd: Path) -> subprocess.Popen[str]:

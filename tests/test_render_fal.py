@@ -13,18 +13,16 @@ from pathlib import Path
 
 import pytest
 from fakefal import FakeFal
-from helpers import BASIC_IMAGES, make_project
+from helpers import BASIC_IMAGES, fast_fal, make_project
 
-from storyc.backends.fal import FalSettings, Polling, Retrying
+from storyc.backends.fal import FalSettings
 from storyc.ledger import LedgerSettings
 from storyc.lock import lock_path, read
 from storyc.pipeline import compile_file
 from storyc.render import RenderSummary
 from storyc.session import fal_session
 
-FAST = FalSettings(
-    polling=Polling(first=0.02, factor=1.5, ceiling=0.1), retrying=Retrying(first_wait=0.01, max_wait=0.05)
-)
+FAST = fast_fal()
 
 BOARD = """
 version: 1

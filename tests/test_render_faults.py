@@ -12,41 +12,21 @@ from pathlib import Path
 
 import pytest
 from fakefal import FakeFal
-from helpers import make_project
+from helpers import ELLIE_BOARD, ELLIE_IMAGES, FAL_LAUNCH, fast_fal, make_project
 
-from storyc.backends.fal import FalSettings, Polling, Retrying
 from storyc.ledger import LedgerSettings
 from storyc.lock import lock_path, read
 from storyc.pipeline import compile_file
 from storyc.render import RenderSummary
 from storyc.session import fal_session
 
-FAST = FalSettings(
-    polling=Polling(first=0.02, factor=1.5, ceiling=0.1), retrying=Retrying(first_wait=0.01, max_wait=0.05)
-)
+FAST = fast_fal()
 
-BOARD = """
-version: 1
-title: Faults
-target:
-  endpoint: fal-ai/kling-video/o3/4k/reference-to-video
-characters:
-  ellie:
-    frontal: refs/ellie-front.png
-    references: [refs/ellie-side.png]
-scenes:
-  - id: meet
-    prompt: "@ellie walks in."
-    duration: 3
-  - id: rest
-    prompt: "@ellie sleeps."
-    duration: 3
-"""
 
 
 @pytest.fixture
 def board(tmp_path: Path) -> Path:
-    return make_project(tmp_path / "film", BOARD, {"refs/ellie-front.png": "grey", "refs/ellie-side.png": "silver"})
+    return make_project(tmp_path / "film", ELLIE_BOARD, ELLIE_IMAGES)
 
 
 def render(board: Path, ledger: LedgerSettings | None = None) -> RenderSummary:
@@ -166,14 +146,9 @@ def test_killed_between_acceptance_and_the_answer_is_unknown_and_not_resent(fake
     import sys
     import time
 
-    launch = (
-        "import os, sys\nimport fal_client.client as fc\nurl = os.environ['FAKE_FAL_URL']\n"
-        "fc.QUEUE_URL_FORMAT, fc.REST_URL, fc.CDN_URL = url + '/', url, url\n"
-        "from storyc.cli import main\nmain(sys.argv[1:])\n"
-    )
     env = {**os.environ, "FAL_KEY": fake_fal.key, "FAKE_FAL_URL": fake_fal.url}
     fake_fal.delay_next("submit", 30, after_processing=True)  # the kill window: accepted, answer not yet back
-    args = [sys.executable, "-c", launch, "render", "board.yaml", "--yes", "--scene", "meet"]
+    args = [sys.executable, "-c", FAL_LAUNCH, "render", "board.yaml", "--yes", "--scene", "meet"]
     proc = subprocess.Popen(args, cwd=board.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60

@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from helpers import make_project
+from helpers import ELLIE_BOARD, ELLIE_IMAGES, make_project
 from memservice import MemoryService
 
 from storyc.compiler import CompiledBoard, Job
@@ -26,24 +26,7 @@ from storyc.session import ledger_session
 from storyc.team import TeamLayer
 from storyc.teamstore import open_team_store
 
-BOARD = """
-version: 1
-title: Team
-target:
-  endpoint: fal-ai/kling-video/o3/4k/reference-to-video
-characters:
-  ellie:
-    frontal: refs/ellie-front.png
-    references: [refs/ellie-side.png]
-scenes:
-  - id: meet
-    prompt: "@ellie walks in."
-    duration: 3
-  - id: rest
-    prompt: "@ellie sleeps."
-    duration: 4
-"""
-IMAGES = {"refs/ellie-front.png": "grey", "refs/ellie-side.png": "silver"}
+BOARD, IMAGES = ELLIE_BOARD, ELLIE_IMAGES
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from fakefal import FakeFal
-from helpers import make_project
+from helpers import FAL_LAUNCH, make_project
 from s3server import aws_env, new_bucket
 
 from storyc.lock import lock_path, read
@@ -46,14 +46,6 @@ scenes:
 """
 IMAGES = {"refs/ellie-front.png": "grey", "refs/ellie-side.png": "silver"}
 
-LAUNCH = """
-import os, sys
-import fal_client.client as fc
-url = os.environ["FAKE_FAL_URL"]  # point fal_client (not storyc) at the fake: its storage hosts are constants
-fc.QUEUE_URL_FORMAT, fc.REST_URL, fc.CDN_URL = url + "/", url, url
-from storyc.cli import main
-main(sys.argv[1:])
-"""
 
 
 @pytest.fixture(params=["file", "s3"])
@@ -70,7 +62,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mo
 def storyc(fake: FakeFal, clone: Path, store: str, *args: str, **env: str) -> subprocess.Popen[str]:
     environ = {**os.environ, "FAL_KEY": fake.key, "FAKE_FAL_URL": fake.url, "STORYC_STORE": store, **env}
     return subprocess.Popen(
-        [sys.executable, "-c", LAUNCH, *args],
+        [sys.executable, "-c", FAL_LAUNCH, *args],
         cwd=clone.parent,
         env=environ,
         stdout=subprocess.PIPE,

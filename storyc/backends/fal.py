@@ -28,7 +28,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from storyc.assets import LocalFile
-from storyc.backends.base import Fetched, Gone, JobFailed, NoAnswer, NotSent, Pending, Refused, RemoteVideo
+from storyc.backends.base import (
+    Fetched,
+    Gone,
+    JobFailed,
+    NoAnswer,
+    NotSent,
+    Pending,
+    Refused,
+    RemoteVideo,
+    ServiceAnswer,
+)
 from storyc.download import DownloadError, fetch, new_client
 from storyc.render import RenderError, RunContext
 
@@ -117,22 +127,12 @@ class FalService:
         return url
 
     def submit(self, endpoint: str, arguments: dict[str, Any], ctx: RunContext) -> str:
-        from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+        def attempt() -> str:
+            ctx.check()
+            return self._post_once(endpoint, arguments)
 
-        policy = self.settings.retrying
-        try:
-            for attempt in Retrying(
-                retry=retry_if_exception_type(_NotYet),
-                stop=stop_after_attempt(policy.attempts),
-                wait=wait_random_exponential(multiplier=policy.first_wait, max=policy.max_wait),
-            ):
-                with attempt:
-                    ctx.check()
-                    return self._post_once(endpoint, arguments)
-        except RetryError as exc:
-            last = exc.last_attempt.exception()
-            raise NotSent(f"fal did not take the request after {policy.attempts} tries; last: {last}") from last
-        raise AssertionError("unreachable")  # pragma: no cover
+        # Only what proves fal did not take it is repeated; running out of tries leaves nothing paid.
+        return self._retry(attempt, "sending the request", on=_NotYet, give_up=NotSent)
 
     def _post_once(self, endpoint: str, arguments: dict[str, Any]) -> str:
         """One POST to the queue; no retry inside (see the module docstring)."""
@@ -246,14 +246,22 @@ class FalService:
     def cancel(self, endpoint: str, request_id: str) -> None:
         self._fal().cancel(endpoint, request_id)
 
-    def _retry(self, call: Callable[[], T], doing: str) -> T:
-        """Repeat what is safe to repeat; when retries run out the job is `Pending`, never failed."""
+    def _retry(
+        self,
+        call: Callable[[], T],
+        doing: str,
+        *,
+        on: type[Exception] | None = None,
+        give_up: type[ServiceAnswer] = Pending,
+    ) -> T:
+        """Repeat what is safe to repeat (`on`, default _Transient) with backoff and jitter, a bounded
+        number of times; then `give_up`: by default the job is `Pending`, never failed."""
         from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
         policy = self.settings.retrying
         try:
             for attempt in Retrying(
-                retry=retry_if_exception_type(_Transient),
+                retry=retry_if_exception_type(on or _Transient),
                 stop=stop_after_attempt(policy.attempts),
                 wait=wait_random_exponential(multiplier=policy.first_wait, max=policy.max_wait),
             ):
@@ -261,7 +269,7 @@ class FalService:
                     return call()
         except RetryError as exc:
             last = exc.last_attempt.exception()
-            raise Pending(f"{doing} failed {policy.attempts} times; last: {last}") from last
+            raise give_up(f"{doing} failed {policy.attempts} times; last: {last}") from last
         raise AssertionError("unreachable")  # pragma: no cover
 
 

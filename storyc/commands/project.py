@@ -61,16 +61,7 @@ GITIGNORE_LINES = ("renders/", ".storyc/", "*.html")
 
 def _ensure_gitignore(directory: Path) -> bool:
     """Add storyc's generated paths to DIRECTORY/.gitignore; False when every line is there already."""
-    path = directory / ".gitignore"
-    try:
-        existing = path.read_text("utf-8")
-    except FileNotFoundError:
-        existing = ""
-    present = {line.strip() for line in existing.splitlines()}
-    missing = [line for line in GITIGNORE_LINES if line not in present]
-    if not missing:
-        return False
-    lead = "" if not existing or existing.endswith("\n") else "\n"
-    block = "# storyc: renders, caches and sheets are generated (commit board.yaml, refs/ and board.lock)\n"
-    path.write_text(existing + lead + block + "\n".join(missing) + "\n", "utf-8")
-    return True
+    from storyc.fsutil import ensure_lines
+
+    comment = "storyc: renders, caches and sheets are generated (commit board.yaml, refs/ and board.lock)"
+    return ensure_lines(directory / ".gitignore", GITIGNORE_LINES, comment)
