@@ -252,6 +252,12 @@ def compile_command(board: Path, scenes: tuple[str, ...], fmt: str, as_json: boo
 @no_store_option
 @resend_unknown_option
 @click.option(
+    "--compare",
+    is_flag=True,
+    help="Show what each scene would cost on every fidelity tier of its endpoint (standard, pro, 4k) and as a "
+    "free animatic, less what the lock already has; a tier whose limits refuse a request says so.",
+)
+@click.option(
     "--detailed-exitcode",
     is_flag=True,
     help="Exit 2 when rendering would pay for something, 0 when it would not (1 on problems), as terraform plan.",
@@ -264,6 +270,7 @@ def plan(
     size: str,
     no_store: bool,
     resend_unknown: bool,
+    compare: bool,
     detailed_exitcode: bool,
     fmt: str,
     as_json: bool,
@@ -293,6 +300,7 @@ def plan(
         use_store=not no_store,
         resend_unknown=resend_unknown,
         detailed_exitcode=detailed_exitcode,
+        compare=compare,
     )
     _exit(code)
 

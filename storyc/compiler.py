@@ -151,7 +151,7 @@ class JobBuilder:
             arguments=arguments,
             references=resolved.references,
             seconds=seconds,
-            cost_usd=endpoint.cost(seconds),
+            cost_usd=endpoint.cost(seconds, audio=arguments.get("generate_audio") is True),
             key=content_key(endpoint.id, arguments, files),
             files=files,
             view=self._view(resolved),

@@ -62,14 +62,23 @@ class AssetLimits:
 class Endpoint:
     id: str
     title: str
-    price_per_second: Decimal
+    price_per_second: Decimal  # without generated audio
+    price_per_second_with_audio: Decimal  # the same for a flat price (4K)
     limits: Limits
     assets: AssetLimits
     input_schema: dict[str, Any]
     source_bytes: bytes  # the file's bytes: part of the compile cache key
 
-    def cost(self, seconds: int) -> Decimal:
-        return (self.price_per_second * seconds).quantize(Decimal("0.01"))
+    def cost(self, seconds: int, *, audio: bool = False) -> Decimal:
+        rate = self.price_per_second_with_audio if audio else self.price_per_second
+        return (rate * seconds).quantize(Decimal("0.01"))
+
+    @property
+    def family(self) -> str:
+        """`fal-ai/kling-video/o3/4k/reference-to-video` -> `fal-ai/kling-video/o3/*/reference-to-video`:
+        the endpoints that take the same request at another fidelity (and price)."""
+        parts = self.id.split("/")
+        return "/".join([*parts[:-2], "*", parts[-1]]) if len(parts) >= 3 else self.id
 
     @cached_property
     def validator(self) -> Any:
@@ -108,12 +117,24 @@ def _without_prompts(arguments: dict[str, Any]) -> dict[str, Any]:
     return shaped
 
 
+def _price(value: Any, which: str) -> Decimal:
+    """A flat price (`0.42`) or one per audio setting (`{"audio_off": 0.084, "audio_on": 0.112}`)."""
+    return Decimal(str(value[which] if isinstance(value, dict) else value))
+
+
+def tiers(endpoint_id: str) -> list[Endpoint]:
+    """Every registered endpoint of `endpoint_id`'s family, cheapest first (the same request, other fidelity)."""
+    wanted = registry()[endpoint_id].family
+    return sorted((e for e in registry().values() if e.family == wanted), key=lambda e: (e.price_per_second, e.id))
+
+
 def _parse(raw: bytes) -> Endpoint:
     data = json.loads(raw)
     return Endpoint(
         id=data["id"],
         title=data.get("title", data["id"]),
-        price_per_second=Decimal(str(data["price_usd_per_second"])),
+        price_per_second=_price(data["price_usd_per_second"], "audio_off"),
+        price_per_second_with_audio=_price(data["price_usd_per_second"], "audio_on"),
         limits=Limits(**data["limits"]),
         assets=AssetLimits(**{**data["assets"], "image_formats": tuple(data["assets"]["image_formats"])}),
         input_schema=data["input"],

@@ -136,3 +136,80 @@ def _why_render(job: Job, lock: Lock) -> str:
     if any(r.scene == job.scene for r in lock.renders.values()):
         return "changed since last render"
     return "new scene"
+
+
+# --- the price of each fidelity tier, before anything is paid (`storyc plan --compare`) ------------
+
+
+@dataclass(frozen=True)
+class TierPrice:
+    endpoint: str
+    price: Decimal | None  # None: this tier refuses the request (see `note`)
+    note: str = ""  # "done": the lock has it; else why the tier refuses it
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Per scene, what rendering it would cost on each tier of its endpoint's family, less what is done."""
+
+    tiers: tuple[str, ...]  # endpoint ids, cheapest first
+    rows: tuple[tuple[Job, tuple[TierPrice, ...]], ...]
+
+    def total(self, endpoint: str) -> Decimal | None:
+        """The tier's total, or None when it refuses a scene."""
+        prices = [p.price for _, row in self.rows for p in row if p.endpoint == endpoint]
+        return None if any(p is None for p in prices) else sum((p for p in prices if p is not None), Decimal("0.00"))
+
+    def to_json(self) -> dict[str, Any]:
+        def money(value: Decimal | None) -> float | None:
+            return None if value is None else float(value)
+
+        return {
+            "tiers": ["animatic", *self.tiers],
+            "scenes": [
+                {
+                    "scene": job.scene,
+                    "seconds": job.seconds,
+                    "prices": {"animatic": 0.0, **{p.endpoint: money(p.price) for p in row}},
+                    "notes": {p.endpoint: p.note for p in row if p.note},
+                }
+                for job, row in self.rows
+            ],
+            "totals": {"animatic": 0.0, **{t: money(self.total(t)) for t in self.tiers}},
+        }
+
+
+def compare_tiers(jobs: Iterable[Job], lock: Lock) -> Comparison:
+    """Every scene on every tier of its family (the same request, another endpoint: another key)."""
+    from storyc import endpoints
+    from storyc.compiler import content_key
+
+    rows = []
+    every: dict[str, None] = {}
+    for job in jobs:
+        row = []
+        for tier in endpoints.tiers(job.endpoint):
+            every[tier.id] = None
+            refused = _refusal(job, tier.limits)
+            key = content_key(tier.id, job.arguments, job.files)
+            if refused:
+                row.append(TierPrice(tier.id, None, refused))
+            elif lock.done(key) is not None:
+                row.append(TierPrice(tier.id, Decimal("0"), "done"))
+            else:
+                audio = job.arguments.get("generate_audio") is True
+                row.append(TierPrice(tier.id, tier.cost(job.seconds, audio=audio)))
+        rows.append((job, tuple(row)))
+    return Comparison(tuple(every), tuple(rows))
+
+
+def _refusal(job: Job, limits: Any) -> str:
+    """Why a tier would refuse this request (its reference limits), or ''."""
+    elements = job.arguments.get("elements", [])
+    total = len(elements) + len(job.arguments.get("image_urls", []))
+    with_video = any("video_url" in e for e in elements)
+    if total > limits.max_references:
+        return f"{total} references; at most {limits.max_references}"
+    if with_video and limits.video_reference_limit_is_error and total > limits.video_reference_limit:
+        return f"{total} references with a video; at most {limits.video_reference_limit}"
+    return ""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 import click
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from storyc.compiler import CompiledBoard, Job
     from storyc.diagnostics import Diagnostic
     from storyc.inventory import SceneStatus
-    from storyc.plan import Plan
+    from storyc.plan import Comparison, Plan
     from storyc.render import RenderSummary, SceneState
 
 Format = Literal["text", "json"]
@@ -161,3 +162,36 @@ class Output:
         for s in statuses:
             state = self.style(f"{s.status:<9}", STATE_COLORS.get(s.status, "red"))
             self.echo(f"  {s.scene:<{width}}  {state} {s.detail}")
+
+    # --- tiers --------------------------------------------------------------------------------
+
+    def comparison(self, comparison: Comparison) -> None:
+        """`plan --compare`: a scene per row, a tier per column (cheapest first), totals last."""
+        if self.json:
+            self.data(comparison.to_json())
+            return
+        names = ["animatic", *(_tier_name(t) for t in comparison.tiers)]
+        width = max([len("total"), *(len(job.scene) for job, _ in comparison.rows)])
+        self.echo(f"  {'scene':<{width}}  {'s':>3}  " + "  ".join(f"{n:>10}" for n in names))
+        for job, row in comparison.rows:
+            cells = ["free"] + [_cell(p.price, p.note) for p in row]
+            self.echo(f"  {job.scene:<{width}}  {job.seconds:>3}  " + "  ".join(f"{c:>10}" for c in cells))
+        totals = ["free"] + [_cell(comparison.total(t), "") for t in comparison.tiers]
+        line = f"  {'total':<{width}}  {'':>3}  " + "  ".join(f"{c:>10}" for c in totals)
+        self.echo(self.style(line, bold=True))
+        notes = {f"{job.scene} on {_tier_name(p.endpoint)}: {p.note}" for job, row in comparison.rows for p in row}
+        for note in sorted(n for n in notes if not n.endswith(": ") and not n.endswith(": done")):
+            self.echo(f"  refused: {note}")
+        self.echo("  (what each tier would cost now: renders the lock already has count $0.00)")
+
+
+def _tier_name(endpoint: str) -> str:
+    """`fal-ai/kling-video/o3/pro/reference-to-video` -> `pro`."""
+    parts = endpoint.split("/")
+    return parts[-2] if len(parts) >= 2 else endpoint
+
+
+def _cell(price: Decimal | None, note: str) -> str:
+    if price is None:
+        return "refused"
+    return "done" if note == "done" else f"${price:.2f}"

@@ -22,11 +22,17 @@ def plan(
     use_store: bool = True,
     resend_unknown: bool = False,
     detailed_exitcode: bool = False,
+    compare: bool = False,
 ) -> int:
     loaded = compiled_jobs(board, scenes, out)
     if loaded is None:
         return EXIT_PROBLEMS
     compiled, jobs = loaded
+    if compare:  # every tier's price: reads the lock only
+        from storyc.plan import compare_tiers
+
+        out.comparison(compare_tiers(jobs, read_lock(board)))
+        return EXIT_OK
     if backend == "animatic":
         from storyc.session import animatic_session
 
