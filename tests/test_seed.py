@@ -194,6 +194,7 @@ def test_the_multi_shot_example_is_a_golden(monkeypatch: pytest.MonkeyPatch) -> 
     as_page = _as_page(job.arguments)
     assert as_page.pop("duration") == "10"
     assert json.dumps(as_page) == json.dumps(page)
+    assert not job.price_certain and job.uncertain_usd == job.cost_usd
 
 
 def test_endpoint_sources_are_public_documents() -> None:
