@@ -312,7 +312,10 @@ def plan(
 @size_option
 @click.option("--yes", "-y", is_flag=True, help="Spend without asking (for scripts and CI).")
 @click.option(
-    "--max-cost", type=FiniteFloat(min=0), metavar="USD", help="Refuse a plan that would spend more than this."
+    "--max-cost", type=FiniteFloat(min=0), metavar="USD", help=(
+        "Refuse a plan that would spend more than this. Compared with the full estimate: the certain price "
+        "plus the uncertain part (scenes with a video input, which fal may price differently)."
+    ),
 )
 @click.option(
     "--concurrency", "-j", type=click.IntRange(1, 64), default=4, show_default=True, help="Scenes in flight at once."

@@ -35,6 +35,31 @@ ASSET_FIELDS = frozenset(
     {"frontal_image_url", "reference_image_urls", "video_url", "image_urls", "start_image_url", "end_image_url"}
 )
 
+# A request with a video element is priced as an estimate: fal's page prices "4K mode, without video
+# input" and says video-based elements "may be priced under a separate tier".
+VIDEO_INPUT = "video input"
+VIDEO_INPUT_CAVEAT = f"{VIDEO_INPUT}: fal may price it differently"
+
+
+def price_uncertainty(arguments: dict[str, Any]) -> str | None:
+    """Why a request's price is only an estimate ("video input"), or None when the price list covers it."""
+    elements = arguments.get("elements") or []
+    if any(isinstance(e, dict) and "video_url" in e for e in elements):
+        return VIDEO_INPUT
+    return None
+
+
+def money(amount: Decimal) -> str:
+    return f"${amount:.2f}"
+
+
+def price_text(amount: Decimal, uncertain: Decimal) -> str:
+    """A total: '$7.14', or with an uncertain part '$7.14 ($4.20 of it uncertain: video input)'."""
+    if uncertain <= 0:
+        return money(amount)
+    part = "all" if uncertain >= amount else money(uncertain)
+    return f"{money(amount)} ({part} of it uncertain: {VIDEO_INPUT})"
+
 
 @dataclass(frozen=True)
 class Job:
@@ -50,8 +75,29 @@ class Job:
     view: SceneView  # what people see of it (names, shots, thumbnails) and where its fields were written
     files: dict[str, LocalFile] = field(default_factory=dict)  # local assets in `arguments`
 
+    @property
+    def price_caveat(self) -> str | None:
+        """Why `cost_usd` is only an estimate ("video input"), or None when it is the price list's."""
+        return price_uncertainty(self.arguments)
+
+    @property
+    def price_certain(self) -> bool:
+        return self.price_caveat is None
+
+    @property
+    def uncertain_usd(self) -> Decimal:
+        """The part of `cost_usd` that is an estimate: all of it, or nothing."""
+        return Decimal("0.00") if self.price_certain else self.cost_usd
+
+    @property
+    def price_text(self) -> str:
+        """'$3.36', or as an estimate '$4.20, video input: fal may price it differently'."""
+        if self.price_certain:
+            return money(self.cost_usd)
+        return f"{money(self.cost_usd)}, {VIDEO_INPUT_CAVEAT}"
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "scene": self.scene,
             "endpoint": self.endpoint,
             "arguments": self.arguments,
@@ -60,6 +106,10 @@ class Job:
             "cost_usd": float(self.cost_usd),
             "key": self.key,
         }
+        if not self.price_certain:  # absent: the price list's own price
+            data["price_certain"] = False
+            data["price_note"] = VIDEO_INPUT_CAVEAT
+        return data
 
     def arguments_with(self, url_of: Callable[[LocalFile], str]) -> dict[str, Any]:
         """The arguments with each local asset replaced, e.g. by its uploaded URL."""
@@ -90,6 +140,11 @@ class CompiledBoard:
     @property
     def total_cost(self) -> Decimal:
         return sum((j.cost_usd for j in self.jobs), Decimal("0.00"))
+
+    @property
+    def total_uncertain(self) -> Decimal:
+        """How much of `total_cost` is an estimate (scenes with a video input)."""
+        return sum((j.uncertain_usd for j in self.jobs), Decimal("0.00"))
 
     def job(self, scene: str) -> Job | None:
         return next((j for j in self.jobs if j.scene == scene), None)

@@ -43,6 +43,11 @@ class PlanItem:
     def scene(self) -> str:
         return self.job.scene
 
+    @property
+    def uncertain(self) -> Decimal:
+        """The part of `price` that is an estimate (a request with a video input): all of it, or 0."""
+        return Decimal("0") if self.job.price_certain else self.price
+
     def to_json(self) -> dict[str, Any]:
         return {
             "scene": self.scene,
@@ -50,6 +55,7 @@ class PlanItem:
             "key": self.job.key,
             "seconds": self.job.seconds,
             "cost_usd": float(self.price),
+            "price_certain": self.job.price_certain,
             "note": self.note,
         }
 
@@ -65,6 +71,11 @@ class Plan:
         """What carrying the plan out would spend."""
         return sum((i.price for i in self.items), Decimal("0.00"))
 
+    @property
+    def uncertain(self) -> Decimal:
+        """How much of `cost` is an estimate: scenes whose request has a video input."""
+        return sum((i.uncertain for i in self.items), Decimal("0.00"))
+
     def count(self, action: Action) -> int:
         return sum(1 for i in self.items if i.action == action)
 
@@ -78,6 +89,7 @@ class Plan:
             "backend": self.backend,
             "scenes": [i.to_json() for i in self.items],
             "cost_usd": float(self.cost),
+            "uncertain_usd": float(self.uncertain),
         }
 
 

@@ -40,6 +40,15 @@ STATE_COLORS = {
 }
 
 
+VIDEO_INPUT_CAVEAT = "video input: fal may price it differently"  # as storyc.compiler's (not imported at start-up)
+
+
+def price_text(amount: Decimal, uncertain: Decimal) -> str:
+    from storyc.compiler import price_text as text
+
+    return text(amount, uncertain)
+
+
 def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
@@ -85,6 +94,8 @@ class Output:
 
     def job(self, job: Job) -> None:
         self.echo(self.style(f"{job.scene}  {job.seconds} s  ${job.cost_usd}  {job.key[:19]}", bold=True))
+        if not job.price_certain:
+            self.echo(f"  price     {job.price_text}")
         self.echo(f"  endpoint  {job.endpoint}")
         for position, name in job.references.items():
             self.echo(f"  {position:<10} @{name}")
@@ -115,11 +126,14 @@ class Output:
         for item in plan.items:
             state = self.style(f"{item.action:<7}", STATE_COLORS.get(item.action, "red"))
             price = f"  ${item.price:>7.2f}" if paid else ""
-            self.echo(f"  {item.scene:<{width}}  {state} {item.job.seconds:>3} s{price}  {item.note}", err=err)
+            note = item.note
+            if paid and item.uncertain:
+                note += f"; {VIDEO_INPUT_CAVEAT}"
+            self.echo(f"  {item.scene:<{width}}  {state} {item.job.seconds:>3} s{price}  {note}", err=err)
         n_render, seconds = len(plan.to_render), sum(i.job.seconds for i in plan.to_render)
         line = f"{plan.backend}: {plural(n_render, 'scene')} to render ({seconds} s)"
         if paid:
-            line += f", ${plan.cost:.2f}; {plan.count('cached')} cached, "
+            line += f", {price_text(plan.cost, plan.uncertain)}; {plan.count('cached')} cached, "
             line += f"{plan.count('resume')} to resume at no new cost"
             if plan.count("store"):
                 line += f"; {plan.count('store')} from the team store"

@@ -129,6 +129,16 @@ class SceneChange:
     def to_render(self) -> bool:
         return self.status in ("added", "changed") and not self.rendered
 
+    @property
+    def price_certain(self) -> bool:
+        """False when the request has a video input: then `cost_usd` is an estimate."""
+        job = self.head or self.base
+        return job is None or job.price_certain
+
+    @property
+    def uncertain_usd(self) -> Decimal:
+        return Decimal("0.00") if self.price_certain else self.cost_usd
+
 
 @dataclass(frozen=True)
 class Review:
@@ -147,6 +157,13 @@ class Review:
         if not self.ok:
             return None
         return sum((s.cost_usd for s in self.scenes), Decimal("0.00"))
+
+    @property
+    def uncertain_usd(self) -> Decimal | None:
+        """How much of `cost_usd` is an estimate (scenes with a video input)."""
+        if not self.ok:
+            return None
+        return sum((s.uncertain_usd for s in self.scenes), Decimal("0.00"))
 
     def count(self, status: Status) -> int:
         return sum(1 for s in self.scenes if s.status == status)

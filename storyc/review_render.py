@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
+from storyc.compiler import VIDEO_INPUT_CAVEAT, price_text
 from storyc.review import STATUS_ORDER, AssetChange, Chunk, PromptChange, Review, SceneChange, Side
 
 FORMATS = ("text", "markdown", "json")
@@ -36,6 +37,13 @@ def _money(value: Decimal) -> str:
     return f"${value:.2f}"
 
 
+def _scene_price(scene: SceneChange) -> str:
+    """'$2.10', or as an estimate '$4.20, video input: fal may price it differently'."""
+    if scene.price_certain:
+        return _money(scene.cost_usd)
+    return f"{_money(scene.cost_usd)}, {VIDEO_INPUT_CAVEAT}"
+
+
 def _tally(review: Review) -> str:
     counts = [f"{review.count(s)} {s}" for s in STATUS_ORDER if review.count(s)]
     return ", ".join(counts) or "no scenes"
@@ -49,7 +57,8 @@ def _cost_sentence(review: Review) -> str:
         return f"nothing new to render{already}"
     seconds = sum(s.seconds for s in todo)
     cost = review.cost_usd or Decimal("0.00")
-    return f"to render: {_money(cost)} for {_plural(len(todo), 'scene')} ({seconds} s){already}"
+    price = price_text(cost, review.uncertain_usd or Decimal("0.00"))
+    return f"to render: {price} for {_plural(len(todo), 'scene')} ({seconds} s){already}"
 
 
 def _missing_note(review: Review) -> str | None:
@@ -99,7 +108,7 @@ def _scene_note(scene: SceneChange) -> str:
     if scene.status == "renamed":
         return f"was {scene.renamed_from}; same request"
     if scene.status in ("added", "changed"):
-        return "already rendered (in the lock)" if scene.rendered else _money(scene.cost_usd)
+        return "already rendered (in the lock)" if scene.rendered else _scene_price(scene)
     return ""
 
 
@@ -293,7 +302,7 @@ def _table_md(scenes: list[SceneChange]) -> list[str]:
         status = f"renamed from {code(s.renamed_from or '')}" if s.status == "renamed" else s.status
         cost = ""
         if s.status in ("added", "changed"):
-            cost = "rendered" if s.rendered else _money(s.cost_usd)
+            cost = "rendered" if s.rendered else _scene_price(s)
         what = ", ".join(map(code, s.fields)) if s.status == "changed" else ""
         what = "same request" if s.status == "renamed" else what
         rows.append(f"| {code(s.scene)} | {status} | {s.seconds} s | {cost} | {what} |")
@@ -335,6 +344,7 @@ def _md_chunk(op: str, piece: str) -> str:
 
 def review_json(review: Review) -> dict[str, Any]:
     cost = review.cost_usd
+    uncertain = review.uncertain_usd
     return {
         "storyboard": review.storyboard,
         "base": _side_json(review.base),
@@ -342,6 +352,7 @@ def review_json(review: Review) -> dict[str, Any]:
         "ok": review.ok,
         "scenes": [_scene_json(s) for s in review.scenes],
         "cost_usd": None if cost is None else float(cost),
+        "uncertain_usd": None if uncertain is None else float(uncertain),
     }
 
 
@@ -362,6 +373,7 @@ def _scene_json(scene: SceneChange) -> dict[str, Any]:
         "status": scene.status,
         "fields": list(scene.fields),
         "cost_usd": float(scene.cost_usd),
+        "price_certain": scene.price_certain,
         "seconds": scene.seconds,
         "rendered": scene.rendered,
         "renamed_from": scene.renamed_from,

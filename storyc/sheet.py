@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from storyc.compiler import CompiledBoard, Job
+from storyc.compiler import VIDEO_INPUT_CAVEAT, CompiledBoard, Job
 from storyc.inventory import SceneStatus
 from storyc.model import is_url
 from storyc.view import RefView, ShotView
@@ -75,6 +75,8 @@ def render_sheet(
         storyboard=board.storyboard,
         seconds=board.total_seconds,
         cost=f"{board.total_cost:.2f}",
+        uncertain=f"{board.total_uncertain:.2f}" if board.total_uncertain else None,
+        all_uncertain=board.total_uncertain >= board.total_cost,
         scenes=scenes,
     )
 
@@ -91,6 +93,7 @@ def _scene_view(
         "id": job.scene,
         "seconds": job.seconds,
         "cost": f"{job.cost_usd:.2f}",
+        "price_caveat": None if job.price_certain else VIDEO_INPUT_CAVEAT,
         "aspect": view.aspect_ratio,
         "state": status.status if status else "new",
         "state_detail": status.detail if status else "never rendered",

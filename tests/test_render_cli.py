@@ -48,8 +48,10 @@ def test_plan_reads_nothing_from_the_network_and_prices_each_scene(fake_fal: Fak
         "key": json.loads(out)["scenes"][0]["key"],
         "seconds": 3,
         "cost_usd": 1.26,
+        "price_certain": True,
         "note": "new scene",
     }
+    assert json.loads(out)["uncertain_usd"] == 0.0
     assert fake_fal.requests == []
 
 

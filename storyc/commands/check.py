@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from storyc.commands import EXIT_OK, EXIT_PROBLEMS
 from storyc.commands._board import compile_board, read_lock
+from storyc.compiler import price_text
 from storyc.diagnostics import summary_line
 from storyc.report import Output, plural
 
@@ -43,7 +44,7 @@ def check(boards: Sequence[Path], *, out: Output, locked: bool = False, no_cache
                 compiled = result.board
                 out.echo(
                     f"{compiled.storyboard}: {plural(len(compiled.jobs), 'scene')}, {compiled.total_seconds} s, "
-                    f"${compiled.total_cost} to render"
+                    f"{price_text(compiled.total_cost, compiled.total_uncertain)} to render"
                 )
         out.echo(summary_line(every, len(boards)))
     for message in stale_locks:

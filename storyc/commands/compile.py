@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 
 from storyc.commands import EXIT_OK, EXIT_PROBLEMS
 from storyc.commands._board import compiled_jobs
+from storyc.compiler import price_text
 from storyc.report import Output, plural
 
 
@@ -21,6 +23,8 @@ def compile_board(board: Path, scenes: Sequence[str], *, out: Output, no_cache: 
     for job in jobs:
         out.job(job)
     total_seconds = sum(j.seconds for j in jobs)
-    total_cost = sum(j.cost_usd for j in jobs)
-    out.echo(out.style(f"{plural(len(jobs), 'scene')}, {total_seconds} s, ${total_cost:.2f} to render", bold=True))
+    total_cost = sum((j.cost_usd for j in jobs), Decimal("0.00"))
+    uncertain = sum((j.uncertain_usd for j in jobs), Decimal("0.00"))
+    price = price_text(total_cost, uncertain)
+    out.echo(out.style(f"{plural(len(jobs), 'scene')}, {total_seconds} s, {price} to render", bold=True))
     return EXIT_OK

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from storyc.commands import EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS
 from storyc.commands._board import compiled_jobs
+from storyc.compiler import VIDEO_INPUT
 from storyc.diagnostics import StorycError
 from storyc.report import Output
 
@@ -77,18 +78,23 @@ def consent(the_plan: Plan, spending: Spending, out: Output) -> None:
     import click
 
     out.plan(the_plan, err=True)
-    cost = the_plan.cost
+    cost = the_plan.cost  # the full estimate: the certain price plus the uncertain part
     if cost == 0:
         return
+    uncertain = the_plan.uncertain
+    part = "all" if uncertain >= cost else f"${uncertain:.2f}"
+    of_it = f" ({part} of it uncertain: {VIDEO_INPUT})" if uncertain else ""
     if spending.max_cost is not None and cost > Decimal(str(spending.max_cost)):
-        raise StorycError(f"the plan costs ${cost:.2f}, above --max-cost ${spending.max_cost:.2f}; nothing was sent")
+        raise StorycError(
+            f"the plan costs ${cost:.2f}{of_it}, above --max-cost ${spending.max_cost:.2f}; nothing was sent"
+        )
     if spending.yes:
         return
     if not sys.stdin.isatty():
         raise StorycError(
-            f"rendering would spend ${cost:.2f}; no terminal to ask, so nothing was sent (pass --yes to confirm)"
+            f"rendering would spend ${cost:.2f}{of_it}; no terminal to ask, so nothing was sent (pass --yes to confirm)"
         )
-    if not click.confirm(f"Spend ${cost:.2f} on fal?", default=False, err=True):
+    if not click.confirm(f"Spend ${cost:.2f} on fal?{of_it}", default=False, err=True):
         raise StorycError("nothing was sent")
 
 
