@@ -126,7 +126,7 @@ class Assets:
         try:
             stat = self.fs.stat(target)
         except FileNotFoundError:
-            return f"file not found: {value}"
+            return f"file not found: {value}{_nearby(target, written)}"
         except OSError as exc:
             return f"cannot read '{value}': {exc.strerror}"
         if not stat.is_file:
@@ -233,3 +233,21 @@ def _check_video(fs: FileSource, path: Path, value: str, size: int) -> str | Non
     if len(head) < 8 or head[4:8] not in _VIDEO_ATOMS:
         return f"'{value}' is not an MP4 or MOV video"
     return None
+
+
+def _nearby(target: Path, written: str) -> str:
+    """' (did you mean 'refs/milo-side.png'?)' when the folder holds a file of a close name (disk only)."""
+    import difflib
+
+    folder = target.parent
+    try:
+        names = [p.name for p in folder.iterdir() if p.is_file()] if folder.is_dir() else []
+    except OSError:
+        return ""
+    # Close in name (a typo), same extension: "milo-sdie.png" finds "milo-side.png", "missing.png" nothing.
+    stems = {Path(n).stem: n for n in names if Path(n).suffix.lower() == target.suffix.lower()}
+    close = difflib.get_close_matches(target.stem, list(stems), n=1, cutoff=0.75)
+    if not close:
+        return ""
+    prefix = written.rsplit("/", 1)[0] + "/" if "/" in written else ""
+    return f" (did you mean '{prefix}{stems[close[0]]}'?)"

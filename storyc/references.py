@@ -237,6 +237,10 @@ def _unknown_message(name: str, names: list[str]) -> str:
         return (
             f"unknown reference '@{name}': declare it under 'characters' or 'styles' (or write '@@' for a literal '@')"
         )
+    if not suggestion:  # nothing close: say what there is
+        shown = sorted(names)
+        listed = ", ".join(f"@{n}" for n in shown[:12]) + (f" and {len(shown) - 12} more" if len(shown) > 12 else "")
+        return f"unknown reference '@{name}'; known: {listed}"
     return f"unknown reference '@{name}'{suggestion}"
 
 

@@ -201,7 +201,7 @@ class _Renderer:
             line = _error_line(exc)
             if node is not None:
                 line = self._line_as_written(node, context) or line
-            self._error(file, loc_of(line), _error_message(exc))
+            self._error(file, loc_of(line), _error_message(exc, context))
         return None
 
     def _line_as_written(self, node: JsonPath, context: dict[str, Any]) -> int | None:
@@ -255,7 +255,7 @@ def _error_line(exc: Exception) -> int:
     return _template_line(exc)
 
 
-def _error_message(exc: Exception) -> str:
+def _error_message(exc: Exception, context: dict[str, Any] | None = None) -> str:
     from jinja2 import TemplateSyntaxError, UndefinedError
     from jinja2.exceptions import SecurityError
 
@@ -272,7 +272,7 @@ def _error_message(exc: Exception) -> str:
     if isinstance(exc, TemplateSyntaxError):
         return f"template syntax error: {exc.message}"
     if isinstance(exc, UndefinedError):
-        return f"template: {_undefined_message(exc)}"
+        return f"template: {_undefined_message(exc, context or {})}"
     if isinstance(exc, SecurityError):
         return f"template: not allowed in a sandboxed template: {exc}"
     return f"template failed: {type(exc).__name__}: {exc}"
@@ -292,12 +292,26 @@ def _template_line(exc: BaseException) -> int:
 _NO_ATTRIBUTE = re.compile(r"has no attribute '([^']*)'")
 
 
-def _undefined_message(exc: Exception) -> str:
+def _undefined_message(exc: Exception, context: dict[str, Any]) -> str:
+    """Jinja's words, with the nearest name the template could have meant (`vars.plac` -> `place`)."""
+    from storyc.diagnostics import did_you_mean
+
     message = str(exc)
     match = _NO_ATTRIBUTE.search(message)
+    missing = match.group(1) if match else (message.split("'")[1] if message.count("'") >= 2 else "")
+    hint = did_you_mean(missing, _names_in(context)) if missing else ""
     if match:
-        return f"undefined variable: no '{match.group(1)}' ({message})"
-    return f"undefined variable: {message}"
+        return f"undefined variable: no '{missing}'{hint} ({message})"
+    return f"undefined variable: {message}{hint}"
+
+
+def _names_in(context: dict[str, Any]) -> list[str]:
+    """Every name a template can reach in one step or two: `vars.place`, `scene.camera`, `characters.ellie`."""
+    names = list(context)
+    for value in context.values():
+        if isinstance(value, dict):
+            names.extend(str(k) for k in value)
+    return names
 
 
 def default_layout(values: dict[str, Any], generate_audio: bool) -> str:
