@@ -308,3 +308,45 @@ def test_importing_the_video_layer_loads_no_heavy_library() -> None:
 def _colors(image: Any) -> list[tuple[int, tuple[int, int, int]]]:
     """(count, RGB) for each colour of an RGB image (Pillow types them loosely)."""
     return list(image.getcolors(image.width * image.height) or [])
+
+
+def test_start_and_end_frames_are_labelled_as_such(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from storyc import animatic
+
+    picture = tmp_path / "open.png"
+    Image.new("RGB", (1280, 720), (200, 30, 30)).save(picture)
+    scene = animatic.AnimaticScene(
+        scene_id="meet", title="T", aspect_ratio="16:9", shots=(), start_frame=picture, end_frame=picture
+    )
+    for kind in ("start", "end"):
+        still = animatic._write_still(scene, animatic.Hold(kind, 0, 24), "preview", tmp_path / f"{kind}.bmp")
+        with Image.open(still) as image:
+            rgb = image.convert("RGB")
+            assert rgb.getpixel((45, 45)) == animatic.BOX  # the label's box, top left
+            assert rgb.getpixel((640, 600)) == (200, 30, 30)  # the picture itself, untouched elsewhere
+
+
+def test_thumbnail_captions_stay_readable_on_a_crowded_vertical_card() -> None:
+    from storyc import animatic
+
+    grid = animatic._Grid(720, 1280)  # a 9:16 preview card
+    seven_across = (grid.width - 2 * grid.margin - 6 * grid.px(16)) // 7
+    name_px, kind_px = animatic.caption_px(grid, seven_across)
+    assert name_px >= 14 and kind_px >= 12
+
+
+def test_one_colour_per_kind_on_cards_and_in_the_sheet() -> None:
+    import re
+
+    import storyc.sheet
+    from storyc import animatic
+
+    css = (Path(storyc.sheet.__file__).parent / "sheet.html").read_text("utf-8")
+    for kind in ("character", "style"):
+        hex_colour = re.search(rf"--{kind}:#([0-9a-f]{{6}})", css)
+        assert hex_colour is not None
+        r, _, b = (int(hex_colour[1][i : i + 2], 16) for i in (0, 2, 4))
+        card_r, _, card_b = animatic.REF_COLOURS[kind]
+        assert (r > b) == (card_r > card_b), kind  # warm for characters, cool for styles, on both

@@ -24,7 +24,7 @@ from storyc.render import RunContext, SceneResult, SceneState
 if TYPE_CHECKING:
     from storyc.animatic import AnimaticScene, AspectRatio, CardSize
 
-CARD_VERSION = "1"  # bump when cards change, so cached animatics are redrawn
+CARD_VERSION = "2"  # bump when cards change, so cached animatics are redrawn (2: labelled frames, captions)
 SIZES = ("preview", "4k")
 
 
