@@ -87,10 +87,13 @@ class Resolver:
         reported: set[str] = set()
         for field in rendered.fields:
             self._check_field(field, reported)
-        if scene.has_errors:
-            return None  # checked for what its own texts get wrong; it is never sent
         if any(name in self.board.broken_names for t in rendered.fields for name in mentions(t.text)):
             return None  # its declaration's errors are reported already
+        if scene.has_errors:  # never sent; but every problem at once: its reference count too
+            known = self._known(rendered)
+            elements = tuple(r for r in known if isinstance(r, Character))
+            self._check_counts(rendered, elements, tuple(r for r in known if isinstance(r, Style)), endpoint)
+            return None
         texts = [rendered.prompt] if rendered.prompt is not None else list(rendered.shots)
         order: list[Reference] = []
         for text in texts:
@@ -114,6 +117,16 @@ class Resolver:
         if rendered.prompt is not None:
             return ResolvedScene(rendered, resolved[0], (), elements, images)
         return ResolvedScene(rendered, None, tuple(resolved), elements, images)
+
+    def _known(self, rendered: RenderedScene) -> list[Reference]:
+        """The declared references a scene's texts and `with:` name, in order of first mention."""
+        order: list[Reference] = []
+        names = [n for t in rendered.fields for n in mentions(t.text)] + [n for n, _ in rendered.scene.with_names]
+        for name in names:
+            ref = self.board.reference(name)
+            if ref is not None and ref not in order:
+                order.append(ref)
+        return order
 
     def _check_field(self, field: RenderedText, reported: set[str]) -> None:
         if not field.text.isascii():
