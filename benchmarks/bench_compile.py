@@ -144,20 +144,31 @@ def whole_board(root: Path, n_scenes: int = 1000) -> Path:
     return board
 
 
+def run_cpu(args: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one child process: CPU time barely moves on a busy machine."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = run_timed(args, cwd)[0]
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 IN_PROCESS = """
 import json, sys, time
 from pathlib import Path
 from ruamel.yaml import YAML
 from storyc.pipeline import compile_file
 path = Path("board.yaml")
-t = time.perf_counter()
+from storyc.report import Output
+t, c = time.perf_counter(), time.process_time()
 YAML().load(open(path))
-load = time.perf_counter() - t
-t = time.perf_counter()
+load, load_cpu = time.perf_counter() - t, time.process_time() - c
+t, c = time.perf_counter(), time.process_time()
 result = compile_file(path, "board.yaml", use_cache=False)
 assert result.board is not None, result.diagnostics
-text = json.dumps(result.board.to_json([j.scene for j in result.board.jobs]), indent=2, ensure_ascii=False)
-print(time.perf_counter() - t, load)
+sys.stdout = open("/dev/null", "w")
+Output("json").data(result.board.to_json([j.scene for j in result.board.jobs]))
+sys.stdout = sys.__stdout__
+print(time.perf_counter() - t, load, time.process_time() - c, load_cpu)
 """
 
 
@@ -170,27 +181,30 @@ def whole(runs: int) -> None:
         whole_board(root)
         run_timed(compile_args, root)  # warm the file cache
         run_timed(floor_args, root)
-        storyc_s, ruamel_s, ratios = [], [], []
-        for _ in range(runs):
-            a, b = run_timed(compile_args, root)[0], run_timed(floor_args, root)[0]
-            storyc_s.append(a)
-            ruamel_s.append(b)
-            ratios.append(a / b)
+        pairs = [(run_cpu(compile_args, root), run_cpu(floor_args, root)) for _ in range(runs)]
         inside = []
         for _ in range(runs):
             out = subprocess.check_output([sys.executable, "-c", IN_PROCESS], cwd=root, text=True).split()
-            inside.append((float(out[0]), float(out[1])))
+            inside.append([float(x) for x in out])
     print(f"python {sys.version.split()[0]} on {os.cpu_count()} cores, {runs} runs each, in turn")
 
     def row(name: str, values: list[float], unit: str = "s") -> str:
-        return f"{name:<34} min {min(values):6.3f}{unit}  median {statistics.median(values):6.3f}{unit}"
+        low, mid, high = min(values), statistics.median(values), max(values)
+        return f"{name:<40} min {low:6.3f}{unit}  median {mid:6.3f}{unit}  max {high:6.3f}{unit}"
 
-    print(row("storyc compile --json (process)", storyc_s))
-    print(row("ruamel.yaml load (process)", ruamel_s))
-    print(row("ratio, whole process (pairwise)", ratios, "x"))
-    print(row("storyc compile + JSON (in-process)", [a for a, _ in inside]))
-    print(row("ruamel.yaml load (in-process)", [b for _, b in inside]))
-    print(row("ratio, in-process (pairwise)", [a / b for a, b in inside], "x"))
+    for i, how in enumerate(("wall", "cpu")):
+        a = [p[0][i] for p in pairs]
+        b = [p[1][i] for p in pairs]
+        print(row(f"storyc compile --json, process {how}", a))
+        print(row(f"ruamel.yaml load, process {how}", b))
+        print(row(f"ratio, whole process {how}", [x / y for x, y in zip(a, b, strict=True)], "x"))
+    for i, how in enumerate(("wall", "cpu")):
+        a = [r[2 * i] for r in inside]
+        b = [r[2 * i + 1] for r in inside]
+        print(row(f"storyc compile + JSON, in-process {how}", a))
+        print(row(f"ruamel.yaml load, in-process {how}", b))
+        print(row(f"ratio, in-process {how}", [x / y for x, y in zip(a, b, strict=True)], "x"))
+    print("ratios are taken pair by pair (each storyc run against the ruamel run next to it)")
 
 
 def main(sizes: list[int]) -> None:
