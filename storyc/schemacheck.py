@@ -83,7 +83,7 @@ _TYPES: dict[str, Check] = {
 def _scalar_equal(value: Any, instance: Any) -> bool:
     """jsonschema's `equal` for the simple cases; _Unsure for the rest."""
     if isinstance(instance, str) or isinstance(value, str):
-        return instance == value
+        return bool(instance == value)
     if instance is None or value is None:
         return instance is value
     if isinstance(instance, bool) or isinstance(value, bool):
