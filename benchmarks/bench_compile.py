@@ -7,6 +7,14 @@ everything storyc adds must be small beside it.
 
     python benchmarks/bench_compile.py            # 100, 1,000 and 10,000 scenes
     python benchmarks/bench_compile.py 1000       # just one size
+    python benchmarks/bench_compile.py --whole 9  # the 1,000-scene board, whole processes, 9 runs each
+
+--whole times `storyc compile board.yaml --json --no-cache` and
+`python -c "from ruamel.yaml import YAML; YAML().load(open('board.yaml'))"` as
+whole processes (start-up and imports included), in turn, on a 1,000-scene
+board whose 50 characters are all local PNGs (so every asset check runs),
+and prints min/median of each and of the pairwise ratio; then the same two
+in-process (imports excluded: compile + JSON text against the load alone).
 """
 
 from __future__ import annotations
@@ -34,13 +42,15 @@ def make_assets(root: Path) -> None:
         Image.new("RGB", (400, 320), (i * 20, 100, 200 - i * 10)).save(refs / f"c{i}.png")
 
 
-def board_text(n_scenes: int) -> str:
+def board_text(n_scenes: int, *, all_local: bool = False) -> str:
     out = ["version: 1", "title: benchmark", "target:", "  endpoint: fal-ai/kling-video/o3/4k/reference-to-video"]
     out.append("characters:")
     for i in range(N_CHARACTERS):
-        # the first 10 characters use local files, the rest URLs
+        # the first 10 characters use local files, the rest URLs (all_local: each its own two PNGs)
         front = f"refs/c{i}.png" if i < 10 else f"https://example.org/c{i}.png"
         side = f"refs/c{(i + 1) % 10}.png" if i < 10 else f"https://example.org/c{i}-side.png"
+        if all_local:
+            front, side = f"refs/c{i}.png", f"refs/c{i}-side.png"
         out += [
             f"  c{i}:",
             f"    description: character number {i}",
@@ -119,6 +129,84 @@ def measure(n: int, startup: float) -> str:
     )
 
 
+def whole_board(root: Path, n_scenes: int = 1000) -> Path:
+    """The 1,000-scene board of the speed target: every character a local PNG pair."""
+    from PIL import Image
+
+    (root / ".git").mkdir()
+    refs = root / "refs"
+    refs.mkdir()
+    for i in range(N_CHARACTERS):
+        Image.new("RGB", (400, 320), (i * 5, 100, 200 - i * 3)).save(refs / f"c{i}.png")
+        Image.new("RGB", (400, 320), (i * 5, 120, 190 - i * 3)).save(refs / f"c{i}-side.png")
+    board = root / "board.yaml"
+    board.write_text(board_text(n_scenes, all_local=True))
+    return board
+
+
+def run_cpu(args: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one child process: CPU time barely moves on a busy machine."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = run_timed(args, cwd)[0]
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+IN_PROCESS = """
+import json, sys, time
+from pathlib import Path
+from ruamel.yaml import YAML
+from storyc.pipeline import compile_file
+path = Path("board.yaml")
+from storyc.report import Output
+t, c = time.perf_counter(), time.process_time()
+YAML().load(open(path))
+load, load_cpu = time.perf_counter() - t, time.process_time() - c
+t, c = time.perf_counter(), time.process_time()
+result = compile_file(path, "board.yaml", use_cache=False)
+assert result.board is not None, result.diagnostics
+sys.stdout = open("/dev/null", "w")
+Output("json").data(result.board.to_json([j.scene for j in result.board.jobs]))
+sys.stdout = sys.__stdout__
+print(time.perf_counter() - t, load, time.process_time() - c, load_cpu)
+"""
+
+
+def whole(runs: int) -> None:
+    """Whole-process and in-process ratios on the 1,000-scene board."""
+    floor_args = [sys.executable, "-c", "from ruamel.yaml import YAML; YAML().load(open('board.yaml'))"]
+    compile_args = [STORYC, "compile", "board.yaml", "--json", "--no-cache"]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        whole_board(root)
+        run_timed(compile_args, root)  # warm the file cache
+        run_timed(floor_args, root)
+        pairs = [(run_cpu(compile_args, root), run_cpu(floor_args, root)) for _ in range(runs)]
+        inside = []
+        for _ in range(runs):
+            out = subprocess.check_output([sys.executable, "-c", IN_PROCESS], cwd=root, text=True).split()
+            inside.append([float(x) for x in out])
+    print(f"python {sys.version.split()[0]} on {os.cpu_count()} cores, {runs} runs each, in turn")
+
+    def row(name: str, values: list[float], unit: str = "s") -> str:
+        low, mid, high = min(values), statistics.median(values), max(values)
+        return f"{name:<40} min {low:6.3f}{unit}  median {mid:6.3f}{unit}  max {high:6.3f}{unit}"
+
+    for i, how in enumerate(("wall", "cpu")):
+        a = [p[0][i] for p in pairs]
+        b = [p[1][i] for p in pairs]
+        print(row(f"storyc compile --json, process {how}", a))
+        print(row(f"ruamel.yaml load, process {how}", b))
+        print(row(f"ratio, whole process {how}", [x / y for x, y in zip(a, b, strict=True)], "x"))
+    for i, how in enumerate(("wall", "cpu")):
+        a = [r[2 * i] for r in inside]
+        b = [r[2 * i + 1] for r in inside]
+        print(row(f"storyc compile + JSON, in-process {how}", a))
+        print(row(f"ruamel.yaml load, in-process {how}", b))
+        print(row(f"ratio, in-process {how}", [x / y for x, y in zip(a, b, strict=True)], "x"))
+    print("ratios are taken pair by pair (each storyc run against the ruamel run next to it)")
+
+
 def main(sizes: list[int]) -> None:
     print(f"python {sys.version.split()[0]} on {os.cpu_count()} cores")
     startup = best_of(7, lambda: run_timed([STORYC, "--version"], Path.cwd())[0])
@@ -137,4 +225,7 @@ def main(sizes: list[int]) -> None:
 
 
 if __name__ == "__main__":
-    main([int(a) for a in sys.argv[1:]] or [100, 1000, 10000])
+    if sys.argv[1:2] == ["--whole"]:
+        whole(int(sys.argv[2]) if len(sys.argv) > 2 else 9)
+    else:
+        main([int(a) for a in sys.argv[1:]] or [100, 1000, 10000])

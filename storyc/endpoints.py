@@ -13,6 +13,7 @@ own endpoint's.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache, cached_property
@@ -87,6 +88,12 @@ class Endpoint:
         return Draft202012Validator(self.input_schema)
 
     @cached_property
+    def _surely_valid(self) -> Callable[[Any], bool]:
+        from storyc.schemacheck import checker
+
+        return checker(self.input_schema) or (lambda arguments: False)
+
+    @cached_property
     def _verdicts(self) -> dict[bytes, list[Any]]:
         return {}
 
@@ -101,7 +108,8 @@ class Endpoint:
         shape = json.dumps(_without_prompts(arguments), sort_keys=True).encode()
         verdict = self._verdicts.get(shape)
         if verdict is None:
-            verdict = self._verdicts[shape] = list(self.validator.iter_errors(arguments))
+            valid = self._surely_valid(arguments)  # jsonschema only to explain a bad request
+            verdict = self._verdicts[shape] = [] if valid else list(self.validator.iter_errors(arguments))
         return verdict
 
 

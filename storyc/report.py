@@ -11,7 +11,6 @@ elsewhere), and never when `NO_COLOR` is set (https://no-color.org).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
@@ -72,7 +71,9 @@ class Output:
         self.echo(text, err=err or self.json)
 
     def data(self, payload: Any) -> None:
-        self.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        from storyc.jsontext import dumps_indented  # json.dumps(indent=2, ensure_ascii=False), faster
+
+        self.echo(dumps_indented(payload))
 
     @staticmethod
     def style(text: str, fg: str | None = None, *, bold: bool = False) -> str:

@@ -360,7 +360,9 @@ class _Builder:
     def __init__(self, doc: SourceDoc, diags: Diagnostics, alias_locs: dict[int, Loc]) -> None:
         from ruamel.yaml import YAML
         from ruamel.yaml.constructor import SafeConstructor
+        from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
+        self.mapping_node, self.scalar_node, self.sequence_node = MappingNode, ScalarNode, SequenceNode
         self.doc = doc
         self.diags = diags
         self.constructor = SafeConstructor(loader=YAML(typ="safe", pure=True))
@@ -376,8 +378,6 @@ class _Builder:
             return None
 
     def _node(self, node: Any, path: JsonPath, depth: int) -> Any:
-        from ruamel.yaml.nodes import MappingNode, ScalarNode
-
         mark = node.start_mark
         self.doc.value_locs[path] = Loc(mark.line + 1, mark.column + 1)
         if self.alias_depth:
@@ -388,7 +388,7 @@ class _Builder:
                     f"YAML aliases expand to more than {MAX_ALIAS_NODES} nodes; write the storyboard out instead",
                 )
                 raise _AliasBudgetExceeded
-        if isinstance(node, ScalarNode):
+        if isinstance(node, self.scalar_node):
             self.doc.spans[path] = Span(mark.index, node.end_mark.index)
             return self._scalar(node, path)
         if depth > MAX_DEPTH:
@@ -400,7 +400,7 @@ class _Builder:
         is_alias = alias_loc is not None
         self.alias_depth += is_alias
         try:
-            if isinstance(node, MappingNode):
+            if isinstance(node, self.mapping_node):
                 return self._mapping(node, path, depth)
             return self._sequence(node, path, depth)
         finally:
@@ -418,8 +418,8 @@ class _Builder:
         return [self._node(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
 
     def _mapping(self, node: Any, path: JsonPath, depth: int) -> dict[str, Any]:
-        from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
-
+        MappingNode, ScalarNode, SequenceNode = self.mapping_node, self.scalar_node, self.sequence_node
+        key_locs = self.doc.key_locs
         self._check_tag(node, _MAP, path)
         result: dict[str, Any] = {}
         first_seen: dict[str, Loc] = {}
@@ -438,7 +438,7 @@ class _Builder:
                 continue
             first_seen[key] = key_loc
             child = (*path, key)
-            self.doc.key_locs[child] = key_loc
+            key_locs[child] = key_loc
             value = self._node(value_node, child, depth + 1)
             if value is None and not value_node.value:
                 # `prompt:` left blank: ruamel puts the empty value at the next token, often the

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -95,8 +96,17 @@ def validate(doc: SourceDoc, diags: Diagnostics) -> Storyboard | None:
 # --- JSON Schema errors as sentences -------------------------------------------------
 
 
+@cache
+def _surely_valid() -> Callable[[Any], bool]:
+    from storyc.schemacheck import checker
+
+    return checker(storyboard_schema(), _ecma_regex) or (lambda data: False)
+
+
 def _schema_errors(doc: SourceDoc, diags: Diagnostics) -> set[JsonPath]:
     """Report schema errors; return the paths of the nodes they were reported at."""
+    if _surely_valid()(doc.data):  # most boards: no need for jsonschema's explanations
+        return set()
     errors: set[JsonPath] = set()
     for error in _validator().iter_errors(doc.data):
         errors.update(_report(doc, diags, error))
