@@ -217,7 +217,7 @@ def _letterboxed(path: Path, size: tuple[int, int], what: str) -> Image.Image:
 
 
 def _open_still(path: Path, px: int) -> Image.Image:
-    """An upright RGB image from an image file, or from the first frame of a video file.
+    """An upright RGB image from an image file, or from a representative frame of a video file.
 
     `px`: how big the caller will show it; a large JPEG is decoded at a
     reduced scale, never below that.
@@ -225,8 +225,8 @@ def _open_still(path: Path, px: int) -> Image.Image:
     if path.suffix.lower() not in _VIDEO_SUFFIXES:
         return _load_rgb(path, px)
     with tempfile.TemporaryDirectory(prefix="storyc-frame-") as tmp:
-        png = Path(tmp) / "first.png"
-        video.first_frame(path, png)
+        png = Path(tmp) / "frame.png"
+        video.representative_frame(path, png)  # not the first: a clip may open on a flat colour
         return _load_rgb(png, px)
 
 

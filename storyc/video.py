@@ -209,6 +209,18 @@ def first_frame(video: Path, out_png: Path) -> None:
         run_ffmpeg([*args, str(tmp)], what=f"cannot take the first frame of {video}")
 
 
+def representative_frame(video: Path, out_png: Path) -> None:
+    """Write the frame of `video`'s first seconds that best stands for it (ffmpeg's `thumbnail` filter, which
+    skips a flat first frame, a fade from black...) to `out_png`: for thumbnails of reference videos."""
+    video = Path(video)
+    if not video.is_file():
+        raise VideoError(f"{video}: no such file")
+    with atomic_output(Path(out_png), ".png") as tmp:
+        args = ["-i", str(video), "-map", "0:V:0", "-vf", "thumbnail=48", "-frames:v", "1", "-update", "1"]
+        args += ["-pix_fmt", "rgb24", "-c:v", "png", "-f", "image2", "-y"]
+        run_ffmpeg([*args, str(tmp)], what=f"cannot take a frame of {video}")
+
+
 # --------------------------------------------------------------------------- join
 
 

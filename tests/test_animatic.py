@@ -266,18 +266,18 @@ def test_character_and_style_thumbnails_are_told_apart(tmp_path: Path) -> None:
     assert greens > 5000
 
 
-def test_video_reference_thumbnail_uses_the_first_frame_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_video_reference_thumbnail_is_decoded_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     clip = tmp_path / "ball.mp4"
     args = ["-f", "lavfi", "-i", "color=c=0x10C810:s=320x240:r=24:d=0.5", "-pix_fmt", "yuv420p", str(clip)]
     subprocess.run([video.ffmpeg_exe(), *FFMPEG, *args], check=True, capture_output=True)
     calls: list[Path] = []
-    real = video.first_frame
+    real = video.representative_frame
 
     def counting(src: Path, out_png: Path) -> None:
         calls.append(src)
         real(src, out_png)
 
-    monkeypatch.setattr(video, "first_frame", counting)
+    monkeypatch.setattr(video, "representative_frame", counting)
     ball = CardRef("ball", "character", clip)
     cards = [draw_card(scene(s), s) for s in (shot(1, 3, refs=(ball,)), shot(2, 2, refs=(ball,)))]
     assert len(calls) == 1  # decoded once, then cached

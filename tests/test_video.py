@@ -164,3 +164,23 @@ def test_missing_file_and_audio_only_file_raise_video_error(tmp_path: Path) -> N
     )
     with pytest.raises(VideoError, match=r"tone\.m4a"):
         probe(tone)
+
+
+def test_a_reference_videos_thumbnail_is_a_representative_frame_not_a_fade_in(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from storyc import animatic
+    from storyc.video import run_ffmpeg
+
+    clip = tmp_path / "fade.mp4"
+    source = "color=c=red:s=320x320:r=24:d=2,fade=t=in:st=0:d=0.5"  # opens on black, then red
+    run_ffmpeg(["-y", "-f", "lavfi", "-i", source, "-pix_fmt", "yuv420p", str(clip)], what="a test clip")
+    first = tmp_path / "first.png"
+    first_frame(clip, first)
+    with Image.open(first) as opening:
+        dark = opening.convert("RGB").getpixel((160, 160))
+        assert isinstance(dark, tuple) and max(dark) < 30  # the first frame is black
+    thumb = animatic.thumbnail(clip)
+    assert thumb is not None
+    red = thumb.convert("RGB").getpixel((160, 160))
+    assert isinstance(red, tuple) and red[0] > 180 and red[1] < 60 and red[2] < 60
