@@ -67,16 +67,21 @@ def savanna(sun_height: float, size: tuple[int, int] = (480, 320)) -> Image.Imag
 
 
 def ball_video(path: Path) -> None:
-    """A 3 s clip of a striped ball rolling across the frame."""
+    """A 3 s clip of a blue ball rolling across the frame.
+
+    The ball is a small blue square overlaid at x = 20 + 90 t: drawbox's own `x='t*100'` is evaluated
+    once, not per frame, which left an earlier version of this clip one flat colour.
+    """
     from storyc.video import run_ffmpeg
 
-    source = "color=c=0xE8DEC8:s=360x360:r=12:d=3,drawbox=x='t*100':y=150:w=60:h=60:color=0x1E64C8:t=fill"
+    source = (
+        "color=c=0xE8DEC8:s=360x360:r=12:d=3[bg];color=c=0x1E64C8:s=60x60:r=12:d=3[ball];"
+        "[bg][ball]overlay=x='20+90*t':y=150:eval=frame"
+    )
     run_ffmpeg(
         [
             "-y",
-            "-f",
-            "lavfi",
-            "-i",
+            "-filter_complex",
             source,
             "-c:v",
             "libx264",
