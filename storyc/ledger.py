@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from storyc.backends.base import Gone, JobFailed, NoAnswer, NotSent, Pending, Refused, RemoteVideo, RenderService
 from storyc.compiler import Job
-from storyc.lock import LockError, LockStore, Render, Upload, Video, now_utc, video_path, video_target
+from storyc.lock import Lock, LockError, LockStore, Render, Upload, Video, now_utc, video_path, video_target
 from storyc.plan import Plan, PlanItem, plan_with_lock
 from storyc.render import Interrupted, RunContext, SceneResult
 
@@ -84,12 +84,8 @@ class Ledger:
     # --- the Backend protocol ----------------------------------------------------------------
 
     def plan(self, storyboard: str, jobs: Sequence[Job]) -> Plan:
-        lock = self.store.lock
-        in_store: set[str] = set()
-        if self.team is not None:  # one listing of the store's records, for the keys this lock lacks
-            in_store = self.team.done_keys([j.key for j in jobs if lock.done(j.key) is None])
-        return plan_with_lock(
-            storyboard, jobs, lock, self.name, resend_unknown=self.settings.resend_unknown, in_store=in_store
+        return plan_paid(
+            storyboard, jobs, self.store.lock, self.team, self.name, resend_unknown=self.settings.resend_unknown
         )
 
     def prepare(self, plan: Plan) -> None:
@@ -400,6 +396,22 @@ class Ledger:
                     self.notes.append(f"{result.scene}: asked fal to cancel request {request_id}")
                 except Exception as exc:  # any failure is reported, none stops the others
                     self.notes.append(f"{result.scene}: could not cancel request {request_id}: {exc}")
+
+
+def plan_paid(
+    storyboard: str,
+    jobs: Sequence[Job],
+    lock: Lock,
+    team: TeamLayer | None,
+    backend: str = "fal",
+    *,
+    resend_unknown: bool = False,
+) -> Plan:
+    """The plan of a paid render: the lock first, then the team store for the keys the lock lacks."""
+    in_store: set[str] = set()
+    if team is not None:  # one listing of the store's records
+        in_store = team.done_keys([j.key for j in jobs if lock.done(j.key) is None])
+    return plan_with_lock(storyboard, jobs, lock, backend, resend_unknown=resend_unknown, in_store=in_store)
 
 
 def _shared(item: PlanItem, first: SceneResult) -> SceneResult:

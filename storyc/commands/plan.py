@@ -38,15 +38,11 @@ def plan(
 
         the_plan = animatic_session(compiled, jobs, size).plan
     else:
-        from storyc.plan import plan_with_lock
+        from storyc.ledger import plan_paid
         from storyc.team import open_team
 
-        lock = read_lock(board)
         team = open_team(compiled.path, use_store=use_store)
-        in_store = team.done_keys([j.key for j in jobs if lock.done(j.key) is None]) if team else set()
-        the_plan = plan_with_lock(
-            compiled.storyboard, jobs, lock, resend_unknown=resend_unknown, in_store=in_store
-        )
+        the_plan = plan_paid(compiled.storyboard, jobs, read_lock(board), team, resend_unknown=resend_unknown)
     if out.json:
         out.data(the_plan.to_json())
     else:
