@@ -29,16 +29,19 @@ from storyc.source import MAX_BOARD_BYTES
 from storyc.validate import MAX_TEMPLATE_FILE_BYTES
 from storyc.view import SceneView
 
-FORMAT = 4  # 2: Job.view carries field locations; 3: diagnostics reworded; 4: Job.view is a SceneView
+# 2: Job.view carries field locations; 3: diagnostics reworded; 4: Job.view is a SceneView; 5: profiles
+FORMAT = 5
 
 
 def cache_dir(board: Path) -> Path:
     return board.parent / ".storyc" / "compile"
 
 
-def _entry_path(board: Path, display: str, board_bytes: bytes) -> Path:
+def _entry_path(board: Path, display: str, board_bytes: bytes, profile: str | None) -> Path:
     h = hashlib.sha256()
-    for part in (str(FORMAT), __version__, str(board.resolve()), display, str(find_project_root(board.parent))):
+    # None (the board's default profile) can't collide with a name: names start with a letter
+    asked = "\0default" if profile is None else profile
+    for part in (str(FORMAT), __version__, str(board.resolve()), display, str(find_project_root(board.parent)), asked):
         h.update(part.encode() + b"\0")
     for endpoint in endpoints.registry().values():
         h.update(endpoint.source_bytes)
@@ -54,9 +57,9 @@ def _stat_signature(path: Path) -> list[Any] | None:
     return [st.st_size, st.st_mtime_ns, st.st_ino, str(path.resolve())]
 
 
-def lookup(board: Path, display: str) -> CompileResult | None:
+def lookup(board: Path, display: str, profile: str | None = None) -> CompileResult | None:
     with _gc_paused():
-        return _lookup(board, display)
+        return _lookup(board, display, profile)
 
 
 @contextlib.contextmanager
@@ -72,10 +75,10 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _lookup(board: Path, display: str) -> CompileResult | None:
+def _lookup(board: Path, display: str, profile: str | None) -> CompileResult | None:
     try:
         # Read with the loader's limits: a board swapped for a FIFO must not block here, nor a huge one load twice.
-        entry = json.loads(_entry_path(board, display, read_regular(board, MAX_BOARD_BYTES)).read_bytes())
+        entry = json.loads(_entry_path(board, display, read_regular(board, MAX_BOARD_BYTES), profile).read_bytes())
     except (OSError, ValueError):
         return None
     try:
@@ -97,14 +100,14 @@ def _inputs_unchanged(board: Path, inputs: dict[str, Any]) -> bool:
     return all(_stat_signature(base / written) == sig for written, sig in inputs["assets"].items())
 
 
-def store(board: Path, display: str, result: CompileResult) -> None:
+def store(board: Path, display: str, result: CompileResult, profile: str | None = None) -> None:
     if result.board is None:
         return
     try:
         board_bytes = read_regular(board, MAX_BOARD_BYTES)
         inputs = {"templates": _template_digests(result), "assets": _asset_signatures(board, result.board)}
         entry = {"inputs": inputs, "result": _encode(result)}
-        target = _entry_path(board, display, board_bytes)
+        target = _entry_path(board, display, board_bytes, profile)
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(target, json.dumps(entry, separators=(",", ":")).encode())
     except OSError:
@@ -137,6 +140,9 @@ def _encode(result: CompileResult) -> dict[str, Any]:
         "title": board.title,
         "template_files": list(board.template_files),
         "asset_files": list(board.asset_files),
+        "profile": board.profile,
+        "profiles": list(board.profiles),
+        "default_profile": board.default_profile,
         "jobs": [
             {
                 **job.to_json(),
@@ -182,6 +188,9 @@ def _decode(data: dict[str, Any]) -> CompileResult:
         jobs=jobs,
         template_files=tuple(data["template_files"]),
         asset_files=tuple(data["asset_files"]),
+        profile=data["profile"],
+        profiles=tuple(data["profiles"]),
+        default_profile=data["default_profile"],
     )
     diagnostics = [
         Diagnostic(
@@ -192,7 +201,7 @@ def _decode(data: dict[str, Any]) -> CompileResult:
         )
         for d in data["diagnostics"]
     ]
-    return CompileResult(board, diagnostics)
+    return CompileResult(board, diagnostics, board.profiles)
 
 
 def clear(board: Path) -> None:

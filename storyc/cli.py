@@ -91,6 +91,21 @@ resend_unknown_option = click.option(
     help="Send again the submits whose outcome is unknown (no answer came back; fal may have accepted them, "
     "so this may pay twice). Without it they are shown and left alone.",
 )
+profile_option = click.option(
+    "--profile",
+    "-p",
+    metavar="NAME",
+    default=None,
+    help="The board's profile (fidelity tier: its endpoint and settings) to use, e.g. draft or final. "
+    "Default: the board's default_profile, else the first profile it declares.",
+)
+only_done_in_option = click.option(
+    "--only-done-in",
+    metavar="PROFILE",
+    default=None,
+    help="Only the scenes whose request in PROFILE has a done render (e.g. --profile final --only-done-in draft: "
+    "pay for a 4K final only where the draft was rendered and could be reviewed). The others are listed, not sent.",
+)
 no_cache_option = click.option("--no-cache", is_flag=True, help="Compile from scratch, ignoring .storyc/compile/.")
 backend_option = click.option(
     "--backend",
@@ -203,11 +218,16 @@ def cli() -> None:
     help="Also fail when BOARD.lock's scene keys are out of date with the board (for teams that commit locks).",
 )
 @no_cache_option
-def check(boards: tuple[Path, ...], fmt: str, as_json: bool, locked: bool, no_cache: bool) -> None:
+@profile_option
+def check(
+    boards: tuple[Path, ...], fmt: str, as_json: bool, locked: bool, no_cache: bool, profile: str | None
+) -> None:
     """Check storyboards: schema, names, templates, assets, limits.
 
     Prints every problem as PATH:LINE:COL: error|warning: MESSAGE, then a
-    summary. Nothing is sent anywhere.
+    summary. A board with profiles is checked in each of them (a scene may
+    be fine in 4K and over a cheaper tier's limits); --profile checks one.
+    Nothing is sent anywhere.
 
     \b
     Example:
@@ -215,7 +235,7 @@ def check(boards: tuple[Path, ...], fmt: str, as_json: bool, locked: bool, no_ca
     """
     from storyc.commands.check import check as run
 
-    _exit(run(boards, out=_output(fmt, as_json), locked=locked, no_cache=no_cache))
+    _exit(run(boards, out=_output(fmt, as_json), locked=locked, no_cache=no_cache, profile=profile))
 
 
 @cli.command("compile")
@@ -223,22 +243,26 @@ def check(boards: tuple[Path, ...], fmt: str, as_json: bool, locked: bool, no_ca
 @scene_option
 @format_option()
 @no_cache_option
-def compile_command(board: Path, scenes: tuple[str, ...], fmt: str, as_json: bool, no_cache: bool) -> None:
+@profile_option
+def compile_command(
+    board: Path, scenes: tuple[str, ...], fmt: str, as_json: bool, no_cache: bool, profile: str | None
+) -> None:
     """Compile a storyboard into its fal requests (one per scene).
 
     Shows each scene's request: prompt with positional references (@Element1,
     @Image1), the references table, seconds, cost and content key. With
-    --json, prints the compiled form: {"storyboard", "jobs": [...]}.
-    Nothing is sent anywhere.
+    --json, prints the compiled form: {"storyboard", "jobs": [...]} (and
+    "profile" for a board with profiles). Nothing is sent anywhere.
 
     \b
     Examples:
       storyc compile examples/elephant/board.yaml
       storyc compile examples/elephant/board.yaml --scene meet --json
+      storyc compile examples/elephant/board.yaml --profile draft
     """
     from storyc.commands.compile import compile_board
 
-    _exit(compile_board(board, scenes, out=_output(fmt, as_json), no_cache=no_cache))
+    _exit(compile_board(board, scenes, out=_output(fmt, as_json), no_cache=no_cache, profile=profile))
 
 
 # --- rendering: plan, render, status, pull, gc -------------------------------------------
@@ -251,11 +275,13 @@ def compile_command(board: Path, scenes: tuple[str, ...], fmt: str, as_json: boo
 @size_option
 @no_store_option
 @resend_unknown_option
+@profile_option
+@only_done_in_option
 @click.option(
     "--compare",
     is_flag=True,
-    help="Show what each scene would cost on every fidelity tier of its endpoint (standard, pro, 4k) and as a "
-    "free animatic, less what the lock already has; a tier whose limits refuse a request says so.",
+    help="Show what each scene would cost in every profile of the board (without profiles: on every fidelity "
+    "tier of its endpoint, standard, pro and 4k) and as a free animatic, less what the lock already has.",
 )
 @click.option(
     "--detailed-exitcode",
@@ -270,6 +296,8 @@ def plan(
     size: str,
     no_store: bool,
     resend_unknown: bool,
+    profile: str | None,
+    only_done_in: str | None,
     compare: bool,
     detailed_exitcode: bool,
     fmt: str,
@@ -285,8 +313,10 @@ def plan(
     clone, fetched from there at no cost (the store is asked, nothing else).
 
     \b
-    Example:
+    Examples:
       storyc plan examples/elephant/board.yaml
+      storyc plan examples/elephant/board.yaml --compare     # every profile's price
+      storyc plan board.yaml --profile final --only-done-in draft
     """
     from storyc.commands.plan import plan as run
 
@@ -301,6 +331,8 @@ def plan(
         resend_unknown=resend_unknown,
         detailed_exitcode=detailed_exitcode,
         compare=compare,
+        profile=profile,
+        only_done_in=only_done_in,
     )
     _exit(code)
 
@@ -308,6 +340,8 @@ def plan(
 @cli.command()
 @board_argument
 @scene_option
+@profile_option
+@only_done_in_option
 @backend_option
 @size_option
 @click.option("--yes", "-y", is_flag=True, help="Spend without asking (for scripts and CI).")
@@ -335,6 +369,8 @@ def plan(
 def render(
     board: Path,
     scenes: tuple[str, ...],
+    profile: str | None,
+    only_done_in: str | None,
     backend: str,
     size: str,
     yes: bool,
@@ -362,6 +398,7 @@ def render(
     Examples:
       storyc render examples/elephant/board.yaml --backend animatic
       storyc render examples/elephant/board.yaml --scene meet --max-cost 5
+      storyc render board.yaml --profile final --only-done-in draft
       FAL_KEY=... storyc render board.yaml --yes --json
     Exit status: 0 all rendered, 1 a scene failed or spending refused, 130 interrupted.
     """
@@ -380,6 +417,8 @@ def render(
         cancel_on_interrupt=cancel_on_interrupt,
         resend_unknown=resend_unknown,
         use_store=not no_store,
+        profile=profile,
+        only_done_in=only_done_in,
     )
     _exit(code)
 
@@ -387,10 +426,13 @@ def render(
 @cli.command()
 @board_argument
 @scene_option
+@profile_option
 @backend_option
 @size_option
 @format_option()
-def status(board: Path, scenes: tuple[str, ...], backend: str, size: str, fmt: str, as_json: bool) -> None:
+def status(
+    board: Path, scenes: tuple[str, ...], profile: str | None, backend: str, size: str, fmt: str, as_json: bool
+) -> None:
     """Show each scene's render: done (with its file), stale, submitted, failed, lost, or new.
 
     Also checks each downloaded video against the sha256 in the lock:
@@ -399,15 +441,18 @@ def status(board: Path, scenes: tuple[str, ...], backend: str, size: str, fmt: s
     """
     from storyc.commands.status import status as run
 
-    _exit(run(board, scenes, out=_output(fmt, as_json), backend=backend, size=size))
+    _exit(run(board, scenes, out=_output(fmt, as_json), backend=backend, size=size, profile=profile))
 
 
 @cli.command()
 @board_argument
 @scene_option
+@profile_option
 @no_store_option
 @format_option()
-def pull(board: Path, scenes: tuple[str, ...], no_store: bool, fmt: str, as_json: bool) -> None:
+def pull(
+    board: Path, scenes: tuple[str, ...], profile: str | None, no_store: bool, fmt: str, as_json: bool
+) -> None:
     """Download rendered videos that are missing (or altered) locally: from the team store, else fal's URL.
 
     For a fresh clone of a repository that commits its lock: every done
@@ -417,7 +462,7 @@ def pull(board: Path, scenes: tuple[str, ...], no_store: bool, fmt: str, as_json
     """
     from storyc.commands.pull import pull as run
 
-    _exit(run(board, scenes, out=_output(fmt, as_json), use_store=not no_store))
+    _exit(run(board, scenes, out=_output(fmt, as_json), use_store=not no_store, profile=profile))
 
 
 @cli.command()
@@ -450,18 +495,44 @@ def push(board: Path, fmt: str, as_json: bool) -> None:
     is_flag=True,
     help="Also delete animatics no current scene has (in renders/animatic/ and .storyc/animatic/).",
 )
+@click.option(
+    "--profile",
+    "-p",
+    "profiles",
+    multiple=True,
+    metavar="NAME",
+    help="Keep only the renders current in this profile (repeat for several), e.g. --profile final once the "
+    "drafts are no longer wanted. Default: keep what any profile of the board uses.",
+)
 @format_option()
-def gc(board: Path, dry_run: bool, delete_videos: bool, animatics: bool, fmt: str, as_json: bool) -> None:
+def gc(
+    board: Path,
+    dry_run: bool,
+    delete_videos: bool,
+    animatics: bool,
+    profiles: tuple[str, ...],
+    fmt: str,
+    as_json: bool,
+) -> None:
     """Forget renders that no current scene uses.
 
     The lock keeps every paid render by default, so reverting a scene to an
     earlier version costs nothing. gc drops the ones no scene of the board
-    uses now (and upload records no scene needs); their video files stay on
-    disk unless --delete-videos.
+    uses now, in any of its profiles (and upload records no scene needs);
+    their video files stay on disk unless --delete-videos.
     """
     from storyc.commands.gc import gc as run
 
-    _exit(run(board, out=_output(fmt, as_json), dry_run=dry_run, delete_videos=delete_videos, animatics=animatics))
+    _exit(
+        run(
+            board,
+            out=_output(fmt, as_json),
+            dry_run=dry_run,
+            delete_videos=delete_videos,
+            animatics=animatics,
+            profiles=profiles,
+        )
+    )
 
 
 # --- reviewing: cut, sheet, diff ----------------------------------------------------------
@@ -469,6 +540,7 @@ def gc(board: Path, dry_run: bool, delete_videos: bool, animatics: bool, fmt: st
 
 @cli.command("cut")
 @board_argument
+@profile_option
 @click.option(
     "--backend",
     type=click.Choice(["fal", "animatic"]),
@@ -480,7 +552,8 @@ def gc(board: Path, dry_run: bool, delete_videos: bool, animatics: bool, fmt: st
     "-o",
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="The MP4 to write. Default: renders/cut.mp4 (renders/animatic/cut.mp4 for animatics), beside the board.",
+    help="The MP4 to write. Default: renders/cut.mp4 (renders/cut-PROFILE.mp4 for a board with profiles; "
+    "renders/animatic/cut.mp4 for animatics), beside the board.",
 )
 @click.option(
     "--otio",
@@ -490,7 +563,13 @@ def gc(board: Path, dry_run: bool, delete_videos: bool, animatics: bool, fmt: st
 )
 @format_option()
 def cut_command(
-    board: Path, backend: str, output: Path | None, otio_path: Path | None, fmt: str, as_json: bool
+    board: Path,
+    profile: str | None,
+    backend: str,
+    output: Path | None,
+    otio_path: Path | None,
+    fmt: str,
+    as_json: bool,
 ) -> None:
     """Join every scene's render, in storyboard order, into one MP4.
 
@@ -502,10 +581,11 @@ def cut_command(
     Examples:
       storyc render board.yaml --backend animatic && storyc cut board.yaml --backend animatic
       storyc cut board.yaml -o film.mp4 --otio film.otio
+      storyc cut board.yaml --profile draft
     """
     from storyc.commands.cut import cut
 
-    _exit(cut(board, out=_output(fmt, as_json), backend=backend, output=output, otio=otio_path))
+    _exit(cut(board, out=_output(fmt, as_json), backend=backend, output=output, otio=otio_path, profile=profile))
 
 
 @cli.command()
@@ -516,8 +596,9 @@ def cut_command(
     type=click.Path(path_type=Path, dir_okay=False),
     help="The HTML file to write. Default: BOARD.html beside the board.",
 )
+@profile_option
 @format_option()
-def sheet(board: Path, output: Path | None, fmt: str, as_json: bool) -> None:
+def sheet(board: Path, output: Path | None, profile: str | None, fmt: str, as_json: bool) -> None:
     """Write a storyboard sheet: one static HTML page to review the board.
 
     Title, total duration and cost; per scene its shots (duration, prompt
@@ -536,15 +617,16 @@ def sheet(board: Path, output: Path | None, fmt: str, as_json: bool) -> None:
     """
     from storyc.commands.sheet import sheet as run
 
-    _exit(run(board, out=_output(fmt, as_json), output=output))
+    _exit(run(board, out=_output(fmt, as_json), output=output, profile=profile))
 
 
 @cli.command("diff")
 @board_argument
 @click.option("--base", default="HEAD", show_default=True, metavar="REV", help="The revision to compare from.")
 @click.option("--head", default=None, metavar="REV", help="The revision to compare to. Default: the working tree.")
+@profile_option
 @format_option("markdown", help="text for terminals, markdown for a pull request comment, json for CI.")
-def diff_command(board: Path, base: str, head: str | None, fmt: str, as_json: bool) -> None:
+def diff_command(board: Path, base: str, head: str | None, profile: str | None, fmt: str, as_json: bool) -> None:
     """Compare a storyboard at two git revisions, scene by scene, with the cost of rendering the change.
 
     Both revisions are compiled from git's objects (no checkout). Each scene
@@ -563,7 +645,7 @@ def diff_command(board: Path, base: str, head: str | None, fmt: str, as_json: bo
     from storyc.commands.diff import diff
 
     fmt = "json" if as_json else fmt
-    _exit(diff(board, out=_output(fmt, as_json), fmt=fmt, base=base, head=head))
+    _exit(diff(board, out=_output(fmt, as_json), fmt=fmt, base=base, head=head, profile=profile))
 
 
 # --- starting a project: schema and init ----------------------------------------------------

@@ -125,13 +125,21 @@ class CompiledBoard:
     jobs: tuple[Job, ...]
     template_files: tuple[str, ...] = ()  # absolute paths of template files read
     asset_files: tuple[str, ...] = ()  # every local asset checked, as written
+    profile: str | None = None  # the profile compiled (None: the board declares none)
+    profiles: tuple[str, ...] = ()  # every profile the board declares, in order
+    default_profile: str | None = None  # the one used without --profile
+
+    @property
+    def is_default_profile(self) -> bool:
+        """Compiled as the board's default profile: its keys are what the lock's `scenes:` records."""
+        return self.profile == self.default_profile
 
     def to_json(self, scenes: Iterable[str] | None = None) -> dict[str, Any]:
         wanted = None if scenes is None else set(scenes)  # a set: boards have thousands of scenes
-        return {
-            "storyboard": self.storyboard,
-            "jobs": [j.to_json() for j in self.jobs if wanted is None or j.scene in wanted],
-        }
+        head: dict[str, Any] = {"storyboard": self.storyboard}
+        if self.profile is not None:  # a board without profiles compiles to the form it always had
+            head["profile"] = self.profile
+        return {**head, "jobs": [j.to_json() for j in self.jobs if wanted is None or j.scene in wanted]}
 
     @property
     def total_seconds(self) -> int:
@@ -154,6 +162,7 @@ class CompiledBoard:
 class CompileResult:
     board: CompiledBoard | None  # None when there are errors
     diagnostics: list[Diagnostic]
+    profiles: tuple[str, ...] = ()  # the profiles the board declares (known also when it has errors)
 
     @property
     def ok(self) -> bool:

@@ -180,8 +180,13 @@ def unused_renders(jobs: Sequence[Job], lock: Lock) -> list[Dropped]:
     return [Dropped(key, render) for key, render in sorted(lock.renders.items()) if key not in used]
 
 
-def gc(jobs: Sequence[Job], store: LockStore, board_dir: Path, *, delete_videos: bool) -> list[Dropped]:
-    """Forget renders no current scene uses (and uploads no current scene needs)."""
+def gc(
+    jobs: Sequence[Job], store: LockStore, board_dir: Path, *, delete_videos: bool, scenes: dict[str, str] | None
+) -> list[Dropped]:
+    """Forget renders no job in `jobs` uses (and uploads none needs); `scenes`: the lock's new `scenes:` map.
+
+    `jobs` is every profile's kept scenes; `scenes` the default profile's keys (None: leave the map).
+    """
     dropped = unused_renders(jobs, store.lock)
     gone = {d.key for d in dropped}
     needed_uploads = {f.sha256 for job in jobs for f in job.files.values()}
@@ -189,7 +194,7 @@ def gc(jobs: Sequence[Job], store: LockStore, board_dir: Path, *, delete_videos:
     def change(lock: Lock) -> Lock:
         return replace(
             lock,
-            scenes={job.scene: job.key for job in jobs},
+            scenes=lock.scenes if scenes is None else dict(scenes),
             renders={k: r for k, r in lock.renders.items() if k not in gone},
             uploads={k: u for k, u in lock.uploads.items() if k in needed_uploads},
         )

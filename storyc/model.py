@@ -115,6 +115,7 @@ class Scene:
     # its schema errors are reported: only the parts without errors are here, checked
     # for more problems (references, templates, assets), never compiled into a request
     has_errors: bool = False
+    profile: str | None = None  # the profile whose settings it was built with
 
     @property
     def seconds(self) -> int:
@@ -140,6 +141,9 @@ class Storyboard:
     # declared names whose declaration has errors: already reported, so a scene
     # using one fails quietly instead of adding "unknown reference" noise
     broken_names: frozenset[str] = frozenset()
+    profile: str | None = None  # the profile this compile uses (None: the board declares none)
+    profiles: tuple[str, ...] = ()  # every profile the board declares, in order
+    default_profile: str | None = None  # the one used without --profile
 
     @property
     def base_dir(self) -> Path:

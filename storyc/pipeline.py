@@ -20,34 +20,40 @@ from storyc.validate import validate
 
 
 def compile_file(
-    path: Path, display: str | None = None, *, use_cache: bool = True, files: FileSource | None = None
+    path: Path,
+    display: str | None = None,
+    *,
+    use_cache: bool = True,
+    files: FileSource | None = None,
+    profile: str | None = None,
 ) -> CompileResult:
-    """Compile a storyboard file; never raises for bad input.
+    """Compile a storyboard file as profile `profile` (None: the board's default); never raises for bad input.
 
     `files`: where the board and everything it names are read (default: the disk, with the
     compile cache; `storyc diff` passes a git revision's tree, never cached).
+    Raises UnknownProfile when the board declares no profile `profile` (a usage error).
     """
     display = display if display is not None else display_path(path)
     if files is not None:
-        return _compile(path, display, files)
+        return _compile(path, display, profile, files)
     if use_cache:
         from storyc import cache
 
-        cached = cache.lookup(path, display)
+        cached = cache.lookup(path, display, profile)
         if cached is not None:
             return cached
-    result = _compile(path, display)
+    result = _compile(path, display, profile)
     if use_cache:
         from storyc import cache
 
-        cache.store(path, display, result)
+        cache.store(path, display, result, profile)
     return result
 
 
-def _compile(path: Path, display: str, files: FileSource = LOCAL) -> CompileResult:
+def _compile(path: Path, display: str, profile: str | None, files: FileSource = LOCAL) -> CompileResult:
     diags = Diagnostics(display)
     doc = load(path, diags, files)
-    board = validate(doc, diags) if doc is not None else None
+    board = validate(doc, diags, profile) if doc is not None else None
     if board is None:
         return CompileResult(None, diags.sorted())
     rendered = render_scenes(board, diags)
@@ -66,13 +72,16 @@ def _compile(path: Path, display: str, files: FileSource = LOCAL) -> CompileResu
     if not diags.has_errors:  # with errors, a name may look unused only because its scene failed
         resolver.warn_unused()
     if diags.has_errors:
-        return CompileResult(None, diags.sorted())
+        return CompileResult(None, diags.sorted(), board.profiles)
     compiled = CompiledBoard(
         storyboard=display,
         path=board.doc.path,
         title=board.title,
         jobs=tuple(jobs),
+        profile=board.profile,
+        profiles=board.profiles,
+        default_profile=board.default_profile,
         template_files=tuple(str(t.file) for t in board.templates.values() if t.file is not None),
         asset_files=tuple(sorted(assets.files)),
     )
-    return CompileResult(compiled, diags.sorted())
+    return CompileResult(compiled, diags.sorted(), board.profiles)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Literal
 
-from storyc.compiler import Job
+from storyc.compiler import CompiledBoard, Job
 from storyc.lock import Lock, Render
 
 Action = Literal["cached", "store", "resume", "render", "unknown"]
@@ -155,21 +155,26 @@ def _why_render(job: Job, lock: Lock) -> str:
 
 @dataclass(frozen=True)
 class TierPrice:
-    endpoint: str
-    price: Decimal | None  # None: this tier refuses the request (see `note`)
-    note: str = ""  # "done": the lock has it; else why the tier refuses it
+    column: str  # an endpoint id (tiers), or a profile name (profiles)
+    price: Decimal | None  # None: this tier or profile refuses the request (see `note`)
+    note: str = ""  # "done": the lock has it; else why it is refused
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """Per scene, what rendering it would cost on each tier of its endpoint's family, less what is done."""
+    """Per scene, what rendering it would cost in each column, less what is done.
 
-    tiers: tuple[str, ...]  # endpoint ids, cheapest first
+    The columns are the board's profiles when it declares some, else every tier of
+    each scene's endpoint family (the same request on another endpoint: another key).
+    """
+
+    kind: Literal["tiers", "profiles"]
+    columns: tuple[str, ...]  # endpoint ids, cheapest first; or profile names, as declared
     rows: tuple[tuple[Job, tuple[TierPrice, ...]], ...]
 
-    def total(self, endpoint: str) -> Decimal | None:
-        """The tier's total, or None when it refuses a scene."""
-        prices = [p.price for _, row in self.rows for p in row if p.endpoint == endpoint]
+    def total(self, column: str) -> Decimal | None:
+        """The column's total, or None when it refuses a scene."""
+        prices = [p.price for _, row in self.rows for p in row if p.column == column]
         return None if any(p is None for p in prices) else sum((p for p in prices if p is not None), Decimal("0.00"))
 
     def to_json(self) -> dict[str, Any]:
@@ -177,17 +182,17 @@ class Comparison:
             return None if value is None else float(value)
 
         return {
-            "tiers": ["animatic", *self.tiers],
+            self.kind: ["animatic", *self.columns],
             "scenes": [
                 {
                     "scene": job.scene,
                     "seconds": job.seconds,
-                    "prices": {"animatic": 0.0, **{p.endpoint: money(p.price) for p in row}},
-                    "notes": {p.endpoint: p.note for p in row if p.note},
+                    "prices": {"animatic": 0.0, **{p.column: money(p.price) for p in row}},
+                    "notes": {p.column: p.note for p in row if p.note},
                 }
                 for job, row in self.rows
             ],
-            "totals": {"animatic": 0.0, **{t: money(self.total(t)) for t in self.tiers}},
+            "totals": {"animatic": 0.0, **{c: money(self.total(c)) for c in self.columns}},
         }
 
 
@@ -206,13 +211,37 @@ def compare_tiers(jobs: Iterable[Job], lock: Lock) -> Comparison:
             key = content_key(tier.id, job.arguments, job.files)
             if refused:
                 row.append(TierPrice(tier.id, None, refused))
-            elif lock.done(key) is not None:
-                row.append(TierPrice(tier.id, Decimal("0"), "done"))
             else:
                 audio = job.arguments.get("generate_audio") is True
-                row.append(TierPrice(tier.id, tier.cost(job.seconds, audio=audio)))
+                row.append(_price(tier.id, key, tier.cost(job.seconds, audio=audio), lock))
         rows.append((job, tuple(row)))
-    return Comparison(tuple(every), tuple(rows))
+    return Comparison("tiers", tuple(every), tuple(rows))
+
+
+def compare_profiles(
+    jobs: Iterable[Job], profiles: Iterable[tuple[str, CompiledBoard | None]], lock: Lock
+) -> Comparison:
+    """Every scene in every profile: each profile's own compile (None: it does not compile)."""
+    columns = list(profiles)
+    by_scene = {name: {j.scene: j for j in board.jobs} if board else None for name, board in columns}
+    rows = []
+    for job in jobs:
+        row = []
+        for name, _ in columns:
+            compiled = by_scene[name]
+            other = compiled.get(job.scene) if compiled is not None else None
+            if other is None:
+                row.append(TierPrice(name, None, f"does not compile (`storyc check --profile {name}`)"))
+            else:
+                row.append(_price(name, other.key, other.cost_usd, lock))
+        rows.append((job, tuple(row)))
+    return Comparison("profiles", tuple(name for name, _ in columns), tuple(rows))
+
+
+def _price(column: str, key: str, cost: Decimal, lock: Lock) -> TierPrice:
+    if lock.done(key) is not None:
+        return TierPrice(column, Decimal("0"), "done")
+    return TierPrice(column, cost)
 
 
 def _refusal(job: Job, limits: Any) -> str:

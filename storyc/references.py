@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from storyc import profiles
 from storyc.diagnostics import Diagnostics, did_you_mean
 from storyc.endpoints import Endpoint
 from storyc.model import Character, Reference, Scene, Storyboard, Style
@@ -201,13 +202,16 @@ class Resolver:
         scene = rendered.scene
         loc = self.doc.loc((*scene.path, "id"))
         limits = endpoint.limits
+        # the same scene may be fine in one profile and refused in another: say which
+        on = f"{endpoint.id} ({profiles.label(scene.profile)})" if scene.profile is not None else endpoint.id
+        for_profile = f" ({profiles.label(scene.profile)}: {endpoint.id})" if scene.profile is not None else ""
         total = len(elements) + len(images)
         names = ", ".join([*(c.name for c in elements), *(s.name for s in images)])
         if total > limits.max_references:
             self.diags.error(
                 loc,
                 f"scene '{scene.id}' uses {total} references ({names}); "
-                f"{endpoint.id} accepts at most {limits.max_references} (characters + styles)",
+                f"{on} accepts at most {limits.max_references} (characters + styles)",
             )
             return False
         videos = [c.name for c in elements if c.video is not None]
@@ -223,7 +227,7 @@ class Resolver:
         if videos and total > limits.video_reference_limit:
             message = (
                 f"scene '{scene.id}' uses {total} references with a video character ({names}); "
-                f"fal documents at most {limits.video_reference_limit} when a video is involved"
+                f"fal documents at most {limits.video_reference_limit} when a video is involved{for_profile}"
             )
             if limits.video_reference_limit_is_error:
                 self.diags.error(loc, message)

@@ -181,23 +181,26 @@ class Output:
     # --- tiers --------------------------------------------------------------------------------
 
     def comparison(self, comparison: Comparison) -> None:
-        """`plan --compare`: a scene per row, a tier per column (cheapest first), totals last."""
+        """`plan --compare`: a scene per row, a profile or tier per column, totals last."""
         if self.json:
             self.data(comparison.to_json())
             return
-        names = ["animatic", *(_tier_name(t) for t in comparison.tiers)]
+        label = _tier_name if comparison.kind == "tiers" else str
+        names = ["animatic", *(label(c) for c in comparison.columns)]
         width = max([len("total"), *(len(job.scene) for job, _ in comparison.rows)])
-        self.echo(f"  {'scene':<{width}}  {'s':>3}  " + "  ".join(f"{n:>10}" for n in names))
+        cell = max([10, *(len(n) for n in names)])
+        self.echo(f"  {'scene':<{width}}  {'s':>3}  " + "  ".join(f"{n:>{cell}}" for n in names))
         for job, row in comparison.rows:
             cells = ["free"] + [_cell(p.price, p.note) for p in row]
-            self.echo(f"  {job.scene:<{width}}  {job.seconds:>3}  " + "  ".join(f"{c:>10}" for c in cells))
-        totals = ["free"] + [_cell(comparison.total(t), "") for t in comparison.tiers]
-        line = f"  {'total':<{width}}  {'':>3}  " + "  ".join(f"{c:>10}" for c in totals)
+            self.echo(f"  {job.scene:<{width}}  {job.seconds:>3}  " + "  ".join(f"{c:>{cell}}" for c in cells))
+        totals = ["free"] + [_cell(comparison.total(c), "") for c in comparison.columns]
+        line = f"  {'total':<{width}}  {'':>3}  " + "  ".join(f"{c:>{cell}}" for c in totals)
         self.echo(self.style(line, bold=True))
-        notes = {f"{job.scene} on {_tier_name(p.endpoint)}: {p.note}" for job, row in comparison.rows for p in row}
+        notes = {f"{job.scene} on {label(p.column)}: {p.note}" for job, row in comparison.rows for p in row}
         for note in sorted(n for n in notes if not n.endswith(": ") and not n.endswith(": done")):
             self.echo(f"  refused: {note}")
-        self.echo("  (what each tier would cost now: renders the lock already has count $0.00)")
+        each = "tier" if comparison.kind == "tiers" else "profile"
+        self.echo(f"  (what each {each} would cost now: renders the lock already has count $0.00)")
 
 
 def _tier_name(endpoint: str) -> str:

@@ -146,6 +146,9 @@ class Review:
     base: Side
     head: Side
     scenes: tuple[SceneChange, ...] = field(default=())
+    profile: str | None = None  # the head's profile compared (None: the board declares none)
+    # the change's cost in each profile of the head board: (profile, cost, uncertain part), None: does not compile
+    profile_costs: tuple[tuple[str, Decimal | None, Decimal | None], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -172,8 +175,18 @@ class Review:
 # --- reading both sides from git ----------------------------------------------------------
 
 
-def review(board: Path, base: str = "HEAD", head: str | None = None, display: str | None = None) -> Review:
-    """Compare the board at `base` with `head` (None: the working tree). Raises `ReviewError`."""
+def review(
+    board: Path,
+    base: str = "HEAD",
+    head: str | None = None,
+    display: str | None = None,
+    profile: str | None = None,
+) -> Review:
+    """Compare the board at `base` with `head` (None: the working tree), both as `profile`.
+
+    A base that lacks the profile (it came with this change) is compiled as its default.
+    Raises `ReviewError`, or UnknownProfile when the head does not declare `profile`.
+    """
     from storyc.source import display_path
 
     where = _absolute(board)
@@ -182,18 +195,25 @@ def review(board: Path, base: str = "HEAD", head: str | None = None, display: st
         with GitRepo.around(where.parent) as repo:
             if not where.is_relative_to(repo.toplevel):
                 raise ReviewError(f"{board} is not inside the git repository at {repo.toplevel}")
-            base_side = _at_revision(repo, base, where, shown)[0]
             if head is None:
-                head_side, lock = _in_work_tree(where, shown), _lock_on_disk(where)
+                head_side, lock = _in_work_tree(where, shown, profile), _lock_on_disk(where)
             else:
-                head_side, head_tree = _at_revision(repo, head, where, shown)
+                head_side, head_tree = _at_revision(repo, head, where, shown, profile)
                 lock = _lock_in_tree(head_tree, where)
+            base_side = _at_revision(repo, base, where, shown, _head_profile(head_side, profile), lenient=True)[0]
     except GitError as exc:
         raise ReviewError(str(exc)) from exc
     if not base_side.exists and not head_side.exists:
         raise ReviewError(f"{shown}: no such storyboard at {base_side.label} nor at {head_side.label}")
     scenes = compare(base_side.jobs, head_side.jobs, lock) if base_side.ok and head_side.ok else []
-    return Review(shown, base_side, head_side, tuple(scenes))
+    return Review(shown, base_side, head_side, tuple(scenes), profile=_head_profile(head_side, profile))
+
+
+def _head_profile(side: Side, asked: str | None) -> str | None:
+    """The profile the head was compiled as: the one asked for, else the head board's default."""
+    if asked is not None or side.result is None or side.result.board is None:
+        return asked
+    return side.result.board.profile
 
 
 def _absolute(board: Path) -> Path:
@@ -202,19 +222,30 @@ def _absolute(board: Path) -> Path:
     return absolute.parent.resolve() / absolute.name
 
 
-def _at_revision(repo: GitRepo, rev: str, board: Path, shown: str) -> tuple[Side, GitTree]:
+def _at_revision(
+    repo: GitRepo, rev: str, board: Path, shown: str, profile: str | None, *, lenient: bool = False
+) -> tuple[Side, GitTree]:
+    """The board at `rev` as `profile`; `lenient`: as its default when it lacks that profile (the base)."""
     from storyc.pipeline import compile_file
+    from storyc.profiles import UnknownProfile
 
     commit = repo.commit(rev)
     tree = repo.tree(commit)
-    result = compile_file(board, shown, files=tree) if tree.exists(board) else None
+    result = None
+    if tree.exists(board):
+        try:
+            result = compile_file(board, shown, files=tree, profile=profile)
+        except UnknownProfile:
+            if not lenient:
+                raise
+            result = compile_file(board, shown, files=tree)
     return Side(rev, commit, result), tree
 
 
-def _in_work_tree(board: Path, shown: str) -> Side:
+def _in_work_tree(board: Path, shown: str, profile: str | None) -> Side:
     from storyc.pipeline import compile_file
 
-    return Side(None, None, compile_file(board, shown) if board.exists() else None)
+    return Side(None, None, compile_file(board, shown, profile=profile) if board.exists() else None)
 
 
 def _lock_on_disk(board: Path) -> Lock:

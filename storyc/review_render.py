@@ -89,7 +89,20 @@ def render_text(review: Review) -> str:
     for scene in review.scenes:
         lines += _scene_text(scene, width)
     lines.append(f"{_tally(review)}; {_cost_sentence(review)}")
+    lines += _profile_costs(review)
     return "\n".join(lines) + "\n"
+
+
+def _profile_costs(review: Review) -> list[str]:
+    """'in profile draft: $1.51; final: $7.56': the same change priced in each profile of the board."""
+    if not review.profile_costs:
+        return []
+    parts = []
+    for name, cost, uncertain in review.profile_costs:
+        price = "does not compile" if cost is None else price_text(cost, uncertain or Decimal("0.00"))
+        parts.append(f"{name}: {price}")
+    shown = f" (shown: {review.profile})" if review.profile is not None else ""
+    return [f"to render in each profile{shown}: " + "; ".join(parts)]
 
 
 def _problems_text(review: Review) -> Iterator[str]:
@@ -263,6 +276,8 @@ def render_markdown(review: Review) -> str:
         lines += _problems_md(review)
         return "\n".join(lines) + "\n"
     lines += ["", f"**{_cost_sentence(review).capitalize()}**"]
+    for line in _profile_costs(review):
+        lines += ["", md(line)]
     listed = [s for s in review.scenes if s.status != "unchanged"]
     if listed:
         lines += ["", *_table_md(listed)]
@@ -353,6 +368,20 @@ def review_json(review: Review) -> dict[str, Any]:
         "scenes": [_scene_json(s) for s in review.scenes],
         "cost_usd": None if cost is None else float(cost),
         "uncertain_usd": None if uncertain is None else float(uncertain),
+        **({"profile": review.profile} if review.profile is not None else {}),
+        **(
+            {
+                "profiles": {
+                    name: {
+                        "cost_usd": None if c is None else float(c),
+                        "uncertain_usd": None if u is None else float(u),
+                    }
+                    for name, c, u in review.profile_costs
+                }
+            }
+            if review.profile_costs
+            else {}
+        ),
     }
 
 

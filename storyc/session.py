@@ -36,7 +36,9 @@ class Session:
     def run(self, *, concurrency: int = 4, progress: Progress | None = None) -> RenderSummary:
         """Carry the plan out. Raises RenderError, before sending anything, when it can't start."""
         self.backend.prepare(self.plan)
-        if self.store is not None:  # the lock says which key each scene of the board has now
+        # the lock says which key each scene of the board has now (in its default profile:
+        # rendering a draft must not make the lock's `scenes:` flip between profiles)
+        if self.store is not None and self.board.is_default_profile:
             self.store.set_scenes({job.scene: job.key for job in self.board.jobs})
         return execute(self.plan, self.backend, concurrency=concurrency, progress=progress)
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from storyc import endpoints
+from storyc import endpoints, profiles
 from storyc.diagnostics import Diagnostics, did_you_mean, printable
 from storyc.files import NotARegularFile, read_text
 from storyc.model import (
@@ -81,7 +81,11 @@ def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-def validate(doc: SourceDoc, diags: Diagnostics) -> Storyboard | None:
+def validate(doc: SourceDoc, diags: Diagnostics, profile: str | None = None) -> Storyboard | None:
+    """The storyboard as profile `profile` (None: the board's default) compiles it.
+
+    Raises UnknownProfile when the board declares no such profile: a command-line mistake.
+    """
     data = doc.data
     if not isinstance(data, dict):
         diags.error(doc.loc(()), "a storyboard is a mapping with 'version' and 'scenes'")
@@ -90,7 +94,8 @@ def validate(doc: SourceDoc, diags: Diagnostics) -> Storyboard | None:
     bad = {_entity(path) for path in errors}
     if () in bad or ("scenes",) in bad or ("version",) in bad:
         return None
-    return _Builder(doc, diags, bad, errors).build()
+    name = profiles.selected_name(data, profile, doc.display)
+    return _Builder(doc, diags, bad, errors, name).build()
 
 
 # --- JSON Schema errors as sentences -------------------------------------------------
@@ -115,7 +120,7 @@ def _schema_errors(doc: SourceDoc, diags: Diagnostics) -> set[JsonPath]:
 
 def _entity(path: JsonPath) -> JsonPath:
     """The entity an error belongs to: ('scenes', 3), ('characters', 'ellie'), ..."""
-    if path and path[0] in ("scenes", "characters", "styles", "templates") and len(path) > 1:
+    if path and path[0] in ("scenes", "characters", "styles", "templates", "profiles") and len(path) > 1:
         return path[:2]
     return path[:1]
 
@@ -267,13 +272,19 @@ def _get(data: Any, path: JsonPath) -> Any:
 
 
 class _Builder:
-    def __init__(self, doc: SourceDoc, diags: Diagnostics, bad: set[JsonPath], errors: set[JsonPath]) -> None:
+    def __init__(
+        self, doc: SourceDoc, diags: Diagnostics, bad: set[JsonPath], errors: set[JsonPath], profile: str | None
+    ) -> None:
         self.doc = doc
         self.diags = diags
         self.bad = bad  # entities with schema errors
         self.errors = errors  # the nodes those errors were reported at
         self.data: dict[str, Any] = doc.data
-        self.target: dict[str, Any] = {} if ("target",) in bad else self.data.get("target") or {}
+        tables: list[JsonPath] = [("target",), *(("profiles", n) for n in profiles.declared(self.data))]
+        usable = {table for table in tables if table not in bad}
+        # `target` with the selected profile's settings over it: the defaults every scene starts from
+        self.profile = profiles.resolve(self.data, profile, usable)
+        self.target: dict[str, Any] = self.profile.settings
         # Names declared under a misspelled top-level key (`charaters:`): reported as an
         # unknown key already, so a scene using one must not add "unknown reference" noise.
         self.stray_names = self._stray_names()
@@ -289,6 +300,7 @@ class _Builder:
         self.broken_names = frozenset(self._declared_names() - characters.keys() - styles.keys())
         self.declared_templates = self._names_under("templates") | self.stray_names
         scenes = self._scenes(characters, styles, templates)
+        self._check_default_profile()
         return Storyboard(
             doc=self.doc,
             root=self.doc.files.project_root(self.doc.path.parent),
@@ -299,7 +311,22 @@ class _Builder:
             templates=templates,
             scenes=tuple(scenes),
             broken_names=self.broken_names,
+            profile=self.profile.name,
+            profiles=tuple(profiles.declared(self.data)),
+            default_profile=profiles.default_name(self.data),
         )
+
+    def _check_default_profile(self) -> None:
+        chosen = self.data.get("default_profile")
+        if not isinstance(chosen, str):
+            return  # absent, or its schema error is reported
+        names = profiles.declared(self.data)
+        if chosen not in names:
+            known = f"; profiles: {', '.join(names)}" if names else "; the board declares no `profiles:`"
+            self.diags.error(
+                self.doc.loc(("default_profile",)),
+                f"default_profile '{chosen}' is not a profile{did_you_mean(chosen, names)}{known}",
+            )
 
     def _declared_names(self) -> set[str]:
         return self._names_under("characters", "styles") | self.stray_names
@@ -553,6 +580,7 @@ class _Builder:
             start_frame=self._scene_asset(raw, path, "start_frame"),
             end_frame=self._scene_asset(raw, path, "end_frame"),
             has_errors=has_errors or not ok,
+            profile=self.profile.name,
         )
 
     def _endpoint(self, raw: dict[str, Any], path: JsonPath) -> str:
@@ -560,7 +588,7 @@ class _Builder:
         if not isinstance(endpoint, str):
             return endpoints.DEFAULT_ENDPOINT  # its schema error is reported
         if endpoints.get(endpoint) is None:
-            node = (*path, "endpoint") if "endpoint" in raw else ("target", "endpoint")
+            node = (*path, "endpoint") if "endpoint" in raw else self.profile.where["endpoint"]
             known = list(endpoints.registry())
             self.diags.error(
                 self.doc.loc(node),
@@ -569,7 +597,20 @@ class _Builder:
             # Go on checking the scene against the default endpoint, so its other
             # problems are reported too; the board won't compile either way.
             return endpoints.DEFAULT_ENDPOINT
+        self._warn_shadowed_profile(raw, path, endpoint)
         return endpoint
+
+    def _warn_shadowed_profile(self, raw: dict[str, Any], path: JsonPath, endpoint: str) -> None:
+        """A scene's own endpoint wins over its profile's: say so, or a 'draft' could be paid in 4K."""
+        where = self.profile.where.get("endpoint")
+        if "endpoint" not in raw or where is None or where[0] != "profiles":
+            return
+        if endpoint != self.profile.settings["endpoint"]:
+            self.diags.warning(
+                self.doc.loc((*path, "endpoint")),
+                f"scene '{raw['id']}' sets its own endpoint, so {profiles.label(self.profile.name)} "
+                f"renders it on {endpoint} too",
+            )
 
     def _shots(self, raw: dict[str, Any], path: JsonPath, has_errors: bool) -> tuple[Shot, ...]:
         """The shots, in a scene with errors only those without any (each keeps its position)."""

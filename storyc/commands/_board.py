@@ -20,22 +20,60 @@ class UsageError(StorycError):
     exit_code = 2
 
 
-def compile_board(board: Path, *, no_cache: bool = False) -> CompileResult:
+def compile_board(board: Path, *, no_cache: bool = False, profile: str | None = None) -> CompileResult:
+    """The board compiled as `profile` (None: its default); UnknownProfile for a name it lacks."""
     from storyc.pipeline import compile_file
 
-    return compile_file(board, use_cache=not no_cache)
+    return compile_file(board, use_cache=not no_cache, profile=profile)
 
 
 def compiled_jobs(
-    board: Path, scenes: Sequence[str], out: Output, *, no_cache: bool = False
+    board: Path, scenes: Sequence[str], out: Output, *, no_cache: bool = False, profile: str | None = None
 ) -> tuple[CompiledBoard, list[Job]] | None:
     """The board's jobs for --scene IDs (all when none); None when it does not compile (diagnostics shown)."""
-    result = compile_board(board, no_cache=no_cache)
+    result = compile_board(board, no_cache=no_cache, profile=profile)
     out.diagnostics(result.diagnostics, err=True)
     if result.board is None:
         out.echo(summary_line(result.diagnostics, 1), err=True)
         return None
     return result.board, select(result.board, scenes)
+
+
+def other_profiles(compiled: CompiledBoard, out: Output) -> list[CompiledBoard]:
+    """The board compiled as each of its other profiles, in the order declared.
+
+    A profile that does not compile is left out, with a note saying how to see why: the
+    command at hand is about the profile it was given, which did compile.
+    """
+    boards = []
+    for name in compiled.profiles:
+        if name == compiled.profile:
+            continue
+        result = compile_board(compiled.path, profile=name)
+        if result.board is None:
+            out.echo(f"profile '{name}' does not compile (see `storyc check --profile {name}`): left out", err=True)
+        else:
+            boards.append(result.board)
+    return boards
+
+
+def done_in_profile(
+    compiled: CompiledBoard, jobs: Sequence[Job], profile: str, lock: Lock
+) -> tuple[list[Job], list[str]]:
+    """(jobs whose scene's request in `profile` has a done render, the scenes that have none).
+
+    For `--only-done-in draft`: pay for a final only where its draft was rendered (and reviewed).
+    """
+    if profile == compiled.profile:
+        raise UsageError(f"--only-done-in {profile}: that is the profile being rendered; name the draft profile")
+    result = compile_board(compiled.path, profile=profile)
+    if result.board is None:
+        raise StorycError(
+            f"--only-done-in {profile}: profile '{profile}' does not compile (`storyc check --profile {profile}`)"
+        )
+    other = {job.scene: job.key for job in result.board.jobs}
+    done = {scene for scene, key in other.items() if lock.done(key) is not None}
+    return [job for job in jobs if job.scene in done], [job.scene for job in jobs if job.scene not in done]
 
 
 def select(compiled: CompiledBoard, scenes: Sequence[str]) -> list[Job]:

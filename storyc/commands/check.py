@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from storyc.commands import EXIT_OK, EXIT_PROBLEMS
 from storyc.commands._board import compile_board, read_lock
@@ -13,49 +14,117 @@ from storyc.diagnostics import summary_line
 from storyc.report import Output, plural
 
 if TYPE_CHECKING:
-    from storyc.compiler import CompiledBoard
+    from storyc.compiler import CompiledBoard, CompileResult
+    from storyc.diagnostics import Diagnostic
 
 
-def check(boards: Sequence[Path], *, out: Output, locked: bool = False, no_cache: bool = False) -> int:
-    results = [(b, compile_board(b, no_cache=no_cache)) for b in boards]
-    every = [d for _, r in results for d in r.diagnostics]
-    stale = [stale_lock(r.board) for _, r in results if locked and r.board is not None]
+@dataclass(frozen=True)
+class Checked:
+    """One board, compiled as each profile checked (one compile for a board without profiles)."""
+
+    path: Path
+    results: tuple[CompileResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        """Every profile's problems, once: most are the same in each profile; limits differ."""
+        unique = dict.fromkeys(d for r in self.results for d in r.diagnostics)
+        return sorted(unique, key=lambda d: d.sort_key())
+
+    @property
+    def default_board(self) -> CompiledBoard | None:
+        return next((r.board for r in self.results if r.board is not None and r.board.is_default_profile), None)
+
+
+def check(
+    boards: Sequence[Path], *, out: Output, locked: bool = False, no_cache: bool = False, profile: str | None = None
+) -> int:
+    checked = [_check_board(b, no_cache, profile) for b in boards]
+    every = [d for c in checked for d in c.diagnostics]
+    stale = [stale_lock(c) for c in checked if locked and c.ok]
     stale_locks = [s for s in stale if s is not None]
-    ok = all(r.ok for _, r in results) and not stale_locks
+    ok = all(c.ok for c in checked) and not stale_locks
     if out.json:
         out.data(
             {
                 "ok": ok,
                 "files": [
                     {
-                        "path": r.diagnostics[0].path if r.diagnostics else str(b),
-                        "ok": r.ok,
-                        "diagnostics": [d.to_json() for d in r.diagnostics],
+                        "path": c.diagnostics[0].path if c.diagnostics else str(c.path),
+                        "ok": c.ok,
+                        "diagnostics": [d.to_json() for d in c.diagnostics],
+                        **({"profiles": _profiles_json(c)} if _has_profiles(c) else {}),
                     }
-                    for b, r in results
+                    for c in checked
                 ],
                 **({"stale_locks": stale_locks} if locked else {}),
             }
         )
     else:
         out.diagnostics(every, err=False)
-        for _board, result in results:
-            if result.board is not None:
-                compiled = result.board
-                out.echo(
-                    f"{compiled.storyboard}: {plural(len(compiled.jobs), 'scene')}, {compiled.total_seconds} s, "
-                    f"{price_text(compiled.total_cost, compiled.total_uncertain)} to render"
-                )
+        for c in checked:
+            for result in c.results:
+                if result.board is not None:
+                    out.echo(_totals_line(result.board))
         out.echo(summary_line(every, len(boards)))
     for message in stale_locks:
         out.echo(message, err=True)
     return EXIT_OK if ok else EXIT_PROBLEMS
 
 
-def stale_lock(compiled: CompiledBoard) -> str | None:
-    """None when the lock's `scenes:` map says what the board's scenes are now; else what differs."""
+def _check_board(board: Path, no_cache: bool, profile: str | None) -> Checked:
+    """The board as `profile`, or, without one, as every profile it declares (each has its own limits)."""
+    first = compile_board(board, no_cache=no_cache, profile=profile)
+    results = [first]
+    if profile is None:
+        chosen = first.board.profile if first.board is not None else None
+        for name in first.profiles:
+            if first.board is None or name != chosen:
+                results.append(compile_board(board, no_cache=no_cache, profile=name))
+    return Checked(board, tuple(results))
+
+
+def _has_profiles(checked: Checked) -> bool:
+    return any(r.profiles for r in checked.results)
+
+
+def _profiles_json(checked: Checked) -> dict[str, Any]:
+    return {
+        r.board.profile: {
+            "scenes": len(r.board.jobs),
+            "seconds": r.board.total_seconds,
+            "cost_usd": float(r.board.total_cost),
+            "uncertain_usd": float(r.board.total_uncertain),
+        }
+        for r in checked.results
+        if r.board is not None and r.board.profile is not None
+    }
+
+
+def _totals_line(compiled: CompiledBoard) -> str:
+    named = f" [{compiled.profile}]" if compiled.profile is not None else ""
+    return (
+        f"{compiled.storyboard}{named}: {plural(len(compiled.jobs), 'scene')}, {compiled.total_seconds} s, "
+        f"{price_text(compiled.total_cost, compiled.total_uncertain)} to render"
+    )
+
+
+def stale_lock(checked: Checked) -> str | None:
+    """None when the lock's `scenes:` map says what the board's scenes are now; else what differs.
+
+    The map records the board's default profile: check that one, whichever profiles were checked.
+    """
     from storyc.lock import lock_path
 
+    compiled = checked.default_board
+    if compiled is None:
+        compiled = compile_board(checked.path).board
+        if compiled is None:
+            return None  # the default profile does not compile: `storyc check` says why
     lock = read_lock(compiled.path)
     current = {job.scene: job.key for job in compiled.jobs}
     if lock.scenes == current:

@@ -12,8 +12,10 @@ from storyc.compiler import price_text
 from storyc.report import Output, plural
 
 
-def compile_board(board: Path, scenes: Sequence[str], *, out: Output, no_cache: bool = False) -> int:
-    loaded = compiled_jobs(board, scenes, out, no_cache=no_cache)
+def compile_board(
+    board: Path, scenes: Sequence[str], *, out: Output, no_cache: bool = False, profile: str | None = None
+) -> int:
+    loaded = compiled_jobs(board, scenes, out, no_cache=no_cache, profile=profile)
     if loaded is None:
         return EXIT_PROBLEMS
     compiled, jobs = loaded
@@ -26,5 +28,6 @@ def compile_board(board: Path, scenes: Sequence[str], *, out: Output, no_cache: 
     total_cost = sum((j.cost_usd for j in jobs), Decimal("0.00"))
     uncertain = sum((j.uncertain_usd for j in jobs), Decimal("0.00"))
     price = price_text(total_cost, uncertain)
-    out.echo(out.style(f"{plural(len(jobs), 'scene')}, {total_seconds} s, {price} to render", bold=True))
+    named = f" in profile '{compiled.profile}'" if compiled.profile is not None else ""
+    out.echo(out.style(f"{plural(len(jobs), 'scene')}, {total_seconds} s, {price} to render{named}", bold=True))
     return EXIT_OK

@@ -9,15 +9,23 @@ from storyc.commands._board import compiled_jobs
 from storyc.report import Output, plural
 
 
-def cut(board: Path, *, out: Output, backend: str = "fal", output: Path | None = None, otio: Path | None = None) -> int:
+def cut(
+    board: Path,
+    *,
+    out: Output,
+    backend: str = "fal",
+    output: Path | None = None,
+    otio: Path | None = None,
+    profile: str | None = None,
+) -> int:
     from storyc.cut import cut as join
     from storyc.cut import write_otio
 
-    loaded = compiled_jobs(board, (), out)
+    loaded = compiled_jobs(board, (), out, profile=profile)
     if loaded is None:
         return EXIT_PROBLEMS
     compiled, _ = loaded
-    default = "renders/animatic/cut.mp4" if backend == "animatic" else "renders/cut.mp4"
+    default = "renders/animatic/cut.mp4" if backend == "animatic" else _default_cut(compiled.profile)
     target = output or compiled.path.parent / default
     parts, mode = join(compiled, backend, target)
     if otio is not None:
@@ -39,3 +47,8 @@ def cut(board: Path, *, out: Output, backend: str = "fal", output: Path | None =
     if otio is not None:
         out.echo(f"{otio}: OpenTimelineIO timeline, {plural(len(parts), 'clip')}")
     return EXIT_OK
+
+
+def _default_cut(profile: str | None) -> str:
+    """Each profile's cut has its own file: the draft's must not overwrite the final's."""
+    return "renders/cut.mp4" if profile is None else f"renders/cut-{profile}.mp4"

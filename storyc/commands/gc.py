@@ -1,30 +1,46 @@
-"""`storyc gc`: forget renders no current scene uses (their files stay unless asked)."""
+"""`storyc gc`: forget renders no current scene uses, in any profile (their files stay unless asked)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from storyc.commands import EXIT_OK, EXIT_PROBLEMS
-from storyc.commands._board import compiled_jobs
+from storyc.commands._board import compile_board, compiled_jobs
+from storyc.diagnostics import StorycError
 from storyc.report import Output, plural
+
+if TYPE_CHECKING:
+    from storyc.compiler import CompiledBoard
 
 
 def gc(
-    board: Path, *, out: Output, dry_run: bool = False, delete_videos: bool = False, animatics: bool = False
+    board: Path,
+    *,
+    out: Output,
+    dry_run: bool = False,
+    delete_videos: bool = False,
+    animatics: bool = False,
+    profiles: Sequence[str] = (),
 ) -> int:
     from storyc.inventory import gc as collect
     from storyc.inventory import stale_animatics, unused_renders
     from storyc.lock import open_store
 
-    loaded = compiled_jobs(board, (), out)
+    loaded = compiled_jobs(board, (), out, profile=profiles[0] if profiles else None)
     if loaded is None:
         return EXIT_PROBLEMS
-    compiled, jobs = loaded
+    compiled, _ = loaded
+    kept = _kept_profiles(compiled, profiles)
+    jobs = [job for each in kept for job in each.jobs]
+    default = next((each for each in kept if each.is_default_profile), None)
+    scenes = None if default is None else {job.scene: job.key for job in default.jobs}
     with open_store(board) as store:
         dropped = (
             unused_renders(jobs, store.lock)
             if dry_run
-            else collect(jobs, store, compiled.path.parent, delete_videos=delete_videos)
+            else collect(jobs, store, compiled.path.parent, delete_videos=delete_videos, scenes=scenes)
         )
     old_animatics = stale_animatics(compiled, jobs) if animatics else []
     if not dry_run:
@@ -35,11 +51,13 @@ def gc(
         out.data(
             {
                 "dry_run": dry_run,
+                "profiles": [each.profile for each in kept if each.profile is not None],
                 "dropped": [
                     {
                         "key": d.key,
                         "scene": d.render.scene,
                         "state": d.render.state,
+                        "endpoint": d.render.endpoint,
                         "cost_usd": float(d.render.cost_usd),
                         "path": d.render.video.path if d.render.video else None,
                     }
@@ -53,9 +71,32 @@ def gc(
         video = d.render.video.path if d.render.video and d.render.video.path else "no local file"
         out.echo(f"  {d.render.scene:<12} {d.render.state:<9} ${d.render.cost_usd}  {d.key[:19]}  {video}")
     verb = "would drop" if dry_run else "dropped"
-    out.echo(f"{verb} {plural(len(dropped), 'render')} no scene uses")
+    kept_names = [each.profile for each in kept if each.profile is not None]
+    scope = f" in profile {', '.join(kept_names)}" if profiles else ""
+    out.echo(f"{verb} {plural(len(dropped), 'render')} no scene uses{scope}")
     if animatics:
         for path in old_animatics:
             out.echo(f"  {path.relative_to(compiled.path.parent)}")
         out.echo(f"{'would delete' if dry_run else 'deleted'} {plural(freed, 'old animatic file')}")
     return EXIT_OK
+
+
+def _kept_profiles(compiled: CompiledBoard, asked: Sequence[str]) -> list[CompiledBoard]:
+    """The profiles whose current renders gc keeps: those asked for, else every one the board declares.
+
+    Every one must compile: a profile left out would have its renders (paid for) dropped.
+    """
+    names = list(dict.fromkeys(asked)) if asked else list(compiled.profiles)
+    kept = [compiled]
+    for name in names:
+        if name == compiled.profile:
+            continue
+        result = compile_board(compiled.path, profile=name)
+        if result.board is None:
+            raise StorycError(
+                f"profile '{name}' does not compile, so gc can't tell which of its renders are current; "
+                f"fix it (`storyc check --profile {name}`) or keep only other profiles with --profile"
+            )
+        kept.append(result.board)
+    return kept
+

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from storyc.commands import EXIT_OK, EXIT_PROBLEMS
-from storyc.commands._board import compiled_jobs, read_lock
+from storyc.commands._board import compiled_jobs, done_in_profile, other_profiles, read_lock
 from storyc.report import Output
+
+if TYPE_CHECKING:
+    from storyc.compiler import CompiledBoard, Job
+    from storyc.lock import Lock
+    from storyc.plan import Comparison
 
 EXIT_WOULD_PAY = 2  # --detailed-exitcode, as `terraform plan -detailed-exitcode`
 
@@ -23,15 +29,17 @@ def plan(
     resend_unknown: bool = False,
     detailed_exitcode: bool = False,
     compare: bool = False,
+    profile: str | None = None,
+    only_done_in: str | None = None,
 ) -> int:
-    loaded = compiled_jobs(board, scenes, out)
+    loaded = compiled_jobs(board, scenes, out, profile=profile)
     if loaded is None:
         return EXIT_PROBLEMS
     compiled, jobs = loaded
-    if compare:  # every tier's price: reads the lock only
-        from storyc.plan import compare_tiers
-
-        out.comparison(compare_tiers(jobs, read_lock(board)))
+    if only_done_in is not None:
+        jobs = only_done(compiled, jobs, only_done_in, out)
+    if compare:  # every profile's (or tier's) price: reads the lock only
+        out.comparison(comparison(compiled, jobs, read_lock(board), out))
         return EXIT_OK
     if backend == "animatic":
         from storyc.session import animatic_session
@@ -50,3 +58,25 @@ def plan(
     if detailed_exitcode and the_plan.cost > 0:
         return EXIT_WOULD_PAY
     return EXIT_OK
+
+
+def comparison(compiled: CompiledBoard, jobs: list[Job], lock: Lock, out: Output) -> Comparison:
+    """The board's profiles side by side; a board without profiles: its endpoint's tiers."""
+    from storyc.plan import compare_profiles, compare_tiers
+
+    if not compiled.profiles:
+        return compare_tiers(jobs, lock)
+    others = {b.profile: b for b in other_profiles(compiled, out)}
+    boards = [(name, compiled if name == compiled.profile else others.get(name)) for name in compiled.profiles]
+    return compare_profiles(jobs, boards, lock)
+
+
+def only_done(compiled: CompiledBoard, jobs: list[Job], profile: str, out: Output) -> list[Job]:
+    """`--only-done-in PROFILE`: the jobs whose scene is done in PROFILE; the others are named, then left out."""
+    kept, left_out = done_in_profile(compiled, jobs, profile, read_lock(compiled.path))
+    if left_out:
+        out.echo(
+            f"left out, not done in profile '{profile}' ({len(left_out)}): {', '.join(left_out)}",
+            err=True,
+        )
+    return kept

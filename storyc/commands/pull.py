@@ -10,12 +10,14 @@ from storyc.commands._board import compiled_jobs
 from storyc.report import Output, plural
 
 
-def pull(board: Path, scenes: Sequence[str], *, out: Output, use_store: bool = True) -> int:
+def pull(
+    board: Path, scenes: Sequence[str], *, out: Output, use_store: bool = True, profile: str | None = None
+) -> int:
     from storyc.inventory import pull as pull_videos
     from storyc.lock import open_store
     from storyc.team import open_team
 
-    loaded = compiled_jobs(board, scenes, out)
+    loaded = compiled_jobs(board, scenes, out, profile=profile)
     if loaded is None:
         return EXIT_PROBLEMS
     compiled, jobs = loaded

@@ -44,11 +44,17 @@ def render(
     cancel_on_interrupt: bool = False,
     resend_unknown: bool = False,
     use_store: bool = True,
+    profile: str | None = None,
+    only_done_in: str | None = None,
 ) -> int:
-    loaded = compiled_jobs(board, scenes, out)
+    from storyc.commands.plan import only_done
+
+    loaded = compiled_jobs(board, scenes, out, profile=profile)
     if loaded is None:
         return EXIT_PROBLEMS
     compiled, jobs = loaded
+    if only_done_in is not None:
+        jobs = only_done(compiled, jobs, only_done_in, out)
     if backend == "animatic":
         from storyc.session import animatic_session
 

@@ -10,12 +10,12 @@ from storyc.diagnostics import StorycError
 from storyc.report import Output, plural
 
 
-def sheet(board: Path, *, out: Output, output: Path | None = None) -> int:
+def sheet(board: Path, *, out: Output, output: Path | None = None, profile: str | None = None) -> int:
     from storyc.fsutil import atomic_write_bytes
     from storyc.inventory import scene_status
     from storyc.sheet import find_videos, render_sheet
 
-    loaded = compiled_jobs(board, (), out)
+    loaded = compiled_jobs(board, (), out, profile=profile)
     if loaded is None:
         return EXIT_PROBLEMS
     compiled, jobs = loaded

@@ -11,11 +11,17 @@ from storyc.report import Output
 
 
 def status(
-    board: Path, scenes: Sequence[str], *, out: Output, backend: str = "fal", size: str = "preview"
+    board: Path,
+    scenes: Sequence[str],
+    *,
+    out: Output,
+    backend: str = "fal",
+    size: str = "preview",
+    profile: str | None = None,
 ) -> int:
     from storyc.inventory import animatic_status, scene_status
 
-    loaded = compiled_jobs(board, scenes, out)
+    loaded = compiled_jobs(board, scenes, out, profile=profile)
     if loaded is None:
         return EXIT_PROBLEMS
     compiled, jobs = loaded
