@@ -91,11 +91,27 @@ resend_unknown_option = click.option(
     help="Send again the submits whose outcome is unknown (no answer came back; fal may have accepted them, "
     "so this may pay twice). Without it they are shown and left alone.",
 )
+def _complete_profiles(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion: the profiles ./board.yaml declares (or the board named, when click has parsed it:
+    while an option waits for its value, click's completion parses no positional arguments)."""
+    from storyc.profiles import declared
+
+    given = ctx.params.get("board") or next(iter(ctx.params.get("boards") or ()), None)
+    try:
+        from ruamel.yaml import YAML
+
+        data = YAML(typ="safe").load(find_board(given).read_text("utf-8"))
+    except Exception:  # completion must never fail loudly: no board, bad YAML, ... offer nothing
+        return []
+    return [name for name in declared(data) if name.startswith(incomplete)]
+
+
 profile_option = click.option(
     "--profile",
     "-p",
     metavar="NAME",
     default=None,
+    shell_complete=_complete_profiles,
     help="The board's profile (fidelity tier: its endpoint and settings) to use, e.g. draft or final. "
     "Default: the board's default_profile, else the first profile it declares.",
 )
@@ -501,6 +517,7 @@ def push(board: Path, fmt: str, as_json: bool) -> None:
     "profiles",
     multiple=True,
     metavar="NAME",
+    shell_complete=_complete_profiles,
     help="Keep only the renders current in this profile (repeat for several), e.g. --profile final once the "
     "drafts are no longer wanted. Default: keep what any profile of the board uses.",
 )

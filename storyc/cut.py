@@ -57,7 +57,12 @@ def clips(board: CompiledBoard, backend: str) -> list[Clip]:
     found = rendered_files(board, backend)
     missing = [job.scene for job, path in found if path is None]
     if missing:
-        hint = "`storyc render --backend animatic`" if backend == "animatic" else "`storyc render` (or `storyc pull`)"
+        named = f" --profile {board.profile}" if board.profile is not None and not board.is_default_profile else ""
+        hint = (
+            "`storyc render --backend animatic`"
+            if backend == "animatic"
+            else f"`storyc render{named}` (or `storyc pull{named}`)"
+        )
         count = f"{len(missing)} of {len(found)} scenes"
         raise CutError(f"{count} have no {backend} render yet: {', '.join(missing)}; run {hint} first")
     return [Clip(job, path, probe(path).seconds) for job, path in found if path is not None]

@@ -130,6 +130,12 @@ def _price(value: Any, which: str) -> Decimal:
     return Decimal(str(value[which] if isinstance(value, dict) else value))
 
 
+def tier_name(endpoint_id: str) -> str:
+    """`fal-ai/kling-video/o3/pro/reference-to-video` -> `pro`: how people name a tier."""
+    parts = endpoint_id.split("/")
+    return parts[-2] if len(parts) >= 2 else endpoint_id
+
+
 def tiers(endpoint_id: str) -> list[Endpoint]:
     """Every registered endpoint of `endpoint_id`'s family, cheapest first (the same request, other fidelity)."""
     wanted = registry()[endpoint_id].family

@@ -144,9 +144,18 @@ def _cached_note(job: Job, render: Render) -> str:
 
 
 def _why_render(job: Job, lock: Lock) -> str:
-    """`lock.scenes` only says what the board was; a scene with no render of its own was never rendered."""
-    if any(r.scene == job.scene for r in lock.renders.values()):
+    """`lock.scenes` only says what the board was; a scene with no render of its own was never rendered.
+
+    A render of the scene on another endpoint (a draft, when this is the final) is not an earlier
+    version of this request: the scene is new on this endpoint, not changed.
+    """
+    here = [r for r in lock.renders.values() if r.scene == job.scene]
+    if any(r.endpoint == job.endpoint for r in here):
         return "changed since last render"
+    if here:
+        from storyc.endpoints import tier_name
+
+        return f"not rendered on {tier_name(job.endpoint)} yet"
     return "new scene"
 
 

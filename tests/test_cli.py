@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -330,3 +331,17 @@ def test_shell_completion_completes_commands() -> None:
     env = {**os.environ, "COMP_WORDS": "storyc pl", "COMP_CWORD": "1", "_STORYC_COMPLETE": "bash_complete"}
     done = subprocess.run([console_script()], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "plain,plan" in done.stdout.splitlines()
+
+
+def test_shell_completion_completes_the_boards_profiles(tmp_path: Path) -> None:
+    shutil.copytree(Path(__file__).parent.parent / "examples" / "elephant", tmp_path / "film")
+    cases: tuple[tuple[str, str, Path, list[str]], ...] = (
+        ("storyc plan --profile ", "3", tmp_path / "film", ["draft", "final"]),
+        ("storyc cut -p f", "3", tmp_path / "film", ["final"]),  # ./board.yaml
+        ("storyc cut -p ", "3", tmp_path, []),  # no board here: nothing to offer, no error
+    )
+    for words, cword, cwd, expected in cases:
+        env = {**os.environ, "COMP_WORDS": words, "COMP_CWORD": cword, "_STORYC_COMPLETE": "bash_complete"}
+        done = subprocess.run([console_script()], env=env, capture_output=True, text=True, timeout=60, cwd=cwd)
+        assert done.returncode == 0, done.stderr
+        assert [line.split(",")[1] for line in done.stdout.splitlines() if line] == expected, words

@@ -20,6 +20,13 @@ EXAMPLES = sorted(p.parent.name for p in (ROOT / "examples").glob("*/board.yaml"
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
+def declared_profiles(name: str) -> list[str]:
+    from ruamel.yaml import YAML
+
+    board = YAML(typ="safe").load((ROOT / "examples" / name / "board.yaml").read_text("utf-8"))
+    return list(board.get("profiles") or {})
+
+
 def test_there_are_at_least_three_examples() -> None:
     assert len(EXAMPLES) >= 3
 
@@ -37,6 +44,28 @@ def test_example_matches_golden(name: str, monkeypatch: pytest.MonkeyPatch) -> N
         golden.parent.mkdir(exist_ok=True)
         golden.write_text(actual, "utf-8")
     assert actual == golden.read_text("utf-8")
+
+
+PROFILED = [(name, profile) for name in EXAMPLES for profile in declared_profiles(name)]
+
+
+@pytest.mark.parametrize(("name", "profile"), PROFILED)
+def test_example_matches_golden_in_every_profile(name: str, profile: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same board per profile: another endpoint (and settings), so other keys and prices."""
+    monkeypatch.chdir(ROOT)
+    display = f"examples/{name}/board.yaml"
+    result = compile_file(ROOT / display, display, use_cache=False, profile=profile)
+    assert result.board is not None and result.board.profile == profile
+    assert [d.format() for d in result.diagnostics] == []
+    actual = json.dumps(result.board.to_json(), indent=2, ensure_ascii=False) + "\n"
+    golden = GOLDEN / f"{name}-{profile}.json"
+    if os.environ.get("STORYC_UPDATE_GOLDENS"):
+        golden.write_text(actual, "utf-8")
+    assert actual == golden.read_text("utf-8")
+
+
+def test_an_example_shows_profiles() -> None:
+    assert PROFILED, "the tour's example declares draft and final profiles"
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
@@ -67,5 +96,7 @@ def test_init_scaffolds_a_clean_board(tmp_path: Path) -> None:
     compiled = compile_file(board, "board.yaml", use_cache=False)
     assert compiled.board is not None and compiled.diagnostics == []
     assert [j.scene for j in compiled.board.jobs] == ["arrive", "turn"]
+    assert compiled.board.profile == "draft" and compiled.board.profiles == ("draft", "final")
+    assert "storyc plan" in result.output and "--compare" in result.output
     again = runner.invoke(cli, ["init", str(tmp_path / "film")])
     assert again.exit_code == 1 and "already exists" in again.stderr

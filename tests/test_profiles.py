@@ -204,11 +204,14 @@ def test_draft_then_final_only_where_drafted(board: Path, fake_fal: FakeFal) -> 
     assert "left out, not done in profile 'draft' (1): roar" in err
     plan = json.loads(out)
     assert [(s["scene"], s["state"], s["cost_usd"]) for s in plan["scenes"]] == [("meet", "render", 2.10)]
+    assert plan["scenes"][0]["note"] == "not rendered on 4k yet"  # the draft is not an earlier version of it
 
     code, _, err = run("render", "--profile", "final", "--only-done-in", "draft", "--yes")
     assert code == 0, err
     assert [j.endpoint_id for j in fake_fal.jobs] == [STANDARD, FOUR_K]  # roar was never drafted: not paid
     assert fake_fal.jobs[1].payload["aspect_ratio"] == "16:9"
+    code, _, err = run("cut", "--profile", "final")
+    assert code == 1 and "have no fal render yet: roar; run `storyc render --profile final`" in err
 
     lock = read(lock_path(board))
     assert sorted(r.endpoint for r in lock.renders.values()) == sorted([STANDARD, FOUR_K])  # side by side

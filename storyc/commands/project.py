@@ -50,7 +50,7 @@ def init(directory: Path, *, out: Output) -> int:
     out.echo(f"{directory / '.gitattributes'} merges board.lock across branches once you run: {GIT_CONFIG_LINE}")
     out.echo(
         f"Next: storyc check {target}   then a free preview: storyc render {target} --backend animatic"
-        f"   then what fal would cost: storyc plan {target}"
+        f"   then what each profile would cost on fal (draft, final): storyc plan {target} --compare"
     )
     return EXIT_OK
 
