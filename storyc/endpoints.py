@@ -40,6 +40,31 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """A request over an endpoint's reference limit: `total` references where it takes `limit`."""
+
+    total: int
+    limit: int
+    with_video: bool  # the limit is the one for requests with a video element
+
+    def __str__(self) -> str:
+        return f"{self.total} references{' with a video' if self.with_video else ''}; at most {self.limit}"
+
+
+def reference_refusal(limits: Limits, total: int, with_video: bool) -> Refusal | None:
+    """Whether an endpoint refuses a request with `total` references (characters + styles).
+
+    The one statement of the reference-count rules: the compiler reports a refusal as an error at
+    the scene, `plan --compare` as the reason a tier refuses the request.
+    """
+    if total > limits.max_references:
+        return Refusal(total, limits.max_references, False)
+    if with_video and limits.video_reference_limit_is_error and total > limits.video_reference_limit:
+        return Refusal(total, limits.video_reference_limit, True)
+    return None
+
+
+@dataclass(frozen=True)
 class AssetLimits:
     """What a local reference file may be; a file can serve scenes of several endpoints."""
 

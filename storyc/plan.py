@@ -255,11 +255,9 @@ def _price(column: str, key: str, cost: Decimal, lock: Lock) -> TierPrice:
 
 def _refusal(job: Job, limits: Any) -> str:
     """Why a tier would refuse this request (its reference limits), or ''."""
+    from storyc.endpoints import reference_refusal
+
     elements = job.arguments.get("elements", [])
     total = len(elements) + len(job.arguments.get("image_urls", []))
-    with_video = any("video_url" in e for e in elements)
-    if total > limits.max_references:
-        return f"{total} references; at most {limits.max_references}"
-    if with_video and limits.video_reference_limit_is_error and total > limits.video_reference_limit:
-        return f"{total} references with a video; at most {limits.video_reference_limit}"
-    return ""
+    refusal = reference_refusal(limits, total, any("video_url" in e for e in elements))
+    return "" if refusal is None else str(refusal)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from storyc import profiles
 from storyc.diagnostics import Diagnostics, did_you_mean
-from storyc.endpoints import Endpoint
+from storyc.endpoints import Endpoint, reference_refusal
 from storyc.model import Character, Reference, Scene, Storyboard, Style
 from storyc.names import lookalike_problem
 from storyc.source import JsonPath, display_path, locate_in_text
@@ -207,14 +207,15 @@ class Resolver:
         for_profile = f" ({profiles.label(scene.profile)}: {endpoint.id})" if scene.profile is not None else ""
         total = len(elements) + len(images)
         names = ", ".join([*(c.name for c in elements), *(s.name for s in images)])
-        if total > limits.max_references:
+        videos = [c.name for c in elements if c.video is not None]
+        refusal = reference_refusal(limits, total, bool(videos))
+        if refusal is not None and not refusal.with_video:
             self.diags.error(
                 loc,
                 f"scene '{scene.id}' uses {total} references ({names}); "
                 f"{on} accepts at most {limits.max_references} (characters + styles)",
             )
             return False
-        videos = [c.name for c in elements if c.video is not None]
         if len(videos) > limits.max_video_elements:
             # fal's type text says "only one element with a video", but fal's own page for the
             # endpoint sends two video elements in its multi-shot example: warn, and send it.
@@ -229,7 +230,7 @@ class Resolver:
                 f"scene '{scene.id}' uses {total} references with a video character ({names}); "
                 f"fal documents at most {limits.video_reference_limit} when a video is involved{for_profile}"
             )
-            if limits.video_reference_limit_is_error:
+            if refusal is not None:
                 self.diags.error(loc, message)
                 return False
             self.diags.warning(loc, message + f" (the {endpoint.id} page states {limits.max_references})")
