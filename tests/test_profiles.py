@@ -281,3 +281,17 @@ def test_diff_prices_the_change_in_every_profile(board: Path) -> None:
     assert "to render in each profile (shown: draft): draft: $1.12; review: $1.40; final: $4.20" in text
     final = json.loads(run("diff", "--profile", "final", "--json")[1])
     assert final["profile"] == "final" and final["cost_usd"] == 4.20 and "profiles" not in final
+
+
+def test_the_locks_scenes_map_is_the_default_profiles_whichever_profile_rendered(
+    board: Path, fake_fal: FakeFal
+) -> None:
+    assert run("render", "--yes", "--profile", "final")[0] == 0
+    code, _, err = run("check", "--locked")
+    assert code == 1 and "board.lock: out of date with board.yaml (new: meet, roar)" in err
+    assert run("gc")[0] == 0  # writes the default profile's keys, drops nothing
+    assert run("check", "--locked")[0] == 0
+    assert run("check", "--locked", "--profile", "final")[0] == 0  # still the default's map that is compared
+    draft = jobs_of(compiled())
+    assert read(lock_path(board)).scenes == {scene: job["key"] for scene, job in draft.items()}
+    assert len(read(lock_path(board)).renders) == 2  # the finals are kept
