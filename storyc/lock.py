@@ -494,7 +494,7 @@ class LockStore:
         self.path = path
         self._lock = lock
         self._mutex = threading.Lock()
-        self._written = dumps(lock) if path.exists() else None
+        self._on_disk: Lock | None = lock if path.exists() else None  # what the file says, as read or written
 
     @property
     def lock(self) -> Lock:
@@ -504,10 +504,10 @@ class LockStore:
         """Apply `change` and write the result through; a no-change leaves the file untouched."""
         with self._mutex:
             self._lock = change(self._lock)
-            text = dumps(self._lock)
-            if text != self._written:
-                atomic_write_bytes(self.path, text.encode("utf-8"))
-                self._written = text
+            # Comparing values, not YAML texts: a no-op run on a 1,000-scene lock skips two dumps.
+            if self._lock != self._on_disk:
+                atomic_write_bytes(self.path, dumps(self._lock).encode("utf-8"))
+                self._on_disk = self._lock
             return self._lock
 
     def set_render(self, key: str, render: Render) -> None:
