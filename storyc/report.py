@@ -185,7 +185,9 @@ class Output:
         if self.json:
             self.data(comparison.to_json())
             return
-        label = _tier_name if comparison.kind == "tiers" else str
+        from storyc.endpoints import tier_name
+
+        label = tier_name if comparison.kind == "tiers" else str
         names = ["animatic", *(label(c) for c in comparison.columns)]
         width = max([len("total"), *(len(job.scene) for job, _ in comparison.rows)])
         cell = max([10, *(len(n) for n in names)])
@@ -201,12 +203,6 @@ class Output:
             self.echo(f"  refused: {note}")
         each = "tier" if comparison.kind == "tiers" else "profile"
         self.echo(f"  (what each {each} would cost now: renders the lock already has count $0.00)")
-
-
-def _tier_name(endpoint: str) -> str:
-    """`fal-ai/kling-video/o3/pro/reference-to-video` -> `pro`."""
-    parts = endpoint.split("/")
-    return parts[-2] if len(parts) >= 2 else endpoint
 
 
 def _cell(price: Decimal | None, note: str) -> str:
