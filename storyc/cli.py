@@ -622,9 +622,13 @@ def sheet(board: Path, output: Path | None, profile: str | None, fmt: str, as_js
     with references as named chips and thumbnails), start and end frames,
     its render state (as `storyc status` says it), and its video playable
     inline: the fal render when done, else the animatic when one exists.
-    Opens from disk (file://): thumbnails and CSS are embedded, no server,
-    no network. Videos are linked by paths relative to the HTML file, so
-    keep it where it was written relative to the board's renders/.
+    A board with profiles shows each scene's videos side by side instead:
+    its animatic, then its render in every profile (draft, final...), each
+    labelled with its state, price and tier; --profile picks whose request
+    is the scene's text and price (all lanes are shown). Opens from disk
+    (file://): thumbnails and CSS are embedded, no server, no network.
+    Videos are linked by paths relative to the HTML file, so keep it where
+    it was written relative to the board's renders/.
 
     \b
     Examples:

@@ -7,7 +7,7 @@ forgets renders no current scene uses.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -35,14 +35,21 @@ class SceneStatus:
         return {"scene": self.scene, "state": self.status, "key": self.key, "path": self.path, "detail": self.detail}
 
 
-def scene_status(board_dir: Path, jobs: Sequence[Job], lock: Lock) -> list[SceneStatus]:
-    return [_status(board_dir, job, lock) for job in jobs]
+def scene_status(
+    board_dir: Path, jobs: Sequence[Job], lock: Lock, current: Collection[str] = frozenset()
+) -> list[SceneStatus]:
+    """Each job's render state; `current`: keys of the board's requests in its other profiles.
+
+    A scene's render in another profile (its final, say) is not an earlier version of this
+    profile's request: without `current` a draft never rendered would say `stale`.
+    """
+    return [_status(board_dir, job, lock, current) for job in jobs]
 
 
-def _status(board_dir: Path, job: Job, lock: Lock) -> SceneStatus:
+def _status(board_dir: Path, job: Job, lock: Lock, current: Collection[str] = frozenset()) -> SceneStatus:
     render = lock.renders.get(job.key)
     if render is None:
-        earlier = [r for r in lock.renders.values() if r.scene == job.scene]
+        earlier = [r for key, r in lock.renders.items() if r.scene == job.scene and key not in current]
         if earlier:
             return SceneStatus(job.scene, job.key, "stale", "changed since its last render; `storyc render` renders it")
         return SceneStatus(job.scene, job.key, "new", "never rendered")

@@ -2,9 +2,12 @@
 
 Title, total duration and cost; per scene its shots (duration, prompt with
 references as named chips and thumbnails), its render state, and the rendered
-video (fal's when done, else the animatic) playable inline.  Thumbnails are
-embedded as data: URIs and the CSS is inline, so the page works from file://
-with no server and no network; videos are linked relatively (they are large).
+video (fal's when done, else the animatic) playable inline.  A board with
+profiles shows each scene's videos side by side instead, in lanes: its
+animatic, then its render in each profile (draft, final...), each labelled with
+its state, price and tier.  Thumbnails are embedded as data: URIs and the CSS
+is inline, so the page works from file:// with no server and no network;
+videos are linked relatively (they are large).
 """
 
 from __future__ import annotations
@@ -13,15 +16,20 @@ import base64
 import io
 import os
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from storyc.compiler import VIDEO_INPUT_CAVEAT, CompiledBoard, Job
-from storyc.inventory import SceneStatus
+from storyc.endpoints import tier_name
+from storyc.inventory import SceneStatus, scene_status
+from storyc.lock import Lock
 from storyc.model import is_url
 from storyc.view import RefView, ShotView
+
+K = TypeVar("K", bound=Hashable)
 
 THUMB_PX = 160  # reference and frame thumbnails, at most this many pixels a side
 POSTER_PX = 480  # a video's first frame, shown before it plays
@@ -52,20 +60,130 @@ def find_videos(board: CompiledBoard, statuses: Sequence[SceneStatus]) -> dict[s
     return found
 
 
+# --- lanes: a board with profiles shows each scene's animatic and every profile's render side by side ----
+
+ANIMATIC = "animatic"
+LaneState = Literal["done", "missing", "altered", "submitted", "unknown", "failed", "lost", "stale", "new", "invalid"]
+# States in which `storyc render` would pay for the scene again in that profile: the lane says how much.
+TO_PAY = frozenset({"new", "stale", "failed", "lost"})
+
+
+@dataclass(frozen=True)
+class Lane:
+    """One of a scene's videos side by side: its animatic, or its render in one profile."""
+
+    name: str  # "animatic" or the profile's name
+    kind: Literal["animatic", "profile"]  # a profile may be named "animatic" too
+    job: Job | None  # the scene's request in this lane's profile; None when the profile does not compile
+    state: LaneState
+    detail: str
+    video: Path | None = None  # absolute; only a file that is there (and, for fal's, the one rendered)
+
+
+@dataclass(frozen=True)
+class ProfileLanes:
+    """What the sheet shows of a board with profiles."""
+
+    boards: dict[str, CompiledBoard | None]  # every declared profile, in order; None: it does not compile
+    scenes: dict[str, list[Lane]]  # each scene's lanes: its animatic, then one per profile
+
+
+def find_lanes(shown: CompiledBoard, boards: Mapping[str, CompiledBoard | None], lock: Lock) -> ProfileLanes:
+    """Each scene of `shown` (the profile whose text the sheet shows) in every lane, in `boards`' order."""
+    board_dir = shown.path.parent
+    jobs = {name: {j.scene: j for j in b.jobs} if b else None for name, b in boards.items()}
+    current = current_keys(boards)
+    states = {name: _states(board_dir, b, lock, current) for name, b in boards.items() if b}
+    # The shown profile's animatic first; else another profile's (a free preview of the same scene).
+    animatics = [_Animatics.of(b) for b in [shown, *(b for b in boards.values() if b and b is not shown)]]
+    scenes = {}
+    for job in shown.jobs:
+        animatic = _animatic_lane(job, animatics)
+        profiles = [_profile_lane(name, jobs[name], states.get(name, {}), job.scene) for name in boards]
+        scenes[job.scene] = [animatic, *profiles]
+    return ProfileLanes(dict(boards), scenes)
+
+
+def current_keys(boards: Mapping[str, CompiledBoard | None]) -> set[str]:
+    """Every profile's request keys: a render under one of them is no earlier version of another profile's."""
+    return {job.key for board in boards.values() if board for job in board.jobs}
+
+
+def _states(
+    board_dir: Path, board: CompiledBoard, lock: Lock, current: set[str]
+) -> dict[str, tuple[SceneStatus, Path | None]]:
+    """Each scene's render state in `board`'s profile, with its video when done (as `storyc status` says)."""
+    found = {}
+    for status in scene_status(board_dir, board.jobs, lock, current):
+        video = board_dir / status.path if status.status == "done" and status.path else None
+        found[status.scene] = (status, video)
+    return found
+
+
+@dataclass(frozen=True)
+class _Animatics:
+    """Where each scene's animatic is in one profile: its key follows the request, so each profile has its own."""
+
+    profile: str | None
+    files: dict[str, tuple[Job, Path]]  # by scene: the request and its animatic's file (there or not)
+
+    @classmethod
+    def of(cls, board: CompiledBoard) -> _Animatics:
+        from storyc.backends.animatic import AnimaticBackend
+
+        board_dir = board.path.parent
+        animatic = AnimaticBackend(board_dir, board.title)
+        return cls(board.profile, {job.scene: (job, board_dir / animatic.output_path(job)) for job in board.jobs})
+
+
+def _animatic_lane(job: Job, animatics: Sequence[_Animatics]) -> Lane:
+    """The scene's animatic in the first of `animatics` (profiles in order of preference) that has one."""
+    for profile in animatics:
+        found = profile.files.get(job.scene)
+        if found is not None and found[1].is_file():
+            profile_job, path = found
+            return Lane(ANIMATIC, "animatic", profile_job, "done", f"animatic of profile '{profile.profile}'", path)
+    detail = "free: `storyc render --backend animatic` draws it"
+    return Lane(ANIMATIC, "animatic", job, "new", detail)
+
+
+def _profile_lane(
+    name: str, jobs: dict[str, Job] | None, states: dict[str, tuple[SceneStatus, Path | None]], scene: str
+) -> Lane:
+    job = jobs.get(scene) if jobs is not None else None
+    found = states.get(scene)
+    if job is None or found is None:  # only a profile that does not compile lacks a scene
+        return Lane(name, "profile", None, "invalid", f"does not compile: `storyc check --profile {name}` says why")
+    status, video = found
+    return Lane(name, "profile", job, status.status, status.detail, video)
+
+
+# --- the page ----------------------------------------------------------------------------------------
+
+
 def render_sheet(
-    board: CompiledBoard, statuses: Sequence[SceneStatus], videos: dict[str, SceneVideo], out: Path
+    board: CompiledBoard,
+    statuses: Sequence[SceneStatus],
+    videos: dict[str, SceneVideo],
+    out: Path,
+    lanes: ProfileLanes | None = None,
 ) -> str:
-    """The page's HTML; video links are relative to where `out` will be written."""
+    """The page's HTML; video links are relative to where `out` will be written.
+
+    With `lanes` (a board with profiles) each scene shows its lanes instead of its one video.
+    """
     from jinja2 import Environment
 
     env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)  # user text is escaped
     thumbs = _Thumbnails(board.path.parent)
     by_scene = {s.scene: s for s in statuses}
-    posters = _posters(videos)
+    posters = _posters({scene: video.path for scene, video in videos.items()})
+    lane_views = _lane_views(lanes, board.profile, out.parent) if lanes else {}
     scenes = [
         {
             **_scene_view(job, by_scene.get(job.scene), videos.get(job.scene), thumbs, out.parent),
             "poster": posters.get(job.scene),
+            "lanes": lane_views.get(job.scene, []),
         }
         for job in board.jobs
     ]
@@ -74,11 +192,65 @@ def render_sheet(
         title=board.title or board.storyboard,
         storyboard=board.storyboard,
         seconds=board.total_seconds,
-        cost=f"{board.total_cost:.2f}",
-        uncertain=f"{board.total_uncertain:.2f}" if board.total_uncertain else None,
-        all_uncertain=board.total_uncertain >= board.total_cost,
+        **_cost_view(board.total_cost, board.total_uncertain),
+        shown=board.profile,
+        totals=[_total_view(name, b, board.profile) for name, b in lanes.boards.items()] if lanes else [],
         scenes=scenes,
     )
+
+
+def _cost_view(cost: Decimal, uncertain: Decimal) -> dict[str, Any]:
+    """A total price and how much of it is an estimate (video input)."""
+    return {
+        "cost": f"{cost:.2f}",
+        "uncertain": f"{uncertain:.2f}" if uncertain else None,
+        "all_uncertain": uncertain >= cost,
+    }
+
+
+def _total_view(name: str, board: CompiledBoard | None, shown: str | None) -> dict[str, Any]:
+    """A profile's price for the whole board, for the page's header."""
+    priced = _cost_view(board.total_cost, board.total_uncertain) if board else {}
+    return {"name": name, "shown": name == shown, "compiles": board is not None, **priced}
+
+
+def _lane_views(lanes: ProfileLanes, shown: str | None, html_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    """Every scene's lanes as the template shows them, with each video's poster (made in one batch)."""
+    videos = {(scene, i): lane.video for scene, row in lanes.scenes.items() for i, lane in enumerate(row) if lane.video}
+    posters = _posters(videos)
+    return {
+        scene: [_lane_view(lane, shown, html_dir, posters.get((scene, i))) for i, lane in enumerate(row)]
+        for scene, row in lanes.scenes.items()
+    }
+
+
+def _lane_view(lane: Lane, shown: str | None, html_dir: Path, poster: str | None) -> dict[str, Any]:
+    job = lane.job
+    src = video_src(lane.video, html_dir) if lane.video else None
+    view: dict[str, Any] = {
+        "name": lane.name,
+        "kind": lane.kind,
+        "shown": lane.kind == "profile" and lane.name == shown,
+        "state": lane.state,
+        "detail": lane.detail,
+        "video": src,
+        "video_label": urllib.parse.unquote(src) if src else None,  # as people read paths
+        "poster": poster,
+        "cost": None,  # the animatic is free; a profile that does not compile has no price
+        "price_caveat": None,
+        "to_pay": False,
+        "tier": None,
+        "endpoint": None,
+    }
+    if lane.kind == "profile" and job is not None:
+        view |= {
+            "cost": f"{job.cost_usd:.2f}",
+            "price_caveat": None if job.price_certain else VIDEO_INPUT_CAVEAT,
+            "to_pay": lane.state in TO_PAY,
+            "tier": tier_name(job.endpoint),
+            "endpoint": job.endpoint,
+        }
+    return view
 
 
 def _scene_view(
@@ -141,14 +313,14 @@ def video_src(video: Path, html_dir: Path) -> str:
     return urllib.parse.quote(Path(relative).as_posix())
 
 
-def _posters(videos: dict[str, SceneVideo]) -> dict[str, str | None]:
+def _posters(videos: Mapping[K, Path]) -> dict[K, str | None]:
     """Each video's first frame as a data URI, a few ffmpeg processes at a time (about 0.1 s each)."""
     from concurrent.futures import ThreadPoolExecutor
 
     if not videos:
         return {}
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1, len(videos))) as pool:
-        made = pool.map(lambda v: _data_uri(v.path, POSTER_PX), videos.values())
+        made = pool.map(lambda path: _data_uri(path, POSTER_PX), videos.values())
         return dict(zip(videos, made, strict=True))
 
 

@@ -57,6 +57,12 @@ def other_profiles(compiled: CompiledBoard, out: Output) -> list[CompiledBoard]:
     return boards
 
 
+def every_profile(compiled: CompiledBoard, out: Output) -> dict[str, CompiledBoard | None]:
+    """Each declared profile (in order) and the board compiled as it; None for one that does not compile."""
+    others = {board.profile: board for board in other_profiles(compiled, out)}
+    return {name: compiled if name == compiled.profile else others.get(name) for name in compiled.profiles}
+
+
 def done_in_profile(
     compiled: CompiledBoard, jobs: Sequence[Job], profile: str, lock: Lock
 ) -> tuple[list[Job], list[str]]:
