@@ -167,12 +167,6 @@ def tiers(endpoint_id: str) -> list[Endpoint]:
     return sorted((e for e in registry().values() if e.family == wanted), key=lambda e: (e.price_per_second, e.id))
 
 
-def tier_name(endpoint_id: str) -> str:
-    """`fal-ai/kling-video/o3/pro/reference-to-video` -> `pro`: the part of the id that names the tier."""
-    parts = endpoint_id.split("/")
-    return parts[-2] if len(parts) >= 2 else endpoint_id
-
-
 def _parse(raw: bytes) -> Endpoint:
     data = json.loads(raw)
     return Endpoint(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from storyc.assets import sha256_file
 from storyc.compiler import Job
+from storyc.endpoints import tier_name
 from storyc.lock import Lock, LockError, LockStore, Render, video_path, video_target
 
 if TYPE_CHECKING:
@@ -49,9 +50,12 @@ def scene_status(
 def _status(board_dir: Path, job: Job, lock: Lock, current: Collection[str] = frozenset()) -> SceneStatus:
     render = lock.renders.get(job.key)
     if render is None:
-        earlier = [r for key, r in lock.renders.items() if r.scene == job.scene and key not in current]
-        if earlier:
+        mine = [(key, r) for key, r in lock.renders.items() if r.scene == job.scene and key not in current]
+        # a render on another endpoint (this scene's draft, when this is its final) is no earlier version
+        if any(r.endpoint == job.endpoint for _, r in mine):
             return SceneStatus(job.scene, job.key, "stale", "changed since its last render; `storyc render` renders it")
+        if mine:
+            return SceneStatus(job.scene, job.key, "new", f"not rendered on {tier_name(job.endpoint)} yet")
         return SceneStatus(job.scene, job.key, "new", "never rendered")
     if render.state == "done":
         return _local_file_status(board_dir, job, render)

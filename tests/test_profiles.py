@@ -287,6 +287,8 @@ def test_the_locks_scenes_map_is_the_default_profiles_whichever_profile_rendered
     board: Path, fake_fal: FakeFal
 ) -> None:
     assert run("render", "--yes", "--profile", "final")[0] == 0
+    draft_status = json.loads(run("status", "--json")[1])["scenes"]
+    assert [(s["state"], s["detail"]) for s in draft_status] == [("new", "not rendered on standard yet")] * 2
     code, _, err = run("check", "--locked")
     assert code == 1 and "board.lock: out of date with board.yaml (new: meet, roar)" in err
     assert run("gc")[0] == 0  # writes the default profile's keys, drops nothing

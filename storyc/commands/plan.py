@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from storyc.commands import EXIT_OK, EXIT_PROBLEMS
-from storyc.commands._board import compiled_jobs, done_in_profile, other_profiles, read_lock
+from storyc.commands._board import compiled_jobs, done_in_profile, every_profile, read_lock
 from storyc.report import Output
 
 if TYPE_CHECKING:
@@ -66,9 +66,7 @@ def comparison(compiled: CompiledBoard, jobs: list[Job], lock: Lock, out: Output
 
     if not compiled.profiles:
         return compare_tiers(jobs, lock)
-    others = {b.profile: b for b in other_profiles(compiled, out)}
-    boards = [(name, compiled if name == compiled.profile else others.get(name)) for name in compiled.profiles]
-    return compare_profiles(jobs, boards, lock)
+    return compare_profiles(jobs, list(every_profile(compiled, out).items()), lock)
 
 
 def only_done(compiled: CompiledBoard, jobs: list[Job], profile: str, out: Output) -> list[Job]:
