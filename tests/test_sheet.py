@@ -147,18 +147,7 @@ def test_sheet_in_headless_chromium(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert run("sheet", "board.yaml", "-o", "../review/sheet.html")[0] == 0
     probed = page.with_name("probe.html")
     probed.write_text(page.read_text("utf-8").replace("</body>", PROBE + "</body>"), "utf-8")
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-        "--virtual-time-budget=5000",
-    ]
+    flags = chromium_flags(tmp_path)
     started = time.monotonic()
     dom = subprocess.run(
         [CHROMIUM, *flags, "--dump-dom", probed.as_uri()], capture_output=True, text=True, timeout=120, check=True
@@ -173,16 +162,7 @@ def test_sheet_in_headless_chromium(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert durations, "the probe did not run"
     assert "none" not in durations[1].split(), f"a video did not load: {durations[1]}"
     assert sorted(float(d) for d in durations[1].split()) == pytest.approx([7, 8], abs=0.05)  # play, meet
-    ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "sheet.png"
-    shot.unlink(missing_ok=True)
-    subprocess.run(
-        [CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1280,1200", "--hide-scrollbars", page.as_uri()],
-        capture_output=True,
-        timeout=120,
-        check=True,
-    )
-    assert shot.stat().st_size > 10_000
+    screenshot(page, "sheet.png", flags, height=1200)
     assert time.monotonic() - started < 60, "chromium took too long"
 
 
@@ -348,6 +328,21 @@ def chromium_flags(tmp_path: Path) -> list[str]:
     ]
 
 
+def screenshot(page: Path, name: str, flags: list[str], *, height: int) -> None:
+    """The page as Chromium draws it, into test-artifacts/ (the README's screenshots come from there)."""
+    assert CHROMIUM is not None
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / name
+    shot.unlink(missing_ok=True)
+    subprocess.run(
+        [CHROMIUM, *flags, f"--screenshot={shot}", f"--window-size=1280,{height}", "--hide-scrollbars", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert shot.stat().st_size > 10_000
+
+
 # Each lane as the browser laid it out: its scene, name and left edge (lanes line up across scenes).
 LANE_PROBE = """<script>
 addEventListener('load', () => {
@@ -393,14 +388,5 @@ def test_profile_lanes_in_headless_chromium(tmp_path: Path, monkeypatch: pytest.
     assert "none" not in durations[1].split(), f"a video did not load: {durations[1]}"
     # meet: animatic, draft, final (8 s each); play: animatic, draft (7 s); play's final is a placeholder
     assert [float(d) for d in durations[1].split()] == pytest.approx([8, 8, 8, 7, 7], abs=0.05)
-    ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "sheet-profiles.png"
-    shot.unlink(missing_ok=True)
-    subprocess.run(
-        [CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1280,1300", "--hide-scrollbars", page.as_uri()],
-        capture_output=True,
-        timeout=120,
-        check=True,
-    )
-    assert shot.stat().st_size > 10_000
+    screenshot(page, "sheet-profiles.png", flags, height=1300)
     assert time.monotonic() - started < 60, "chromium took too long"
