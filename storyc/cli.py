@@ -119,8 +119,9 @@ only_done_in_option = click.option(
     "--only-done-in",
     metavar="PROFILE",
     default=None,
-    help="Only the scenes whose request in PROFILE has a done render (e.g. --profile final --only-done-in draft: "
-    "pay for a 4K final only where the draft was rendered and could be reviewed). The others are listed, not sent.",
+    help="Only the scenes whose request in PROFILE has a done render, in the lock or the team store (e.g. "
+    "--profile final --only-done-in draft: pay for a 4K final only where the draft was rendered and could be "
+    "reviewed). The others are listed, not sent.",
 )
 no_cache_option = click.option("--no-cache", is_flag=True, help="Compile from scratch, ignoring .storyc/compile/.")
 backend_option = click.option(

@@ -297,3 +297,21 @@ def test_the_locks_scenes_map_is_the_default_profiles_whichever_profile_rendered
     draft = jobs_of(compiled())
     assert read(lock_path(board)).scenes == {scene: job["key"] for scene, job in draft.items()}
     assert len(read(lock_path(board)).renders) == 2  # the finals are kept
+
+
+def test_only_done_in_counts_a_draft_another_clone_put_in_the_team_store(
+    tmp_path: Path, fake_fal: FakeFal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = make_project(tmp_path / "alice", BOARD, BASIC_IMAGES)
+    bob = make_project(tmp_path / "bob", BOARD, BASIC_IMAGES)
+    (tmp_path / "store").mkdir()
+    monkeypatch.setenv("STORYC_STORE", (tmp_path / "store").as_uri())
+    monkeypatch.chdir(alice.parent)
+    code, _, err = run("render", "--yes", "--scene", "meet")
+    assert code == 0, err  # alice drafts meet; the store gets it
+    monkeypatch.chdir(bob.parent)
+    code, out, err = run("plan", "--profile", "final", "--only-done-in", "draft", "--json")
+    assert code == 0, err
+    assert [s["scene"] for s in json.loads(out)["scenes"]] == ["meet"]  # bob's lock has no draft; the store has
+    code, out, err = run("plan", "--profile", "final", "--only-done-in", "draft", "--no-store", "--json")
+    assert code == 0 and json.loads(out)["scenes"] == [] and "(2): meet, roar" in err

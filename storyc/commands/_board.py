@@ -12,6 +12,7 @@ from storyc.report import Output
 if TYPE_CHECKING:
     from storyc.compiler import CompiledBoard, CompileResult, Job
     from storyc.lock import Lock
+    from storyc.team import TeamLayer
 
 
 class UsageError(StorycError):
@@ -64,11 +65,12 @@ def every_profile(compiled: CompiledBoard, out: Output) -> dict[str, CompiledBoa
 
 
 def done_in_profile(
-    compiled: CompiledBoard, jobs: Sequence[Job], profile: str, lock: Lock
+    compiled: CompiledBoard, jobs: Sequence[Job], profile: str, lock: Lock, team: TeamLayer | None = None
 ) -> tuple[list[Job], list[str]]:
     """(jobs whose scene's request in `profile` has a done render, the scenes that have none).
 
-    For `--only-done-in draft`: pay for a final only where its draft was rendered (and reviewed).
+    For `--only-done-in draft`: pay for a final only where its draft was rendered (and reviewed),
+    in this lock or, with a team store, by any clone.
     """
     if profile == compiled.profile:
         raise UsageError(f"--only-done-in {profile}: that is the profile being rendered; name the draft profile")
@@ -78,7 +80,8 @@ def done_in_profile(
             f"--only-done-in {profile}: profile '{profile}' does not compile (`storyc check --profile {profile}`)"
         )
     other = {job.scene: job.key for job in result.board.jobs}
-    done = {scene for scene, key in other.items() if lock.done(key) is not None}
+    in_store = team.done_keys([k for k in other.values() if lock.done(k) is None]) if team is not None else set()
+    done = {scene for scene, key in other.items() if lock.done(key) is not None or key in in_store}
     return [job for job in jobs if job.scene in done], [job.scene for job in jobs if job.scene not in done]
 
 

@@ -37,7 +37,7 @@ def plan(
         return EXIT_PROBLEMS
     compiled, jobs = loaded
     if only_done_in is not None:
-        jobs = only_done(compiled, jobs, only_done_in, out)
+        jobs = only_done(compiled, jobs, only_done_in, out, use_store=use_store)
     if compare:  # every profile's (or tier's) price: reads the lock only
         out.comparison(comparison(compiled, jobs, read_lock(board), out))
         return EXIT_OK
@@ -69,9 +69,13 @@ def comparison(compiled: CompiledBoard, jobs: list[Job], lock: Lock, out: Output
     return compare_profiles(jobs, list(every_profile(compiled, out).items()), lock)
 
 
-def only_done(compiled: CompiledBoard, jobs: list[Job], profile: str, out: Output) -> list[Job]:
-    """`--only-done-in PROFILE`: the jobs whose scene is done in PROFILE; the others are named, then left out."""
-    kept, left_out = done_in_profile(compiled, jobs, profile, read_lock(compiled.path))
+def only_done(compiled: CompiledBoard, jobs: list[Job], profile: str, out: Output, *, use_store: bool) -> list[Job]:
+    """`--only-done-in PROFILE`: the jobs whose scene is done in PROFILE (in the lock, or the team store);
+    the others are named, then left out."""
+    from storyc.team import open_team
+
+    team = open_team(compiled.path, use_store=use_store)
+    kept, left_out = done_in_profile(compiled, jobs, profile, read_lock(compiled.path), team)
     if left_out:
         out.echo(
             f"left out, not done in profile '{profile}' ({len(left_out)}): {', '.join(left_out)}",

@@ -54,7 +54,7 @@ def render(
         return EXIT_PROBLEMS
     compiled, jobs = loaded
     if only_done_in is not None:
-        jobs = only_done(compiled, jobs, only_done_in, out)
+        jobs = only_done(compiled, jobs, only_done_in, out, use_store=use_store)
     if backend == "animatic":
         from storyc.session import animatic_session
 
