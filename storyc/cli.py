@@ -712,7 +712,9 @@ def init(directory: Path, fmt: str, as_json: bool) -> None:
 
 @cli.group("lock")
 def lock_group() -> None:
-    """Merge BOARD.lock across git branches (two branches that each rendered scenes).
+    """The lock file: merge it across git branches, repair conflict markers, adopt a request fal took.
+
+    Merging (two branches that each rendered scenes):
 
     \b
     Set up: the .gitattributes line is committed (`storyc init` writes it),
@@ -722,6 +724,10 @@ def lock_group() -> None:
     Then `git merge` merges lock files itself. Where git could not run the
     driver (GitHub's conflict editor, a clone without the config line), fix
     the conflict markers with `storyc lock repair BOARD.yaml`.
+
+    A scene whose submit got no answer (`unknown`): `storyc lock adopt
+    --scene ID --request-id REQUEST` records the request fal's dashboard
+    shows, so `render` resumes it instead of paying again.
     """
 
 
@@ -787,6 +793,53 @@ def lock_repair(board: Path, fmt: str, as_json: bool) -> None:
     from storyc.commands.lock import repair
 
     _exit(repair(board, out=_output(fmt, as_json)))
+
+
+def _request_id(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """fal's request ids are UUIDs; this one goes into a URL path, so nothing else gets through."""
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,99}", value):
+        raise click.BadParameter(f"{value!r} is not a fal request id (letters, digits and '-', like a UUID)")
+    return value
+
+
+@lock_group.command("adopt")
+@board_argument
+@click.option("--scene", required=True, metavar="ID", help="The scene whose submit got no answer.")
+@click.option(
+    "--request-id",
+    required=True,
+    metavar="ID",
+    callback=_request_id,
+    help="The request fal shows for it at https://fal.ai/dashboard/requests.",
+)
+@profile_option
+@no_store_option
+@format_option()
+def lock_adopt(
+    board: Path, scene: str, request_id: str, profile: str | None, no_store: bool, fmt: str, as_json: bool
+) -> None:
+    """Record a request fal accepted as a scene's submit, so render resumes it instead of paying again.
+
+    For a scene whose submit got no answer (`unknown` in plan, status and
+    render: a dropped connection, a kill): if fal's dashboard shows the
+    request (same endpoint, same prompt), adopt it. fal is asked first that
+    it knows the request on the scene's endpoint; then the lock (and the
+    team store, when there is one) records it as submitted, and the next
+    `storyc render` waits for it and downloads it at no new cost. Needs
+    FAL_KEY. The alternative, `render --resend-unknown`, may pay twice.
+
+    \b
+    Example:
+      storyc lock adopt film/board.yaml --scene meet --request-id 764cabcf-b745-4b3e-ae38-1200304cf45b
+    """
+    from storyc.commands.lock import adopt
+
+    code = adopt(
+        board, scene, request_id, out=_output(fmt, as_json), profile=profile, use_store=not no_store
+    )
+    _exit(code)
 
 
 # --- entry point -------------------------------------------------------------------------

@@ -10,6 +10,7 @@ kill at any moment loses nothing that was paid for and never pays twice:
     submitted --video fetched and verified--> done
     submitted --definitive failure--> failed
     submitted --404 long after it was sent--> lost       (paying again needs a new yes)
+    unknown / intent / lost / failed --adopt(request id fal shows)--> submitted
 
 The service (`storyc.backends.base.RenderService`) only talks to its service;
 the ledger owns the money rules:
@@ -36,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from storyc.backends.base import Gone, JobFailed, NoAnswer, NotSent, Pending, Refused, RemoteVideo, RenderService
 from storyc.compiler import Job
+from storyc.diagnostics import StorycError
 from storyc.lock import Lock, LockError, LockStore, Render, Upload, Video, now_utc, video_path, video_target
 from storyc.plan import Plan, PlanItem, plan_with_lock
 from storyc.render import Interrupted, RunContext, SceneResult
@@ -122,11 +124,26 @@ class Ledger:
             return self._submit(job, ctx)
         if item.action == "unknown":
             assert item.previous is not None
-            return self._unknown(job, item.previous)
+            return self._settled_elsewhere(job, ctx) or self._unknown(job, item.previous)
         if item.action == "resume":
             assert item.previous is not None and item.previous.request_id is not None
             return self._finish(job, item.previous, ctx, spent=Decimal("0"), resumed=True)
         return self._submit(job, ctx)
+
+    def _settled_elsewhere(self, job: Job, ctx: RunContext) -> SceneResult | None:
+        """An unknown submit the team store has since settled: done by a clone, or its request id
+        recorded (`storyc lock adopt` on the clone that sent it). Then it is fetched or resumed, $0."""
+        from storyc.team import DoneElsewhere, SubmittedElsewhere
+        from storyc.teamstore import StoreError
+
+        if self.team is None:
+            return None
+        try:
+            settled = isinstance(self.team.look(job), (DoneElsewhere, SubmittedElsewhere))
+        except StoreError:
+            return None  # the lock's `unknown` stands: nothing is sent either way
+        result = self._through_team(job, ctx, claim=False) if settled else None
+        return result if isinstance(result, SceneResult) else None
 
     def _through_team(self, job: Job, ctx: RunContext, *, claim: bool) -> SceneResult | ClaimInfo | None:
         """Ask the team store before paying: another clone may have it done, submitted or in hand.
@@ -369,8 +386,9 @@ class Ledger:
         when = f" at {render.sent_at:%Y-%m-%d %H:%M} UTC" if render.sent_at else ""
         error = (
             f"a submit sent{when} got no answer: fal may have accepted it (${job.cost_usd}). "
-            "Look for it at https://fal.ai/dashboard/requests; storyc will not send it again unless you run "
-            "`storyc render --resend-unknown` (which may pay twice)"
+            "Look for it at https://fal.ai/dashboard/requests: if it is there, "
+            f"`storyc lock adopt --scene {job.scene} --request-id ID` resumes it; storyc will not send it again "
+            "unless you run `storyc render --resend-unknown` (which may pay twice)"
         )
         return SceneResult(job.scene, job.key, "unknown", error=error)
 
@@ -396,6 +414,57 @@ class Ledger:
                     self.notes.append(f"{result.scene}: asked fal to cancel request {request_id}")
                 except Exception as exc:  # any failure is reported, none stops the others
                     self.notes.append(f"{result.scene}: could not cancel request {request_id}: {exc}")
+
+
+class AdoptError(StorycError):
+    """A request id can't be adopted for a scene (already rendered, unknown to fal, ...)."""
+
+
+def adopt(store: LockStore, service: RenderService, team: TeamLayer | None, job: Job, request_id: str) -> str:
+    """Record that fal accepted `request_id` for `job` (found on fal's dashboard): `submitted`, resumable.
+
+    For a submit whose answer was lost (`unknown`): instead of re-sending it (paying twice if
+    fal had it), the user names the request fal shows, and the next render resumes it.  fal is
+    asked first that it knows the request on this endpoint; what fal says of it is returned.
+    Raises AdoptError, and writes nothing, when the scene needs no adopting or fal does not know it.
+    """
+    previous = store.lock.renders.get(job.key)
+    if previous is not None and previous.state in ("done", "submitted"):
+        held = "is rendered" if previous.state == "done" else f"is already submitted as request {previous.request_id}"
+        raise AdoptError(f"scene '{job.scene}' {held}: nothing to adopt")
+    _check_team_allows(team, job, request_id)
+    service.check_credentials()
+    try:
+        status = service.probe(job.endpoint, request_id)
+    except Gone as exc:
+        raise AdoptError(
+            f"fal does not know request {request_id} on {job.endpoint} ({exc}): check the id, and the profile "
+            "(each profile has its own endpoint); nothing was recorded"
+        ) from exc
+    except (JobFailed, Pending) as exc:
+        raise AdoptError(f"request {request_id} can't be adopted: {exc}; nothing was recorded") from exc
+    sent_at = previous.sent_at if previous is not None and previous.sent_at else now_utc()
+    render = Render(job.scene, job.endpoint, "submitted", job.seconds, job.cost_usd, request_id, sent_at=sent_at)
+    store.set_render(job.key, render)
+    if team is not None:
+        team.adopt(job, request_id)
+    return status
+
+
+def _check_team_allows(team: TeamLayer | None, job: Job, request_id: str) -> None:
+    """Another clone may have finished the key, or recorded its own request for it: then adopting is wrong."""
+    if team is None:
+        return
+    from storyc.teamstore import DoneRecord
+
+    found = team.store.lookup(job.key)
+    if isinstance(found, DoneRecord):
+        raise AdoptError(f"scene '{job.scene}' is done in the team store: `storyc render` takes it from there at $0")
+    if found is not None and found.request_id not in (None, request_id) and not found.released:
+        raise AdoptError(
+            f"the team store records request {found.request_id} for scene '{job.scene}' ({found.owner}); "
+            f"`storyc render` resumes that one"
+        )
 
 
 def plan_paid(

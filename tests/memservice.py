@@ -122,6 +122,12 @@ class MemoryService:
         job = self.job(request_id)
         return RemoteVideo(f"https://memory.invalid/videos/{request_id}.mp4", len(job.video))
 
+    def probe(self, endpoint: str, request_id: str) -> str:
+        known = [j for j in self.jobs if j.request_id == request_id and j.endpoint == endpoint]
+        if not known:
+            raise Gone(f"the service does not know request {request_id} (HTTP 404)")
+        return "completed"
+
     def download(self, video: RemoteVideo, target: Path, ctx: RunContext, *, sha256: str | None = None) -> Fetched:
         ctx.check()
         outcome = self._next("download", "ok")

@@ -93,6 +93,13 @@ class RenderService(Protocol):
     def wait(self, endpoint: str, request_id: str, ctx: RunContext, *, resumed: bool) -> RemoteVideo:
         """Wait for an accepted job's video. Raises JobFailed, Pending or Gone."""
 
+    def probe(self, endpoint: str, request_id: str) -> str:
+        """What the service says of a request now: queued, running or completed.
+
+        Raises Gone when it does not know the request, JobFailed when it was cancelled, Pending
+        when it can't tell (a refused key, no answer).
+        """
+
     def download(self, video: RemoteVideo, target: Path, ctx: RunContext, *, sha256: str | None = None) -> Fetched:
         """Fetch the video to `target` atomically, verified. Raises Pending or Gone."""
 

@@ -205,6 +205,10 @@ class FalService:
             body = self._retry(fetch_result, "fetching the result")
         return _video_of(body, status)
 
+    def probe(self, endpoint: str, request_id: str) -> str:
+        handle = self._fal().get_handle(endpoint, request_id)
+        return _describe(self._status(handle, request_id))[0]
+
     def _status(self, handle: Any, request_id: str) -> Any:
         def poll() -> Any:
             try:

@@ -25,3 +25,41 @@ def repair(board: Path, *, out: Output) -> int:
     else:
         out.echo(report.summary())
     return EXIT_OK
+
+
+def adopt(
+    board: Path,
+    scene: str,
+    request_id: str,
+    *,
+    out: Output,
+    profile: str | None = None,
+    use_store: bool = True,
+) -> int:
+    """Record a request fal shows on its dashboard as the scene's submit, to be resumed, not re-sent."""
+    from storyc.backends.fal import FalService
+    from storyc.commands import EXIT_PROBLEMS
+    from storyc.commands._board import compiled_jobs
+    from storyc.ledger import adopt as adopt_request
+    from storyc.lock import open_store
+    from storyc.team import open_team
+
+    loaded = compiled_jobs(board, [scene], out, profile=profile)
+    if loaded is None:
+        return EXIT_PROBLEMS
+    compiled, (job,) = loaded
+    team = open_team(compiled.path, use_store=use_store)
+    service = FalService()
+    try:
+        with open_store(board) as store:
+            status = adopt_request(store, service, team, job, request_id)
+    finally:
+        service.close()
+    if out.json:
+        out.data({"scene": job.scene, "key": job.key, "request_id": request_id, "state": "submitted", "fal": status})
+    else:
+        out.echo(
+            f"{job.scene}: request {request_id} ({status} on fal) recorded as submitted; "
+            "`storyc render` picks it up at no new cost"
+        )
+    return EXIT_OK
