@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from storyc.diagnostics import START, Diagnostics, Loc
+from storyc.diagnostics import START, Diagnostic, Diagnostics, Loc
 from storyc.files import LOCAL, FileSource, NotARegularFile
 
 JsonPath = tuple[str | int, ...]
@@ -153,7 +153,27 @@ def load(path: Path, diags: Diagnostics, files: FileSource = LOCAL) -> SourceDoc
         before = raw[: exc.start].decode("utf-8")
         diags.error(_offset_to_loc(before, len(before)), "not UTF-8 text")
         return None
-    return parse(text, files.resolve(path), diags, files)
+    return _parse_once(text, files.resolve(path), diags, files)
+
+
+# The last board parsed from disk, with what parsing it reported.  A board is compiled once per
+# profile (check, plan --compare, gc, the sheet), and parsing is most of a compile: each profile
+# after the first reuses the parse.  Nothing downstream writes to a SourceDoc.  One entry only,
+# keyed by the text itself, so an edited board is parsed again; a git tree's board never comes here
+# (its templates and assets are read from that tree, which the key could not tell apart).
+_last_parse: tuple[tuple[Path, str, str], SourceDoc | None, list[Diagnostic]] | None = None
+
+
+def _parse_once(text: str, path: Path, diags: Diagnostics, files: FileSource) -> SourceDoc | None:
+    global _last_parse
+    if files is not LOCAL:
+        return parse(text, path, diags, files)
+    key = (path, diags.path, text)
+    if _last_parse is None or _last_parse[0] != key:
+        reported = Diagnostics(diags.path)
+        _last_parse = (key, parse(text, path, reported, files), reported.sorted())
+    diags.extend(_last_parse[2])
+    return _last_parse[1]
 
 
 def _too_large(size: int) -> str:

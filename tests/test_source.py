@@ -69,3 +69,21 @@ def test_syntax_error_is_located() -> None:
 def test_empty_and_multi_document() -> None:
     assert load_text("")[1] == ["b.yaml:1:1: error: the storyboard is empty"]
     assert "invalid YAML" in load_text("a: 1\n---\nb: 2\n")[1][0]
+
+
+def test_a_board_compiled_once_per_profile_is_parsed_once_and_again_when_edited(tmp_path: Path) -> None:
+    from storyc.source import load
+
+    board = tmp_path / "board.yaml"
+    board.write_text("version: 1\nscenes: []\n", "utf-8")
+    first, second = Diagnostics("board.yaml"), Diagnostics("board.yaml")
+    doc = load(board, first)
+    assert doc is not None and load(board, second) is doc  # the second profile's compile: no new parse
+    board.write_text("version: 1\nscenes: [] # edited\n", "utf-8")
+    edited = load(board, Diagnostics("board.yaml"))
+    assert edited is not None and edited is not doc and "edited" in edited.text
+    board.write_text("version: 1\nscenes: [\n", "utf-8")  # broken: each load reports it, not only the first
+    reports = [Diagnostics("board.yaml") for _ in range(2)]
+    assert [load(board, d) for d in reports] == [None, None]
+    assert [d.format() for d in reports[0].sorted()] == [d.format() for d in reports[1].sorted()] != []
+    assert load(board, Diagnostics("other.yaml")) is None  # another display name: its own diagnostics
