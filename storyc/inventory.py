@@ -151,22 +151,23 @@ def pull(
             assert render.video is not None
             path = render.video.path or video_path(status.scene, status.key)
             on_scene(status.scene, f"downloading {path}")
-            if team is not None and render.video.sha256 is not None:
-                from storyc.teamstore import StoreError
-
-                try:
-                    size = team.fetch(render.video.sha256, video_target(board_dir, path))
-                except (StoreError, LockError, OSError) as exc:
-                    on_scene(status.scene, f"not from the team store ({exc}); trying the lock's URL")
-                else:
+            try:
+                target = video_target(board_dir, path)  # a hand-edited lock may point outside renders/
+            except LockError as exc:
+                pulled.append(Pulled(status.scene, path, False, str(exc)))
+                continue
+            if team is not None:
+                size, why_not = team.try_fetch(render.video.sha256, target)
+                if size is not None:
                     detail = f"{size:,} bytes from the team store, sha256 verified"
                     pulled.append(Pulled(status.scene, path, True, detail))
                     continue
+                on_scene(status.scene, f"not from the team store ({why_not}); trying the lock's URL")
             try:
                 got = fetch(
                     client,
                     render.video.url,
-                    video_target(board_dir, path),
+                    target,
                     expected_size=render.video.bytes,
                     expected_sha256=render.video.sha256,
                 )

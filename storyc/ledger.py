@@ -306,16 +306,12 @@ class Ledger:
         """A done render's missing file: from the team store when it has it (fal's URLs expire), else fal."""
         video = render.video
         assert video is not None
-        if self.team is not None and video.sha256 is not None:
-            from storyc.teamstore import StoreError
-
+        if self.team is not None:
             relative = video.path or video_path(job.scene, job.key)
-            try:
-                self.team.fetch(video.sha256, video_target(self.board_dir, relative))
-            except StoreError as exc:
-                self.team.notes.append(f"scene '{job.scene}': not in the team store ({exc}); trying fal's URL")
-            else:
+            size, why_not = self.team.try_fetch(video.sha256, video_target(self.board_dir, relative))
+            if size is not None:
                 return replace(render, video=replace(video, path=relative))
+            self.team.notes.append(f"scene '{job.scene}': not from the team store ({why_not}); trying fal's URL")
         return self._download(job, render, ctx)
 
     def _download(self, job: Job, render: Render, ctx: RunContext) -> Render:

@@ -192,6 +192,19 @@ class TeamLayer:
     def fetch(self, video_sha256: str, target: Path) -> int:
         return self.store.get_video(video_sha256, target)
 
+    def try_fetch(self, video_sha256: str | None, target: Path) -> tuple[int | None, str]:
+        """A done render's missing file, from the store first (it keeps every paid video; fal's URLs
+        expire): (its size, ''), or (None, why not), and the caller tries the URL the lock recorded."""
+        from storyc.lock import LockError
+        from storyc.teamstore import StoreError
+
+        if video_sha256 is None:
+            return None, "the lock has no sha256 for it"
+        try:
+            return self.fetch(video_sha256, target), ""
+        except (StoreError, LockError, OSError) as exc:
+            return None, str(exc)
+
     def share(self, key: str, render: Render, file: Path) -> None:
         """A finished render goes to the store (failures become notes): the video first, then its record."""
         def put() -> None:
