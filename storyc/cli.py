@@ -201,7 +201,8 @@ class StorycGroup(click.Group):
 @click.version_option(__version__, "-V", "--version", prog_name="storyc")
 def cli() -> None:
     """storyc compiles storyboards (YAML, in git) into video requests for fal's
-    Kling O3 4K reference-to-video API, and renders them.
+    Kling O3 reference-to-video API (4K, or a cheaper tier for drafts), and
+    renders them.
 
     \b
     A typical session:
@@ -209,12 +210,15 @@ def cli() -> None:
       storyc check film/board.yaml                     # every problem, at file:line:col
       storyc render film/board.yaml --backend animatic # a free local preview
       storyc cut film/board.yaml --backend animatic    # ... joined into one film
-      storyc plan film/board.yaml                      # what rendering on fal would cost
-      storyc render film/board.yaml                    # render on fal (asks first; needs FAL_KEY)
+      storyc plan film/board.yaml --compare            # each profile's price (draft, final)
+      storyc render film/board.yaml                    # the drafts, on fal (asks first; needs FAL_KEY)
+      storyc render film/board.yaml --profile final --only-done-in draft   # 4K, drafted scenes only
       storyc status film/board.yaml                    # what is rendered, locally and in the lock
       storyc diff film/board.yaml                      # what your change does, scene by scene, and costs
 
     BOARD.yaml defaults to ./board.yaml; a folder stands for its board.yaml.
+    --profile NAME picks one of the board's profiles (fidelity tiers); the
+    default is the board's default_profile (`storyc init` makes it draft).
     Every command that reports takes --format text|json (or --json).
     Exit status: 0 ok (warnings allowed), 1 problems found or a render failed,
     2 usage error, 130 interrupted.

@@ -279,6 +279,8 @@ def test_diff_prices_the_change_in_every_profile(board: Path) -> None:
     }
     text = run("diff")[1]
     assert "to render in each profile (shown: draft): draft: $1.12; review: $1.40; final: $4.20" in text
+    markdown = run("diff", "--format", "markdown")[1]
+    assert "\n\nto render in each profile (shown: draft): draft: $1.12; review: $1.40; final: $4.20\n" in markdown
     final = json.loads(run("diff", "--profile", "final", "--json")[1])
     assert final["profile"] == "final" and final["cost_usd"] == 4.20 and "profiles" not in final
 
