@@ -121,7 +121,8 @@ class Output:
 
     # --- plan and render --------------------------------------------------------------------
 
-    def plan(self, plan: Plan, *, err: bool) -> None:
+    def plan(self, plan: Plan, *, err: bool, profile: str | None = None) -> None:
+        """The plan, a scene a line, then its total; `profile`: the board's profile it is for, said with it."""
         paid = plan.backend != "animatic"
         width = max((len(i.scene) for i in plan.items), default=5)
         for item in plan.items:
@@ -132,7 +133,8 @@ class Output:
                 note += f"; {VIDEO_INPUT_CAVEAT}"
             self.echo(f"  {item.scene:<{width}}  {state} {item.job.seconds:>3} s{price}  {note}", err=err)
         n_render, seconds = len(plan.to_render), sum(i.job.seconds for i in plan.to_render)
-        line = f"{plan.backend}: {plural(n_render, 'scene')} to render ({seconds} s)"
+        named = f" (profile {profile})" if profile is not None else ""
+        line = f"{plan.backend}{named}: {plural(n_render, 'scene')} to render ({seconds} s)"
         if paid:
             line += f", {price_text(plan.cost, plan.uncertain)}; {plan.count('cached')} cached, "
             line += f"{plan.count('resume')} to resume at no new cost"

@@ -205,6 +205,8 @@ def test_draft_then_final_only_where_drafted(board: Path, fake_fal: FakeFal) -> 
     plan = json.loads(out)
     assert [(s["scene"], s["state"], s["cost_usd"]) for s in plan["scenes"]] == [("meet", "render", 2.10)]
     assert plan["scenes"][0]["note"] == "not rendered on 4k yet"  # the draft is not an earlier version of it
+    code, out, _ = run("plan", "--profile", "final", "--only-done-in", "draft")
+    assert out.splitlines()[-1].startswith("fal (profile final): 1 scene to render (5 s), $2.10;")  # which tier
 
     code, _, err = run("render", "--profile", "final", "--only-done-in", "draft", "--yes")
     assert code == 0, err

@@ -54,7 +54,7 @@ def plan(
     if out.json:
         out.data(the_plan.to_json())
     else:
-        out.plan(the_plan, err=False)
+        out.plan(the_plan, err=False, profile=compiled.profile)
     if detailed_exitcode and the_plan.cost > 0:
         return EXIT_WOULD_PAY
     return EXIT_OK

@@ -59,7 +59,7 @@ def render(
         from storyc.session import animatic_session
 
         session = animatic_session(compiled, jobs, size)
-        out.plan(session.plan, err=True)
+        out.plan(session.plan, err=True, profile=compiled.profile)
         return _run(session, concurrency, out)
     from storyc.ledger import LedgerSettings
     from storyc.session import fal_session
@@ -75,15 +75,18 @@ def render(
         out.echo(f"team store: {team.store.url}", err=True)
     with fal_session(compiled, jobs, ledger=settings, team=team) as session:
         session.backend.prepare(session.plan)  # no key: say so before asking to spend
-        consent(session.plan, spending, out)
+        consent(session.plan, spending, out, profile=compiled.profile)
         return _run(session, concurrency, out)
 
 
-def consent(the_plan: Plan, spending: Spending, out: Output) -> None:
-    """Spend only with the user's clear yes (or --yes), and never above --max-cost; else StorycError."""
+def consent(the_plan: Plan, spending: Spending, out: Output, *, profile: str | None = None) -> None:
+    """Spend only with the user's clear yes (or --yes), and never above --max-cost; else StorycError.
+
+    The question names the profile: a draft and a final differ five-fold in price.
+    """
     import click
 
-    out.plan(the_plan, err=True)
+    out.plan(the_plan, err=True, profile=profile)
     cost = the_plan.cost  # the full estimate: the certain price plus the uncertain part
     if cost == 0:
         return
@@ -100,7 +103,8 @@ def consent(the_plan: Plan, spending: Spending, out: Output) -> None:
         raise StorycError(
             f"rendering would spend ${cost:.2f}{of_it}; no terminal to ask, so nothing was sent (pass --yes to confirm)"
         )
-    if not click.confirm(f"Spend ${cost:.2f} on fal?{of_it}", default=False, err=True):
+    named = f" (profile {profile})" if profile is not None else ""
+    if not click.confirm(f"Spend ${cost:.2f} on fal{named}?{of_it}", default=False, err=True):
         raise StorycError("nothing was sent")
 
 
