@@ -40,28 +40,18 @@ def compiled_jobs(
     return result.board, select(result.board, scenes)
 
 
-def other_profiles(compiled: CompiledBoard, out: Output) -> list[CompiledBoard]:
-    """The board compiled as each of its other profiles, in the order declared.
-
-    A profile that does not compile is left out, with a note saying how to see why: the
-    command at hand is about the profile it was given, which did compile.
-    """
-    boards = []
-    for name in compiled.profiles:
-        if name == compiled.profile:
-            continue
-        result = compile_board(compiled.path, profile=name)
-        if result.board is None:
-            out.echo(f"profile '{name}' does not compile (see `storyc check --profile {name}`): left out", err=True)
-        else:
-            boards.append(result.board)
-    return boards
-
-
 def every_profile(compiled: CompiledBoard, out: Output) -> dict[str, CompiledBoard | None]:
-    """Each declared profile (in order) and the board compiled as it; None for one that does not compile."""
-    others = {board.profile: board for board in other_profiles(compiled, out)}
-    return {name: compiled if name == compiled.profile else others.get(name) for name in compiled.profiles}
+    """Each declared profile (in order) and the board compiled as it; None for one that does not compile.
+
+    A profile that does not compile gets a note saying how to see why: the command at hand is
+    about the profile it was given, which did compile.
+    """
+    boards: dict[str, CompiledBoard | None] = {}
+    for name in compiled.profiles:
+        boards[name] = compiled if name == compiled.profile else compile_board(compiled.path, profile=name).board
+        if boards[name] is None:
+            out.echo(f"profile '{name}' does not compile (see `storyc check --profile {name}`)", err=True)
+    return boards
 
 
 def done_in_profile(
