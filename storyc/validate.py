@@ -676,7 +676,7 @@ class _Builder:
                     )
                 return False
             if not low <= duration <= high:
-                where = (*path, "duration") if "duration" in raw else ("target", "duration")
+                where = (*path, "duration") if "duration" in raw else self.profile.where["duration"]
                 message = f"scene '{sid}': {duration} s; its endpoint takes {low} to {high} s"
                 self.diags.error(self.doc.loc(where), message)
                 return False

@@ -100,3 +100,30 @@ def test_a_new_endpoint_is_one_data_file_with_its_own_limits_and_price(tmp_path:
     costs = {j.scene: (j.endpoint, j.cost_usd) for j in compiled.jobs}
     assert costs["fits"] == (tight_endpoint, Decimal("0.80"))
     assert costs["four_k"] == (ENDPOINT_4K, Decimal("5.04"))  # the same board, the 4K endpoint's price and limits
+
+
+def test_a_profiles_default_duration_over_its_endpoints_limit_is_reported_at_the_profile(
+    tmp_path: Path, tight_endpoint: str
+) -> None:
+    board = make_project(
+        tmp_path / "film",
+        f"""
+        version: 1
+        target:
+          endpoint: {ENDPOINT_4K}
+          duration: 8
+        profiles:
+          final: {{}}
+          tight:
+            endpoint: {tight_endpoint}
+            duration: 12
+        scenes:
+          - id: meet
+            prompt: a red ball rolls.
+        """,
+        BASIC_IMAGES,
+    )
+    assert compile_file(board, use_cache=False, profile="final").board is not None
+    result = compile_file(board, use_cache=False, profile="tight")
+    found = [(d.loc.line, d.loc.col, d.message) for d in result.diagnostics if d.loc]
+    assert found == [(9, 15, "scene 'meet': 12 s; its endpoint takes 3 to 10 s")]  # the profile's duration
