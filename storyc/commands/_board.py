@@ -55,12 +55,12 @@ def every_profile(compiled: CompiledBoard, out: Output) -> dict[str, CompiledBoa
 
 
 def done_in_profile(
-    compiled: CompiledBoard, jobs: Sequence[Job], profile: str, lock: Lock, team: TeamLayer | None = None
-) -> tuple[list[Job], list[str]]:
-    """(jobs whose scene's request in `profile` has a done render, the scenes that have none).
+    compiled: CompiledBoard, jobs: Sequence[Job], profile: str, out: Output, team: TeamLayer | None
+) -> list[Job]:
+    """`--only-done-in PROFILE`: the jobs whose scene's request in `profile` has a done render, in
+    the lock or, with a team store, by any clone; the others are named, then left out.
 
-    For `--only-done-in draft`: pay for a final only where its draft was rendered (and reviewed),
-    in this lock or, with a team store, by any clone.
+    For `--only-done-in draft`: pay for a final only where its draft was rendered (and reviewed).
     """
     if profile == compiled.profile:
         raise UsageError(f"--only-done-in {profile}: that is the profile being rendered; name the draft profile")
@@ -69,10 +69,14 @@ def done_in_profile(
         raise StorycError(
             f"--only-done-in {profile}: profile '{profile}' does not compile (`storyc check --profile {profile}`)"
         )
+    lock = read_lock(compiled.path)
     other = {job.scene: job.key for job in result.board.jobs}
     in_store = team.done_keys([k for k in other.values() if lock.done(k) is None]) if team is not None else set()
     done = {scene for scene, key in other.items() if lock.done(key) is not None or key in in_store}
-    return [job for job in jobs if job.scene in done], [job.scene for job in jobs if job.scene not in done]
+    left_out = [job.scene for job in jobs if job.scene not in done]
+    if left_out:
+        out.echo(f"left out, not done in profile '{profile}' ({len(left_out)}): {', '.join(left_out)}", err=True)
+    return [job for job in jobs if job.scene in done]
 
 
 def select(compiled: CompiledBoard, scenes: Sequence[str]) -> list[Job]:

@@ -32,12 +32,17 @@ def plan(
     profile: str | None = None,
     only_done_in: str | None = None,
 ) -> int:
+    from storyc.team import open_team
+
     loaded = compiled_jobs(board, scenes, out, profile=profile)
     if loaded is None:
         return EXIT_PROBLEMS
     compiled, jobs = loaded
+    # The team store, opened once: for --only-done-in and for the fal plan (--compare reads the lock only).
+    wanted = only_done_in is not None or (backend == "fal" and not compare)
+    team = open_team(compiled.path, use_store=use_store) if wanted else None
     if only_done_in is not None:
-        jobs = only_done(compiled, jobs, only_done_in, out, use_store=use_store)
+        jobs = done_in_profile(compiled, jobs, only_done_in, out, team)
     if compare:  # every profile's (or tier's) price: reads the lock only
         out.comparison(comparison(compiled, jobs, read_lock(board), out))
         return EXIT_OK
@@ -47,9 +52,7 @@ def plan(
         the_plan = animatic_session(compiled, jobs, size).plan
     else:
         from storyc.ledger import plan_paid
-        from storyc.team import open_team
 
-        team = open_team(compiled.path, use_store=use_store)
         the_plan = plan_paid(compiled.storyboard, jobs, read_lock(board), team, resend_unknown=resend_unknown)
     if out.json:
         out.data(the_plan.to_json())
@@ -67,18 +70,3 @@ def comparison(compiled: CompiledBoard, jobs: list[Job], lock: Lock, out: Output
     if not compiled.profiles:
         return compare_tiers(jobs, lock)
     return compare_profiles(jobs, list(every_profile(compiled, out).items()), lock)
-
-
-def only_done(compiled: CompiledBoard, jobs: list[Job], profile: str, out: Output, *, use_store: bool) -> list[Job]:
-    """`--only-done-in PROFILE`: the jobs whose scene is done in PROFILE (in the lock, or the team store);
-    the others are named, then left out."""
-    from storyc.team import open_team
-
-    team = open_team(compiled.path, use_store=use_store)
-    kept, left_out = done_in_profile(compiled, jobs, profile, read_lock(compiled.path), team)
-    if left_out:
-        out.echo(
-            f"left out, not done in profile '{profile}' ({len(left_out)}): {', '.join(left_out)}",
-            err=True,
-        )
-    return kept

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from storyc.commands import EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS
-from storyc.commands._board import compiled_jobs
+from storyc.commands._board import compiled_jobs, done_in_profile
 from storyc.compiler import VIDEO_INPUT
 from storyc.diagnostics import StorycError
 from storyc.report import Output
@@ -47,14 +47,17 @@ def render(
     profile: str | None = None,
     only_done_in: str | None = None,
 ) -> int:
-    from storyc.commands.plan import only_done
+    from storyc.team import open_team
 
     loaded = compiled_jobs(board, scenes, out, profile=profile)
     if loaded is None:
         return EXIT_PROBLEMS
     compiled, jobs = loaded
+    # The team store, opened once: for --only-done-in and for rendering on fal.
+    wanted = only_done_in is not None or backend == "fal"
+    team = open_team(compiled.path, use_store=use_store) if wanted else None
     if only_done_in is not None:
-        jobs = only_done(compiled, jobs, only_done_in, out, use_store=use_store)
+        jobs = done_in_profile(compiled, jobs, only_done_in, out, team)
     if backend == "animatic":
         from storyc.session import animatic_session
 
@@ -63,14 +66,12 @@ def render(
         return _run(session, concurrency, out)
     from storyc.ledger import LedgerSettings
     from storyc.session import fal_session
-    from storyc.team import open_team
 
     settings = LedgerSettings(
         upload_ttl=timedelta(hours=upload_ttl_hours),
         cancel_on_interrupt=cancel_on_interrupt,
         resend_unknown=resend_unknown,
     )
-    team = open_team(compiled.path, use_store=use_store)
     if team is not None:
         out.echo(f"team store: {team.store.url}", err=True)
     with fal_session(compiled, jobs, ledger=settings, team=team) as session:
