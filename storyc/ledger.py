@@ -43,7 +43,7 @@ from storyc.plan import Plan, PlanItem, plan_with_lock
 from storyc.render import Interrupted, RunContext, SceneResult
 
 if TYPE_CHECKING:
-    from storyc.team import TeamLayer
+    from storyc.team import Decision, TeamLayer
     from storyc.teamstore import ClaimInfo, DoneRecord
 
 
@@ -139,11 +139,14 @@ class Ledger:
         if self.team is None:
             return None
         try:
-            settled = isinstance(self.team.look(job), (DoneElsewhere, SubmittedElsewhere))
+            decision = self.team.look(job)
         except StoreError:
             return None  # the lock's `unknown` stands: nothing is sent either way
-        result = self._through_team(job, ctx, claim=False) if settled else None
-        return result if isinstance(result, SceneResult) else None
+        if not isinstance(decision, (DoneElsewhere, SubmittedElsewhere)):
+            return None
+        result = self._follow(job, decision, ctx)
+        assert isinstance(result, SceneResult)  # done or submitted elsewhere: fetched or resumed
+        return result
 
     def _through_team(self, job: Job, ctx: RunContext, *, claim: bool) -> SceneResult | ClaimInfo | None:
         """Ask the team store before paying: another clone may have it done, submitted or in hand.
@@ -151,20 +154,30 @@ class Ledger:
         Without `claim` it only looks (before uploads: nothing to upload for a key done elsewhere);
         with it, it claims the key, waiting while another clone's claim has no answer yet.
         """
-        from storyc.team import Claimed, DoneElsewhere, SubmittedElsewhere
         from storyc.teamstore import StoreError
 
         assert self.team is not None
         try:
             decision = self.team.decide(job, ctx) if claim else self.team.look(job)
-            if decision is None:
-                return None
-            if isinstance(decision, DoneElsewhere):
-                return self._from_store(job, decision.record, ctx)
         except StoreError as exc:
-            return self._not_sent(job, f"the team store can't be used ({exc}); `--no-store` renders without it")
-        except (LockError, OSError) as exc:  # the store's video could not be written here
-            return self._not_sent(job, f"could not write the team store's video ({exc})")
+            return self._store_unusable(job, exc)
+        return self._follow(job, decision, ctx)
+
+    def _follow(self, job: Job, decision: Decision | None, ctx: RunContext) -> SceneResult | ClaimInfo | None:
+        """Act on what the team store said of a key: fetch it, resume it, submit it (a claim), or not."""
+        from storyc.team import Claimed, DoneElsewhere, SubmittedElsewhere
+        from storyc.teamstore import StoreError
+
+        assert self.team is not None
+        if decision is None:
+            return None
+        if isinstance(decision, DoneElsewhere):
+            try:
+                return self._from_store(job, decision.record, ctx)
+            except StoreError as exc:
+                return self._store_unusable(job, exc)
+            except (LockError, OSError) as exc:  # the store's video could not be written here
+                return self._not_sent(job, f"could not write the team store's video ({exc})")
         if isinstance(decision, Claimed):
             return decision.claim
         if isinstance(decision, SubmittedElsewhere):
@@ -176,6 +189,9 @@ class Ledger:
         unknown = Render(job.scene, job.endpoint, "unknown", job.seconds, job.cost_usd, sent_at=other.claimed_at)
         self._record(job, replace(unknown, error=f"submitted by {other.owner}, no answer"), request_id=None)
         return self._unknown(job, unknown)
+
+    def _store_unusable(self, job: Job, exc: Exception) -> SceneResult:
+        return self._not_sent(job, f"the team store can't be used ({exc}); `--no-store` renders without it")
 
     def _from_store(self, job: Job, record: DoneRecord, ctx: RunContext) -> SceneResult:
         """A render another clone paid for: its verified video from the store, $0."""
