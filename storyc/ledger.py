@@ -444,7 +444,7 @@ def adopt(store: LockStore, service: RenderService, team: TeamLayer | None, job:
     if previous is not None and previous.state in ("done", "submitted"):
         held = "is rendered" if previous.state == "done" else f"is already submitted as request {previous.request_id}"
         raise AdoptError(f"scene '{job.scene}' {held}: nothing to adopt")
-    _check_team_allows(team, job, request_id)
+    open_claim = _check_team_allows(team, job, request_id)
     service.check_credentials()
     try:
         status = service.probe(job.endpoint, request_id)
@@ -458,15 +458,18 @@ def adopt(store: LockStore, service: RenderService, team: TeamLayer | None, job:
     sent_at = previous.sent_at if previous is not None and previous.sent_at else now_utc()
     render = Render(job.scene, job.endpoint, "submitted", job.seconds, job.cost_usd, request_id, sent_at=sent_at)
     store.set_render(job.key, render)
-    if team is not None:
-        team.adopt(job, request_id)
+    if team is not None and open_claim is not None:  # every clone resumes it now, not only this one
+        team.accepted(open_claim, request_id, job.endpoint)
     return status
 
 
-def _check_team_allows(team: TeamLayer | None, job: Job, request_id: str) -> None:
-    """Another clone may have finished the key, or recorded its own request for it: then adopting is wrong."""
+def _check_team_allows(team: TeamLayer | None, job: Job, request_id: str) -> ClaimInfo | None:
+    """Another clone may have finished the key, or recorded its own request for it: then adopting is wrong.
+
+    The key's claim that has no request id yet (its submit's answer was lost): the one to mark submitted.
+    """
     if team is None:
-        return
+        return None
     from storyc.teamstore import DoneRecord
 
     found = team.store.lookup(job.key)
@@ -477,6 +480,7 @@ def _check_team_allows(team: TeamLayer | None, job: Job, request_id: str) -> Non
             f"the team store records request {found.request_id} for scene '{job.scene}' ({found.owner}); "
             f"`storyc render` resumes that one"
         )
+    return found if found is not None and found.request_id is None else None
 
 
 def plan_paid(

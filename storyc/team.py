@@ -181,14 +181,6 @@ class TeamLayer:
     def no_answer(self, claim: ClaimInfo, reason: str) -> None:
         self._quietly(lambda: self.store.mark_unknown(claim, reason), "an unanswered submit")
 
-    def adopt(self, job: Job, request_id: str) -> None:
-        """A request the user adopted (`storyc lock adopt`): the key's open claim says submitted, for everyone."""
-        from storyc.teamstore import ClaimInfo
-
-        found = self.store.lookup(job.key)
-        if isinstance(found, ClaimInfo) and found.request_id is None:
-            self._quietly(lambda: self.store.mark_submitted(found, request_id, job.endpoint), f"request {request_id}")
-
     def fetch(self, video_sha256: str, target: Path) -> int:
         return self.store.get_video(video_sha256, target)
 
