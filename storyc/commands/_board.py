@@ -40,16 +40,23 @@ def compiled_jobs(
     return result.board, select(result.board, scenes)
 
 
+def compile_profiles(compiled: CompiledBoard, names: Sequence[str]) -> dict[str, CompiledBoard | None]:
+    """The board compiled as each of `names` (`compiled` itself for its own); None for one that does not compile."""
+    return {
+        name: compiled if name == compiled.profile else compile_board(compiled.path, profile=name).board
+        for name in dict.fromkeys(names)
+    }
+
+
 def every_profile(compiled: CompiledBoard, out: Output) -> dict[str, CompiledBoard | None]:
     """Each declared profile (in order) and the board compiled as it; None for one that does not compile.
 
     A profile that does not compile gets a note saying how to see why: the command at hand is
     about the profile it was given, which did compile.
     """
-    boards: dict[str, CompiledBoard | None] = {}
-    for name in compiled.profiles:
-        boards[name] = compiled if name == compiled.profile else compile_board(compiled.path, profile=name).board
-        if boards[name] is None:
+    boards = compile_profiles(compiled, compiled.profiles)
+    for name, board in boards.items():
+        if board is None:
             out.echo(f"profile '{name}' does not compile (see `storyc check --profile {name}`)", err=True)
     return boards
 

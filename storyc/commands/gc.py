@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from storyc.commands import EXIT_OK, EXIT_PROBLEMS
-from storyc.commands._board import compile_board, compiled_jobs
+from storyc.commands._board import compile_profiles, compiled_jobs
 from storyc.diagnostics import StorycError
 from storyc.report import Output, plural
 
@@ -86,17 +86,11 @@ def _kept_profiles(compiled: CompiledBoard, asked: Sequence[str]) -> list[Compil
 
     Every one must compile: a profile left out would have its renders (paid for) dropped.
     """
-    names = list(dict.fromkeys(asked)) if asked else list(compiled.profiles)
-    kept = [compiled]
-    for name in names:
-        if name == compiled.profile:
-            continue
-        result = compile_board(compiled.path, profile=name)
-        if result.board is None:
+    boards = compile_profiles(compiled, asked or compiled.profiles)
+    for name, board in boards.items():
+        if board is None:
             raise StorycError(
                 f"profile '{name}' does not compile, so gc can't tell which of its renders are current; "
                 f"fix it (`storyc check --profile {name}`) or keep only other profiles with --profile"
             )
-        kept.append(result.board)
-    return kept
-
+    return [board for board in boards.values() if board is not None] or [compiled]
