@@ -21,8 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
 
-from storyc.animatic import AnimaticScene, CardRef, CardShot, render_scene
-from storyc.video import ffmpeg_exe, probe
+from storyc.media.animatic import AnimaticScene, CardRef, CardShot, render_scene
+from storyc.media.video import ffmpeg_exe, probe
 
 N_SCENES, SHOTS, SECONDS = 10, 3, 3
 ACTIONS = [

@@ -156,7 +156,7 @@ IN_PROCESS = """
 import json, sys, time
 from pathlib import Path
 from ruamel.yaml import YAML
-from storyc.pipeline import compile_file
+from storyc.compile.pipeline import compile_file
 path = Path("board.yaml")
 from storyc.report import Output
 t, c = time.perf_counter(), time.process_time()

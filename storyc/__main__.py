@@ -1,3 +1,5 @@
+"""`python -m storyc`: the same command line as the `storyc` script."""
+
 from storyc.cli import main
 
 main()

@@ -94,7 +94,7 @@ resend_unknown_option = click.option(
 def _complete_profiles(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
     """Shell completion: the profiles ./board.yaml declares (or the board named, when click has parsed it:
     while an option waits for its value, click's completion parses no positional arguments)."""
-    from storyc.profiles import declared
+    from storyc.compile.profiles import declared
 
     given = ctx.params.get("board") or next(iter(ctx.params.get("boards") or ()), None)
     try:

@@ -2,7 +2,7 @@
 
 The pipeline reads every input of a compile (the board, its template files,
 its local assets) through a `FileSource`, with absolute paths.  `LOCAL` is
-the disk, as before; `storyc.gitfs.GitTree` serves the same paths from a
+the disk, as before; `storyc.review.gitfs.GitTree` serves the same paths from a
 commit's tree, so a revision compiles without a checkout.
 """
 

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import click
 
 if TYPE_CHECKING:
-    from storyc.compiler import CompiledBoard, Job
+    from storyc.compile.compiler import CompiledBoard, Job
     from storyc.diagnostics import Diagnostic
-    from storyc.inventory import SceneStatus
-    from storyc.plan import Comparison, Plan
-    from storyc.render import RenderSummary, SceneState
+    from storyc.render.inventory import SceneStatus
+    from storyc.render.plan import Comparison, Plan
+    from storyc.render.run import RenderSummary, SceneState
 
 Format = Literal["text", "json"]
 
@@ -39,11 +39,11 @@ STATE_COLORS = {
 }
 
 
-VIDEO_INPUT_CAVEAT = "video input: fal may price it differently"  # as storyc.compiler's (not imported at start-up)
+VIDEO_INPUT_CAVEAT = "video input: fal may price it differently"  # as in compile.compiler (not imported at start-up)
 
 
 def price_text(amount: Decimal, uncertain: Decimal) -> str:
-    from storyc.compiler import price_text as text
+    from storyc.compile.compiler import price_text as text
 
     return text(amount, uncertain)
 
@@ -101,7 +101,7 @@ class Output:
         for position, name in job.references.items():
             self.echo(f"  {position:<10} @{name}")
         args = job.arguments
-        from storyc.compiler import REQUEST_SETTINGS
+        from storyc.compile.compiler import REQUEST_SETTINGS
 
         settings = ", ".join(f"{k}={args[k]}" for k in REQUEST_SETTINGS if k in args)
         self.echo(f"  settings  {settings}")
@@ -187,7 +187,7 @@ class Output:
         if self.json:
             self.data(comparison.to_json())
             return
-        from storyc.endpoints import tier_name
+        from storyc.compile.endpoints import tier_name
 
         label = tier_name if comparison.kind == "tiers" else str
         names = ["animatic", *(label(c) for c in comparison.columns)]

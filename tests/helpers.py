@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from storyc.backends.fal import FalSettings
+    from storyc.render.backends.fal import FalSettings
 
 
 def make_image(path: Path, size: tuple[int, int] = (400, 320), color: str = "red", fmt: str = "PNG") -> Path:
@@ -91,7 +91,7 @@ ELLIE_IMAGES = {"refs/ellie-front.png": "grey", "refs/ellie-side.png": "silver"}
 
 def fast_fal() -> FalSettings:
     """fal settings for tests: poll every few centiseconds, retry with tiny waits."""
-    from storyc.backends.fal import FalSettings, Polling, Retrying
+    from storyc.render.backends.fal import FalSettings, Polling, Retrying
 
     return FalSettings(
         polling=Polling(first=0.02, factor=1.5, ceiling=0.1), retrying=Retrying(first_wait=0.01, max_wait=0.05)

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from storyc.assets import LocalFile
-from storyc.backends.base import Fetched, Gone, JobFailed, NoAnswer, NotSent, Pending, Refused, RemoteVideo
+from storyc.compile.assets import LocalFile
 from storyc.fsutil import atomic_write_bytes
-from storyc.render import RenderError, RunContext
+from storyc.render.backends.base import Fetched, Gone, JobFailed, NoAnswer, NotSent, Pending, Refused, RemoteVideo
+from storyc.render.run import RenderError, RunContext
 
 SUBMIT_OUTCOMES = ("accept", "not_sent", "refused", "no_answer", "no_answer_not_accepted")
 WAIT_OUTCOMES = ("video", "pending", "failed", "gone", "hang")

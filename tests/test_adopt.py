@@ -15,7 +15,7 @@ from helpers import BASIC_IMAGES, make_project
 from test_render_fal import BOARD
 
 from storyc.cli import cli
-from storyc.lock import lock_path, read
+from storyc.lock.lockfile import lock_path, read
 
 
 @pytest.fixture

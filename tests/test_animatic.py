@@ -1,4 +1,4 @@
-"""storyc.animatic: cards and scene animatics, checked by decoding the MP4s they produce."""
+"""storyc.media.animatic: cards and scene animatics, checked by decoding the MP4s they produce."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from PIL import Image, ImageChops, ImageStat
 
-from storyc import animatic, video
-from storyc.animatic import (
+from storyc.media import animatic, video
+from storyc.media.animatic import (
     BACKGROUND,
     REF_COLOURS,
     AnimaticScene,
@@ -24,7 +24,7 @@ from storyc.animatic import (
     render_scene,
     timeline,
 )
-from storyc.video import VideoError, probe
+from storyc.media.video import VideoError, probe
 
 FPS = 24
 FFMPEG = ("-nostdin", "-hide_banner", "-loglevel", "error", "-y")
@@ -300,7 +300,7 @@ def test_4k_card_is_the_preview_card_scaled_up() -> None:
 
 
 def test_importing_the_video_layer_loads_no_heavy_library() -> None:
-    code = "import sys, storyc.animatic, storyc.video; print(' '.join(sorted(sys.modules)))"
+    code = "import sys, storyc.media.animatic, storyc.media.video; print(' '.join(sorted(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert not {"PIL", "imageio_ffmpeg", "numpy"} & set(done.stdout.split())
 
@@ -313,7 +313,7 @@ def _colors(image: Any) -> list[tuple[int, tuple[int, int, int]]]:
 def test_start_and_end_frames_are_labelled_as_such(tmp_path: Path) -> None:
     from PIL import Image
 
-    from storyc import animatic
+    from storyc.media import animatic
 
     picture = tmp_path / "open.png"
     Image.new("RGB", (1280, 720), (200, 30, 30)).save(picture)
@@ -329,7 +329,7 @@ def test_start_and_end_frames_are_labelled_as_such(tmp_path: Path) -> None:
 
 
 def test_thumbnail_captions_stay_readable_on_a_crowded_vertical_card() -> None:
-    from storyc import animatic
+    from storyc.media import animatic
 
     grid = animatic._Grid(720, 1280)  # a 9:16 preview card
     seven_across = (grid.width - 2 * grid.margin - 6 * grid.px(16)) // 7
@@ -340,10 +340,10 @@ def test_thumbnail_captions_stay_readable_on_a_crowded_vertical_card() -> None:
 def test_one_colour_per_kind_on_cards_and_in_the_sheet() -> None:
     import re
 
-    import storyc.sheet
-    from storyc import animatic
+    import storyc.preview.sheet
+    from storyc.media import animatic
 
-    css = (Path(storyc.sheet.__file__).parent / "sheet.html").read_text("utf-8")
+    css = (Path(storyc.preview.sheet.__file__).parent / "sheet.html").read_text("utf-8")
     for kind in ("character", "style"):
         hex_colour = re.search(rf"--{kind}:#([0-9a-f]{{6}})", css)
         assert hex_colour is not None

@@ -180,11 +180,11 @@ def test_every_error_storyc_raises_for_users_shares_one_base() -> None:
     import pkgutil
 
     import storyc
-    from storyc.backends.base import ServiceAnswer
+    from storyc.compile.sandbox import TooExpensive, UnsupportedTag
     from storyc.diagnostics import StorycError
     from storyc.files import FileTooLarge, NotARegularFile
-    from storyc.render import Interrupted
-    from storyc.sandbox import TooExpensive, UnsupportedTag
+    from storyc.render.backends.base import ServiceAnswer
+    from storyc.render.run import Interrupted
 
     # Signals between storyc's own layers, never shown as such: the render's stop flag, a service's
     # answers, and what the compile stage turns into located diagnostics (an OSError for a file, a

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from helpers import BASIC_BOARD, BASIC_IMAGES, make_image, make_project
 
-from storyc.compiler import CompileResult
-from storyc.pipeline import compile_file
+from storyc.compile.compiler import CompileResult
+from storyc.compile.pipeline import compile_file
 
 
 def compile_ok(path: Path, *, use_cache: bool = False) -> CompileResult:

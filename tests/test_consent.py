@@ -20,7 +20,7 @@ from fakefal import FakeFal
 from helpers import BASIC_IMAGES, FAL_LAUNCH, make_project
 from test_profiles import BOARD
 
-from storyc.lock import lock_path, read
+from storyc.lock.lockfile import lock_path, read
 
 
 @pytest.fixture

@@ -19,9 +19,9 @@ from click.testing import CliRunner
 from helpers import commit_all, copy_example_file, git_init
 
 from storyc.cli import cli
-from storyc.lock import Lock, Render, dumps
-from storyc.review import review, word_diff
-from storyc.review_render import code, md
+from storyc.lock.lockfile import Lock, Render, dumps
+from storyc.review.changes import review, word_diff
+from storyc.review.formats import code, md
 
 GOLDEN = Path(__file__).resolve().parent / "cases" / "diff"
 
@@ -446,7 +446,7 @@ def test_markdown_never_mentions_anyone_and_escapes_what_markdown_reads() -> Non
 
 
 def test_gitfs_serves_a_commit_like_the_disk(repo: Path) -> None:
-    from storyc.gitfs import GitRepo
+    from storyc.review.gitfs import GitRepo
 
     (repo / "refs" / "ellie-front.png").write_bytes(b"changed in the working tree")
     with GitRepo.around(repo) as git_repo:
@@ -477,7 +477,7 @@ def test_diff_is_in_the_help() -> None:
 
 def test_the_core_imports_without_click_or_heavy_libraries() -> None:
     code_ = (
-        "import sys, storyc.review, storyc.review_render, storyc.gitfs\n"
+        "import sys, storyc.review.changes, storyc.review.formats, storyc.review.gitfs\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'click', 'ruamel', 'jinja2', 'jsonschema', 'PIL'}))"
     )
     done = subprocess.run([sys.executable, "-c", code_], capture_output=True, text=True, timeout=60, check=True)

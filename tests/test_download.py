@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from fakefal import FakeFal
 
-from storyc.download import DownloadError, fetch, new_client
+from storyc.render.download import DownloadError, fetch, new_client
 
 
 @pytest.mark.parametrize(

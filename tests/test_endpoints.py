@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from helpers import BASIC_IMAGES, make_project
 
-from storyc import endpoints
-from storyc.pipeline import compile_file
+from storyc.compile import endpoints
+from storyc.compile.pipeline import compile_file
 from storyc.resources import schemas_dir, storyboard_schema_path
 
 ENDPOINT_4K = "fal-ai/kling-video/o3/4k/reference-to-video"
@@ -46,7 +46,7 @@ def tight_endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     data["price_usd_per_second"] = 0.1
     data["limits"] |= {"duration_max": 10, "max_shots": 3, "shot_duration_max": 5}
     (folder / "endpoints" / "tight.json").write_text(json.dumps(data), "utf-8")
-    monkeypatch.setattr("storyc.endpoints.schemas_dir", lambda: folder)
+    monkeypatch.setattr("storyc.compile.endpoints.schemas_dir", lambda: folder)
     endpoints.registry.cache_clear()
     endpoints.asset_limits.cache_clear()
     yield data["id"]

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from storyc.cli import cli
-from storyc.pipeline import compile_file
+from storyc.compile.pipeline import compile_file
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p.parent.name for p in (ROOT / "examples").glob("*/board.yaml"))

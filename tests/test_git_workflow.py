@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from helpers import BASIC_BOARD, BASIC_IMAGES, make_project
 
 from storyc.cli import cli
-from storyc.lock import Lock, dumps, lock_path
-from storyc.pipeline import compile_file
+from storyc.compile.pipeline import compile_file
+from storyc.lock.lockfile import Lock, dumps, lock_path
 
 ROOT = Path(__file__).resolve().parent.parent
 

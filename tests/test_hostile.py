@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from storyc import sandbox, source
+from storyc.compile import sandbox, source
+from storyc.compile.pipeline import compile_file
 from storyc.diagnostics import Diagnostics, printable
 from storyc.files import NotARegularFile, open_regular, read_regular
-from storyc.pipeline import compile_file
 
 ROOT = Path(__file__).resolve().parent.parent
 MEMORY_LIMIT = 1536 * 1024 * 1024  # 1.5 GiB of address space: a blow-up fails fast instead of swapping
@@ -340,7 +340,8 @@ def test_a_12000_pixel_square_png_is_refused_from_its_header(tmp_path: Path, big
 THUMBNAILS = """
 import sys
 from pathlib import Path
-from storyc import animatic, sheet, video
+from storyc.media import animatic, video
+from storyc.preview import sheet
 
 for name in sys.argv[1:]:
     path = Path(name)
@@ -381,7 +382,7 @@ def test_thumbnails_of_pixel_bombs_are_refused_not_decoded(tmp_path: Path, big_p
 def test_a_large_jpeg_thumbnail_is_decoded_at_a_reduced_scale(tmp_path: Path) -> None:
     from PIL import Image
 
-    from storyc import animatic
+    from storyc.media import animatic
 
     path = tmp_path / "photo.jpg"
     Image.new("RGB", (6400, 4800), (200, 40, 40)).save(path, "JPEG")

@@ -19,13 +19,13 @@ import pytest
 from helpers import BASIC_IMAGES, make_project
 from memservice import MemoryService
 
-from storyc.compiler import CompiledBoard, Job
-from storyc.ledger import LedgerSettings
-from storyc.lock import LockError, lock_path, read
-from storyc.pipeline import compile_file
-from storyc.plan import Plan
-from storyc.render import RenderError, RenderSummary, execute
-from storyc.session import ledger_session
+from storyc.compile.compiler import CompiledBoard, Job
+from storyc.compile.pipeline import compile_file
+from storyc.lock.lockfile import LockError, lock_path, read
+from storyc.render.ledger import LedgerSettings
+from storyc.render.plan import Plan
+from storyc.render.run import RenderError, RenderSummary, execute
+from storyc.render.session import ledger_session
 
 BOARD = """
 version: 1

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storyc import lock as lockmod
-from storyc.lock import Lock, LockError, Render, Upload, Video, loads, read
+from storyc.lock import lockfile as lockmod
+from storyc.lock.lockfile import Lock, LockError, Render, Upload, Video, loads, read
 
 KEY = "sha256:" + "4be1" * 16
 OTHER = "sha256:" + "09c7" * 16

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 import storyc
 from storyc.cli import cli
-from storyc.lock import RENDER_STATES, Lock, LockError, Render, Upload, Video, dumps, loads
-from storyc.lockmerge import (
+from storyc.lock.lockfile import RENDER_STATES, Lock, LockError, Render, Upload, Video, dumps, loads
+from storyc.lock.merge import (
     ATTRIBUTES_LINE,
     STATE_RANK,
     ensure_gitattributes,

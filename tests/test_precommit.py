@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from helpers import BASIC_BOARD, BASIC_IMAGES, GIT_ENV, commit_all, git, git_init, make_image
 
-from storyc.lock import Lock, dumps
-from storyc.pipeline import compile_file
+from storyc.compile.pipeline import compile_file
+from storyc.lock.lockfile import Lock, dumps
 
 ROOT = Path(__file__).resolve().parent.parent
 

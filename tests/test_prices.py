@@ -23,14 +23,14 @@ from test_render_fal import BOARD
 
 from storyc.cli import cli
 from storyc.commands.render import Spending, consent
+from storyc.compile.pipeline import compile_file
 from storyc.diagnostics import StorycError
-from storyc.lock import Lock
-from storyc.pipeline import compile_file
-from storyc.plan import plan_with_lock
+from storyc.lock.lockfile import Lock
+from storyc.preview.sheet import render_sheet
+from storyc.render.plan import plan_with_lock
 from storyc.report import Output
-from storyc.review import review
-from storyc.review_render import render_markdown, render_text, review_json
-from storyc.sheet import render_sheet
+from storyc.review.changes import review
+from storyc.review.formats import render_markdown, render_text, review_json
 
 CAVEAT = "video input: fal may price it differently"
 # BOARD's three scenes ($4.62) plus one with a video element ($1.26).

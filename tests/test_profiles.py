@@ -17,7 +17,7 @@ from fakefal import FakeFal
 from helpers import BASIC_IMAGES, make_project
 
 from storyc.cli import cli
-from storyc.lock import lock_path, read
+from storyc.lock.lockfile import lock_path, read
 
 STANDARD = "fal-ai/kling-video/o3/standard/reference-to-video"
 PRO = "fal-ai/kling-video/o3/pro/reference-to-video"

@@ -12,7 +12,7 @@ from helpers import BASIC_BOARD, BASIC_IMAGES, make_image, make_project
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from storyc.pipeline import compile_file
+from storyc.compile.pipeline import compile_file
 
 CHARACTERS = ["ellie", "rex", "kiki"]
 STYLES = ["dawn", "noir", "pop"]

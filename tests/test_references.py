@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from storyc.references import _rewrite, mentions, tokens
+from storyc.compile.references import _rewrite, mentions, tokens
 
 
 @pytest.mark.parametrize(

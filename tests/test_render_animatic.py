@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from storyc.cli import cli
-from storyc.video import probe
+from storyc.media.video import probe
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "elephant"
 

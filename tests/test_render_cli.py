@@ -21,7 +21,7 @@ from helpers import BASIC_IMAGES, FAL_LAUNCH, make_project
 from test_render_fal import BOARD
 
 from storyc.cli import cli
-from storyc.lock import lock_path, read
+from storyc.lock.lockfile import lock_path, read
 
 
 @pytest.fixture
@@ -139,7 +139,7 @@ def test_status_pull_and_gc(fake_fal: FakeFal, board: Path) -> None:
 
 
 def test_a_second_render_of_the_same_board_is_refused_while_one_runs(fake_fal: FakeFal, board: Path) -> None:
-    from storyc.lock import open_store
+    from storyc.lock.lockfile import open_store
 
     with open_store(board):
         code, _, err = run("render", "board.yaml", "--yes")

@@ -15,12 +15,12 @@ import pytest
 from fakefal import FakeFal
 from helpers import BASIC_IMAGES, fast_fal, make_project
 
-from storyc.backends.fal import FalSettings
-from storyc.ledger import LedgerSettings
-from storyc.lock import lock_path, read
-from storyc.pipeline import compile_file
-from storyc.render import RenderSummary
-from storyc.session import fal_session
+from storyc.compile.pipeline import compile_file
+from storyc.lock.lockfile import lock_path, read
+from storyc.render.backends.fal import FalSettings
+from storyc.render.ledger import LedgerSettings
+from storyc.render.run import RenderSummary
+from storyc.render.session import fal_session
 
 FAST = fast_fal()
 
@@ -209,7 +209,7 @@ def _render_interrupted_after_submit(fake_fal: FakeFal, board: Path) -> RenderSu
     """Simulate Ctrl-C: the progress callback raises KeyboardInterrupt in the main thread's stead."""
     import threading
 
-    from storyc.render import execute
+    from storyc.render.run import execute
 
     result = compile_file(board, use_cache=False)
     assert result.board is not None
@@ -288,7 +288,7 @@ def test_the_key_never_reaches_the_lock_the_videos_or_the_download_requests(fake
 
 
 def test_without_a_key_nothing_is_sent(fake_fal: FakeFal, board: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from storyc.render import RenderError
+    from storyc.render.run import RenderError
 
     monkeypatch.delenv("FAL_KEY")
     monkeypatch.setenv("HOME", str(board.parent))  # no `fal auth login` token either

@@ -14,11 +14,11 @@ import pytest
 from fakefal import FakeFal
 from helpers import ELLIE_BOARD, ELLIE_IMAGES, FAL_LAUNCH, fast_fal, make_project
 
-from storyc.ledger import LedgerSettings
-from storyc.lock import lock_path, read
-from storyc.pipeline import compile_file
-from storyc.render import RenderSummary
-from storyc.session import fal_session
+from storyc.compile.pipeline import compile_file
+from storyc.lock.lockfile import lock_path, read
+from storyc.render.ledger import LedgerSettings
+from storyc.render.run import RenderSummary
+from storyc.render.session import fal_session
 
 FAST = fast_fal()
 

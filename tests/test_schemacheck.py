@@ -1,4 +1,4 @@
-"""The fast schema check (storyc/schemacheck.py) agrees with jsonschema wherever it answers."""
+"""The fast schema check (storyc/compile/schemacheck.py) agrees with jsonschema wherever it answers."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from storyc import endpoints, schemacheck
+from storyc.compile import endpoints, schemacheck
+from storyc.compile.source import load
+from storyc.compile.validate import _ecma_regex, _validator, storyboard_schema
 from storyc.diagnostics import Diagnostics
-from storyc.source import load
-from storyc.validate import _ecma_regex, _validator, storyboard_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 BOARDS = sorted([*ROOT.glob("examples/*/*.yaml"), *ROOT.glob("tests/cases/invalid/*.yaml")])

@@ -28,8 +28,8 @@ from typing import Any
 import pytest
 from fakefal.validation import FileCheck, load_endpoints, validate_payload
 
-from storyc.endpoints import DEFAULT_ENDPOINT, get
-from storyc.pipeline import compile_file
+from storyc.compile.endpoints import DEFAULT_ENDPOINT, get
+from storyc.compile.pipeline import compile_file
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = Path(__file__).resolve().parent / "cases" / "seed"

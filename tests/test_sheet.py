@@ -18,12 +18,12 @@ from click.testing import CliRunner
 from fakefal import FakeFal
 from helpers import BASIC_BOARD, BASIC_IMAGES, make_project
 
-from storyc.assets import sha256_file
 from storyc.cli import cli
-from storyc.compiler import VIDEO_INPUT_CAVEAT, CompiledBoard
-from storyc.lock import Lock, Render, Video, dumps, lock_path, read
-from storyc.pipeline import compile_file
-from storyc.sheet import render_sheet, video_src
+from storyc.compile.assets import sha256_file
+from storyc.compile.compiler import VIDEO_INPUT_CAVEAT, CompiledBoard
+from storyc.compile.pipeline import compile_file
+from storyc.lock.lockfile import Lock, Render, Video, dumps, lock_path, read
+from storyc.preview.sheet import render_sheet, video_src
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium" if Path("/usr/bin/chromium").is_file() else shutil.which("chromium")
@@ -118,7 +118,7 @@ def test_unwritable_output_is_a_clear_error(board: Path) -> None:
 
 
 def test_sheet_module_imports_no_click_pil_or_jinja2() -> None:
-    code = "import sys, storyc.sheet; print(' '.join(sorted(sys.modules)))"
+    code = "import sys, storyc.preview.sheet; print(' '.join(sorted(sys.modules)))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert not {"click", "PIL", "jinja2"} & set(loaded)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from storyc.compile.source import MAX_ALIAS_NODES, parse
 from storyc.diagnostics import Diagnostics, Loc
-from storyc.source import MAX_ALIAS_NODES, parse
 
 
 def load_text(text: str) -> tuple[object, list[str]]:
@@ -72,7 +72,7 @@ def test_empty_and_multi_document() -> None:
 
 
 def test_a_board_compiled_once_per_profile_is_parsed_once_and_again_when_edited(tmp_path: Path) -> None:
-    from storyc.source import load
+    from storyc.compile.source import load
 
     board = tmp_path / "board.yaml"
     board.write_text("version: 1\nscenes: []\n", "utf-8")

@@ -17,14 +17,14 @@ import pytest
 from helpers import ELLIE_BOARD, ELLIE_IMAGES, make_project
 from memservice import MemoryService
 
-from storyc.compiler import CompiledBoard, Job
-from storyc.ledger import LedgerSettings
-from storyc.lock import lock_path, read
-from storyc.pipeline import compile_file
-from storyc.render import RenderSummary
-from storyc.session import ledger_session
-from storyc.team import TeamLayer
-from storyc.teamstore import open_team_store
+from storyc.compile.compiler import CompiledBoard, Job
+from storyc.compile.pipeline import compile_file
+from storyc.lock.lockfile import lock_path, read
+from storyc.render.ledger import LedgerSettings
+from storyc.render.run import RenderSummary
+from storyc.render.session import ledger_session
+from storyc.team.layer import TeamLayer
+from storyc.team.store import open_team_store
 
 BOARD, IMAGES = ELLIE_BOARD, ELLIE_IMAGES
 
@@ -141,7 +141,7 @@ def test_a_submit_fal_did_not_take_releases_the_claim_at_once(clones: tuple[Path
 def test_an_unreachable_store_sends_nothing_and_says_how_to_go_without(
     clones: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    from storyc.teamstore import StoreError
+    from storyc.team.store import StoreError
 
     alice, _ = clones
     folder = tmp_path / "share"
@@ -161,8 +161,8 @@ def test_an_unreachable_store_sends_nothing_and_says_how_to_go_without(
 
 
 def test_pull_takes_a_video_from_the_store_when_fals_url_is_gone(clones: tuple[Path, Path], store_url: str) -> None:
-    from storyc.inventory import pull
-    from storyc.lock import open_store
+    from storyc.lock.lockfile import open_store
+    from storyc.render.inventory import pull
 
     alice, bob = clones
     fal = MemoryService()

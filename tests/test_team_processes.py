@@ -20,7 +20,7 @@ from fakefal import FakeFal
 from helpers import FAL_LAUNCH, make_project
 from s3server import aws_env, new_bucket
 
-from storyc.lock import lock_path, read
+from storyc.lock.lockfile import lock_path, read
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 from s3server import SECRET, aws_env, new_bucket
 
-from storyc.teamstore import (
+from storyc.team.store import (
     DEFAULT_LEASE,
     ClaimInfo,
     DoneRecord,
@@ -187,7 +187,7 @@ def test_s3_settings_come_from_the_given_environ(moto_endpoint: str, monkeypatch
 
 
 def test_obstore_is_not_imported_with_storyc() -> None:
-    code = "import sys, storyc.teamstore, storyc.cli; print('obstore' in sys.modules)"
+    code = "import sys, storyc.team.store, storyc.cli; print('obstore' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -286,7 +286,7 @@ def test_claim_race_between_threads(url: str) -> None:
 RACER = """
 import json, sys, time
 from datetime import timedelta
-from storyc.teamstore import open_team_store
+from storyc.team.store import open_team_store
 url, owner, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
 store = open_team_store(url)
 while time.time() < start:

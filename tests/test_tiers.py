@@ -12,10 +12,10 @@ from click.testing import CliRunner
 from fakefal import FakeFal
 from helpers import BASIC_IMAGES, make_project
 
-from storyc import endpoints
 from storyc.cli import cli
-from storyc.lock import Lock, Render, Video, dumps, lock_path
-from storyc.pipeline import compile_file
+from storyc.compile import endpoints
+from storyc.compile.pipeline import compile_file
+from storyc.lock.lockfile import Lock, Render, Video, dumps, lock_path
 
 STANDARD = "fal-ai/kling-video/o3/standard/reference-to-video"
 PRO = "fal-ai/kling-video/o3/pro/reference-to-video"

@@ -1,4 +1,4 @@
-"""storyc.video: probe, first_frame and join, on clips generated with the bundled ffmpeg."""
+"""storyc.media.video: probe, first_frame and join, on clips generated with the bundled ffmpeg."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageStat
 
-from storyc import video
-from storyc.video import VideoError, first_frame, join, probe
+from storyc.media import video
+from storyc.media.video import VideoError, first_frame, join, probe
 
 FFMPEG = ("-nostdin", "-hide_banner", "-loglevel", "error", "-y")
 
@@ -169,8 +169,8 @@ def test_missing_file_and_audio_only_file_raise_video_error(tmp_path: Path) -> N
 def test_a_reference_videos_thumbnail_is_a_representative_frame_not_a_fade_in(tmp_path: Path) -> None:
     from PIL import Image
 
-    from storyc import animatic
-    from storyc.video import run_ffmpeg
+    from storyc.media import animatic
+    from storyc.media.video import run_ffmpeg
 
     clip = tmp_path / "fade.mp4"
     source = "color=c=red:s=320x320:r=24:d=2,fade=t=in:st=0:d=0.5"  # opens on black, then red

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from helpers import BASIC_BOARD, BASIC_IMAGES, make_project
 
-from storyc import cache
-from storyc.backends.animatic import AnimaticBackend
-from storyc.compiler import CompiledBoard
-from storyc.model import is_url
-from storyc.pipeline import compile_file
-from storyc.view import RefView, SceneView, ShotView
+from storyc.compile import cache
+from storyc.compile.compiler import CompiledBoard
+from storyc.compile.model import is_url
+from storyc.compile.pipeline import compile_file
+from storyc.compile.view import RefView, SceneView, ShotView
+from storyc.render.backends.animatic import AnimaticBackend
 
 
 @pytest.fixture

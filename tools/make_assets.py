@@ -72,7 +72,7 @@ def ball_video(path: Path) -> None:
     The ball is a small blue square overlaid at x = 20 + 90 t: drawbox's own `x='t*100'` is evaluated
     once, not per frame, which left an earlier version of this clip one flat colour.
     """
-    from storyc.video import run_ffmpeg
+    from storyc.media.video import run_ffmpeg
 
     source = (
         "color=c=0xE8DEC8:s=360x360:r=12:d=3[bg];color=c=0x1E64C8:s=60x60:r=12:d=3[ball];"

@@ -10,9 +10,9 @@ from storyc.diagnostics import StorycError, did_you_mean, summary_line
 from storyc.report import Output
 
 if TYPE_CHECKING:
-    from storyc.compiler import CompiledBoard, CompileResult, Job
-    from storyc.lock import Lock
-    from storyc.team import TeamLayer
+    from storyc.compile.compiler import CompiledBoard, CompileResult, Job
+    from storyc.lock.lockfile import Lock
+    from storyc.team.layer import TeamLayer
 
 
 class UsageError(StorycError):
@@ -23,7 +23,7 @@ class UsageError(StorycError):
 
 def compile_board(board: Path, *, no_cache: bool = False, profile: str | None = None) -> CompileResult:
     """The board compiled as `profile` (None: its default); UnknownProfile for a name it lacks."""
-    from storyc.pipeline import compile_file
+    from storyc.compile.pipeline import compile_file
 
     return compile_file(board, use_cache=not no_cache, profile=profile)
 
@@ -99,6 +99,6 @@ def select(compiled: CompiledBoard, scenes: Sequence[str]) -> list[Job]:
 
 
 def read_lock(board: Path) -> Lock:
-    from storyc.lock import lock_path, read
+    from storyc.lock.lockfile import lock_path, read
 
     return read(lock_path(board))

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from storyc.commands import EXIT_OK, EXIT_PROBLEMS
 from storyc.commands._board import compile_board, read_lock
-from storyc.compiler import price_text
+from storyc.compile.compiler import price_text
 from storyc.diagnostics import summary_line
 from storyc.report import Output, plural
 
 if TYPE_CHECKING:
-    from storyc.compiler import CompiledBoard, CompileResult
+    from storyc.compile.compiler import CompiledBoard, CompileResult
     from storyc.diagnostics import Diagnostic
 
 
@@ -118,7 +118,7 @@ def stale_lock(checked: Checked) -> str | None:
 
     The map records the board's default profile: check that one, whichever profiles were checked.
     """
-    from storyc.lock import lock_path
+    from storyc.lock.lockfile import lock_path
 
     compiled = checked.default_board
     if compiled is None:

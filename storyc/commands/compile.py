@@ -8,7 +8,7 @@ from pathlib import Path
 
 from storyc.commands import EXIT_OK, EXIT_PROBLEMS
 from storyc.commands._board import compiled_jobs
-from storyc.compiler import price_text
+from storyc.compile.compiler import price_text
 from storyc.report import Output, plural
 
 

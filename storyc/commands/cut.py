@@ -18,8 +18,8 @@ def cut(
     otio: Path | None = None,
     profile: str | None = None,
 ) -> int:
-    from storyc.cut import cut as join
-    from storyc.cut import write_otio
+    from storyc.preview.cut import cut as join
+    from storyc.preview.cut import write_otio
 
     loaded = compiled_jobs(board, (), out, profile=profile)
     if loaded is None:

@@ -10,7 +10,7 @@ from storyc.commands import EXIT_OK, EXIT_PROBLEMS
 from storyc.report import Output
 
 if TYPE_CHECKING:
-    from storyc.review import Review
+    from storyc.review.changes import Review
 
 
 def diff(
@@ -22,8 +22,8 @@ def diff(
     head: str | None = None,
     profile: str | None = None,
 ) -> int:
-    from storyc.review import review
-    from storyc.review_render import render
+    from storyc.review.changes import review
+    from storyc.review.formats import render
 
     result = review(board, base=base, head=head, profile=profile)
     if profile is None:
@@ -34,7 +34,7 @@ def diff(
 
 def with_profile_costs(result: Review, board: Path, base: str, head: str | None) -> Review:
     """The change's cost in every profile of the head board (a draft and a final price differ five-fold)."""
-    from storyc.review import review
+    from storyc.review.changes import review
 
     head_compile = result.head.result
     names = head_compile.profiles if head_compile is not None else ()

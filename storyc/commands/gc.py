@@ -12,7 +12,7 @@ from storyc.diagnostics import StorycError
 from storyc.report import Output, plural
 
 if TYPE_CHECKING:
-    from storyc.compiler import CompiledBoard
+    from storyc.compile.compiler import CompiledBoard
 
 
 def gc(
@@ -24,9 +24,9 @@ def gc(
     animatics: bool = False,
     profiles: Sequence[str] = (),
 ) -> int:
-    from storyc.inventory import gc as collect
-    from storyc.inventory import stale_animatics, unused_renders
-    from storyc.lock import open_store
+    from storyc.lock.lockfile import open_store
+    from storyc.render.inventory import gc as collect
+    from storyc.render.inventory import stale_animatics, unused_renders
 
     loaded = compiled_jobs(board, (), out, profile=profiles[0] if profiles else None)
     if loaded is None:

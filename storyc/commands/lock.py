@@ -9,15 +9,15 @@ from storyc.report import Output
 
 
 def merge(base: Path, ours: Path, theirs: Path, name: str | None, *, out: Output) -> int:
-    from storyc.lockmerge import merge_driver
+    from storyc.lock.merge import merge_driver
 
     merge_driver(base, ours, theirs, name=name)  # LockError -> exit 1: git then reports a conflict
     return EXIT_OK
 
 
 def repair(board: Path, *, out: Output) -> int:
-    from storyc.lock import lock_path
-    from storyc.lockmerge import repair as repair_lock
+    from storyc.lock.lockfile import lock_path
+    from storyc.lock.merge import repair as repair_lock
 
     report = repair_lock(lock_path(board))
     if out.json:
@@ -37,12 +37,12 @@ def adopt(
     use_store: bool = True,
 ) -> int:
     """Record a request fal shows on its dashboard as the scene's submit, to be resumed, not re-sent."""
-    from storyc.backends.fal import FalService
     from storyc.commands import EXIT_PROBLEMS
     from storyc.commands._board import compiled_jobs
-    from storyc.ledger import adopt as adopt_request
-    from storyc.lock import open_store
-    from storyc.team import open_team
+    from storyc.lock.lockfile import open_store
+    from storyc.render.backends.fal import FalService
+    from storyc.render.ledger import adopt as adopt_request
+    from storyc.team.layer import open_team
 
     loaded = compiled_jobs(board, [scene], out, profile=profile)
     if loaded is None:

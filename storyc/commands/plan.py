@@ -11,9 +11,9 @@ from storyc.commands._board import compiled_jobs, done_in_profile, every_profile
 from storyc.report import Output
 
 if TYPE_CHECKING:
-    from storyc.compiler import CompiledBoard, Job
-    from storyc.lock import Lock
-    from storyc.plan import Comparison
+    from storyc.compile.compiler import CompiledBoard, Job
+    from storyc.lock.lockfile import Lock
+    from storyc.render.plan import Comparison
 
 EXIT_WOULD_PAY = 2  # --detailed-exitcode, as `terraform plan -detailed-exitcode`
 
@@ -32,7 +32,7 @@ def plan(
     profile: str | None = None,
     only_done_in: str | None = None,
 ) -> int:
-    from storyc.team import open_team
+    from storyc.team.layer import open_team
 
     loaded = compiled_jobs(board, scenes, out, profile=profile)
     if loaded is None:
@@ -47,11 +47,11 @@ def plan(
         out.comparison(comparison(compiled, jobs, read_lock(board), out))
         return EXIT_OK
     if backend == "animatic":
-        from storyc.session import animatic_session
+        from storyc.render.session import animatic_session
 
         the_plan = animatic_session(compiled, jobs, size).plan
     else:
-        from storyc.ledger import plan_paid
+        from storyc.render.ledger import plan_paid
 
         the_plan = plan_paid(compiled.storyboard, jobs, read_lock(board), team, resend_unknown=resend_unknown)
     if out.json:
@@ -65,7 +65,7 @@ def plan(
 
 def comparison(compiled: CompiledBoard, jobs: list[Job], lock: Lock, out: Output) -> Comparison:
     """The board's profiles side by side; a board without profiles: its endpoint's tiers."""
-    from storyc.plan import compare_profiles, compare_tiers
+    from storyc.render.plan import compare_profiles, compare_tiers
 
     if not compiled.profiles:
         return compare_tiers(jobs, lock)

@@ -19,7 +19,7 @@ def schema(*, out: Output) -> int:
 def init(directory: Path, *, out: Output) -> int:
     import shutil
 
-    from storyc.lockmerge import GIT_CONFIG_LINE, ensure_gitattributes
+    from storyc.lock.merge import GIT_CONFIG_LINE, ensure_gitattributes
     from storyc.resources import scaffold_dir, storyboard_schema_path
 
     target = directory / "board.yaml"

@@ -13,9 +13,9 @@ from storyc.report import Output, plural
 def pull(
     board: Path, scenes: Sequence[str], *, out: Output, use_store: bool = True, profile: str | None = None
 ) -> int:
-    from storyc.inventory import pull as pull_videos
-    from storyc.lock import open_store
-    from storyc.team import open_team
+    from storyc.lock.lockfile import open_store
+    from storyc.render.inventory import pull as pull_videos
+    from storyc.team.layer import open_team
 
     loaded = compiled_jobs(board, scenes, out, profile=profile)
     if loaded is None:

@@ -11,10 +11,10 @@ from storyc.report import Output, plural
 
 
 def push(board: Path, *, out: Output) -> int:
-    from storyc.assets import sha256_file
-    from storyc.lock import LockError, video_target
-    from storyc.team import open_team
-    from storyc.teamstore import StoreError
+    from storyc.compile.assets import sha256_file
+    from storyc.lock.lockfile import LockError, video_target
+    from storyc.team.layer import open_team
+    from storyc.team.store import StoreError
 
     team = open_team(board)
     if team is None:

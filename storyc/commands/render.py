@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING
 
 from storyc.commands import EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS
 from storyc.commands._board import compiled_jobs, done_in_profile
-from storyc.compiler import VIDEO_INPUT
+from storyc.compile.compiler import VIDEO_INPUT
 from storyc.diagnostics import StorycError
 from storyc.report import Output
 
 if TYPE_CHECKING:
-    from storyc.plan import Plan
-    from storyc.render import Progress
-    from storyc.session import Session
+    from storyc.render.plan import Plan
+    from storyc.render.run import Progress
+    from storyc.render.session import Session
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def render(
     profile: str | None = None,
     only_done_in: str | None = None,
 ) -> int:
-    from storyc.team import open_team
+    from storyc.team.layer import open_team
 
     loaded = compiled_jobs(board, scenes, out, profile=profile)
     if loaded is None:
@@ -59,13 +59,13 @@ def render(
     if only_done_in is not None:
         jobs = done_in_profile(compiled, jobs, only_done_in, out, team)
     if backend == "animatic":
-        from storyc.session import animatic_session
+        from storyc.render.session import animatic_session
 
         session = animatic_session(compiled, jobs, size)
         out.plan(session.plan, err=True, profile=compiled.profile)
         return _run(session, concurrency, out)
-    from storyc.ledger import LedgerSettings
-    from storyc.session import fal_session
+    from storyc.render.ledger import LedgerSettings
+    from storyc.render.session import fal_session
 
     settings = LedgerSettings(
         upload_ttl=timedelta(hours=upload_ttl_hours),

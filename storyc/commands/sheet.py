@@ -11,8 +11,8 @@ from storyc.diagnostics import StorycError
 from storyc.report import Output, plural
 
 if TYPE_CHECKING:
-    from storyc.compiler import CompiledBoard, Job
-    from storyc.lock import Lock
+    from storyc.compile.compiler import CompiledBoard, Job
+    from storyc.lock.lockfile import Lock
 
 
 def sheet(board: Path, *, out: Output, output: Path | None = None, profile: str | None = None) -> int:
@@ -38,8 +38,8 @@ def sheet(board: Path, *, out: Output, output: Path | None = None, profile: str 
 
 def _page(compiled: CompiledBoard, jobs: list[Job], lock: Lock, target: Path, out: Output) -> str:
     """The sheet's HTML: one video per scene, or for a board with profiles each scene's lanes side by side."""
-    from storyc.inventory import scene_status
-    from storyc.sheet import current_keys, find_lanes, find_videos, render_sheet
+    from storyc.preview.sheet import current_keys, find_lanes, find_videos, render_sheet
+    from storyc.render.inventory import scene_status
 
     if not compiled.profiles:
         statuses = scene_status(compiled.path.parent, jobs, lock)

@@ -19,7 +19,7 @@ def status(
     size: str = "preview",
     profile: str | None = None,
 ) -> int:
-    from storyc.inventory import animatic_status, scene_status
+    from storyc.render.inventory import animatic_status, scene_status
 
     loaded = compiled_jobs(board, scenes, out, profile=profile)
     if loaded is None:

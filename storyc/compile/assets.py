@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
+from storyc.compile.model import AssetRef, Storyboard
 from storyc.diagnostics import Diagnostics, printable
 from storyc.files import FileSource, NotARegularFile
 from storyc.files import sha256_file as sha256_file  # where it used to be
-from storyc.model import AssetRef, Storyboard
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -187,7 +187,7 @@ def too_many_pixels(width: int, height: int) -> str | None:
 
 
 def _check_image(fs: FileSource, path: Path, value: str, size: int) -> str | None:
-    from storyc.endpoints import asset_limits
+    from storyc.compile.endpoints import asset_limits
 
     limits = asset_limits()
     if size > limits.image_max_bytes:
@@ -224,7 +224,7 @@ _SCHEMES = frozenset(
 
 
 def _check_video(fs: FileSource, path: Path, value: str, size: int) -> str | None:
-    from storyc.endpoints import asset_limits
+    from storyc.compile.endpoints import asset_limits
 
     max_bytes = asset_limits().video_max_bytes
     if size > max_bytes:

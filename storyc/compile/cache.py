@@ -19,15 +19,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from storyc import __version__, endpoints
-from storyc.assets import LocalFile
-from storyc.compiler import CompiledBoard, CompileResult, Job
+from storyc import __version__
+from storyc.compile import endpoints
+from storyc.compile.assets import LocalFile
+from storyc.compile.compiler import CompiledBoard, CompileResult, Job
+from storyc.compile.source import MAX_BOARD_BYTES
+from storyc.compile.validate import MAX_TEMPLATE_FILE_BYTES
+from storyc.compile.view import SceneView
 from storyc.diagnostics import Diagnostic, Loc
 from storyc.files import find_project_root, read_regular
 from storyc.fsutil import atomic_write_bytes
-from storyc.source import MAX_BOARD_BYTES
-from storyc.validate import MAX_TEMPLATE_FILE_BYTES
-from storyc.view import SceneView
 
 # 2: Job.view carries field locations; 3: diagnostics reworded; 4: Job.view is a SceneView; 5: profiles
 FORMAT = 5

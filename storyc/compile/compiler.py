@@ -20,12 +20,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from storyc.assets import Assets, LocalFile, MediaKind
+from storyc.compile.assets import Assets, LocalFile, MediaKind
+from storyc.compile.endpoints import Endpoint
+from storyc.compile.model import AssetRef, Character, Storyboard, Style, is_url
+from storyc.compile.references import ResolvedScene, ResolvedText
+from storyc.compile.view import RefView, SceneView, ShotView
 from storyc.diagnostics import Diagnostic, Diagnostics
-from storyc.endpoints import Endpoint
-from storyc.model import AssetRef, Character, Storyboard, Style, is_url
-from storyc.references import ResolvedScene, ResolvedText
-from storyc.view import RefView, SceneView, ShotView
 
 # The request's settings besides prompts and references, as the board names them (compile, diff).
 REQUEST_SETTINGS = ("duration", "aspect_ratio", "generate_audio", "shot_type")
@@ -344,7 +344,7 @@ class JobBuilder:
 
 
 def _normal(value: str) -> str:
-    from storyc.assets import normalize
+    from storyc.compile.assets import normalize
 
     return value if is_url(value) else normalize(value)
 

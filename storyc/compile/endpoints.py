@@ -114,7 +114,7 @@ class Endpoint:
 
     @cached_property
     def _surely_valid(self) -> Callable[[Any], bool]:
-        from storyc.schemacheck import checker
+        from storyc.compile.schemacheck import checker
 
         return checker(self.input_schema) or (lambda arguments: False)
 

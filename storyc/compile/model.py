@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from storyc.source import JsonPath, SourceDoc
+from storyc.compile.source import JsonPath, SourceDoc
 
 STRUCTURED_FIELDS = ("scene", "subjects", "style", "camera", "details", "audio", "constraints")
 TEXT_FIELDS = ("prompt", *STRUCTURED_FIELDS[:-1])

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from storyc import endpoints
-from storyc.assets import Assets
-from storyc.compiler import CompiledBoard, CompileResult, JobBuilder
+from storyc.compile import endpoints
+from storyc.compile.assets import Assets
+from storyc.compile.compiler import CompiledBoard, CompileResult, JobBuilder
+from storyc.compile.references import Resolver
+from storyc.compile.source import display_path, load
+from storyc.compile.templates import render_scenes
+from storyc.compile.validate import validate
 from storyc.diagnostics import Diagnostics
 from storyc.files import LOCAL, FileSource
-from storyc.references import Resolver
-from storyc.source import display_path, load
-from storyc.templates import render_scenes
-from storyc.validate import validate
 
 
 def compile_file(
@@ -37,14 +37,14 @@ def compile_file(
     if files is not None:
         return _compile(path, display, profile, files)
     if use_cache:
-        from storyc import cache
+        from storyc.compile import cache
 
         cached = cache.lookup(path, display, profile)
         if cached is not None:
             return cached
     result = _compile(path, display, profile)
     if use_cache:
-        from storyc import cache
+        from storyc.compile import cache
 
         cache.store(path, display, result, profile)
     return result

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from storyc.compile.source import JsonPath
 from storyc.diagnostics import StorycError, did_you_mean
-from storyc.source import JsonPath
 
 # The settings a profile (or `target`) may give; a scene may override each of them.
 SETTINGS = ("endpoint", "aspect_ratio", "generate_audio", "shot_type", "duration")

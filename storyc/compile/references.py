@@ -12,14 +12,14 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from storyc import profiles
+from storyc.compile import profiles
+from storyc.compile.endpoints import Endpoint, reference_refusal
+from storyc.compile.model import Character, Reference, Scene, Storyboard, Style
+from storyc.compile.names import lookalike_problem
+from storyc.compile.source import JsonPath, display_path, locate_in_text
+from storyc.compile.templates import RenderedScene, RenderedText
+from storyc.compile.validate import DEFAULT_TEMPLATE, RESERVED_NAME
 from storyc.diagnostics import Diagnostics, did_you_mean
-from storyc.endpoints import Endpoint, reference_refusal
-from storyc.model import Character, Reference, Scene, Storyboard, Style
-from storyc.names import lookalike_problem
-from storyc.source import JsonPath, display_path, locate_in_text
-from storyc.templates import RenderedScene, RenderedText
-from storyc.validate import DEFAULT_TEMPLATE, RESERVED_NAME
 
 _TOKEN = re.compile(r"@@|@([A-Za-z][A-Za-z0-9_]*)")
 # An '@' and a word in any script: '@еllie' (Cyrillic 'е') is no reference, but reads as one.

@@ -1,6 +1,6 @@
 """Stage 3, template: every text field of a scene rendered through Jinja2.
 
-Rendering happens in an immutable, bounded sandbox (`storyc.sandbox`) with
+Rendering happens in an immutable, bounded sandbox (`storyc.compile.sandbox`) with
 `StrictUndefined`: a storyboard from an untrusted branch can't reach Python
 internals, can't change what another scene sees, can't exhaust memory or time,
 and a typo in a variable is an error, never a silently empty prompt.  Errors
@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Any
 
+from storyc.compile.model import Scene, Shot, Storyboard, TemplateDef, Text
+from storyc.compile.source import JsonPath, SourceDoc, display_path
+from storyc.compile.validate import DEFAULT_TEMPLATE
 from storyc.diagnostics import Diagnostics, Loc
-from storyc.model import Scene, Shot, Storyboard, TemplateDef, Text
-from storyc.source import JsonPath, SourceDoc, display_path
-from storyc.validate import DEFAULT_TEMPLATE
 
 # Section labels of the seed's default prompt template, in its order.
 DEFAULT_SECTIONS = (
@@ -55,7 +55,7 @@ class RenderedScene:
 def environment() -> Any:
     from jinja2 import StrictUndefined
 
-    from storyc.sandbox import BoundedSandbox
+    from storyc.compile.sandbox import BoundedSandbox
 
     return BoundedSandbox(
         undefined=StrictUndefined,
@@ -193,7 +193,7 @@ class _Renderer:
         self, source: str, context: dict[str, Any], loc_of: Any, file: str | None, node: JsonPath | None
     ) -> str | None:
         """The rendered text, or None after reporting why not (`node`: the YAML scalar holding `source`)."""
-        from storyc import sandbox
+        from storyc.compile import sandbox
 
         try:
             return sandbox.render(_compile(source), context).strip()
@@ -215,7 +215,7 @@ class _Renderer:
         if span is None or not self.doc.text.startswith(">", span.start):
             return None
         _header, _, kept = self.doc.text[span.start : span.end].partition("\n")
-        from storyc import sandbox
+        from storyc.compile import sandbox
 
         try:
             sandbox.render(environment().from_string(kept), context)
@@ -259,7 +259,7 @@ def _error_message(exc: Exception, context: dict[str, Any] | None = None) -> str
     from jinja2 import TemplateSyntaxError, UndefinedError
     from jinja2.exceptions import SecurityError
 
-    from storyc.sandbox import TooExpensive, UnsupportedTag
+    from storyc.compile.sandbox import TooExpensive, UnsupportedTag
 
     if isinstance(exc, TooExpensive):
         return f"template too expensive: {exc}"

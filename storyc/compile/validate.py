@@ -16,10 +16,8 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from storyc import endpoints, profiles
-from storyc.diagnostics import Diagnostics, did_you_mean, printable
-from storyc.files import NotARegularFile, read_text
-from storyc.model import (
+from storyc.compile import endpoints, profiles
+from storyc.compile.model import (
     STRUCTURED_FIELDS,
     AssetRef,
     Character,
@@ -30,9 +28,11 @@ from storyc.model import (
     TemplateDef,
     Text,
 )
-from storyc.names import skeleton
+from storyc.compile.names import skeleton
+from storyc.compile.source import JsonPath, SourceDoc
+from storyc.diagnostics import Diagnostics, did_you_mean, printable
+from storyc.files import NotARegularFile, read_text
 from storyc.resources import storyboard_schema_path
-from storyc.source import JsonPath, SourceDoc
 
 RESERVED_NAME = re.compile(r"(Element|Image|Video)\d+")
 TEMPLATE_FILE_SUFFIXES = (".j2", ".jinja", ".jinja2", ".txt", ".tmpl")
@@ -103,7 +103,7 @@ def validate(doc: SourceDoc, diags: Diagnostics, profile: str | None = None) -> 
 
 @cache
 def _surely_valid() -> Callable[[Any], bool]:
-    from storyc.schemacheck import checker
+    from storyc.compile.schemacheck import checker
 
     return checker(storyboard_schema(), _ecma_regex) or (lambda data: False)
 

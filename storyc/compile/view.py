@@ -3,7 +3,7 @@ references' first assets, its frames, and where each request field was written.
 
 The animatic cards, the storyboard sheet, `storyc diff`'s prompts and the
 ledger's error locations all read this; none of it is sent.  It is cached with
-the compiled jobs (`storyc.cache`), so it has a JSON form, read back strictly:
+the compiled jobs (`storyc.compile.cache`), so it has a JSON form, read back strictly:
 anything unexpected is a `TypeError`/`ValueError` (a cache miss).
 """
 
@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast, get_args
 
-from storyc.model import RefKind
+from storyc.compile.model import RefKind
 
-Segment = tuple[str, str | None]  # (text, reference name or None), as in storyc.references
+Segment = tuple[str, str | None]  # (text, reference name or None), as in storyc.compile.references
 _KINDS = frozenset(get_args(RefKind))
 
 

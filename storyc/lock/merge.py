@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from storyc.fsutil import atomic_write_bytes
-from storyc.lock import Lock, LockError, Render, RenderState, Upload, dumps, loads
+from storyc.lock.lockfile import Lock, LockError, Render, RenderState, Upload, dumps, loads
 
 DRIVER = "storyc-lock"
 GIT_CONFIG_LINE = f'git config merge.{DRIVER}.driver "storyc lock merge %O %A %B"'

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from storyc import video
+from storyc.media import video
 
 if TYPE_CHECKING:
     from PIL import Image, ImageDraw, ImageFont
@@ -238,7 +238,7 @@ def _load_rgb(path: Path, px: int) -> Image.Image:
     """
     from PIL import Image, ImageOps
 
-    from storyc.assets import open_image, too_many_pixels
+    from storyc.compile.assets import open_image, too_many_pixels
     from storyc.files import open_regular
 
     with open_regular(path) as f, open_image(f) as opened:  # a FIFO is refused, not waited on

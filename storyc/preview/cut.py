@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from storyc.compiler import CompiledBoard, Job
+from storyc.compile.compiler import CompiledBoard, Job
 from storyc.diagnostics import StorycError
 
 
@@ -31,11 +31,11 @@ def rendered_files(board: CompiledBoard, backend: str) -> list[tuple[Job, Path |
     """Each scene with its rendered file for `backend`, or None when it has none (on disk)."""
     board_dir = board.path.parent
     if backend == "animatic":
-        from storyc.backends.animatic import AnimaticBackend
+        from storyc.render.backends.animatic import AnimaticBackend
 
         animatic = AnimaticBackend(board_dir, board.title)
         return [(job, _existing(board_dir / animatic.output_path(job))) for job in board.jobs]
-    from storyc.lock import lock_path, read
+    from storyc.lock.lockfile import lock_path, read
 
     lock = read(lock_path(board.path))
     found: list[tuple[Job, Path | None]] = []
@@ -52,7 +52,7 @@ def _existing(path: Path) -> Path | None:
 
 def clips(board: CompiledBoard, backend: str) -> list[Clip]:
     """The clips of the cut, probed; CutError naming every scene without a render."""
-    from storyc.video import probe
+    from storyc.media.video import probe
 
     found = rendered_files(board, backend)
     missing = [job.scene for job, path in found if path is None]
@@ -70,7 +70,7 @@ def clips(board: CompiledBoard, backend: str) -> list[Clip]:
 
 def cut(board: CompiledBoard, backend: str, out: Path) -> tuple[list[Clip], str]:
     """Join the scenes into `out`; returns the clips and "copy" or "reencode"."""
-    from storyc.video import join
+    from storyc.media.video import join
 
     parts = clips(board, backend)
     mode = join([c.path for c in parts], out)

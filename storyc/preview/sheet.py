@@ -22,12 +22,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from storyc.compiler import VIDEO_INPUT_CAVEAT, CompiledBoard, Job
-from storyc.endpoints import tier_name
-from storyc.inventory import SceneStatus, scene_status
-from storyc.lock import Lock
-from storyc.model import is_url
-from storyc.view import RefView, ShotView
+from storyc.compile.compiler import VIDEO_INPUT_CAVEAT, CompiledBoard, Job
+from storyc.compile.endpoints import tier_name
+from storyc.compile.model import is_url
+from storyc.compile.view import RefView, ShotView
+from storyc.lock.lockfile import Lock
+from storyc.render.inventory import SceneStatus, scene_status
 
 K = TypeVar("K", bound=Hashable)
 
@@ -43,7 +43,7 @@ class SceneVideo:
 
 def find_videos(board: CompiledBoard, statuses: Sequence[SceneStatus]) -> dict[str, SceneVideo]:
     """Each scene's video to show: the fal render when done, else its animatic if one exists."""
-    from storyc.backends.animatic import AnimaticBackend
+    from storyc.render.backends.animatic import AnimaticBackend
 
     board_dir = board.path.parent
     animatic = AnimaticBackend(board_dir, board.title)
@@ -129,7 +129,7 @@ class _Animatics:
 
     @classmethod
     def of(cls, board: CompiledBoard) -> _Animatics:
-        from storyc.backends.animatic import AnimaticBackend
+        from storyc.render.backends.animatic import AnimaticBackend
 
         board_dir = board.path.parent
         animatic = AnimaticBackend(board_dir, board.title)
@@ -341,7 +341,7 @@ class _Thumbnails:
 
 def _data_uri(path: Path, px: int) -> str | None:
     """A JPEG data URI of an image (or a video's first frame) at most `px` a side; None if unreadable."""
-    from storyc.animatic import thumbnail
+    from storyc.media.animatic import thumbnail
 
     image = thumbnail(path) if path.is_file() else None
     if image is None:

@@ -12,14 +12,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from storyc.assets import sha256_file
-from storyc.compiler import Job
-from storyc.endpoints import tier_name
-from storyc.lock import Lock, LockError, LockStore, Render, video_path, video_target
+from storyc.compile.assets import sha256_file
+from storyc.compile.compiler import Job
+from storyc.compile.endpoints import tier_name
+from storyc.lock.lockfile import Lock, LockError, LockStore, Render, video_path, video_target
 
 if TYPE_CHECKING:
-    from storyc.compiler import CompiledBoard
-    from storyc.team import TeamLayer
+    from storyc.compile.compiler import CompiledBoard
+    from storyc.team.layer import TeamLayer
 
 SceneStatusWord = Literal["done", "missing", "altered", "submitted", "unknown", "failed", "lost", "stale", "new"]
 
@@ -88,7 +88,7 @@ def _local_file_status(board_dir: Path, job: Job, render: Render) -> SceneStatus
 
 def animatic_status(compiled: CompiledBoard, jobs: Sequence[Job], size: str = "preview") -> list[SceneStatus]:
     """Each scene's animatic: done (its file) when the current request has one, else new."""
-    from storyc.backends.animatic import AnimaticBackend
+    from storyc.render.backends.animatic import AnimaticBackend
 
     backend = AnimaticBackend(compiled.path.parent, compiled.title, size)
     statuses = []
@@ -104,7 +104,7 @@ def animatic_status(compiled: CompiledBoard, jobs: Sequence[Job], size: str = "p
 
 def stale_animatics(compiled: CompiledBoard, jobs: Sequence[Job]) -> list[Path]:
     """Animatic files (cached and placed, every size) that no current scene has: `gc --animatics`."""
-    from storyc.backends.animatic import SIZES, AnimaticBackend
+    from storyc.render.backends.animatic import SIZES, AnimaticBackend
 
     board_dir = compiled.path.parent
     keep: set[Path] = set()
@@ -140,7 +140,7 @@ def pull(
     From the team store first when there is one (it keeps every paid video; fal's URLs expire),
     else from the URL the lock recorded.
     """
-    from storyc.download import DownloadError, fetch, new_client
+    from storyc.render.download import DownloadError, fetch, new_client
 
     pulled: list[Pulled] = []
     with new_client() as client:

@@ -12,7 +12,7 @@ kill at any moment loses nothing that was paid for and never pays twice:
     submitted --404 long after it was sent--> lost       (paying again needs a new yes)
     unknown / intent / lost / failed --adopt(request id fal shows)--> submitted
 
-The service (`storyc.backends.base.RenderService`) only talks to its service;
+The service (`storyc.render.backends.base.RenderService`) only talks to its service;
 the ledger owns the money rules:
 
 - A scene whose key is `done` is never sent; a `submitted` one is resumed by
@@ -35,16 +35,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from storyc.backends.base import Gone, JobFailed, NoAnswer, NotSent, Pending, Refused, RemoteVideo, RenderService
-from storyc.compiler import Job
+from storyc.compile.compiler import Job
 from storyc.diagnostics import StorycError
-from storyc.lock import Lock, LockError, LockStore, Render, Upload, Video, now_utc, video_path, video_target
-from storyc.plan import Plan, PlanItem, plan_with_lock
-from storyc.render import Interrupted, RunContext, SceneResult
+from storyc.lock.lockfile import Lock, LockError, LockStore, Render, Upload, Video, now_utc, video_path, video_target
+from storyc.render.backends.base import Gone, JobFailed, NoAnswer, NotSent, Pending, Refused, RemoteVideo, RenderService
+from storyc.render.plan import Plan, PlanItem, plan_with_lock
+from storyc.render.run import Interrupted, RunContext, SceneResult
 
 if TYPE_CHECKING:
-    from storyc.team import Decision, TeamLayer
-    from storyc.teamstore import ClaimInfo, DoneRecord
+    from storyc.team.layer import Decision, TeamLayer
+    from storyc.team.store import ClaimInfo, DoneRecord
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class LedgerSettings:
 
 
 class Ledger:
-    """Runs plan items (the `Backend` protocol of `storyc.render`) through the lock, then the service."""
+    """Runs plan items (the `Backend` protocol of `storyc.render.run`) through the lock, then the service."""
 
     paid = True
 
@@ -133,8 +133,8 @@ class Ledger:
     def _settled_elsewhere(self, job: Job, ctx: RunContext) -> SceneResult | None:
         """An unknown submit the team store has since settled: done by a clone, or its request id
         recorded (`storyc lock adopt` on the clone that sent it). Then it is fetched or resumed, $0."""
-        from storyc.team import DoneElsewhere, SubmittedElsewhere
-        from storyc.teamstore import StoreError
+        from storyc.team.layer import DoneElsewhere, SubmittedElsewhere
+        from storyc.team.store import StoreError
 
         if self.team is None:
             return None
@@ -154,7 +154,7 @@ class Ledger:
         Without `claim` it only looks (before uploads: nothing to upload for a key done elsewhere);
         with it, it claims the key, waiting while another clone's claim has no answer yet.
         """
-        from storyc.teamstore import StoreError
+        from storyc.team.store import StoreError
 
         assert self.team is not None
         try:
@@ -165,8 +165,8 @@ class Ledger:
 
     def _follow(self, job: Job, decision: Decision | None, ctx: RunContext) -> SceneResult | ClaimInfo | None:
         """Act on what the team store said of a key: fetch it, resume it, submit it (a claim), or not."""
-        from storyc.team import Claimed, DoneElsewhere, SubmittedElsewhere
-        from storyc.teamstore import StoreError
+        from storyc.team.layer import Claimed, DoneElsewhere, SubmittedElsewhere
+        from storyc.team.store import StoreError
 
         assert self.team is not None
         if decision is None:
@@ -229,7 +229,7 @@ class Ledger:
         except OSError as exc:
             return self._not_sent(job, f"could not write the lock file ({_os_error(exc)})")
         if claim is not None and self.team is not None:
-            from storyc.teamstore import StoreError
+            from storyc.team.store import StoreError
 
             try:
                 self.team.sending(claim)  # write-ahead in the store too: other clones never re-send it
@@ -470,7 +470,7 @@ def _check_team_allows(team: TeamLayer | None, job: Job, request_id: str) -> Cla
     """
     if team is None:
         return None
-    from storyc.teamstore import DoneRecord
+    from storyc.team.store import DoneRecord
 
     found = team.store.lookup(job.key)
     if isinstance(found, DoneRecord):

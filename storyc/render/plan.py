@@ -25,8 +25,8 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Literal
 
-from storyc.compiler import CompiledBoard, Job
-from storyc.lock import Lock, Render
+from storyc.compile.compiler import CompiledBoard, Job
+from storyc.lock.lockfile import Lock, Render
 
 Action = Literal["cached", "store", "resume", "render", "unknown"]
 
@@ -153,7 +153,7 @@ def _why_render(job: Job, lock: Lock) -> str:
     if any(r.endpoint == job.endpoint for r in here):
         return "changed since last render"
     if here:
-        from storyc.endpoints import tier_name
+        from storyc.compile.endpoints import tier_name
 
         return f"not rendered on {tier_name(job.endpoint)} yet"
     return "new scene"
@@ -207,8 +207,8 @@ class Comparison:
 
 def compare_tiers(jobs: Iterable[Job], lock: Lock) -> Comparison:
     """Every scene on every tier of its family (the same request, another endpoint: another key)."""
-    from storyc import endpoints
-    from storyc.compiler import content_key
+    from storyc.compile import endpoints
+    from storyc.compile.compiler import content_key
 
     rows = []
     every: dict[str, None] = {}
@@ -255,7 +255,7 @@ def _price(column: str, key: str, cost: Decimal, lock: Lock) -> TierPrice:
 
 def _refusal(job: Job, limits: Any) -> str:
     """Why a tier would refuse this request (its reference limits), or ''."""
-    from storyc.endpoints import reference_refusal
+    from storyc.compile.endpoints import reference_refusal
 
     elements = job.arguments.get("elements", [])
     total = len(elements) + len(job.arguments.get("image_urls", []))

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
-from storyc.compiler import Job
+from storyc.compile.compiler import Job
 from storyc.diagnostics import StorycError
-from storyc.plan import Plan, PlanItem
+from storyc.render.plan import Plan, PlanItem
 
 SceneState = Literal["done", "cached", "failed", "lost", "submitted", "unknown", "interrupted"]
 

@@ -13,16 +13,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from storyc.compiler import CompiledBoard, Job
-from storyc.lock import LockStore, open_store
-from storyc.plan import Plan
-from storyc.render import Backend, Progress, RenderSummary, execute
+from storyc.compile.compiler import CompiledBoard, Job
+from storyc.lock.lockfile import LockStore, open_store
+from storyc.render.plan import Plan
+from storyc.render.run import Backend, Progress, RenderSummary, execute
 
 if TYPE_CHECKING:
-    from storyc.backends.base import RenderService
-    from storyc.backends.fal import FalSettings
-    from storyc.ledger import LedgerSettings
-    from storyc.team import TeamLayer
+    from storyc.render.backends.base import RenderService
+    from storyc.render.backends.fal import FalSettings
+    from storyc.render.ledger import LedgerSettings
+    from storyc.team.layer import TeamLayer
 
 
 @dataclass
@@ -52,7 +52,7 @@ def fal_session(
     team: TeamLayer | None = None,
 ) -> Iterator[Session]:
     """Raises LockError when the lock file is unreadable or held by another storyc."""
-    from storyc.backends.fal import FalService
+    from storyc.render.backends.fal import FalService
 
     with ledger_session(board, jobs, FalService(settings), ledger, team) as session:
         yield session
@@ -67,7 +67,7 @@ def ledger_session(
     team: TeamLayer | None = None,
 ) -> Iterator[Session]:
     """A paid service behind the board's lock file (the ledger), and the team store when there is one."""
-    from storyc.ledger import Ledger
+    from storyc.render.ledger import Ledger
 
     with open_store(board.path) as store:
         backend = Ledger(board.path.parent, store, service, settings, team)
@@ -75,7 +75,7 @@ def ledger_session(
 
 
 def animatic_session(board: CompiledBoard, jobs: Sequence[Job], size: str = "preview") -> Session:
-    from storyc.backends.animatic import AnimaticBackend
+    from storyc.render.backends.animatic import AnimaticBackend
 
     backend = AnimaticBackend(board.path.parent, board.title, size)
     return Session(board, jobs, backend, backend.plan(board.storyboard, jobs))

@@ -2,7 +2,7 @@
 
 Both sides are compiled by the ordinary pipeline; a revision's files (the
 board, its template files, its local assets) are read from git objects
-(`storyc.gitfs`), the working tree from disk.  Scenes are matched by id:
+(`storyc.review.gitfs`), the working tree from disk.  Scenes are matched by id:
 
 - `added` / `removed`: the id is on one side only;
 - `renamed`: a removed id and an added id with the same content key (the
@@ -15,7 +15,7 @@ were repainted (same path, new bytes), moved or replaced, and which
 references it gained or dropped.  The cost is what rendering the added and
 changed scenes would spend, less those whose key is already `done` in the
 lock at head.  The renderings (text, markdown, json) are in
-`storyc.review_render`.
+`storyc.review.formats`.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from storyc.compiler import REQUEST_SETTINGS, CompileResult, Job, map_assets
+from storyc.compile.compiler import REQUEST_SETTINGS, CompileResult, Job, map_assets
 from storyc.diagnostics import StorycError
-from storyc.gitfs import GitError, GitRepo, GitTree
-from storyc.lock import Lock, LockError, loads, lock_path, read
+from storyc.lock.lockfile import Lock, LockError, loads, lock_path, read
+from storyc.review.gitfs import GitError, GitRepo, GitTree
 
 Status = Literal["added", "removed", "changed", "unchanged", "renamed"]
 AssetChangeKind = Literal["repainted", "replaced", "moved", "added", "removed"]
@@ -187,7 +187,7 @@ def review(
     A base that lacks the profile (it came with this change) is compiled as its default.
     Raises `ReviewError`, or UnknownProfile when the head does not declare `profile`.
     """
-    from storyc.source import display_path
+    from storyc.compile.source import display_path
 
     where = _absolute(board)
     shown = display if display is not None else display_path(board)
@@ -226,8 +226,8 @@ def _at_revision(
     repo: GitRepo, rev: str, board: Path, shown: str, profile: str | None, *, lenient: bool = False
 ) -> tuple[Side, GitTree]:
     """The board at `rev` as `profile`; `lenient`: as its default when it lacks that profile (the base)."""
-    from storyc.pipeline import compile_file
-    from storyc.profiles import UnknownProfile
+    from storyc.compile.pipeline import compile_file
+    from storyc.compile.profiles import UnknownProfile
 
     commit = repo.commit(rev)
     tree = repo.tree(commit)
@@ -243,7 +243,7 @@ def _at_revision(
 
 
 def _in_work_tree(board: Path, shown: str, profile: str | None) -> Side:
-    from storyc.pipeline import compile_file
+    from storyc.compile.pipeline import compile_file
 
     return Side(None, None, compile_file(board, shown, profile=profile) if board.exists() else None)
 

@@ -1,4 +1,4 @@
-"""The three renderings of a `storyc.review.Review`: text (terminals), markdown (pull requests), json (CI).
+"""The three renderings of a `storyc.review.changes.Review`: text (terminals), markdown (pull requests), json (CI).
 
 Prompt diffs use git's word-diff notation in text (`[-old-]{+new+}`) and
 strike-through / bold in markdown, where every `@name` is a code span (so a
@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
-from storyc.compiler import VIDEO_INPUT_CAVEAT, price_text
-from storyc.review import STATUS_ORDER, AssetChange, Chunk, PromptChange, Review, SceneChange, Side
+from storyc.compile.compiler import VIDEO_INPUT_CAVEAT, price_text
+from storyc.review.changes import STATUS_ORDER, AssetChange, Chunk, PromptChange, Review, SceneChange, Side
 
 FORMATS = ("text", "markdown", "json")
 

@@ -29,7 +29,7 @@ apart from anyone else's when a create it sent is answered "already exists" (a r
 whose first try did land).
 
 The lease: `DEFAULT_LEASE` is 5 minutes for this module's callers; the render layer
-(`storyc.team.CLAIM_LEASE`) uses 15, because a submit there is up to 4 attempts of fal_client's
+(`storyc.team.layer.CLAIM_LEASE`) uses 15, because a submit there is up to 4 attempts of fal_client's
 120 s timeout.  Once `.sending` is written the lease no longer frees the key (see above), so the
 lease only bounds how long a holder that died before sending anything blocks the others.  Leases
 are judged by each reader's clock: machines are assumed to

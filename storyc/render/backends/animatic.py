@@ -14,15 +14,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeGuard, get_args
 
-from storyc.compiler import Job
+from storyc.compile.compiler import Job
+from storyc.compile.model import is_url
 from storyc.fsutil import atomic_path
-from storyc.lock import video_path
-from storyc.model import is_url
-from storyc.plan import Plan, PlanItem
-from storyc.render import RunContext, SceneResult, SceneState
+from storyc.lock.lockfile import video_path
+from storyc.render.plan import Plan, PlanItem
+from storyc.render.run import RunContext, SceneResult, SceneState
 
 if TYPE_CHECKING:
-    from storyc.animatic import AnimaticScene, AspectRatio, CardSize
+    from storyc.media.animatic import AnimaticScene, AspectRatio, CardSize
 
 CARD_VERSION = "2"  # bump when cards change, so cached animatics are redrawn (2: labelled frames, captions)
 SIZES = ("preview", "4k")
@@ -70,8 +70,8 @@ class AnimaticBackend:
         cached = self.cached_file(job)
         if not cached.is_file():
             ctx.progress.update(job.scene, "drawing")
-            from storyc.animatic import render_scene
-            from storyc.video import VideoError
+            from storyc.media.animatic import render_scene
+            from storyc.media.video import VideoError
 
             size = self.size
             if not _is_card_size(size):
@@ -105,7 +105,7 @@ class AnimaticBackend:
 
     def scene(self, job: Job) -> AnimaticScene:
         """The scene's cards: its shots with their text, and the references each shot mentions."""
-        from storyc.animatic import AnimaticScene, CardRef, CardShot
+        from storyc.media.animatic import AnimaticScene, CardRef, CardShot
 
         view = job.view
         refs = view.refs
@@ -133,13 +133,13 @@ class AnimaticBackend:
 
 
 def _is_card_size(value: str) -> TypeGuard[CardSize]:
-    from storyc.animatic import CardSize
+    from storyc.media.animatic import CardSize
 
     return value in get_args(CardSize)
 
 
 def _is_aspect_ratio(value: str) -> TypeGuard[AspectRatio]:
-    from storyc.animatic import AspectRatio
+    from storyc.media.animatic import AspectRatio
 
     return value in get_args(AspectRatio)
 

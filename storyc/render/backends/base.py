@@ -2,7 +2,7 @@
 
 A service (fal, or an in-memory one in tests) only talks to its service: it
 uploads, submits, waits, downloads and cancels, and says what happened.  It
-never reads or writes the lock: the ledger in front of it (`storyc.ledger`)
+never reads or writes the lock: the ledger in front of it (`storyc.render.ledger`)
 decides what to send and records every step.
 
 The answers are chosen for money: each exception says whether a request may
@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from storyc.assets import LocalFile
-from storyc.render import RunContext
+from storyc.compile.assets import LocalFile
+from storyc.render.run import RunContext
 
 
 class ServiceAnswer(Exception):

@@ -1,8 +1,8 @@
 """The fal service: upload assets, submit to the queue, wait politely, download. Nothing else.
 
-It never touches the lock: `storyc.ledger` stands in front of it, decides what
+It never touches the lock: `storyc.render.ledger` stands in front of it, decides what
 to send and records each step before the next network call.  What this module
-owns is how fal's answers map to storyc's (`storyc.backends.base`), so the
+owns is how fal's answers map to storyc's (`storyc.render.backends.base`), so the
 ledger knows when a request may have been paid for:
 
 - A submit is ONE POST, made through fal_client's own authenticated HTTP
@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from storyc.assets import LocalFile
-from storyc.backends.base import (
+from storyc.compile.assets import LocalFile
+from storyc.render.backends.base import (
     Fetched,
     Gone,
     JobFailed,
@@ -39,8 +39,8 @@ from storyc.backends.base import (
     RemoteVideo,
     ServiceAnswer,
 )
-from storyc.download import DownloadError, fetch, new_client
-from storyc.render import RenderError, RunContext
+from storyc.render.download import DownloadError, fetch, new_client
+from storyc.render.run import RenderError, RunContext
 
 if TYPE_CHECKING:
     import fal_client
