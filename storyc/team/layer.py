@@ -1,4 +1,4 @@
-"""The team layer: the team store (`storyc.teamstore`) between the ledger and the render service.
+"""The team layer: the team store (`storyc.team.store`) between the ledger and the render service.
 
     ledger (board.lock)  ->  team store (shared by every clone)  ->  fal
 
@@ -21,17 +21,37 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from storyc.diagnostics import StorycError
-from storyc.lock import Render, Video, now_utc
-from storyc.render import RunContext
+from storyc.lock.lockfile import Render, Video, now_utc
 
 if TYPE_CHECKING:
-    from storyc.compiler import Job
-    from storyc.teamstore import ClaimInfo, DoneRecord, TeamStore
+    from storyc.compile.compiler import Job
+    from storyc.team.store import ClaimInfo, DoneRecord, TeamStore
 
 PROJECT_FILE = "storyc.toml"
+
+
+class _Updates(Protocol):
+    def update(self, scene: str, state: str, detail: str = "") -> None: ...
+
+
+class Waiting(Protocol):
+    """What the team layer needs of a render run while it waits on a teammate's claim.
+
+    `storyc.render.run.RunContext` is one; the render stage sits above this one,
+    so the layer names the shape it uses instead of importing it.
+    """
+
+    @property
+    def progress(self) -> _Updates: ...
+
+    def check(self) -> None:
+        """Raise if the user asked to stop."""
+
+    def sleep(self, seconds: float) -> None:
+        """Wait, unless the user asks to stop first."""
 
 # How long a claim keeps other clones from submitting a key.  The ledger claims after the uploads,
 # right before the submit; a submit is at most 4 attempts (only when fal proves it did not take
@@ -43,7 +63,7 @@ CLAIM_LEASE = timedelta(minutes=15)
 
 def configured_store_url(board: Path, environ: Mapping[str, str] | None = None) -> str | None:
     """The team store URL for a board: STORYC_STORE, else storyc.toml's `store`, else None."""
-    from storyc.teamstore import store_url
+    from storyc.team.store import store_url
 
     return store_url(os.environ if environ is None else environ, _project_default(board))
 
@@ -59,7 +79,7 @@ def open_team(board: Path, *, use_store: bool = True) -> TeamLayer | None:
     url = configured_store_url(board)
     if url is None:
         return None
-    from storyc.teamstore import open_team_store
+    from storyc.team.store import open_team_store
 
     return TeamLayer(open_team_store(url), lease=_lease(os.environ))
 
@@ -80,7 +100,7 @@ def _lease(environ: Mapping[str, str]) -> timedelta:
 
 def _elsewhere(found: DoneRecord | ClaimInfo) -> DoneElsewhere | SubmittedElsewhere | UnknownElsewhere | None:
     """What another clone's record or claim means here; None for a claim still in its holder's hands."""
-    from storyc.teamstore import DoneRecord
+    from storyc.team.store import DoneRecord
 
     if isinstance(found, DoneRecord):
         return DoneElsewhere(found)
@@ -133,7 +153,7 @@ Decision = Claimed | DoneElsewhere | SubmittedElsewhere | UnknownElsewhere
 
 class TeamLayer:
     def __init__(self, store: TeamStore, *, lease: timedelta = CLAIM_LEASE, poll: float = 2.0) -> None:
-        from storyc.teamstore import default_owner
+        from storyc.team.store import default_owner
 
         self.store = store
         self.owner = default_owner()
@@ -152,9 +172,9 @@ class TeamLayer:
             return None
         return _elsewhere(found)  # None: claimed, not yet sent: decided when this clone tries to claim it
 
-    def decide(self, job: Job, ctx: RunContext) -> Decision:
+    def decide(self, job: Job, ctx: Waiting) -> Decision:
         """Claim the key, or learn who has it. Waits while another clone's claim has no answer yet."""
-        from storyc.teamstore import DoneRecord
+        from storyc.team.store import DoneRecord
 
         while True:
             ctx.check()
@@ -187,8 +207,8 @@ class TeamLayer:
     def try_fetch(self, video_sha256: str | None, target: Path) -> tuple[int | None, str]:
         """A done render's missing file, from the store first (it keeps every paid video; fal's URLs
         expire): (its size, ''), or (None, why not), and the caller tries the URL the lock recorded."""
-        from storyc.lock import LockError
-        from storyc.teamstore import StoreError
+        from storyc.lock.lockfile import LockError
+        from storyc.team.store import StoreError
 
         if video_sha256 is None:
             return None, "the lock has no sha256 for it"
@@ -206,7 +226,7 @@ class TeamLayer:
 
     def put(self, key: str, render: Render, file: Path) -> bool:
         """Store a done render: its video (verified against its sha256), then its record; False if incomplete."""
-        from storyc.teamstore import DoneRecord
+        from storyc.team.store import DoneRecord
 
         video = render.video
         if video is None or video.sha256 is None or video.bytes is None or render.request_id is None:
@@ -260,7 +280,7 @@ class TeamLayer:
 
     def _quietly(self, call: Callable[[], None], what: str) -> None:
         """The store is where a team shares; a failure to share is said, never fatal to a paid render."""
-        from storyc.teamstore import StoreError
+        from storyc.team.store import StoreError
 
         try:
             call()
