@@ -44,7 +44,7 @@ def _entry_path(board: Path, display: str, board_bytes: bytes, profile: str | No
     asked = "\0default" if profile is None else profile
     for part in (str(FORMAT), __version__, str(board.resolve()), display, str(find_project_root(board.parent)), asked):
         h.update(part.encode() + b"\0")
-    for endpoint in endpoints.registry().values():
+    for endpoint in endpoints.catalog().values():
         h.update(endpoint.source_bytes)
     h.update(board_bytes)
     return cache_dir(board) / f"{h.hexdigest()[:32]}.json"
