@@ -22,7 +22,7 @@ from typing import Any
 from storyc import __version__
 from storyc.compile import endpoints
 from storyc.compile.assets import LocalFile
-from storyc.compile.compiler import CompiledBoard, CompileResult, Job
+from storyc.compile.compiler import CompiledBoard, CompileResult, Edge, Job, StillJob
 from storyc.compile.source import MAX_BOARD_BYTES
 from storyc.compile.validate import MAX_TEMPLATE_FILE_BYTES
 from storyc.compile.view import SceneView
@@ -30,8 +30,9 @@ from storyc.diagnostics import Diagnostic, Loc
 from storyc.files import find_project_root, read_regular
 from storyc.fsutil import atomic_write_bytes
 
-# 2: Job.view carries field locations; 3: diagnostics reworded; 4: Job.view is a SceneView; 5: profiles
-FORMAT = 5
+# 2: Job.view carries field locations; 3: diagnostics reworded; 4: Job.view is a SceneView; 5: profiles;
+# 6: stills, and each step's upstreams (depends_on)
+FORMAT = 6
 
 
 def cache_dir(board: Path) -> Path:
@@ -146,12 +147,22 @@ def _encode(result: CompileResult) -> dict[str, Any]:
         "default_profile": board.default_profile,
         "jobs": [
             {
-                **job.to_json(),
+                **job.to_json(graph=True),
                 "cost_usd": str(job.cost_usd),
                 "files": {k: _encode_file(f) for k, f in job.files.items()},
                 "view": job.view.to_json(),
             }
             for job in board.jobs
+        ],
+        "stills": [
+            {
+                **still.to_json(),
+                "cost_usd": str(still.cost_usd),
+                "price_notes": list(still.price_notes),
+                "segments": [list(seg) for seg in still.segments],
+                "files": {k: _encode_file(f) for k, f in still.files.items()},
+            }
+            for still in board.stills
         ],
     }
 
@@ -177,16 +188,36 @@ def _decode(data: dict[str, Any]) -> CompileResult:
             seconds=j["seconds"],
             cost_usd=Decimal(j["cost_usd"]),
             key=j["key"],
-            files={k: LocalFile(**{**f, "path": Path(f["path"])}) for k, f in j["files"].items()},
+            files=_decode_files(j["files"]),
             view=SceneView.from_json(j["view"]),
+            depends_on=tuple(Edge.from_json(e) for e in j["depends_on"]),
         )
         for j in data["jobs"]
+    )
+    stills = tuple(
+        StillJob(
+            still=s["still"],
+            endpoint=s["endpoint"],
+            arguments=s["arguments"],
+            references=s["references"],
+            segments=tuple((str(text), None if name is None else str(name)) for text, name in s["segments"]),
+            variants=s["variants"],
+            pick=s["pick"],
+            resolution=s["resolution"],
+            cost_usd=Decimal(s["cost_usd"]),
+            key=s["key"],
+            price_notes=tuple(s["price_notes"]),
+            files=_decode_files(s["files"]),
+            depends_on=tuple(Edge.from_json(e) for e in s["depends_on"]),
+        )
+        for s in data["stills"]
     )
     board = CompiledBoard(
         storyboard=data["storyboard"],
         path=Path(data["path"]),
         title=data["title"],
         jobs=jobs,
+        stills=stills,
         template_files=tuple(data["template_files"]),
         asset_files=tuple(data["asset_files"]),
         profile=data["profile"],
@@ -203,6 +234,10 @@ def _decode(data: dict[str, Any]) -> CompileResult:
         for d in data["diagnostics"]
     ]
     return CompileResult(board, diagnostics, board.profiles)
+
+
+def _decode_files(data: dict[str, Any]) -> dict[str, LocalFile]:
+    return {k: LocalFile(**{**f, "path": Path(f["path"])}) for k, f in data.items()}
 
 
 def clear(board: Path) -> None:

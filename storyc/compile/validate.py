@@ -19,14 +19,18 @@ from typing import Any
 from storyc.compile import endpoints, profiles
 from storyc.compile.model import (
     STRUCTURED_FIELDS,
+    UPSTREAM_KINDS,
     AssetRef,
     Character,
+    ImageRef,
     Scene,
     Shot,
+    Still,
     Storyboard,
     Style,
     TemplateDef,
     Text,
+    Upstream,
 )
 from storyc.compile.names import skeleton
 from storyc.compile.source import JsonPath, SourceDoc
@@ -120,7 +124,7 @@ def _schema_errors(doc: SourceDoc, diags: Diagnostics) -> set[JsonPath]:
 
 def _entity(path: JsonPath) -> JsonPath:
     """The entity an error belongs to: ('scenes', 3), ('characters', 'ellie'), ..."""
-    if path and path[0] in ("scenes", "characters", "styles", "templates", "profiles") and len(path) > 1:
+    if path and path[0] in ("scenes", "characters", "styles", "templates", "profiles", "stills") and len(path) > 1:
         return path[:2]
     return path[:1]
 
@@ -251,7 +255,7 @@ def describe(data: Any, path: JsonPath) -> str:
         sid = scene.get("id") if isinstance(scene, dict) else None
         parts.append(f"scene '{sid}'" if isinstance(sid, str) else f"scene #{path[1] + 1}")
         rest = path[2:]
-    elif path[0] in ("characters", "styles", "templates") and len(path) > 1:
+    elif path[0] in ("characters", "styles", "templates", "stills") and len(path) > 1:
         parts.append(f"{path[0][:-1]} '{path[1]}'")
         rest = path[2:]
     text = ""
@@ -300,6 +304,7 @@ class _Builder:
         self.broken_names = frozenset(self._declared_names() - characters.keys() - styles.keys())
         self.declared_templates = self._names_under("templates") | self.stray_names
         scenes = self._scenes(characters, styles, templates)
+        stills = self._stills()
         self._check_default_profile()
         return Storyboard(
             doc=self.doc,
@@ -310,11 +315,50 @@ class _Builder:
             styles=styles,
             templates=templates,
             scenes=tuple(scenes),
+            stills=stills,
+            broken_stills=frozenset(self._names_under("stills") - stills.keys()),
             broken_names=self.broken_names,
             profile=self.profile.name,
             profiles=tuple(profiles.declared(self.data)),
             default_profile=profiles.default_name(self.data),
         )
+
+    def _stills(self) -> dict[str, Still]:
+        """The stills (`stills:`), each with the target's and profile's still settings under its own."""
+        result: dict[str, Still] = {}
+        for name, spec in (self.data.get("stills") or {}).items():
+            path: JsonPath = ("stills", name)
+            if not self._ok(path):
+                continue
+            where: dict[str, JsonPath] = {}
+            for key, default_key in (("endpoint", "still_endpoint"), ("resolution", "still_resolution")):
+                if key in spec:
+                    where[key] = (*path, key)
+                elif default_key in self.profile.where:
+                    where[key] = self.profile.where[default_key]
+            variants = spec.get("variants", 1)
+            pick = spec.get("pick", 1)
+            if pick > variants:
+                self.diags.error(
+                    self.doc.loc((*path, "pick")),
+                    f"still '{name}': pick {pick}, but it makes {variants} "
+                    f"{'variant' if variants == 1 else 'variants'}: pick 1 to {variants}",
+                )
+                continue
+            result[name] = Still(
+                name=name,
+                path=path,
+                prompt=Text(spec["prompt"], (*path, "prompt")),
+                endpoint=spec.get("endpoint", self.target.get("still_endpoint")),
+                aspect_ratio=spec.get("aspect_ratio", self.target.get("aspect_ratio", "16:9")),
+                resolution=spec.get("resolution", self.target.get("still_resolution")),
+                variants=variants,
+                pick=pick,
+                with_names=tuple((n, (*path, "with", i)) for i, n in enumerate(spec.get("with", []))),
+                raw=spec,
+                where=where,
+            )
+        return result
 
     def _check_default_profile(self) -> None:
         chosen = self.data.get("default_profile")
@@ -356,6 +400,24 @@ class _Builder:
     def _asset(self, value: Any, path: JsonPath) -> AssetRef | None:
         return AssetRef(value, path) if isinstance(value, str) else None
 
+    def _slot(self, value: Any, path: JsonPath) -> ImageRef | None:
+        """An image slot: a file or URL, or `{still: NAME}` / `{last_frame_of: SCENE}` / `{first_frame_of: SCENE}`."""
+        if not isinstance(value, dict):
+            return self._asset(value, path)
+        given = [k for k in UPSTREAM_KINDS if k in value]
+        if len(given) != 1:  # the schema allows no other key
+            if self._clean(path):
+                listed = ", ".join(f"'{k}'" for k in given) if given else "none"
+                self.diags.error(
+                    self.doc.loc(path),
+                    f"{describe(self.data, path)}: give exactly one of still, last_frame_of, first_frame_of "
+                    f"(given: {listed})",
+                )
+            return None
+        kind = given[0]
+        name = value[kind]
+        return Upstream(kind, name, path) if isinstance(name, str) else None
+
     def _characters(self) -> dict[str, Character]:
         result: dict[str, Character] = {}
         for name, spec in (self.data.get("characters") or {}).items():
@@ -366,9 +428,11 @@ class _Builder:
                 name=name,
                 path=path,
                 description=spec.get("description"),
-                frontal=self._asset(spec.get("frontal"), (*path, "frontal")),
+                frontal=self._slot(spec.get("frontal"), (*path, "frontal")),
                 references=tuple(
-                    AssetRef(v, (*path, "references", i)) for i, v in enumerate(spec.get("references", []))
+                    slot
+                    for i, v in enumerate(spec.get("references", []))
+                    if (slot := self._slot(v, (*path, "references", i))) is not None
                 ),
                 video=self._asset(spec.get("video"), (*path, "video")),
                 voice=spec.get("voice"),
@@ -410,12 +474,9 @@ class _Builder:
             if isinstance(spec, str):
                 result[name] = Style(name=name, path=path, image=AssetRef(spec, path))
             else:
-                result[name] = Style(
-                    name=name,
-                    path=path,
-                    image=AssetRef(spec["image"], (*path, "image")),
-                    description=spec.get("description"),
-                )
+                image = self._slot(spec["image"], (*path, "image"))
+                if image is not None:
+                    result[name] = Style(name=name, path=path, image=image, description=spec.get("description"))
         return result
 
     def _check_names(self, characters: dict[str, Character], styles: dict[str, Style]) -> None:
@@ -634,8 +695,8 @@ class _Builder:
             return ()
         return tuple((n, (*path, "with", i)) for i, n in enumerate(raw.get("with", [])))
 
-    def _scene_asset(self, raw: dict[str, Any], path: JsonPath, key: str) -> AssetRef | None:
-        return self._asset(raw.get(key), (*path, key)) if self._clean((*path, key)) else None
+    def _scene_asset(self, raw: dict[str, Any], path: JsonPath, key: str) -> ImageRef | None:
+        return self._slot(raw.get(key), (*path, key)) if self._clean((*path, key)) else None
 
     def _check_prompt_kind(self, sid: str, raw: dict[str, Any], path: JsonPath, has_errors: bool) -> bool:
         structured = [k for k in STRUCTURED_FIELDS if k in raw]
