@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -51,6 +51,15 @@ def price_uncertainty(arguments: dict[str, Any]) -> str | None:
 
 def money(amount: Decimal) -> str:
     return f"${amount:.2f}"
+
+
+def stills_text(stills: Sequence[StillJob]) -> str:
+    """'2 stills, 4 images, $0.21 (estimated)': what a board's stills cost, apart from its video."""
+    images = sum(s.variants for s in stills)
+    cost = money(sum((s.cost_usd for s in stills), Decimal("0.00")))
+    estimated = " (estimated)" if any(not s.price_certain for s in stills) else ""
+    noun = "still" if len(stills) == 1 else "stills"
+    return f"{len(stills)} {noun}, {images} {'image' if images == 1 else 'images'}, {cost}{estimated}"
 
 
 def price_text(amount: Decimal, uncertain: Decimal) -> str:

@@ -174,6 +174,9 @@ class ImageEndpoint(_Endpoint):
     resolution_multipliers: dict[str, Decimal]
     limits: ImageLimits
     image_reference: str | None
+    # the same model the other way round (taking input images, or not): a still whose endpoint is a
+    # default (target or profile) and whose prompt names references or none is made on the one that fits
+    pair: str | None
     price_note: str | None  # why the per-image price is only an estimate (None: read from fal's page)
     variants_note: str  # what is not known of how fal bills several images in one request
     kind: Literal["image"] = "image"
@@ -254,6 +257,7 @@ def _parse_image(data: dict[str, Any], raw: bytes) -> ImageEndpoint:
             default_resolution=limits["default_resolution"],
         ),
         image_reference=data["image_reference"] if data.get("takes_images") else None,
+        pair=data.get("pair"),
         price_note=data.get("price_note"),
         variants_note=data["variants_note"],
     )

@@ -7,9 +7,12 @@ The prompt names each input image in the endpoint's words (its data file's
 `image_reference`, "image {n}": `@ellie` -> "image 1"), so positions stay the
 compiler's job, as for video.  `variants` is sent as `num_images`.
 
-The endpoint: the still's own, else the profile's or target's
-`still_endpoint`, else storyc's default: the edit endpoint when the prompt
-names references, the text-to-image one when it names none.
+The endpoint: the still's own, taken as written; else the profile's or
+target's `still_endpoint`, or that endpoint's `pair` in its data file when
+only the pair fits the prompt (`still_endpoint: fal-ai/nano-banana-2/edit`
+makes a still naming no reference on `fal-ai/nano-banana-2`); else storyc's
+default: the edit endpoint when the prompt names references, the
+text-to-image one when it names none.
 """
 
 from __future__ import annotations
@@ -83,9 +86,15 @@ class StillBuilder:
         )
 
     def _endpoint(self, still: Still, refs: list[Reference]) -> ImageEndpoint | None:
+        """The still's own endpoint; else the profile's or target's, or its pair when only that one fits
+        the prompt (references or none); else storyc's default for such a prompt."""
         default = endpoints.DEFAULT_STILL_ENDPOINT if refs else endpoints.DEFAULT_TEXT_STILL_ENDPOINT
         chosen = still.endpoint or default
         endpoint = endpoints.get_image(chosen)
+        if endpoint is not None and "endpoint" not in still.raw and endpoint.takes_images != bool(refs):
+            pair = endpoints.get_image(endpoint.pair or "")
+            if pair is not None and pair.takes_images == bool(refs):
+                return pair
         if endpoint is None:
             known = list(endpoints.image_registry())
             self.diags.error(
@@ -109,6 +118,13 @@ class StillBuilder:
                 loc,
                 f"still '{still.name}' names @{first}, but {endpoint.id} takes no input images; "
                 f"use an endpoint that does (like {endpoints.DEFAULT_STILL_ENDPOINT})",
+            )
+            return False
+        if not refs and "image_urls" in endpoint.input_schema.get("required", ()):
+            self.diags.error(
+                self.doc.loc(still.where.get("endpoint", still.path)),
+                f"still '{still.name}' names no character or style, but {endpoint.id} needs input images: "
+                f"name one (@name), or use an endpoint that takes none (like {endpoints.DEFAULT_TEXT_STILL_ENDPOINT})",
             )
             return False
         videos = [r.name for r in refs if isinstance(r, Character) and r.video is not None]
