@@ -326,7 +326,7 @@ class _Builder:
     def _stills(self) -> dict[str, Still]:
         """The stills (`stills:`), each with the target's and profile's still settings under its own."""
         result: dict[str, Still] = {}
-        for name, spec in (self.data.get("stills") or {}).items():
+        for name, spec in self._table("stills").items():
             path: JsonPath = ("stills", name)
             if not self._ok(path):
                 continue
@@ -375,6 +375,11 @@ class _Builder:
     def _declared_names(self) -> set[str]:
         return self._names_under("characters", "styles") | self.stray_names
 
+    def _table(self, name: str) -> dict[str, Any]:
+        """A top-level table of named entries; empty when it is not a mapping (its schema error is reported)."""
+        table = self.data.get(name)
+        return table if isinstance(table, dict) else {}
+
     def _names_under(self, *tables: str) -> set[str]:
         names: set[str] = set()
         for table in tables:
@@ -420,7 +425,7 @@ class _Builder:
 
     def _characters(self) -> dict[str, Character]:
         result: dict[str, Character] = {}
-        for name, spec in (self.data.get("characters") or {}).items():
+        for name, spec in self._table("characters").items():
             path = ("characters", name)
             if not self._ok(path):
                 continue
@@ -467,7 +472,7 @@ class _Builder:
 
     def _styles(self) -> dict[str, Style]:
         result: dict[str, Style] = {}
-        for name, spec in (self.data.get("styles") or {}).items():
+        for name, spec in self._table("styles").items():
             path = ("styles", name)
             if not self._ok(path):
                 continue
@@ -510,7 +515,7 @@ class _Builder:
 
     def _templates(self) -> dict[str, TemplateDef]:
         result: dict[str, TemplateDef] = {}
-        for name, spec in (self.data.get("templates") or {}).items():
+        for name, spec in self._table("templates").items():
             path = ("templates", name)
             if not self._ok(path):
                 continue
