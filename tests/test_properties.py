@@ -66,7 +66,11 @@ def apply_edits(text: str, ops: list[tuple[str, int, str]]) -> str:
 @FAST
 @given(edits)
 def test_random_edits_never_raise_and_diagnostics_are_located(ops: list[tuple[str, int, str]]) -> None:
-    text = apply_edits(BASIC_BOARD.lstrip(), ops)
+    assert_edits_compile_with_located_diagnostics(BASIC_BOARD, ops)
+
+
+def assert_edits_compile_with_located_diagnostics(board: str, ops: list[tuple[str, int, str]]) -> None:
+    text = apply_edits(board.lstrip(), ops)
     with project(text) as path:
         result = compile_file(path, "board.yaml", use_cache=False)
     n_lines = text.count("\n") + 1
@@ -298,3 +302,41 @@ def test_boards_differing_in_an_unrelated_scene_share_every_other_key(board: Gra
     after = {s.still: s.key for s in compiled.stills} | {j.scene: j.key for j in compiled.jobs}
     assert after.pop("extra")
     assert after == before
+
+
+GRAPH_BOARD = """
+version: 1
+target:
+  still_endpoint: fal-ai/nano-banana-2/edit
+stills:
+  sheet:
+    prompt: "a turnaround sheet, {{ vars.look }}"
+  open:
+    prompt: "@ellie at dawn in the palette of @dawn"
+    variants: 3
+    pick: 2
+vars:
+  look: flat colours
+characters:
+  ellie:
+    frontal: {still: sheet}
+    references: [refs/ellie-side.png]
+styles:
+  dawn: {image: {still: sheet}}
+scenes:
+  - id: meet
+    start_frame: {still: open}
+    prompt: "@ellie walks in."
+    duration: 5
+  - id: play
+    start_frame: {last_frame_of: meet}
+    end_frame: {first_frame_of: meet}
+    prompt: "@ellie plays in the light of @dawn."
+    duration: 5
+"""
+
+
+@FAST
+@given(edits)
+def test_random_edits_of_a_graph_board_never_raise_and_diagnostics_are_located(ops: list[tuple[str, int, str]]) -> None:
+    assert_edits_compile_with_located_diagnostics(GRAPH_BOARD, ops)
