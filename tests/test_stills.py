@@ -3,6 +3,7 @@ image slots taking a still or a frame of another scene, and Merkle keys through 
 
 from __future__ import annotations
 
+import json
 import shutil
 from decimal import Decimal
 from pathlib import Path
@@ -205,3 +206,15 @@ def test_scene_keys_do_not_depend_on_names_of_stills_or_scenes(tmp_path: Path) -
     renamed = compiled(make_project(tmp_path, text))
     assert [s.key for s in renamed.stills] == [s.key for s in board.stills]
     assert [j.key for j in renamed.jobs] == [j.key for j in board.jobs]
+
+
+def test_a_damaged_edge_in_the_compile_cache_is_a_miss_not_a_crash(tmp_path: Path) -> None:
+    shutil.copytree(KEYFRAMES.parent, tmp_path / "film")
+    (tmp_path / "film" / ".git").mkdir()
+    path = tmp_path / "film" / "board.yaml"
+    assert compile_file(path, "board.yaml", use_cache=True).ok
+    (entry,) = cache.cache_dir(path).glob("*.json")
+    data = json.loads(entry.read_text("utf-8"))
+    data["result"]["jobs"][0]["depends_on"][0] = {"pick": 1, "key": "sha256:0"}  # no still, no frame
+    entry.write_text(json.dumps(data), "utf-8")
+    assert cache.lookup(path, "board.yaml") is None

@@ -22,7 +22,7 @@ from typing import Any
 
 from storyc.compile.assets import Assets, LocalFile, MediaKind
 from storyc.compile.endpoints import Endpoint
-from storyc.compile.model import Character, ImageRef, Storyboard, Style, Upstream, UpstreamKind, is_url
+from storyc.compile.model import UPSTREAM_KINDS, Character, ImageRef, Storyboard, Style, Upstream, UpstreamKind, is_url
 from storyc.compile.references import ResolvedScene, ResolvedText
 from storyc.compile.view import RefView, SceneView, Segment, ShotView
 from storyc.diagnostics import Diagnostic, Diagnostics
@@ -103,7 +103,11 @@ class Edge:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Edge:
-        kind = next(k for k in ("still", "last_frame_of", "first_frame_of") if k in data)
+        """Read back strictly (the compile cache): anything unexpected is a ValueError or TypeError."""
+        kinds = [k for k in UPSTREAM_KINDS if k in data]
+        if len(kinds) != 1:
+            raise ValueError(f"not an edge: {data!r}")
+        kind = kinds[0]
         pick = data.get("pick")
         if pick is not None and type(pick) is not int:
             raise TypeError(f"expected a whole number, not {pick!r}")

@@ -179,6 +179,7 @@ class ImageEndpoint(_Endpoint):
     pair: str | None
     price_note: str | None  # why the per-image price is only an estimate (None: read from fal's page)
     variants_note: str  # what is not known of how fal bills several images in one request
+    output: Literal["images"] = "images"  # what a request gives: `{"images": [{"url", ...}], ...}`
     kind: Literal["image"] = "image"
 
     @property
@@ -241,6 +242,8 @@ def _parse(raw: bytes) -> Endpoint | ImageEndpoint:
 
 
 def _parse_image(data: dict[str, Any], raw: bytes) -> ImageEndpoint:
+    if data["output"] != "images":
+        raise ValueError(f"{data['id']}: an image endpoint gives images, not {data['output']!r}")
     limits = data["limits"]
     return ImageEndpoint(
         id=data["id"],
