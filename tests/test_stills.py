@@ -218,3 +218,28 @@ def test_a_damaged_edge_in_the_compile_cache_is_a_miss_not_a_crash(tmp_path: Pat
     data["result"]["jobs"][0]["depends_on"][0] = {"pick": 1, "key": "sha256:0"}  # no still, no frame
     entry.write_text(json.dumps(data), "utf-8")
     assert cache.lookup(path, "board.yaml") is None
+
+
+def test_a_style_may_be_a_still_in_short_form_and_a_scene_sends_it_as_an_image(tmp_path: Path) -> None:
+    board = compiled(
+        make_project(
+            tmp_path,
+            """
+            version: 1
+            stills:
+              palette:
+                prompt: a palette of dawn colours
+            styles:
+              dawn: {still: palette}
+              dusk: {image: {still: palette}, description: the same later}
+            scenes:
+              - id: meet
+                prompt: "A red ball rolls in, lit like @dawn, then @dusk."
+                duration: 5
+            """,
+        )
+    )
+    (palette,) = board.stills
+    meet = board.job("meet")
+    assert meet is not None and meet.arguments["image_urls"] == ["still://palette/1", "still://palette/1"]
+    assert meet.depends_on == (Edge("still", "palette", 1, palette.key),)

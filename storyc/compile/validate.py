@@ -175,7 +175,7 @@ def _report_alternatives(doc: SourceDoc, diags: Diagnostics, error: Any, path: J
         for sub in branch:
             reported += _report(doc, diags, sub)
         return reported
-    options = [_JSON_TYPES.get(s.get("type", ""), "") for s in error.validator_value]
+    options = dict.fromkeys(_JSON_TYPES.get(s.get("type", ""), "") for s in error.validator_value)
     expected = " or ".join(o for o in options if o) or "a different value"
     diags.error(doc.loc(path), f"{where}: expected {expected}, got {_kind_of(error.instance)}")
     return [path]
@@ -478,10 +478,11 @@ class _Builder:
                 continue
             if isinstance(spec, str):
                 result[name] = Style(name=name, path=path, image=AssetRef(spec, path))
-            else:
-                image = self._slot(spec["image"], (*path, "image"))
-                if image is not None:
-                    result[name] = Style(name=name, path=path, image=image, description=spec.get("description"))
+                continue
+            # `{image, description}`, or the short form of another step's output: `dawn: {still: palette}`
+            image = self._slot(spec["image"], (*path, "image")) if "image" in spec else self._slot(spec, path)
+            if image is not None:
+                result[name] = Style(name=name, path=path, image=image, description=spec.get("description"))
         return result
 
     def _check_names(self, characters: dict[str, Character], styles: dict[str, Style]) -> None:
