@@ -47,6 +47,7 @@ class FiniteFloat(click.FloatRange):
 
 # --- options, declared once ---------------------------------------------------------------
 
+
 def find_board(given: Path | None) -> Path:
     """BOARD.yaml as given; none: ./board.yaml; a folder: its board.yaml, or its one YAML file."""
     folder = Path() if given is None else given
@@ -91,6 +92,8 @@ resend_unknown_option = click.option(
     help="Send again the submits whose outcome is unknown (no answer came back; fal may have accepted them, "
     "so this may pay twice). Without it they are shown and left alone.",
 )
+
+
 def _complete_profiles(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
     """Shell completion: the profiles ./board.yaml declares (or the board named, when click has parsed it:
     while an option waits for its value, click's completion parses no positional arguments)."""
@@ -236,13 +239,12 @@ def cli() -> None:
 @click.option(
     "--locked",
     is_flag=True,
-    help="Also fail when BOARD.lock's scene keys are out of date with the board (for teams that commit locks).",
+    help="Also fail when BOARD.lock's scene keys are out of date with the board (for teams that commit locks); "
+    "a board without a lock file passes. `storyc lock sync` updates the keys without rendering.",
 )
 @no_cache_option
 @profile_option
-def check(
-    boards: tuple[Path, ...], fmt: str, as_json: bool, locked: bool, no_cache: bool, profile: str | None
-) -> None:
+def check(boards: tuple[Path, ...], fmt: str, as_json: bool, locked: bool, no_cache: bool, profile: str | None) -> None:
     """Check storyboards: schema, names, templates, assets, limits.
 
     Prints every problem as PATH:LINE:COL: error|warning: MESSAGE, then a
@@ -367,7 +369,10 @@ def plan(
 @size_option
 @click.option("--yes", "-y", is_flag=True, help="Spend without asking (for scripts and CI).")
 @click.option(
-    "--max-cost", type=FiniteFloat(min=0), metavar="USD", help=(
+    "--max-cost",
+    type=FiniteFloat(min=0),
+    metavar="USD",
+    help=(
         "Refuse a plan that would spend more than this. Compared with the full estimate: the certain price "
         "plus the uncertain part (scenes with a video input, which fal may price differently)."
     ),
@@ -471,9 +476,7 @@ def status(
 @profile_option
 @no_store_option
 @format_option()
-def pull(
-    board: Path, scenes: tuple[str, ...], profile: str | None, no_store: bool, fmt: str, as_json: bool
-) -> None:
+def pull(board: Path, scenes: tuple[str, ...], profile: str | None, no_store: bool, fmt: str, as_json: bool) -> None:
     """Download rendered videos that are missing (or altered) locally: from the team store, else fal's URL.
 
     For a fresh clone of a repository that commits its lock: every done
@@ -716,7 +719,7 @@ def init(directory: Path, fmt: str, as_json: bool) -> None:
 
 @cli.group("lock")
 def lock_group() -> None:
-    """The lock file: merge it across git branches, repair conflict markers, adopt a request fal took.
+    """The lock file: merge it across git branches, repair conflict markers, adopt a request fal took, sync.
 
     Merging (two branches that each rendered scenes):
 
@@ -732,6 +735,9 @@ def lock_group() -> None:
     A scene whose submit got no answer (`unknown`): `storyc lock adopt
     --scene ID --request-id REQUEST` records the request fal's dashboard
     shows, so `render` resumes it instead of paying again.
+
+    After editing a board without rendering it, `storyc lock sync BOARD.yaml`
+    records its scenes' keys, for `storyc check --locked`.
     """
 
 
@@ -799,6 +805,28 @@ def lock_repair(board: Path, fmt: str, as_json: bool) -> None:
     _exit(repair(board, out=_output(fmt, as_json)))
 
 
+@lock_group.command("sync")
+@board_argument
+@format_option()
+def lock_sync(board: Path, fmt: str, as_json: bool) -> None:
+    """Record the board's current scene keys in BOARD.lock, so `check --locked` passes.
+
+    The lock's `scenes:` map says which request each scene of the board is
+    (its default profile's); `storyc check --locked` (and the `storyc-lock`
+    pre-commit hook) fails when the map and the board differ. `render`
+    updates the map as it goes; this updates it without rendering: nothing
+    is sent, paid or forgotten (every render the lock has stays, so
+    reverting a change is still free).
+
+    \b
+    Example:
+      storyc lock sync film/board.yaml && git add film/board.lock
+    """
+    from storyc.commands.lock import sync
+
+    _exit(sync(board, out=_output(fmt, as_json)))
+
+
 def _request_id(ctx: click.Context, param: click.Parameter, value: str) -> str:
     """fal's request ids are UUIDs; this one goes into a URL path, so nothing else gets through."""
     import re
@@ -840,9 +868,7 @@ def lock_adopt(
     """
     from storyc.commands.lock import adopt
 
-    code = adopt(
-        board, scene, request_id, out=_output(fmt, as_json), profile=profile, use_store=not no_store
-    )
+    code = adopt(board, scene, request_id, out=_output(fmt, as_json), profile=profile, use_store=not no_store)
     _exit(code)
 
 

@@ -255,6 +255,9 @@ def test_a_scenes_state_is_the_field_state_in_every_json(project: Path) -> None:
 
 
 def test_check_locked_json_says_not_ok_when_it_exits_1(project: Path) -> None:
+    from storyc.lock.lockfile import Lock, dumps
+
+    (project.parent / "board.lock").write_text(dumps(Lock()), "utf-8")  # a lock that records no scene yet
     code, out, err = run("check", "board.yaml", "--locked", "--format", "json")
     payload = json.loads(out)
     assert code == 1 and payload["ok"] is False and payload["stale_locks"]
