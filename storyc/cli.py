@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -24,7 +24,7 @@ import click
 from storyc import __version__
 
 if TYPE_CHECKING:
-    from storyc.diagnostics import StorycError
+    from storyc.diagnostics import Diagnostic, StorycError
     from storyc.report import Output
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -163,7 +163,14 @@ def format_option(*formats: str, help: str = "text for people, json for programs
 def _output(fmt: str, as_json: bool) -> Output:
     from storyc.report import Output
 
-    return Output("json" if as_json else fmt)
+    out = Output("json" if as_json else fmt)
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.meta[_OUTPUT] = out  # for the error boundary: a failed JSON command still writes JSON
+    return out
+
+
+_OUTPUT = "storyc.output"
 
 
 def _exit(code: int) -> NoReturn:
@@ -197,7 +204,21 @@ class StorycGroup(click.Group):
             return super().invoke(ctx)
         except StorycError as exc:
             _echo_failure(exc)
+            _json_failure(ctx, exc.diagnostics)
             ctx.exit(getattr(exc, "exit_code", EXIT_PROBLEMS))
+        except click.exceptions.Exit as exc:
+            if exc.exit_code not in (EXIT_OK, EXIT_INTERRUPTED):
+                _json_failure(ctx)
+            raise
+        except Exception:
+            _json_failure(ctx)  # a bug: `main` reports it (exit 3); stdout still parses
+            raise
+
+
+def _json_failure(ctx: click.Context, diagnostics: Sequence[Diagnostic] = ()) -> None:
+    out = ctx.meta.get(_OUTPUT)
+    if out is not None:
+        out.failed(diagnostics)
 
 
 @click.group(cls=StorycGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
