@@ -332,6 +332,13 @@ def compile_command(
     is_flag=True,
     help="Exit 2 when rendering would pay for something, 0 when it would not (1 on problems), as terraform plan.",
 )
+@click.option(
+    "--out",
+    "save_to",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="PLAN.json",
+    help="Also save the plan, for `storyc render --plan PLAN.json` to pay exactly it (as terraform plan -out).",
+)
 @format_option()
 def plan(
     board: Path,
@@ -344,6 +351,7 @@ def plan(
     only_done_in: str | None,
     compare: bool,
     detailed_exitcode: bool,
+    save_to: Path | None,
     fmt: str,
     as_json: bool,
 ) -> None:
@@ -361,6 +369,7 @@ def plan(
       storyc plan examples/elephant/board.yaml
       storyc plan examples/elephant/board.yaml --compare     # every profile's price
       storyc plan board.yaml --profile final --only-done-in draft
+      storyc plan board.yaml --profile final --out final.plan.json   # then: render --plan final.plan.json
     """
     from storyc.commands.plan import plan as run
 
@@ -377,6 +386,7 @@ def plan(
         compare=compare,
         profile=profile,
         only_done_in=only_done_in,
+        save_to=save_to,
     )
     _exit(code)
 
@@ -412,6 +422,14 @@ def plan(
 @click.option("--cancel-on-interrupt", is_flag=True, help="On Ctrl-C, ask fal to cancel the requests sent in this run.")
 @resend_unknown_option
 @no_store_option
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    metavar="PLAN.json",
+    help="Pay exactly a plan saved by `storyc plan --out`: refused if the board changed since, or if the lock "
+    "changed so that more would be paid; what was done meanwhile is skipped. --yes/--max-cost apply to its total.",
+)
 @format_option()
 def render(
     board: Path,
@@ -427,6 +445,7 @@ def render(
     cancel_on_interrupt: bool,
     resend_unknown: bool,
     no_store: bool,
+    plan_file: Path | None,
     fmt: str,
     as_json: bool,
 ) -> None:
@@ -446,6 +465,7 @@ def render(
       storyc render examples/elephant/board.yaml --backend animatic
       storyc render examples/elephant/board.yaml --scene meet --max-cost 5
       storyc render board.yaml --profile final --only-done-in draft
+      storyc render board.yaml --plan final.plan.json       # pays what `plan --out` saved, no more
       FAL_KEY=... storyc render board.yaml --yes --json
     Exit status: 0 all rendered, 1 a scene failed or spending refused, 130 interrupted.
     """
@@ -466,6 +486,7 @@ def render(
         use_store=not no_store,
         profile=profile,
         only_done_in=only_done_in,
+        plan_file=plan_file,
     )
     _exit(code)
 

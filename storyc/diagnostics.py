@@ -117,7 +117,6 @@ class Diagnostics:
         return sorted(self._items, key=Diagnostic.sort_key)
 
 
-
 class StorycError(Exception):
     """The base of every failure storyc reports to a user (exit status 1), never a bug.
 
