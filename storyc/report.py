@@ -70,6 +70,8 @@ class Output:
     def echo(self, text: str = "", *, err: bool = False, nl: bool = True) -> None:
         if err and self.json and text:
             self._said.append(click.unstyle(text))
+        elif self.json:
+            self.wrote_data = True  # stdout has its document (`data`, or a format's own text, as diff's)
         click.echo(text, err=err, nl=nl, color=self.color)
 
     def text(self, text: str = "", *, err: bool = False) -> None:
@@ -79,7 +81,6 @@ class Output:
     def data(self, payload: Any) -> None:
         from storyc.jsontext import dumps_indented  # json.dumps(indent=2, ensure_ascii=False), faster
 
-        self.wrote_data = True
         self.echo(dumps_indented(payload))
 
     def failed(self, diagnostics: Sequence[Diagnostic] = ()) -> None:
