@@ -8,7 +8,6 @@ every board the repository has, and leave every board with a problem to the refe
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +22,6 @@ from storyc.files import LOCAL
 
 ROOT = Path(__file__).resolve().parent.parent
 pytest.importorskip("yaml._yaml", reason="PyYAML's C extension (libyaml) is not installed: only the reference path")
-
-
-@pytest.fixture
-def reference_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(source, "_parse_fast", lambda *args: None)
-    yield
 
 
 def both(text: str) -> tuple[SourceDoc | None, list[str], SourceDoc | None, list[str]]:
@@ -175,3 +168,17 @@ def yaml_documents(draw: st.DrawFn) -> str:
 @given(yaml_documents())
 def test_generated_documents_read_the_same(text: str) -> None:
     assert_same(text)
+
+
+def test_without_the_c_extension_every_board_takes_the_reference_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A platform without PyYAML's wheels: slower, the same result."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "yaml._yaml", None)  # `from yaml._yaml import CParser` raises ImportError
+    monkeypatch.setattr(source, "_FAST", None)
+    text = (ROOT / "examples" / "elephant" / "board.yaml").read_text("utf-8")
+    assert not fast_path_taken(text)
+    diags = Diagnostics("b.yaml")
+    doc = parse(text, Path("/tmp/b.yaml"), diags)
+    assert doc is not None and doc.data["version"] == 1 and not diags.has_errors
+    monkeypatch.setattr(source, "_FAST", None)  # the next test finds the extension again
