@@ -19,6 +19,11 @@ have been paid for, so the ledger knows whether trying again could pay twice.
   unexpected status): it stays submitted and is resumed later by its id.
 - `Gone`: the service says it does not know this request or file (404/410);
   whether that means "lost" depends on how long ago it was sent.
+
+An answer's text is mostly the service's own words (a 422's details, a failed
+job's error), which may echo the key it was sent: every answer is scrubbed of
+the environment's secrets (`storyc.diagnostics.redact`) as it is made, so no
+output, lock `error:` or team store note can carry the key.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from storyc.compile.assets import LocalFile
+from storyc.diagnostics import redact
 from storyc.render.run import RunContext
 
 
@@ -36,7 +42,7 @@ class ServiceAnswer(Exception):
     """Base of what a service says instead of a result."""
 
     def __init__(self, message: str, field_path: Sequence[Any] = ()) -> None:
-        super().__init__(message)
+        super().__init__(redact(message))  # the service's words may echo the key (see above)
         self.field_path = tuple(field_path)  # the request field it is about, e.g. ("prompt",)
 
 

@@ -248,7 +248,10 @@ class FalService:
         return self._retry(attempt, "downloading")
 
     def cancel(self, endpoint: str, request_id: str) -> None:
-        self._fal().cancel(endpoint, request_id)
+        try:
+            self._fal().cancel(endpoint, request_id)
+        except Exception as exc:  # fal's words, which may echo the key: an answer scrubs them
+            raise Pending(f"{type(exc).__name__}: {_message(getattr(exc, 'message', exc))}") from exc
 
     def _retry(
         self,
