@@ -259,6 +259,17 @@ def test_ingress_error_after_processing_is_retried_into_a_duplicate(
     assert [j.request_id for j in fake_fal.jobs][1] == handle.request_id  # the client knows only the second
 
 
+def test_a_409_after_processing_is_retried_by_fal_client_into_a_duplicate(
+    fake_fal: FakeFal, client: fal_client.SyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast_retries(monkeypatch)
+    fake_fal.fail_next("submit", 409, after_processing=True)  # a conflict reported for a job fal did take
+    handle = client.submit(APP, OK)
+    assert [(r.status, r.processed) for r in fake_fal.records("submit")] == [(409, True), (200, True)]
+    assert fake_fal.accepted_count() == 2  # fal_client's own retry of 408/409/429 paid twice
+    assert fake_fal.jobs[1].request_id == handle.request_id
+
+
 def test_echo_key_puts_the_credentials_in_every_error_text(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
     echo = f"(for key {fake_fal.key}; key id {fake_fal.key.partition(':')[0]})"
     fake_fal.echo_key = True

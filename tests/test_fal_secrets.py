@@ -75,6 +75,10 @@ FAULTS: dict[str, tuple[Callable[[FakeFal], None], str]] = {
         "Service Temporarily Unavailable",
     ),
     "a 422 body on submit": (lambda fal: fal.fail_next("submit", 422, count=2), "Unprocessable Entity"),
+    "a 409 body on submit, after fal took it": (
+        lambda fal: fal.fail_next("submit", 409, count=2, after_processing=True),
+        "Conflict",
+    ),
 }
 
 

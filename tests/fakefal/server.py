@@ -600,7 +600,10 @@ class FakeFal:
         the request as usual (a submit creates its job, which is validated, runs and would be
         billed; a cancel cancels) and then answers `status` instead of its own answer: fal accepted
         it, the client never learned so. Only 5xx may come after processing; a 429 (or any 4xx)
-        proves the request was not accepted, so `after_processing=True` with it is a ValueError.
+        proves the request was not accepted, so `after_processing=True` with it is a ValueError,
+        except a 409: a conflict can be with the very request that took effect (an idempotency or
+        billing conflict reported for a submit fal did take; hermes-agent#106479).  A 408 proves
+        fal timed out reading the request: only before processing.
 
         `ingress=True` answers like fal's nginx ingress (HTML body mentioning nginx, no
         x-fal-request-id), which fal_client retries on 502/503/504 (so an accepted submit is sent
@@ -610,10 +613,10 @@ class FakeFal:
         like an unknown request id. `body` (JSON-able, or a str for `ingress`) and `headers`
         override what is sent, e.g. headers={"X-Fal-Request-Timeout-Type": "user"}.
         """
-        if after_processing and status < 500:
+        if after_processing and status < 500 and status != 409:
             raise ValueError(
                 f"HTTP {status} after processing is not something fal does: a {status} means the request was not "
-                "accepted; only 5xx may come after the request took effect"
+                "accepted; only a 409 or a 5xx may come after the request took effect"
             )
         self._add_fault(
             route,

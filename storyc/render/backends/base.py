@@ -8,12 +8,14 @@ decides what to send and records every step.
 The answers are chosen for money: each exception says whether a request may
 have been paid for, so the ledger knows whether trying again could pay twice.
 
-- `NotSent`: proven not accepted (429, connection refused, an upload failed):
-  nothing was paid; trying again later is safe.
-- `Refused`: the service answered the submit with a definitive refusal (4xx):
-  not accepted, nothing paid, trying again unchanged will fail the same way.
+- `NotSent`: proven not accepted (429, a second 408, connection refused, an
+  upload failed): nothing was paid; trying again later is safe.
+- `Refused`: the service answered the submit with a definitive refusal (a 4xx
+  but 408, 409 and 429): not accepted, nothing paid, trying again unchanged
+  will fail the same way.
 - `NoAnswer`: the submit was sent and its outcome is unknown (no answer, a
-  5xx, a dropped connection): the service may have accepted it.
+  409 conflict, a 5xx, a dropped connection): the service may have accepted
+  it. Whatever does not prove "not accepted" is this, never `Refused`.
 - `JobFailed`: an accepted job ended in a definitive failure.
 - `Pending`: the job's state could not be learnt now (5xx, timeouts, an
   unexpected status): it stays submitted and is resumed later by its id.
@@ -51,7 +53,7 @@ class NotSent(ServiceAnswer):
 
 
 class Refused(ServiceAnswer):
-    """The submit was refused for good (4xx): not accepted, nothing paid."""
+    """The submit was refused for good (a 4xx but 408/409/429): not accepted, nothing paid."""
 
 
 class NoAnswer(ServiceAnswer):
