@@ -114,3 +114,11 @@ def test_the_id_and_secret_form_of_the_key_is_scrubbed_by_its_halves(
     assert_scrubbed(shown + lock, fake_fal.key)
     # the halves did reach fal, as one key: the jobs ran and failed with fal's words
     assert fake_fal.jobs and {j.headers["authorization"] for j in fake_fal.jobs} == {f"Key {fake_fal.key}"}
+
+
+def test_a_status_word_carrying_the_key_is_shown_without_it(fake_fal: FakeFal, board: Path) -> None:
+    """fal_client's own error for a status it does not know quotes fal's word: "Unknown status: ..."."""
+    fake_fal.report_status_next(f"PAUSED-BY-{fake_fal.key}", count=1000)
+    out, err = run("render", "board.yaml", "--yes", "--scene", "meet")
+    assert f"unexpected status 'PAUSED-BY-{REDACTED}'" in err
+    assert_scrubbed(out + err + lock_path(board).read_text("utf-8"), fake_fal.key)
