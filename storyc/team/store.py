@@ -794,13 +794,14 @@ class TeamStore:
     def mark_released(self, claim: ClaimInfo, reason: str) -> None:
         """Claim `claim.n`'s submit provably did not reach fal: the next clone may claim the key at once."""
         hex_key = _hex(claim.key)
-        note = {"released_at": _iso(self._clock()), "reason": reason}
+        # A reason is mostly fal's words, which may echo the key; everyone in the team reads the store.
+        note = {"released_at": _iso(self._clock()), "reason": redact(reason, self._secrets)}
         self._create_or_read(f"claims/{hex_key}/{claim.n}.released.json", _dumps(note))
 
     def mark_unknown(self, claim: ClaimInfo, reason: str) -> None:
         """Claim `claim.n`'s submit got no answer: fal may have accepted it, so nobody may submit again."""
         hex_key = _hex(claim.key)
-        note = {"sent_at": _iso(self._clock()), "reason": reason}
+        note = {"sent_at": _iso(self._clock()), "reason": redact(reason, self._secrets)}
         self._create_or_read(f"claims/{hex_key}/{claim.n}.unknown.json", _dumps(note))  # already there: same news
 
     # -- videos --
