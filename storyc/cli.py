@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -24,7 +24,7 @@ import click
 from storyc import __version__
 
 if TYPE_CHECKING:
-    from storyc.diagnostics import StorycError
+    from storyc.diagnostics import Diagnostic, StorycError
     from storyc.report import Output
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -46,6 +46,7 @@ class FiniteFloat(click.FloatRange):
 
 
 # --- options, declared once ---------------------------------------------------------------
+
 
 def find_board(given: Path | None) -> Path:
     """BOARD.yaml as given; none: ./board.yaml; a folder: its board.yaml, or its one YAML file."""
@@ -91,6 +92,8 @@ resend_unknown_option = click.option(
     help="Send again the submits whose outcome is unknown (no answer came back; fal may have accepted them, "
     "so this may pay twice). Without it they are shown and left alone.",
 )
+
+
 def _complete_profiles(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
     """Shell completion: the profiles ./board.yaml declares (or the board named, when click has parsed it:
     while an option waits for its value, click's completion parses no positional arguments)."""
@@ -160,7 +163,14 @@ def format_option(*formats: str, help: str = "text for people, json for programs
 def _output(fmt: str, as_json: bool) -> Output:
     from storyc.report import Output
 
-    return Output("json" if as_json else fmt)
+    out = Output("json" if as_json else fmt)
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.meta[_OUTPUT] = out  # for the error boundary: a failed JSON command still writes JSON
+    return out
+
+
+_OUTPUT = "storyc.output"
 
 
 def _exit(code: int) -> NoReturn:
@@ -194,7 +204,21 @@ class StorycGroup(click.Group):
             return super().invoke(ctx)
         except StorycError as exc:
             _echo_failure(exc)
+            _json_failure(ctx, exc.diagnostics)
             ctx.exit(getattr(exc, "exit_code", EXIT_PROBLEMS))
+        except click.exceptions.Exit as exc:
+            if exc.exit_code not in (EXIT_OK, EXIT_INTERRUPTED):
+                _json_failure(ctx)
+            raise
+        except Exception:
+            _json_failure(ctx)  # a bug: `main` reports it (exit 3); stdout still parses
+            raise
+
+
+def _json_failure(ctx: click.Context, diagnostics: Sequence[Diagnostic] = ()) -> None:
+    out = ctx.meta.get(_OUTPUT)
+    if out is not None:
+        out.failed(diagnostics)
 
 
 @click.group(cls=StorycGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -236,13 +260,12 @@ def cli() -> None:
 @click.option(
     "--locked",
     is_flag=True,
-    help="Also fail when BOARD.lock's scene keys are out of date with the board (for teams that commit locks).",
+    help="Also fail when BOARD.lock's scene keys are out of date with the board (for teams that commit locks); "
+    "a board without a lock file passes. `storyc lock sync` updates the keys without rendering.",
 )
 @no_cache_option
 @profile_option
-def check(
-    boards: tuple[Path, ...], fmt: str, as_json: bool, locked: bool, no_cache: bool, profile: str | None
-) -> None:
+def check(boards: tuple[Path, ...], fmt: str, as_json: bool, locked: bool, no_cache: bool, profile: str | None) -> None:
     """Check storyboards: schema, names, templates, assets, limits.
 
     Prints every problem as PATH:LINE:COL: error|warning: MESSAGE, then a
@@ -309,6 +332,13 @@ def compile_command(
     is_flag=True,
     help="Exit 2 when rendering would pay for something, 0 when it would not (1 on problems), as terraform plan.",
 )
+@click.option(
+    "--out",
+    "save_to",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="PLAN.json",
+    help="Also save the plan, for `storyc render --plan PLAN.json` to pay exactly it (as terraform plan -out).",
+)
 @format_option()
 def plan(
     board: Path,
@@ -321,6 +351,7 @@ def plan(
     only_done_in: str | None,
     compare: bool,
     detailed_exitcode: bool,
+    save_to: Path | None,
     fmt: str,
     as_json: bool,
 ) -> None:
@@ -338,6 +369,7 @@ def plan(
       storyc plan examples/elephant/board.yaml
       storyc plan examples/elephant/board.yaml --compare     # every profile's price
       storyc plan board.yaml --profile final --only-done-in draft
+      storyc plan board.yaml --profile final --out final.plan.json   # then: render --plan final.plan.json
     """
     from storyc.commands.plan import plan as run
 
@@ -354,6 +386,7 @@ def plan(
         compare=compare,
         profile=profile,
         only_done_in=only_done_in,
+        save_to=save_to,
     )
     _exit(code)
 
@@ -367,7 +400,10 @@ def plan(
 @size_option
 @click.option("--yes", "-y", is_flag=True, help="Spend without asking (for scripts and CI).")
 @click.option(
-    "--max-cost", type=FiniteFloat(min=0), metavar="USD", help=(
+    "--max-cost",
+    type=FiniteFloat(min=0),
+    metavar="USD",
+    help=(
         "Refuse a plan that would spend more than this. Compared with the full estimate: the certain price "
         "plus the uncertain part (scenes with a video input, which fal may price differently)."
     ),
@@ -386,6 +422,14 @@ def plan(
 @click.option("--cancel-on-interrupt", is_flag=True, help="On Ctrl-C, ask fal to cancel the requests sent in this run.")
 @resend_unknown_option
 @no_store_option
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    metavar="PLAN.json",
+    help="Pay exactly a plan saved by `storyc plan --out`: refused if the board changed since, or if the lock "
+    "changed so that more would be paid; what was done meanwhile is skipped. --yes/--max-cost apply to its total.",
+)
 @format_option()
 def render(
     board: Path,
@@ -401,6 +445,7 @@ def render(
     cancel_on_interrupt: bool,
     resend_unknown: bool,
     no_store: bool,
+    plan_file: Path | None,
     fmt: str,
     as_json: bool,
 ) -> None:
@@ -420,6 +465,7 @@ def render(
       storyc render examples/elephant/board.yaml --backend animatic
       storyc render examples/elephant/board.yaml --scene meet --max-cost 5
       storyc render board.yaml --profile final --only-done-in draft
+      storyc render board.yaml --plan final.plan.json       # pays what `plan --out` saved, no more
       FAL_KEY=... storyc render board.yaml --yes --json
     Exit status: 0 all rendered, 1 a scene failed or spending refused, 130 interrupted.
     """
@@ -440,6 +486,7 @@ def render(
         use_store=not no_store,
         profile=profile,
         only_done_in=only_done_in,
+        plan_file=plan_file,
     )
     _exit(code)
 
@@ -471,9 +518,7 @@ def status(
 @profile_option
 @no_store_option
 @format_option()
-def pull(
-    board: Path, scenes: tuple[str, ...], profile: str | None, no_store: bool, fmt: str, as_json: bool
-) -> None:
+def pull(board: Path, scenes: tuple[str, ...], profile: str | None, no_store: bool, fmt: str, as_json: bool) -> None:
     """Download rendered videos that are missing (or altered) locally: from the team store, else fal's URL.
 
     For a fresh clone of a repository that commits its lock: every done
@@ -716,7 +761,7 @@ def init(directory: Path, fmt: str, as_json: bool) -> None:
 
 @cli.group("lock")
 def lock_group() -> None:
-    """The lock file: merge it across git branches, repair conflict markers, adopt a request fal took.
+    """The lock file: merge it across git branches, repair conflict markers, adopt a request fal took, sync.
 
     Merging (two branches that each rendered scenes):
 
@@ -732,6 +777,9 @@ def lock_group() -> None:
     A scene whose submit got no answer (`unknown`): `storyc lock adopt
     --scene ID --request-id REQUEST` records the request fal's dashboard
     shows, so `render` resumes it instead of paying again.
+
+    After editing a board without rendering it, `storyc lock sync BOARD.yaml`
+    records its scenes' keys, for `storyc check --locked`.
     """
 
 
@@ -799,6 +847,28 @@ def lock_repair(board: Path, fmt: str, as_json: bool) -> None:
     _exit(repair(board, out=_output(fmt, as_json)))
 
 
+@lock_group.command("sync")
+@board_argument
+@format_option()
+def lock_sync(board: Path, fmt: str, as_json: bool) -> None:
+    """Record the board's current scene keys in BOARD.lock, so `check --locked` passes.
+
+    The lock's `scenes:` map says which request each scene of the board is
+    (its default profile's); `storyc check --locked` (and the `storyc-lock`
+    pre-commit hook) fails when the map and the board differ. `render`
+    updates the map as it goes; this updates it without rendering: nothing
+    is sent, paid or forgotten (every render the lock has stays, so
+    reverting a change is still free).
+
+    \b
+    Example:
+      storyc lock sync film/board.yaml && git add film/board.lock
+    """
+    from storyc.commands.lock import sync
+
+    _exit(sync(board, out=_output(fmt, as_json)))
+
+
 def _request_id(ctx: click.Context, param: click.Parameter, value: str) -> str:
     """fal's request ids are UUIDs; this one goes into a URL path, so nothing else gets through."""
     import re
@@ -840,9 +910,7 @@ def lock_adopt(
     """
     from storyc.commands.lock import adopt
 
-    code = adopt(
-        board, scene, request_id, out=_output(fmt, as_json), profile=profile, use_store=not no_store
-    )
+    code = adopt(board, scene, request_id, out=_output(fmt, as_json), profile=profile, use_store=not no_store)
     _exit(code)
 
 

@@ -56,6 +56,10 @@ class Output:
     def __init__(self, fmt: str = "text") -> None:
         self.fmt: Format = "json" if fmt == "json" else "text"
         self.color: bool | None = False if os.environ.get("NO_COLOR") else None  # None: click decides (a tty)
+        # What a failed JSON command still owes stdout: whether it wrote its document, and what it told stderr.
+        self.wrote_data = False
+        self._shown: list[Diagnostic] = []
+        self._said: list[str] = []
 
     @property
     def json(self) -> bool:
@@ -64,6 +68,10 @@ class Output:
     # --- primitives -------------------------------------------------------------------------
 
     def echo(self, text: str = "", *, err: bool = False, nl: bool = True) -> None:
+        if err and self.json and text:
+            self._said.append(click.unstyle(text))
+        elif self.json:
+            self.wrote_data = True  # stdout has its document (`data`, or a format's own text, as diff's)
         click.echo(text, err=err, nl=nl, color=self.color)
 
     def text(self, text: str = "", *, err: bool = False) -> None:
@@ -75,6 +83,19 @@ class Output:
 
         self.echo(dumps_indented(payload))
 
+    def failed(self, diagnostics: Sequence[Diagnostic] = ()) -> None:
+        """With --format json, a command that ends in failure before writing its JSON still writes one.
+
+        `{"ok": false, "diagnostics": [...], "messages": [...]}`, the diagnostics as `check` gives
+        them: stdout is valid JSON whatever happens, so a script can always parse it.
+        """
+        if not self.json or self.wrote_data:
+            return
+        shown = list(dict.fromkeys([*self._shown, *diagnostics]))
+        located = {self.diagnostic_line(d) for d in shown} | {d.format() for d in shown}
+        messages = [m for m in self._said if m not in located and click.unstyle(m) not in located]
+        self.data({"ok": False, "diagnostics": [d.to_json() for d in shown], "messages": messages})
+
     @staticmethod
     def style(text: str, fg: str | None = None, *, bold: bool = False) -> str:
         return click.style(text, fg=fg, bold=bold)
@@ -83,6 +104,7 @@ class Output:
 
     def diagnostics(self, diagnostics: Iterable[Diagnostic], *, err: bool) -> None:
         for d in diagnostics:
+            self._shown.append(d)
             self.echo(self.diagnostic_line(d), err=err)
 
     def diagnostic_line(self, d: Diagnostic) -> str:

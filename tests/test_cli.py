@@ -105,8 +105,11 @@ def test_compile_human_view(project: Path) -> None:
 
 def test_compile_errors_go_to_stderr_and_exit_1(project: Path) -> None:
     project.write_text(project.read_text().replace("@rex runs", "@Element1 runs"))
-    code, out, err = run("compile", "board.yaml", "--json")
+    code, out, err = run("compile", "board.yaml")
     assert code == 1 and out == ""
+    assert "board.yaml:23:18: error: '@Element1' is a positional reference" in err
+    code, out, err = run("compile", "board.yaml", "--json")  # stdout: the same problems, as JSON
+    assert code == 1 and json.loads(out)["diagnostics"][0]["line"] == 23
     assert "board.yaml:23:18: error: '@Element1' is a positional reference" in err
 
 
@@ -255,6 +258,9 @@ def test_a_scenes_state_is_the_field_state_in_every_json(project: Path) -> None:
 
 
 def test_check_locked_json_says_not_ok_when_it_exits_1(project: Path) -> None:
+    from storyc.lock.lockfile import Lock, dumps
+
+    (project.parent / "board.lock").write_text(dumps(Lock()), "utf-8")  # a lock that records no scene yet
     code, out, err = run("check", "board.yaml", "--locked", "--format", "json")
     payload = json.loads(out)
     assert code == 1 and payload["ok"] is False and payload["stale_locks"]
@@ -345,3 +351,44 @@ def test_shell_completion_completes_the_boards_profiles(tmp_path: Path) -> None:
         done = subprocess.run([console_script()], env=env, capture_output=True, text=True, timeout=60, cwd=cwd)
         assert done.returncode == 0, done.stderr
         assert [line.split(",")[1] for line in done.stdout.splitlines() if line] == expected, words
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        "compile board.yaml --format json",
+        "plan board.yaml --json",
+        "status board.yaml --json",
+        "render board.yaml --backend animatic --json",
+        "pull board.yaml --json",
+        "sheet board.yaml --json",
+        "cut board.yaml --backend animatic --json",
+        "gc board.yaml --json",
+        "lock sync board.yaml --json",
+    ],
+)
+def test_json_commands_write_json_on_stdout_for_an_invalid_board(project: Path, args: str) -> None:
+    """A script reading stdout always gets a document: the located diagnostics, like `check --format json`."""
+    project.write_text(project.read_text("utf-8").replace("duration: 8", "duration: 99"), "utf-8")
+    code, out, err = run(*args.split())
+    assert code == 1
+    payload = json.loads(out)
+    assert payload["ok"] is False
+    (diagnostic,) = payload["diagnostics"]
+    assert diagnostic["path"] == "board.yaml" and diagnostic["severity"] == "error"
+    assert diagnostic["line"] is not None and "duration" in diagnostic["message"]
+    assert "error:" in err  # people still read it on stderr
+
+
+def test_json_failures_that_are_not_about_the_board_are_json_too(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STORYC_STORE", "none")
+    code, out, _ = run("push", "board.yaml", "--json")
+    assert code == 1
+    payload = json.loads(out)
+    assert payload["ok"] is False and "team store" in payload["diagnostics"][0]["message"]
+    code, out, _ = run("plan", "board.yaml", "--scene", "nope", "--json")  # a usage error: exit 2, still JSON
+    assert code == 2 and "no scene 'nope'" in json.loads(out)["diagnostics"][0]["message"]
+    code, out, _ = run("plan", "board.yaml", "--scene", "nope")
+    assert code == 2 and out == ""  # text output is unchanged: the message is on stderr

@@ -259,6 +259,35 @@ def test_ingress_error_after_processing_is_retried_into_a_duplicate(
     assert [j.request_id for j in fake_fal.jobs][1] == handle.request_id  # the client knows only the second
 
 
+def test_a_409_after_processing_is_retried_by_fal_client_into_a_duplicate(
+    fake_fal: FakeFal, client: fal_client.SyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast_retries(monkeypatch)
+    fake_fal.fail_next("submit", 409, after_processing=True)  # a conflict reported for a job fal did take
+    handle = client.submit(APP, OK)
+    assert [(r.status, r.processed) for r in fake_fal.records("submit")] == [(409, True), (200, True)]
+    assert fake_fal.accepted_count() == 2  # fal_client's own retry of 408/409/429 paid twice
+    assert fake_fal.jobs[1].request_id == handle.request_id
+
+
+def test_echo_key_puts_the_credentials_in_every_error_text(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
+    echo = f"(for key {fake_fal.key}; key id {fake_fal.key.partition(':')[0]})"
+    fake_fal.echo_key = True
+    fake_fal.fail_jobs_matching("elephant", error="model crashed", status=422)
+    fake_fal.fail_next("status", 503)
+    handle = client.submit(APP, OK)
+    with pytest.raises(fal_client.FalClientHTTPError) as five_hundred:
+        handle.status()
+    assert five_hundred.value.message == f"Service Temporarily Unavailable {echo}"
+    while not isinstance(status := handle.status(), fal_client.Completed):
+        time.sleep(0.01)
+    assert status.error == f"model crashed {echo}"
+    with pytest.raises(fal_client.FalClientHTTPError) as refused:
+        handle.get()
+    details: Any = refused.value.message  # a 422's detail is a list, whatever fal_client's type says
+    assert refused.value.status_code == 422 and details[0]["msg"] == f"model crashed {echo}"
+
+
 def test_accepted_then_failed_submit_is_still_validated(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
     fake_fal.fail_next("submit", 500, after_processing=True)
     with pytest.raises(fal_client.FalClientHTTPError):
@@ -523,6 +552,7 @@ def test_closed_port_refuses_and_fal_client_retries_the_connect(
     fast_retries(monkeypatch)
     delays: list[int] = []
     real_delay = fc._get_retry_delay
+
     def counted_delay(n: int, *a: Any, **k: Any) -> float:
         delays.append(n)
         return real_delay(n, *a, **k)
@@ -892,3 +922,261 @@ def _details(error: fal_client.FalClientHTTPError) -> list[dict[str, Any]]:
     details: Any = error.message
     assert isinstance(details, list)
     return details
+
+
+# --------------------------------------------------------------------------- image endpoints (stills)
+
+EDIT = "fal-ai/nano-banana-2/edit"
+TEXT_TO_IMAGE = "fal-ai/nano-banana-2"
+STILL = {"prompt": "a young grey elephant at the edge of a clearing", "aspect_ratio": "16:9"}
+
+
+def _image(data: bytes) -> Any:
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def _mean_colour(data: bytes) -> tuple[float, ...]:
+    from PIL import ImageStat
+
+    return tuple(ImageStat.Stat(_image(data).convert("RGB")).mean)
+
+
+def test_image_edit_round_trip_gives_one_png_per_candidate(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
+    reference = client.upload(png_bytes(), "image/png", "ellie.png")
+    request = {**STILL, "image_urls": [reference], "num_images": 3}
+    handle = client.submit(EDIT, request)
+    base = f"{fake_fal.url}/fal-ai/nano-banana-2/requests/{handle.request_id}"
+    assert (handle.status_url, handle.response_url) == (base + "/status", base)
+    assert isinstance(fake_fal.records("submit")[0].response_json["queue_position"], int)
+    final = list(handle.iter_events(with_logs=True, interval=0.01))[-1]
+    assert isinstance(final, fal_client.Completed) and final.error is None
+    assert any(f"Starting {EDIT}" in log["message"] for log in final.logs or [])
+
+    result = handle.get(interval=0.01)
+    assert set(result) == {"images", "description"} and result["description"] == ""
+    images = result["images"]
+    assert len(images) == 3
+    downloads = []
+    for i, meta in enumerate(images):
+        assert set(meta) == {"url", "content_type", "file_name", "file_size", "width", "height"}
+        assert meta["content_type"] == "image/png" and meta["file_name"] == f"output_{i}.png"
+        data = httpx.get(meta["url"], timeout=10).content
+        assert len(data) == meta["file_size"] > 0
+        image = _image(data)
+        assert image.format == "PNG"
+        assert image.size == (meta["width"], meta["height"])
+        assert meta["width"] * 9 == meta["height"] * 16  # the aspect ratio asked, exactly
+        downloads.append(data)
+    colours = [_mean_colour(d) for d in downloads]
+    for a in range(3):
+        for b in range(a + 1, 3):  # each candidate visibly different: mean colours far apart
+            assert sum(abs(x - y) for x, y in zip(colours[a], colours[b], strict=True)) > 60, colours
+    assert fake_fal.job(handle.request_id).image_urls == tuple(m["url"] for m in images)
+    assert fake_fal.job(handle.request_id).video_url is None
+
+    again = client.submit(EDIT, request).get(interval=0.01)["images"]  # the same request draws the same images
+    assert [httpx.get(m["url"], timeout=10).content for m in again] == downloads
+    other = client.submit(EDIT, {**request, "prompt": "another still"}).get(interval=0.01)["images"]
+    assert httpx.get(other[0]["url"], timeout=10).content != downloads[0]
+
+
+@pytest.mark.parametrize(
+    ("aspect_ratio", "output_format", "pillow_format"),
+    [("9:16", "png", "PNG"), ("21:9", "jpeg", "JPEG"), ("1:8", "webp", "WEBP"), ("auto", "png", "PNG")],
+)
+def test_text_to_image_honours_aspect_ratio_and_format(
+    fake_fal: FakeFal, client: fal_client.SyncClient, aspect_ratio: str, output_format: str, pillow_format: str
+) -> None:
+    request = {"prompt": "turnaround sheet", "aspect_ratio": aspect_ratio, "output_format": output_format}
+    (meta,) = client.submit(TEXT_TO_IMAGE, request).get(interval=0.01)["images"]
+    assert meta["content_type"] == f"image/{output_format}"
+    image = _image(httpx.get(meta["url"], timeout=10).content)
+    assert image.format == pillow_format
+    assert image.size == (meta["width"], meta["height"])
+    across, down = (1, 1) if aspect_ratio == "auto" else (int(p) for p in aspect_ratio.split(":"))
+    assert meta["width"] * down == meta["height"] * across
+    assert min(image.size) >= 300  # a still can go on as a Kling start frame (300 px minimum side)
+
+
+def test_image_jobs_queue_with_video_jobs(
+    manual_fal: FakeFal, manual_client: fal_client.SyncClient, clock: ManualClock
+) -> None:
+    manual_fal.concurrency = 1
+    video = manual_client.submit(APP, OK)
+    still = manual_client.submit(TEXT_TO_IMAGE, {"prompt": "a clearing"})
+    assert manual_fal.records("submit")[-1].response_json["queue_position"] == 0
+    assert still.status() == fal_client.Queued(position=0)
+    assert manual_client.status(TEXT_TO_IMAGE, still.request_id) == fal_client.Queued(position=0)  # by id
+    clock.advance(10.0)
+    assert isinstance(video.status(), fal_client.Completed)
+    assert still.status() == fal_client.InProgress(logs=None)
+    clock.advance(10.0)
+    assert len(manual_client.result(TEXT_TO_IMAGE, still.request_id)["images"]) == 1
+
+    queued = manual_client.submit(EDIT, {"prompt": "x", "image_urls": ["https://example.org/a.png"]})
+    manual_client.submit(APP, OK)
+    queued.cancel()
+    cancelled = queued.status()
+    assert isinstance(cancelled, fal_client.Completed) and cancelled.error_type == "client_cancelled"
+
+
+INVALID_IMAGE: dict[str, tuple[str, Any, list[Any], str]] = {
+    "edit-without-image-urls": (EDIT, {"prompt": "a"}, ["body", "image_urls"], "value_error.missing"),
+    "text-to-image-with-image-urls": (
+        TEXT_TO_IMAGE,
+        {"prompt": "a", "image_urls": ["https://example.org/a.png"]},
+        ["body", "image_urls"],
+        "value_error.extra",
+    ),
+    "no-prompt": (TEXT_TO_IMAGE, {"num_images": 1}, ["body", "prompt"], "value_error.missing"),
+    "prompt-not-a-string": (TEXT_TO_IMAGE, {"prompt": 3}, ["body", "prompt"], "type_error.str"),
+    "five-images": (
+        TEXT_TO_IMAGE,
+        {"prompt": "a", "num_images": 5},
+        ["body", "num_images"],
+        "value_error.number.not_le",
+    ),
+    "zero-images": (
+        TEXT_TO_IMAGE,
+        {"prompt": "a", "num_images": 0},
+        ["body", "num_images"],
+        "value_error.number.not_ge",
+    ),
+    "aspect-out-of-enum": (
+        TEXT_TO_IMAGE,
+        {"prompt": "a", "aspect_ratio": "7:5"},
+        ["body", "aspect_ratio"],
+        "type_error.enum",
+    ),
+    "format-out-of-enum": (
+        TEXT_TO_IMAGE,
+        {"prompt": "a", "output_format": "gif"},
+        ["body", "output_format"],
+        "type_error.enum",
+    ),
+    "resolution-out-of-enum": (
+        TEXT_TO_IMAGE,
+        {"prompt": "a", "resolution": "8K"},
+        ["body", "resolution"],
+        "type_error.enum",
+    ),
+    "seed-not-an-integer": (TEXT_TO_IMAGE, {"prompt": "a", "seed": "7"}, ["body", "seed"], "type_error.integer"),
+    "unknown-field": (TEXT_TO_IMAGE, {"prompt": "a", "duration": "5"}, ["body", "duration"], "value_error.extra"),
+    "relative-image-url": (
+        EDIT,
+        {"prompt": "a", "image_urls": ["refs/a.png"]},
+        ["body", "image_urls", 0],
+        "url_parsing",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", INVALID_IMAGE)
+def test_invalid_image_payload_fails_after_the_queue_with_422(
+    fake_fal: FakeFal, client: fal_client.SyncClient, case: str
+) -> None:
+    endpoint, payload, loc, type_ = INVALID_IMAGE[case]
+    handle = client.submit(endpoint, payload)  # accepted: validation happens in the runner
+    final = list(handle.iter_events(interval=0.01))[-1]
+    assert isinstance(final, fal_client.Completed) and final.error_type == "validation_error"
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        handle.get(interval=0.01)
+    assert err.value.status_code == 422
+    detail = _details(err.value)
+    assert (loc, type_) in [(d["loc"], d["type"]) for d in detail], detail
+    assert all(d["msg"] for d in detail)
+    assert fake_fal.accepted_count(endpoint=endpoint) == 1
+
+
+def test_every_documented_image_setting_is_accepted(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
+    reference = client.upload(png_bytes(), "image/png", "ellie.png")
+    request = {
+        "prompt": "a",
+        "image_urls": [reference],
+        "num_images": 4,
+        "seed": 7,
+        "aspect_ratio": "4:1",
+        "output_format": "png",
+        "resolution": "0.5K",
+        "safety_tolerance": "2",
+        "limit_generations": True,
+        "enable_web_search": False,
+    }
+    assert len(client.submit(EDIT, request).get(interval=0.01)["images"]) == 4
+
+
+def test_image_input_urls_are_fetched_like_video_references(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
+    text = client.upload(b"not an image", "image/png", "fake.png")
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        client.submit(EDIT, {"prompt": "a", "image_urls": [text]}).get(interval=0.01)
+    assert [(d["loc"], d["type"]) for d in _details(err.value)] == [(["body", "image_urls", 0], "image_load_error")]
+
+
+def test_faults_aimed_at_the_image_endpoint_spare_the_videos(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
+    fake_fal.fail_next("submit", 503, endpoint=EDIT)
+    video = client.submit(APP, OK)  # not aimed at: goes through, the fault stays armed
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        client.submit(EDIT, {"prompt": "a", "image_urls": ["https://example.org/a.png"]})
+    assert err.value.status_code == 503
+    assert fake_fal.accepted_count(endpoint=EDIT) == 0 and fake_fal.accepted_count() == 1
+
+    still = client.submit(TEXT_TO_IMAGE, {"prompt": "a"})
+    fake_fal.fail_next("result", 500, endpoint=TEXT_TO_IMAGE)
+    assert video.get(interval=0.01)["video"]  # a video's result is not this endpoint's
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        still.get(interval=0.01)
+    assert err.value.status_code == 500
+    assert still.get(interval=0.01)["images"]
+
+    with pytest.raises(ValueError, match="unknown endpoint"):
+        fake_fal.fail_next("submit", 500, endpoint="fal-ai/nano-banana-3")
+    with pytest.raises(ValueError, match="not about one endpoint"):
+        fake_fal.fail_next("download", 500, endpoint=EDIT)
+
+
+def test_image_jobs_share_the_faults_and_counts_of_video_jobs(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
+    fake_fal.drop_next("submit", after_processing=True)  # any endpoint: the answer is lost, the job exists
+    handle = client.submit(TEXT_TO_IMAGE, {"prompt": "a"})
+    assert fake_fal.accepted_count(endpoint=TEXT_TO_IMAGE) == 2  # a duplicate, as for video
+    assert fake_fal.jobs[1].request_id == handle.request_id
+
+    fake_fal.fail_jobs_matching(
+        "forbidden", error="Content policy violation", error_type="content_policy_violation", status=422
+    )
+    with pytest.raises(fal_client.FalClientHTTPError) as err:
+        client.submit(TEXT_TO_IMAGE, {"prompt": "a forbidden still"}).get(interval=0.01)
+    assert _details(err.value)[0]["loc"] == ["body", "prompt"]
+
+    fake_fal.report_status_next("FAILED", request_id=handle.request_id)
+    with pytest.raises(ValueError, match="Unknown status: FAILED"):
+        handle.status()
+
+    (meta,) = handle.get(interval=0.01)["images"]
+    fake_fal.truncate_next_downloads()
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.get(meta["url"], timeout=10)
+
+    client.run(EDIT, {"prompt": "a", "image_urls": [meta["url"]]})  # a still made from a still
+    assert fake_fal.accepted_count(endpoint=EDIT, via="run") == 1
+    assert fake_fal.accepted_count(endpoint=APP) == 0
+    assert fake_fal.accepted_count() == 4
+
+
+def test_endpoint_files_about_image_endpoints_do_not_change_the_fake(tmp_path: Path) -> None:
+    from fakefal import load_endpoints
+    from fakefal.validation import DEFAULT_SCHEMAS_DIR
+
+    for source in DEFAULT_SCHEMAS_DIR.glob("*.json"):
+        (tmp_path / source.name).write_text(source.read_text("utf-8"), "utf-8")
+    # storyc's own data file for the endpoint, whatever its shape, is not the fake's model of fal
+    (tmp_path / "nano-banana-2-edit.json").write_text(json.dumps({"id": EDIT, "price_usd_per_image": 0.08}), "utf-8")
+    endpoints = load_endpoints(tmp_path)
+    assert endpoints[EDIT].kind == "image" and "image_urls" in endpoints[EDIT].input_schema["required"]
+    assert endpoints[TEXT_TO_IMAGE].kind == "image"
+    assert endpoints[APP].kind == "video"

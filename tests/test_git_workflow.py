@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from helpers import BASIC_BOARD, BASIC_IMAGES, make_project
 
 from storyc.cli import cli
 from storyc.compile.pipeline import compile_file
-from storyc.lock.lockfile import Lock, dumps, lock_path
+from storyc.lock.lockfile import Lock, Render, dumps, lock_path, read
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,11 +27,16 @@ def test_check_locked_fails_until_the_lock_records_the_boards_keys(
 ) -> None:
     board = make_project(tmp_path, BASIC_BOARD, BASIC_IMAGES)
     monkeypatch.chdir(tmp_path)
-    code, _, err = run("check", "--locked", "board.yaml")
-    assert code == 1
-    assert "board.lock: out of date with board.yaml (new: meet, play)" in err
+    code, out, _ = run("check", "--locked", "board.yaml")
+    assert code == 0, "a board never rendered has no lock: nothing to record, so it is committable"
+    assert out.endswith("0 errors, 0 warnings in 1 file, locks up to date\n")
     compiled = compile_file(board, use_cache=False).board
     assert compiled is not None
+    lock_path(board).write_text(dumps(Lock(scenes={"meet": compiled.jobs[0].key})), "utf-8")
+    code, out, err = run("check", "--locked", "board.yaml")
+    assert code == 1
+    assert err.startswith("board.lock: out of date with board.yaml (new: play); `storyc lock sync board.yaml`")
+    assert out.endswith("0 errors, 0 warnings in 1 file, 1 lock out of date\n")  # the summary agrees with exit 1
     lock_path(board).write_text(dumps(Lock(scenes={j.scene: j.key for j in compiled.jobs})), "utf-8")
     assert run("check", "--locked", "board.yaml")[0] == 0
     board.write_text(board.read_text("utf-8").replace("@ellie follows @rex.", "@ellie chases @rex."), "utf-8")
@@ -38,6 +44,35 @@ def test_check_locked_fails_until_the_lock_records_the_boards_keys(
     assert code == 1
     assert "(changed: play)" in err
     assert run("check", "board.yaml")[0] == 0  # without --locked the lock is not a concern
+
+
+def test_lock_sync_records_the_keys_and_keeps_every_render(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    board = make_project(tmp_path, BASIC_BOARD, BASIC_IMAGES)
+    monkeypatch.chdir(tmp_path)
+    paid = Render(
+        scene="meet",
+        endpoint="fal-ai/kling-video/o3/4k/reference-to-video",
+        state="submitted",
+        seconds=8,
+        cost_usd=Decimal("3.36"),
+        request_id="req-1",
+    )
+    lock_path(board).write_text(
+        dumps(Lock(scenes={"meet": "sha256:" + "0" * 64}, renders={"sha256:" + "1" * 64: paid}))
+    )
+    assert run("check", "--locked", "board.yaml")[0] == 1
+    code, out, _ = run("lock", "sync", "board.yaml")
+    assert code == 0 and out == "board.lock: recorded the keys of 2 scenes of board.yaml\n"
+    after = read(lock_path(board))
+    compiled = compile_file(board, use_cache=False).board
+    assert compiled is not None
+    assert after.scenes == {j.scene: j.key for j in compiled.jobs}
+    assert after.renders == {"sha256:" + "1" * 64: paid}  # nothing forgotten: reverting is still free
+    assert run("check", "--locked", "board.yaml")[0] == 0
+    assert run("lock", "sync", "board.yaml")[1].startswith("board.lock: already recorded")
+    board.write_text(board.read_text("utf-8").replace("duration: 8", "duration: 99"), "utf-8")
+    code, _, err = run("lock", "sync", "board.yaml")
+    assert code == 1 and "error:" in err and read(lock_path(board)) == after  # a broken board records nothing
 
 
 def test_pre_commit_manifest_runs_storyc_commands() -> None:

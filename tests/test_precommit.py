@@ -86,12 +86,17 @@ def test_hooks_through_pre_commit_try_repo(tmp_path: Path) -> None:
     git(project, "add", "-A")
     env = offline_env(tmp_path)
 
-    # A clean board passes `storyc check`; without a lock, `storyc-lock` says what to do.
+    # A clean board never rendered passes both: there is no lock, so nothing to record yet.
     code, out = try_repo(hooks, project, env, "board.yaml", "notes.txt")
-    assert code == 1, out
-    assert status_of(out, "storyc check") == "Passed", out
-    assert status_of(out, "storyc lock up to date") == "Failed", out
-    assert "board.lock: out of date with board.yaml (new: meet, play); `storyc render`" in out
+    assert code == 0, out
+    assert status_of(out, "storyc check") == status_of(out, "storyc lock up to date") == "Passed", out
+
+    # A lock that does not record the board's keys fails `storyc-lock`, which says what to do.
+    (project / "board.lock").write_text(dumps(Lock()), "utf-8")
+    git(project, "add", "-A")
+    code, out = try_repo(hooks, project, env, "board.yaml")
+    assert code == 1 and status_of(out, "storyc lock up to date") == "Failed", out
+    assert "board.lock: out of date with board.yaml (new: meet, play); `storyc lock sync board.yaml`" in out
 
     # Once the lock records the board's keys, both pass.
     compiled = compile_file(board, use_cache=False).board

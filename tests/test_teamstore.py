@@ -235,6 +235,22 @@ def test_submitted_claim_blocks_even_when_expired(url: str) -> None:
     assert bob.lookup(KEY) == blocker
 
 
+def test_notes_written_to_the_store_never_carry_the_fal_key(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reason is fal's words (they may echo the key), and the store is read by the whole team."""
+    key_id, secret = "team-key-id-0123", "team-key-secret-4567"
+    monkeypatch.setenv("FAL_KEY", f"{key_id}:{secret}")
+    alice = open_team_store(url)
+    for mark in (alice.mark_unknown, alice.mark_released):
+        won, mine = alice.claim(KEY if mark == alice.mark_unknown else OTHER_KEY, "alice", EXPIRED)
+        assert won and isinstance(mine, ClaimInfo)
+        mark(mine, f"HTTP 409: conflict for key {key_id}:{secret}, id {key_id}")
+    import obstore
+
+    notes = [bytes(obstore.get(alice._store, m["path"]).bytes()).decode() for m in obstore.list(alice._store).collect()]
+    reasons = [json.loads(n)["reason"] for n in notes if "reason" in n]
+    assert reasons == ["HTTP 409: conflict for key [redacted], id [redacted]"] * 2
+
+
 def test_unknown_claim_blocks_even_when_expired(url: str) -> None:
     alice, bob = open_team_store(url), open_team_store(url)
     won, mine = alice.claim(KEY, "alice", EXPIRED)

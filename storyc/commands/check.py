@@ -70,10 +70,20 @@ def check(
             for result in c.results:
                 if result.board is not None:
                     out.echo(_totals_line(result.board))
-        out.echo(summary_line(every, len(boards)))
-    for message in stale_locks:
-        out.echo(message, err=True)
+        for message in stale_locks:
+            out.echo(message, err=True)
+        out.echo(summary_line(every, len(boards)) + _stale_summary(stale_locks, locked))
+    if out.json:
+        for message in stale_locks:
+            out.echo(message, err=True)
     return EXIT_OK if ok else EXIT_PROBLEMS
+
+
+def _stale_summary(stale_locks: Sequence[str], locked: bool) -> str:
+    """The summary's last words, so that it agrees with the exit status: `, 1 lock out of date`."""
+    if not locked:
+        return ""
+    return f", {plural(len(stale_locks), 'lock')} out of date" if stale_locks else ", locks up to date"
 
 
 def _check_board(board: Path, no_cache: bool, profile: str | None) -> Checked:
@@ -118,10 +128,14 @@ def _totals_line(compiled: CompiledBoard) -> str:
 def stale_lock(checked: Checked) -> str | None:
     """None when the lock's `scenes:` map says what the board's scenes are now; else what differs.
 
-    The map records the board's default profile: check that one, whichever profiles were checked.
+    A board with no lock file is up to date: nothing was rendered, so there is nothing to record (a
+    board `storyc init` just wrote is committable).  The map records the board's default profile:
+    check that one, whichever profiles were checked.
     """
     from storyc.lock.lockfile import lock_path
 
+    if not lock_path(checked.path).exists():
+        return None
     compiled = checked.default_board
     if compiled is None:
         compiled = compile_board(checked.path).board
@@ -139,6 +153,6 @@ def stale_lock(checked: Checked) -> str | None:
         if names
     ]
     return (
-        f"{lock_path(compiled.path)}: out of date with {compiled.storyboard} ({'; '.join(parts)}); "
-        "`storyc render` (or `storyc gc`, which renders nothing) updates it"
+        f"{lock_path(checked.path)}: out of date with {checked.path} ({'; '.join(parts)}); "
+        f"`storyc lock sync {checked.path}` records the board's current scene keys (it renders nothing)"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from storyc.commands import EXIT_OK
-from storyc.report import Output
+from storyc.report import Output, plural
 
 
 def merge(base: Path, ours: Path, theirs: Path, name: str | None, *, out: Output) -> int:
@@ -24,6 +24,28 @@ def repair(board: Path, *, out: Output) -> int:
         out.data({"lock": str(report.path), "repaired": report.repaired, "summary": report.summary()})
     else:
         out.echo(report.summary())
+    return EXIT_OK
+
+
+def sync(board: Path, *, out: Output) -> int:
+    """Record the board's current scene keys (its default profile's) in the lock: renders, pays and drops nothing."""
+    from storyc.commands import EXIT_PROBLEMS
+    from storyc.commands._board import compiled_jobs
+    from storyc.lock.lockfile import lock_path, open_store
+
+    loaded = compiled_jobs(board, [], out)
+    if loaded is None:
+        return EXIT_PROBLEMS
+    compiled, jobs = loaded
+    scenes = {job.scene: job.key for job in jobs}
+    with open_store(board) as store:
+        changed = store.lock.scenes != scenes
+        store.set_scenes(scenes)
+    if out.json:
+        out.data({"lock": str(lock_path(board)), "scenes": scenes, "changed": changed})
+    else:
+        what = "recorded" if changed else "already recorded"
+        out.echo(f"{lock_path(board)}: {what} the keys of {plural(len(scenes), 'scene')} of {compiled.storyboard}")
     return EXIT_OK
 
 

@@ -31,6 +31,7 @@ def plan(
     compare: bool = False,
     profile: str | None = None,
     only_done_in: str | None = None,
+    save_to: Path | None = None,
 ) -> int:
     from storyc.team.layer import open_team
 
@@ -46,6 +47,10 @@ def plan(
     if compare:  # every profile's (or tier's) price: reads the lock only
         out.comparison(comparison(compiled, jobs, read_lock(board), out))
         return EXIT_OK
+    if save_to is not None and backend != "fal":
+        from storyc.commands._board import UsageError
+
+        raise UsageError("--out saves a plan to pay on fal; an animatic is free, there is nothing to bind")
     if backend == "animatic":
         from storyc.render.session import animatic_session
 
@@ -58,6 +63,11 @@ def plan(
         out.data(the_plan.to_json())
     else:
         out.plan(the_plan, err=False, profile=compiled.profile)
+    if save_to is not None:
+        from storyc.render.saved import write
+
+        write(save_to, compiled, the_plan, resend_unknown=resend_unknown)
+        out.text(f"saved to {save_to}: `storyc render {board} --plan {save_to}` pays this plan, no more", err=True)
     if detailed_exitcode and the_plan.cost > 0:
         return EXIT_WOULD_PAY
     return EXIT_OK

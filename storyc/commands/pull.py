@@ -10,9 +10,7 @@ from storyc.commands._board import compiled_jobs
 from storyc.report import Output, plural
 
 
-def pull(
-    board: Path, scenes: Sequence[str], *, out: Output, use_store: bool = True, profile: str | None = None
-) -> int:
+def pull(board: Path, scenes: Sequence[str], *, out: Output, use_store: bool = True, profile: str | None = None) -> int:
     from storyc.lock.lockfile import open_store
     from storyc.render.inventory import pull as pull_videos
     from storyc.team.layer import open_team

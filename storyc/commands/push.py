@@ -18,7 +18,7 @@ def push(board: Path, *, out: Output) -> int:
 
     team = open_team(board)
     if team is None:
-        raise StorycError("no team store configured: set STORYC_STORE=URL or `store = \"URL\"` in storyc.toml")
+        raise StorycError('no team store configured: set STORYC_STORE=URL or `store = "URL"` in storyc.toml')
     lock = read_lock(board)
     done = {key: r for key, r in sorted(lock.renders.items()) if r.state == "done"}
     present = team.done_keys(list(done))

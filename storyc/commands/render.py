@@ -20,6 +20,7 @@ from storyc.report import Output
 if TYPE_CHECKING:
     from storyc.render.plan import Plan
     from storyc.render.run import Progress
+    from storyc.render.saved import SavedPlan
     from storyc.render.session import Session
 
 
@@ -46,13 +47,23 @@ def render(
     use_store: bool = True,
     profile: str | None = None,
     only_done_in: str | None = None,
+    plan_file: Path | None = None,
 ) -> int:
     from storyc.team.layer import open_team
 
+    saved = None
+    if plan_file is not None:
+        saved = _saved_plan(plan_file, scenes, backend, profile, only_done_in, resend_unknown)
+        profile, resend_unknown = saved.profile, saved.resend_unknown
     loaded = compiled_jobs(board, scenes, out, profile=profile)
     if loaded is None:
         return EXIT_PROBLEMS
     compiled, jobs = loaded
+    if saved is not None and plan_file is not None:
+        from storyc.render.saved import check_unchanged
+
+        check_unchanged(saved, compiled, plan_file)
+        jobs = [job for job in jobs if job.scene in saved.scenes]
     # The team store, opened once: for --only-done-in and for rendering on fal.
     wanted = only_done_in is not None or backend == "fal"
     team = open_team(compiled.path, use_store=use_store) if wanted else None
@@ -76,14 +87,64 @@ def render(
         out.echo(f"team store: {team.store.url}", err=True)
     with fal_session(compiled, jobs, ledger=settings, team=team) as session:
         session.backend.prepare(session.plan)  # no key: say so before asking to spend
-        consent(session.plan, spending, out, profile=compiled.profile)
+        reviewed = None
+        if saved is not None and plan_file is not None:
+            _hold_to(saved, session.plan, plan_file, out)
+            reviewed = (saved.cost, f"plan {plan_file}")
+        consent(session.plan, spending, out, profile=compiled.profile, reviewed=reviewed)
         return _run(session, concurrency, out)
 
 
-def consent(the_plan: Plan, spending: Spending, out: Output, *, profile: str | None = None) -> None:
+def _saved_plan(
+    path: Path,
+    scenes: Sequence[str],
+    backend: str,
+    profile: str | None,
+    only_done_in: str | None,
+    resend_unknown: bool,
+) -> SavedPlan:
+    """The plan file, once the command line asks for nothing it does not already say."""
+    from storyc.commands._board import UsageError
+    from storyc.render.saved import read
+
+    if scenes or only_done_in is not None or backend != "fal":
+        raise UsageError("--plan renders the scenes the plan names, on fal: drop --scene, --only-done-in, --backend")
+    saved = read(path)
+    if profile is not None and profile != saved.profile:
+        raise UsageError(f"--profile {profile}: {path} is a plan for profile {saved.profile or '(none)'}")
+    if resend_unknown and not saved.resend_unknown:
+        raise UsageError(f"--resend-unknown: {path} was planned without it; plan again with it to review the cost")
+    return saved
+
+
+def _hold_to(saved: SavedPlan, current: Plan, path: Path, out: Output) -> None:
+    """Refuse to pay for anything the saved plan did not include; say what was done since."""
+    from storyc.render.saved import done_since, surplus
+
+    extra = surplus(saved, current)
+    if extra:
+        raise StorycError(
+            f"{path}: the lock changed since this plan was made: rendering now would also pay for "
+            f"{', '.join(extra)}; nothing was sent. Review the new price: `storyc plan ... --out {path}`"
+        )
+    since = done_since(saved, current)
+    if since:
+        out.echo(f"done since the plan was made, not paid again: {', '.join(since)}", err=True)
+
+
+def consent(
+    the_plan: Plan,
+    spending: Spending,
+    out: Output,
+    *,
+    profile: str | None = None,
+    reviewed: tuple[Decimal, str] | None = None,
+) -> None:
     """Spend only with the user's clear yes (or --yes), and never above --max-cost; else StorycError.
 
-    The question names the profile: a draft and a final differ five-fold in price.
+    The question names the profile: a draft and a final differ five-fold in price.  With a saved
+    plan (`reviewed`: its total and its name), the question and --max-cost are about the plan's
+    total, what was reviewed; what is paid is at most that.
     """
     import click
 
@@ -91,6 +152,9 @@ def consent(the_plan: Plan, spending: Spending, out: Output, *, profile: str | N
     cost = the_plan.cost  # the full estimate: the certain price plus the uncertain part
     if cost == 0:
         return
+    if reviewed is not None:
+        cost = reviewed[0]
+        profile = f"{profile}, {reviewed[1]}" if profile is not None else reviewed[1]
     uncertain = the_plan.uncertain
     part = "all" if uncertain >= cost else f"${uncertain:.2f}"
     of_it = f" ({part} of it uncertain: {VIDEO_INPUT})" if uncertain else ""

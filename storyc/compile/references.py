@@ -248,7 +248,7 @@ class Resolver:
                 loc,
                 f"scene '{scene.id}' uses {len(videos)} video characters ({', '.join(videos)}); "
                 f"fal's type text says \"only one element with a video\", though the {endpoint.id} page's "
-                f"\"Multi-shot with references\" example sends two: fal may refuse the request",
+                f'"Multi-shot with references" example sends two: fal may refuse the request',
             )
         if videos and total > limits.video_reference_limit:
             message = (

@@ -6,6 +6,15 @@ gives every node's position for free (node marks).  Building it ourselves also
 lets us refuse what a storyboard must never contain: duplicate keys, tags
 (`!!python/object`, `!foo`), and aliases that expand into huge documents.
 
+Two parsers give the same result.  The fast one composes with libyaml (PyYAML's
+C extension) and resolves plain scalars itself with YAML 1.2's rules, exactly as
+ruamel.yaml's safe loader does (`16:9` and `yes` stay text); it takes only
+clean boards: on any problem (a syntax error, a duplicate key, a tag, an alias
+of a mapping or list, a `%YAML` directive) the board is parsed again by the
+reference path, ruamel.yaml in pure Python, which gives every diagnostic.
+Without PyYAML's C extension, every board takes the reference path: slower,
+the same data and positions (a property test holds the two together).
+
 A storyboard may come from an untrusted branch, so loading it is bounded:
 its size, its number of nodes, how deep they nest, how long a number is, and
 what a string may hold (no lone surrogates) all have limits, each reported
@@ -14,11 +23,13 @@ as a located error instead of a crash, a hang or a memory blow-up.
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from storyc.diagnostics import START, Diagnostic, Diagnostics, Loc
 from storyc.files import LOCAL, FileSource, NotARegularFile
@@ -207,13 +218,17 @@ def _merge_conflicts(text: str, diags: Diagnostics) -> bool:
 
 
 def parse(text: str, path: Path, diags: Diagnostics, files: FileSource = LOCAL) -> SourceDoc | None:
+    """The board's data and positions; None, with located diagnostics, when it is not a valid document."""
     from ruamel.yaml import YAML
     from ruamel.yaml.composer import MaxDepthExceededError
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    doc = SourceDoc(path=path, display=diags.path, text=text, data=None, files=files)
     if _merge_conflicts(text, diags):
         return None
+    fast = _parse_fast(text, path, diags.path, files)
+    if fast is not None:
+        return fast
+    doc = SourceDoc(path=path, display=diags.path, text=text, data=None, files=files)
     yaml = YAML(typ="safe", pure=True)
     # ruamel counts the root as depth 1: this stops it where `_Builder` would report a collection
     # nested too deep, before its recursion could overflow Python's stack.
@@ -377,15 +392,14 @@ class _AliasBudgetExceeded(Exception):
 
 
 class _Builder:
-    def __init__(self, doc: SourceDoc, diags: Diagnostics, alias_locs: dict[int, Loc]) -> None:
-        from ruamel.yaml import YAML
-        from ruamel.yaml.constructor import SafeConstructor
-        from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
-
-        self.mapping_node, self.scalar_node, self.sequence_node = MappingNode, ScalarNode, SequenceNode
+    def __init__(
+        self, doc: SourceDoc, diags: Diagnostics, alias_locs: dict[int, Loc], flavour: _Flavour | None = None
+    ) -> None:
+        flavour = flavour or _ruamel_flavour()
+        self.mapping_node, self.scalar_node, self.sequence_node = flavour.nodes
         self.doc = doc
         self.diags = diags
-        self.constructor = SafeConstructor(loader=YAML(typ="safe", pure=True))
+        self.constructor = flavour.constructor
         self.alias_locs = alias_locs
         self.alias_at = START  # the outermost alias being expanded: the one to blame for a blow-up
         self.alias_depth = 0
@@ -538,3 +552,221 @@ class _Builder:
             f"YAML tag '{tag}' is not allowed: a storyboard is plain data",
         )
         return value
+
+
+# --- the fast path: libyaml composes, storyc resolves ------------------------------------------
+
+
+class _Constructor(Protocol):
+    def construct_yaml_int(self, node: Any) -> Any: ...
+    def construct_yaml_float(self, node: Any) -> Any: ...
+    def construct_yaml_bool(self, node: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class _Flavour:
+    """One parser's node classes (mapping, scalar, sequence) and how it turns a plain scalar into a value."""
+
+    nodes: tuple[Any, Any, Any]
+    constructor: _Constructor
+
+
+def _ruamel_flavour() -> _Flavour:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.constructor import SafeConstructor
+    from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+    return _Flavour((MappingNode, ScalarNode, SequenceNode), SafeConstructor(loader=YAML(typ="safe", pure=True)))
+
+
+# YAML 1.2's implicit types, in the order ruamel.yaml's resolver tries them (its `implicit_resolvers`
+# for version 1.2): the first that matches a plain scalar gives its tag, else it is text.
+_IMPLICIT_12: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")),
+    (
+        _FLOAT,
+        re.compile(
+            r"""^(?:
+             [-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+            |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+            |[-+]?\.[0-9_]+(?:[eE][-+][0-9]+)?
+            |[-+]?\.(?:inf|Inf|INF)
+            |\.(?:nan|NaN|NAN))$""",
+            re.X,
+        ),
+    ),
+    (_INT, re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0o?[0-7_]+|[-+]?[0-9_]+|[-+]?0x[0-9a-fA-F_]+)$")),
+    (_MERGE, re.compile(r"^(?:<<)$")),
+    (_NULL, re.compile(r"^(?:~|null|Null|NULL|)$")),
+    (
+        _TIMESTAMP,
+        re.compile(
+            r"""^(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]
+            |[0-9][0-9][0-9][0-9] -[0-9][0-9]? -[0-9][0-9]?
+            (?:[Tt]|[ \t]+)[0-9][0-9]?
+            :[0-9][0-9] :[0-9][0-9] (?:\.[0-9]*)?
+            (?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$""",
+            re.X,
+        ),
+    ),
+    ("tag:yaml.org,2002:value", re.compile(r"^(?:=)$")),
+)
+# Which characters each type can start with (ruamel looks its resolvers up by the first one).
+_STARTS = {
+    _BOOL: "tTfF",
+    _FLOAT: "-+0123456789.",
+    _INT: "-+0123456789",
+    _MERGE: "<",
+    _NULL: "~nN",
+    _TIMESTAMP: "0123456789",
+    "tag:yaml.org,2002:value": "=",
+}
+
+
+def resolve_plain(value: str) -> str:
+    """The tag of a plain (unquoted, untagged) scalar under YAML 1.2, as ruamel.yaml's safe loader gives it."""
+    if not value:
+        return _NULL
+    first = value[0]
+    for tag, pattern in _IMPLICIT_12:
+        if first in _STARTS[tag] and pattern.match(value):
+            return tag
+    return _STR
+
+
+class _Yaml12Constructor:
+    """Values of resolved plain scalars, as ruamel.yaml's SafeConstructor makes them for YAML 1.2."""
+
+    def construct_yaml_bool(self, node: Any) -> bool:
+        return str(node.value).lower() == "true"
+
+    def construct_yaml_int(self, node: Any) -> int:
+        text = str(node.value).replace("_", "")
+        sign = -1 if text[0] == "-" else 1
+        digits = text[1:] if text[0] in "+-" else text
+        if digits == "0":
+            return 0
+        for prefix, base in (("0b", 2), ("0x", 16), ("0o", 8)):
+            if digits.startswith(prefix):
+                return sign * int(digits[2:], base)
+        return sign * int(digits)
+
+    def construct_yaml_float(self, node: Any) -> float:
+        text = str(node.value).replace("_", "").lower()
+        sign = -1 if text[0] == "-" else 1
+        digits = text[1:] if text[0] in "+-" else text
+        if digits == ".inf":
+            return sign * math.inf
+        if digits == ".nan":
+            return math.nan
+        return sign * float(digits)
+
+
+_DIRECTIVE = re.compile(r"^%", re.MULTILINE)
+
+
+def _fast_flavour() -> _Flavour | None:
+    """libyaml's composer with storyc's resolver, or None where PyYAML's C extension is not installed."""
+    global _FAST
+    if _FAST is None:
+        _FAST = _make_fast_flavour()
+    return _FAST or None
+
+
+_FAST: _Flavour | typing.Literal[False] | None = None
+
+
+def _make_fast_flavour() -> _Flavour | typing.Literal[False]:
+    try:
+        from yaml import MappingNode, ScalarNode, SequenceNode
+        from yaml._yaml import CParser
+        from yaml.resolver import BaseResolver
+    except ImportError:  # no PyYAML, or no C extension for this platform: the reference path only
+        return False
+
+    class PlainResolver(BaseResolver):  # type: ignore[misc]
+        def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+            if kind is ScalarNode and implicit[0]:
+                return _PLAIN  # resolved by storyc (YAML 1.2); PyYAML's own rules are YAML 1.1
+            return super().resolve(kind, value, implicit)
+
+    class Loader(CParser, PlainResolver):  # type: ignore[misc]
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            PlainResolver.__init__(self)
+
+    global _FAST_LOADER
+    _FAST_LOADER = Loader
+    return _Flavour((MappingNode, ScalarNode, SequenceNode), _Yaml12Constructor())
+
+
+_FAST_LOADER: Any = None
+_PLAIN = "tag:storyc,2026:plain"
+
+
+def _compose_fast(text: str, flavour: _Flavour) -> Any | None:
+    """The document's root node from libyaml, plain scalars resolved; None to leave it to the reference path."""
+    if _DIRECTIVE.search(text):
+        return None  # `%YAML 1.1` would change how plain scalars read: ruamel honours it
+    from yaml import YAMLError
+
+    loader = _FAST_LOADER(text)
+    try:
+        root = loader.get_single_node()
+    except (YAMLError, RecursionError):
+        return None  # the reference path says where and why, in storyc's words
+    finally:
+        loader.dispose()
+    if root is None or not _resolve_tree(root, flavour):
+        return None
+    return root
+
+
+def _resolve_tree(root: Any, flavour: _Flavour) -> bool:
+    """Give each plain scalar its YAML 1.2 tag; False for what only the reference path reports.
+
+    A mapping or list reached twice is an alias (the reference path bounds and locates what
+    aliases expand to); more than `MAX_NODES` nodes is refused there, at the node past the limit.
+    """
+    _, scalar_node, _ = flavour.nodes
+    seen: set[int] = set()
+    stack = [root]
+    count = 0
+    while stack:
+        node = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            return False
+        if isinstance(node, scalar_node):
+            if node.tag == _PLAIN:
+                node.tag = resolve_plain(node.value)
+            continue
+        if id(node) in seen:
+            return False
+        seen.add(id(node))
+        if isinstance(node.value, list) and node.value and isinstance(node.value[0], tuple):
+            for key, value in node.value:
+                stack.append(value)
+                stack.append(key)
+        else:
+            stack.extend(node.value)
+    return True
+
+
+def _parse_fast(text: str, path: Path, display: str, files: FileSource) -> SourceDoc | None:
+    """The board through libyaml when it is clean; None when the reference path must look at it."""
+    flavour = _fast_flavour()
+    if flavour is None:
+        return None
+    root = _compose_fast(text, flavour)
+    if root is None:
+        return None
+    doc = SourceDoc(path=path, display=display, text=text, data=None, files=files)
+    found = Diagnostics(display)
+    try:
+        doc.data = _Builder(doc, found, {}, flavour).build(root, ())
+    except (ValueError, IndexError, OverflowError):
+        return None  # a scalar the reference path reads its own way (and reports)
+    if found.sorted():
+        return None  # a problem (a duplicate key, a tag...): the reference path reports it exactly
+    return doc

@@ -207,6 +207,9 @@ class _Renderer:
         """The rendered text, or None after reporting why not (`node`: the YAML scalar holding `source`)."""
         from storyc.compile import sandbox
 
+        substituted = substitute(source, context)
+        if substituted is not None:
+            return substituted.strip()
         try:
             return sandbox.render(_compile(source), context).strip()
         except Exception as exc:  # any failure of user template code is a diagnostic
@@ -257,6 +260,60 @@ class _Renderer:
             text_line = lines[line - 1]
             return Loc(line, len(text_line) - len(text_line.lstrip()) + 1)
         return start
+
+
+# `{{ vars.place }}`, `{{scene.id}}`: a name and attributes, nothing else (no filter, no whitespace control).
+_SUBSTITUTION = re.compile(r"\{\{[ \t]*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)[ \t]*\}\}")
+# Names Jinja reads as constants, not as variables.
+_JINJA_CONSTANTS = frozenset({"true", "false", "none", "True", "False", "None"})
+_MISSING = object()
+
+
+def substitute(source: str, context: dict[str, Any]) -> str | None:
+    """Jinja's output for a text whose only Jinja is `{{ name.attr... }}`, without compiling a template.
+
+    Most templated prompts only insert a variable (`{{ vars.place }}`); compiling a Jinja template for
+    each costs far more than the lookup.  The result is exactly what the sandbox would render
+    (a property test holds it to that); None for anything else (a filter, a block, a missing name, a
+    value that is not plain text or a number...), which then goes through Jinja as before, with its
+    errors and limits.
+    """
+    if "{%" in source or "{#" in source or "\r" in source:
+        return None
+    parts: list[str] = []
+    position = 0
+    size = 0
+    for match in _SUBSTITUTION.finditer(source):
+        value = _plain_value(context, match.group(1))
+        if value is None:
+            return None
+        parts += (source[position : match.start()], value)
+        size += len(value)
+        position = match.end()
+    parts.append(source[position:])
+    if any("{{" in literal for literal in parts[::2]) or size > _MAX_SUBSTITUTED:
+        return None  # other Jinja syntax, or output the sandbox would bound: Jinja decides
+    return "".join(parts)
+
+
+_MAX_SUBSTITUTED = 65_536  # sandbox.MAX_TEXT, not imported: importing the sandbox imports Jinja
+
+
+def _plain_value(context: dict[str, Any], dotted: str) -> str | None:
+    """`str()` of the value at a dotted name, as Jinja prints it; None unless a plain lookup of text or a number."""
+    first, *attributes = dotted.split(".")
+    if first in _JINJA_CONSTANTS:
+        return None
+    value = context.get(first, _MISSING)
+    for attribute in attributes:
+        # The sandbox looks an attribute up before a key (`vars.items` is the dict's method): only keys
+        # that are no attribute of the value are plain lookups.
+        if not isinstance(value, dict) or attribute not in value or hasattr(value, attribute):
+            return None
+        value = value[attribute]
+    if value is _MISSING or type(value) not in (str, int, float, bool):
+        return None
+    return str(value)
 
 
 def _error_line(exc: Exception) -> int:

@@ -1,4 +1,4 @@
-"""ffmpeg utilities: probe, first frame, join. No storyboard knowledge here.
+"""ffmpeg utilities: probe, first and last frames, join. No storyboard knowledge here.
 
 Everything runs the ffmpeg bundled with imageio-ffmpeg (there is no ffprobe
 in it). Stream facts come from ffmpeg's `framecrc` muxer over a stream copy:
@@ -26,9 +26,11 @@ from pathlib import Path
 from typing import Literal
 
 from storyc.diagnostics import StorycError
+from storyc.files import sha256_file
 from storyc.fsutil import atomic_path
 
 JoinMode = Literal["copy", "reencode"]
+FramePosition = Literal["first", "last"]
 
 _STDERR_TAIL_LINES = 15
 _NOPTS = -(2**63)
@@ -36,6 +38,9 @@ _NOPTS = -(2**63)
 _COPY_VIDEO_CODECS = frozenset({"h264"})
 _COPY_AUDIO_CODECS = frozenset({"aac"})
 _JOIN_AUDIO_RATE = 48_000
+# last_frame decodes from this many seconds before the last frame's timestamp (ffmpeg starts at the keyframe
+# before that): only the frames in this window are converted, so it is the cost past the decoding itself.
+_LAST_FRAME_WINDOW = 0.5
 
 
 class VideoError(StorycError):
@@ -207,6 +212,75 @@ def first_frame(video: Path, out_png: Path) -> None:
         args = ["-i", str(video), "-map", "0:V:0", "-frames:v", "1", "-update", "1"]
         args += ["-pix_fmt", "rgb24", "-c:v", "png", "-f", "image2", "-y"]
         run_ffmpeg([*args, str(tmp)], what=f"cannot take the first frame of {video}")
+
+
+def last_frame(video: Path, out_png: Path) -> None:
+    """Write the last frame of `video` (upright, as a player shows it) to `out_png` as an RGB PNG.
+
+    The last decoded frame, not the last keyframe: ffmpeg decodes from the keyframe before the last
+    half second and keeps overwriting one picture with every frame it passes on unchanged
+    (`-fps_mode passthrough`: no frame dropped or doubled, whatever the frame rate does), so the
+    picture left is the last. The half second is counted from the video stream's own last
+    timestamp, never the container's duration (which a longer audio track stretches). Any read or
+    decode error fails (`-xerror`): a video cut short must not pass its last whole frame off as its end.
+    """
+    video = Path(video)
+    if not video.is_file():
+        raise VideoError(f"{video}: no such file")
+    media = _probe_media(video)
+    start = max(0.0, float(_last_frame_time(media.video)) - _LAST_FRAME_WINDOW)
+    with tempfile.TemporaryDirectory(prefix="storyc-frame-") as work:
+        picture = Path(work) / "last.bmp"  # BMP: writing every frame of the window costs next to nothing
+        _decode_to_last(video, picture, start)
+        if not picture.is_file() and start > 0:
+            _decode_to_last(video, picture, 0.0)  # the seek went past the last frame: decode it all
+        if not picture.is_file():
+            raise VideoError(f"cannot take the last frame of {video}: ffmpeg decoded no frame")
+        _save_png(picture, Path(out_png))
+
+
+def _last_frame_time(video: _Stream) -> Fraction:
+    """Seconds from the video stream's first timestamp to its last frame's (the timeline `-ss` seeks in)."""
+    pts = [p for p, _ in video.packets]
+    return (max(pts) - min(pts)) * video.time_base
+
+
+def _decode_to_last(video: Path, picture: Path, start: float) -> None:
+    args = ["-xerror", "-ss", f"{start:.6f}", "-i", str(video), "-map", "0:V:0", "-fps_mode", "passthrough"]
+    args += ["-update", "1", "-pix_fmt", "bgr24", "-c:v", "bmp", "-f", "image2", "-y", str(picture)]
+    run_ffmpeg(args, what=f"cannot take the last frame of {video} (damaged or cut short?)")
+
+
+def _save_png(picture: Path, out_png: Path) -> None:
+    from PIL import Image
+
+    with atomic_output(out_png, ".png") as tmp, Image.open(picture) as image:
+        image.convert("RGB").save(tmp, "PNG")
+
+
+_FRAME_TAKERS = {"first": first_frame, "last": last_frame}
+
+
+def stored_frame(video: Path, position: FramePosition, store: Path) -> Path:
+    """The PNG of `video`'s first or last frame in the folder `store`, named by the video's sha256 and `position`.
+
+    Content-addressed: the frame is extracted (atomically) the first time that content is asked
+    for, under any path; after that the file is found by name and no ffmpeg runs.
+    """
+    video = Path(video)
+    take = _FRAME_TAKERS.get(position)
+    if take is None:
+        raise ValueError(f"unknown frame position {position!r}; positions are {sorted(_FRAME_TAKERS)}")
+    try:
+        digest = sha256_file(video).removeprefix("sha256:")
+    except FileNotFoundError:
+        raise VideoError(f"{video}: no such file") from None
+    except OSError as exc:  # a folder, a FIFO (NotARegularFile), no permission
+        raise VideoError(f"cannot read {video}: {exc.strerror or exc}") from None
+    frame = Path(store) / f"{digest}-{position}.png"
+    if not frame.is_file():
+        take(video, frame)
+    return frame
 
 
 def representative_frame(video: Path, out_png: Path) -> None:

@@ -53,6 +53,7 @@ class Waiting(Protocol):
     def sleep(self, seconds: float) -> None:
         """Wait, unless the user asks to stop first."""
 
+
 # How long a claim keeps other clones from submitting a key.  The ledger claims after the uploads,
 # right before the submit; a submit is at most 4 attempts (only when fal proves it did not take
 # one: 429, no connection), each bounded by fal_client's 120 s timeout, with backoff under 20 s:
@@ -122,7 +123,7 @@ def _project_default(board: Path) -> str | None:
         raise StorycError.at(str(path), None, None, f"can't read the project file: {exc}") from exc
     value = data.get("store")
     if value is not None and not isinstance(value, str):
-        raise StorycError.at(str(path), None, None, "`store` must be a URL string, e.g. store = \"s3://bucket/film\"")
+        raise StorycError.at(str(path), None, None, '`store` must be a URL string, e.g. store = "s3://bucket/film"')
     return value
 
 
@@ -219,6 +220,7 @@ class TeamLayer:
 
     def share(self, key: str, render: Render, file: Path) -> None:
         """A finished render goes to the store (failures become notes): the video first, then its record."""
+
         def put() -> None:
             self.put(key, render, file)
 

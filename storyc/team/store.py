@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from storyc.diagnostics import StorycError
+from storyc.diagnostics import StorycError, redact, secrets_in, strip_userinfo
 from storyc.fsutil import atomic_writer
 
 if TYPE_CHECKING:
@@ -81,8 +81,6 @@ _CHUNK = 1024 * 1024
 _LIST_WHEN_MORE_THAN = 8  # done_keys: one list of done/ beats this many HEAD requests
 _CLAIM_ATTEMPTS = 5
 _CONFLICT = re.compile(r"ConditionalRequestConflict|\b409 Conflict\b")
-# Environment variables whose values must never appear in a message.
-_SECRET_NAMES = re.compile(r"SECRET|TOKEN|PASSWORD|CREDENTIAL|ACCOUNT_KEY|SERVICE_ACCOUNT|SAS_KEY|_KEY$", re.IGNORECASE)
 
 T = TypeVar("T")
 
@@ -401,15 +399,11 @@ def _s3_settings(environ: Mapping[str, str], display: str) -> tuple[dict[str, An
     if endpoint:
         if endpoint.lower().startswith("http://") and not allow_http:
             raise StoreError(
-                f"team store {display}: the S3 endpoint {_strip_userinfo(endpoint)} is plain http; "
+                f"team store {display}: the S3 endpoint {strip_userinfo(endpoint)} is plain http; "
                 "set AWS_ALLOW_HTTP=true to allow it (only for a local or trusted network), or use https"
             )
         config["endpoint"] = endpoint
     return config, allow_http
-
-
-def _strip_userinfo(text: str) -> str:
-    return re.sub(r"//[^/@\s]*@", "//***@", text)
 
 
 def _open_cloud(loc: _Location, environ: Mapping[str, str], client: ClientConfig, retry: RetryConfig) -> ObjectStore:
@@ -434,7 +428,7 @@ def open_team_store(url: str, *, environ: Mapping[str, str] | None = None) -> Te
     """
     env: Mapping[str, str] = os.environ if environ is None else environ
     loc = _parse_url(url)
-    secrets = _secrets(env)
+    secrets = secrets_in(env)
     if loc.scheme == "memory":
         from obstore.store import MemoryStore
 
@@ -469,18 +463,6 @@ def open_team_store(url: str, *, environ: Mapping[str, str] | None = None) -> Te
 
 
 # --- errors -----------------------------------------------------------------------------------
-
-
-def _secrets(environ: Mapping[str, str]) -> tuple[str, ...]:
-    found = {value for name, value in environ.items() if _SECRET_NAMES.search(name) and len(value) >= 6}
-    found.update(v for n, v in os.environ.items() if _SECRET_NAMES.search(n) and len(v) >= 6)
-    return tuple(sorted(found, key=len, reverse=True))
-
-
-def _scrub(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return _strip_userinfo(text)
 
 
 def _reason(exc: BaseException) -> str:
@@ -526,7 +508,7 @@ def _store_error(display: str, what: str, exc: BaseException, secrets: Iterable[
     if isinstance(exc, StoreError):
         return exc
     message = f"team store {display}: could not {what}: {_reason(exc)}; {_advice(exc, display)}"
-    return StoreError(_scrub(message, secrets))
+    return StoreError(redact(message, secrets))
 
 
 class _Signal(Exception):
@@ -812,13 +794,14 @@ class TeamStore:
     def mark_released(self, claim: ClaimInfo, reason: str) -> None:
         """Claim `claim.n`'s submit provably did not reach fal: the next clone may claim the key at once."""
         hex_key = _hex(claim.key)
-        note = {"released_at": _iso(self._clock()), "reason": reason}
+        # A reason is mostly fal's words, which may echo the key; everyone in the team reads the store.
+        note = {"released_at": _iso(self._clock()), "reason": redact(reason, self._secrets)}
         self._create_or_read(f"claims/{hex_key}/{claim.n}.released.json", _dumps(note))
 
     def mark_unknown(self, claim: ClaimInfo, reason: str) -> None:
         """Claim `claim.n`'s submit got no answer: fal may have accepted it, so nobody may submit again."""
         hex_key = _hex(claim.key)
-        note = {"sent_at": _iso(self._clock()), "reason": reason}
+        note = {"sent_at": _iso(self._clock()), "reason": redact(reason, self._secrets)}
         self._create_or_read(f"claims/{hex_key}/{claim.n}.unknown.json", _dumps(note))  # already there: same news
 
     # -- videos --

@@ -10,7 +10,9 @@ What it models (see /work/shared/design/fal-facts.md sections 1 and 2):
   IN_QUEUE with 0-based positions. State is computed lazily, exactly, on every request.
 - Storage: CDN token, v3 upload (`POST /files/upload`), the "fal" fallback (initiate + presigned PUT),
   multipart, and `GET /files/...` with Content-Length and single byte ranges.
-- Results: a real small MP4 of the requested duration and aspect ratio, served from `/files/...`.
+- Results: a real small MP4 of the requested duration and aspect ratio for a video endpoint; for an
+  image endpoint (nano-banana-2 and /edit) one real picture per candidate (`num_images`) of the
+  requested aspect ratio and format; all served from `/files/...`.
 - Faults: failing, dropping, delaying or truncating the next requests of a route, either before
   the request takes effect (fal never accepted it) or after (fal accepted it, e.g. created and will
   bill a job, but the client got an error, no answer or a late one); odd status words; failing jobs
@@ -24,6 +26,7 @@ subprocess can reach it through fal_client's own environment (see `subprocess_en
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import mimetypes
@@ -40,11 +43,11 @@ import traceback
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from fakefal import media
@@ -159,6 +162,7 @@ class JobInfo:
     cancelled: bool
     expired: bool
     video_url: str | None
+    image_urls: tuple[str, ...]
     via: str
     webhook_url: str | None
     headers: dict[str, str]
@@ -199,7 +203,7 @@ class _Job:
     outcome: _Outcome | None = None
     cancelled: bool = False
     expired: bool = False
-    video: dict[str, Any] | None = None
+    output: dict[str, Any] | None = None  # the result body, made (and its files stored) on the first result GET
     logs: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -228,6 +232,7 @@ class _Fault:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     after_processing: bool = False
+    endpoint: str | None = None  # only requests about this endpoint's jobs; None: any
 
 
 @dataclass
@@ -235,6 +240,10 @@ class _Delay:
     remaining: int
     seconds: float
     after_processing: bool
+    endpoint: str | None = None
+
+
+_PendingT = TypeVar("_PendingT", _Fault, _Delay)
 
 
 @dataclass
@@ -272,6 +281,8 @@ def _request_id_header() -> dict[str, str]:
 
 
 _QUEUE_ROUTES = frozenset({"status", "result", "cancel"})
+# Routes whose requests are about one endpoint's jobs, so a fault may be aimed at that endpoint.
+_ENDPOINT_ROUTES = frozenset({"submit", "run", *_QUEUE_ROUTES})
 
 
 def _unknown_request(route: str, headers: dict[str, str] | None = None) -> _Response:
@@ -279,6 +290,15 @@ def _unknown_request(route: str, headers: dict[str, str] | None = None) -> _Resp
     if route == "cancel":
         return _json(404, {"status": "NOT_FOUND"}, headers)
     return _json(404, {"detail": "Request not found"}, headers)
+
+
+def _video_url(output: dict[str, Any] | None) -> str | None:
+    video = (output or {}).get("video")
+    return video["url"] if isinstance(video, dict) else None
+
+
+def _image_urls(output: dict[str, Any] | None) -> tuple[str, ...]:
+    return tuple(image["url"] for image in (output or {}).get("images", []))
 
 
 def _note_fault(record: RequestRecord, name: str) -> None:
@@ -394,6 +414,9 @@ class FakeFal:
         strict_shot_durations: reject multi_prompt whose shot durations do not sum to `duration`.
         cdn_token_ttl: lifetime in seconds of the CDN upload tokens handed out.
         clock: a monotonic clock in seconds (default time.monotonic), for deterministic tests.
+        echo_key: every error text the fake writes ends with the credentials the request carried,
+            whole and by key id, as a careless server might (a 422's detail messages, a failed job's
+            `error`, a fault's JSON `detail`); settable at any time, for testing that they are scrubbed.
     """
 
     def __init__(
@@ -412,8 +435,10 @@ class FakeFal:
         strict_shot_durations: bool = False,
         cdn_token_ttl: float = 3600.0,
         clock: Callable[[], float] | None = None,
+        echo_key: bool = False,
     ) -> None:
         self.key = key
+        self.echo_key = echo_key
         self.tls = tls
         self.job_seconds = job_seconds
         self.latency = latency
@@ -587,15 +612,22 @@ class FakeFal:
         body: Any = None,
         headers: dict[str, str] | None = None,
         after_processing: bool = False,
+        endpoint: str | None = None,
     ) -> None:
         """The next `count` requests on `route` get HTTP `status`.
+
+        With `endpoint`, only requests about that endpoint's jobs count (a submit to it, a status,
+        result or cancel of one of its jobs): e.g. fail the image endpoint while videos go on.
 
         By default the request is refused before it takes effect (a submit creates no job): what a
         429, a 401 or an ingress error means. With `after_processing=True` the fake first processes
         the request as usual (a submit creates its job, which is validated, runs and would be
         billed; a cancel cancels) and then answers `status` instead of its own answer: fal accepted
         it, the client never learned so. Only 5xx may come after processing; a 429 (or any 4xx)
-        proves the request was not accepted, so `after_processing=True` with it is a ValueError.
+        proves the request was not accepted, so `after_processing=True` with it is a ValueError,
+        except a 409: a conflict can be with the very request that took effect (an idempotency or
+        billing conflict reported for a submit fal did take; hermes-agent#106479).  A 408 proves
+        fal timed out reading the request: only before processing.
 
         `ingress=True` answers like fal's nginx ingress (HTML body mentioning nginx, no
         x-fal-request-id), which fal_client retries on 502/503/504 (so an accepted submit is sent
@@ -605,10 +637,10 @@ class FakeFal:
         like an unknown request id. `body` (JSON-able, or a str for `ingress`) and `headers`
         override what is sent, e.g. headers={"X-Fal-Request-Timeout-Type": "user"}.
         """
-        if after_processing and status < 500:
+        if after_processing and status < 500 and status != 409:
             raise ValueError(
                 f"HTTP {status} after processing is not something fal does: a {status} means the request was not "
-                "accepted; only 5xx may come after the request took effect"
+                "accepted; only a 409 or a 5xx may come after the request took effect"
             )
         self._add_fault(
             route,
@@ -620,21 +652,32 @@ class FakeFal:
                 body=body,
                 headers=dict(headers or {}),
                 after_processing=after_processing,
+                endpoint=endpoint,
             ),
         )
 
-    def drop_next(self, route: str, count: int = 1, *, after_processing: bool = False) -> None:
+    def drop_next(
+        self, route: str, count: int = 1, *, after_processing: bool = False, endpoint: str | None = None
+    ) -> None:
         """Close the connection of the next `count` requests on `route` without answering.
 
         By default nothing takes effect (fal never got it). With `after_processing=True` the request
         takes effect first (e.g. a submit creates its job) and only the response is lost: the
         duplicate-job risk, since fal_client retries a dropped connection (httpx.RemoteProtocolError)
-        up to 10 attempts in all.
+        up to 10 attempts in all. `endpoint` as for `fail_next`.
         """
-        self._add_fault(route, _Fault("drop", count, after_processing=after_processing))
+        self._add_fault(route, _Fault("drop", count, after_processing=after_processing, endpoint=endpoint))
 
-    def delay_next(self, route: str, seconds: float, count: int = 1, *, after_processing: bool = True) -> None:
-        """The next `count` requests on `route` are answered `seconds` late.
+    def delay_next(
+        self,
+        route: str,
+        seconds: float,
+        count: int = 1,
+        *,
+        after_processing: bool = True,
+        endpoint: str | None = None,
+    ) -> None:
+        """The next `count` requests on `route` are answered `seconds` late (`endpoint` as for `fail_next`).
 
         With `after_processing=True` (the default) the request takes effect at once and only the
         answer waits: for a submit, the "kill window" in which fal has accepted (and will bill) a
@@ -648,14 +691,11 @@ class FakeFal:
         connection without answering. Delays combine with `fail_next` / `drop_next` on the same
         request (e.g. processed, 2 s later a 504).
         """
-        if route not in ROUTES:
-            raise ValueError(f"unknown route {route!r}; routes are {sorted(ROUTES)}")
-        if count < 1:
-            raise ValueError("count must be >= 1")
+        self._check_target(route, count, endpoint)
         if seconds < 0:
             raise ValueError("seconds must be >= 0")
         with self._lock:
-            self._delays.setdefault(route, deque()).append(_Delay(count, float(seconds), after_processing))
+            self._delays.setdefault(route, deque()).append(_Delay(count, float(seconds), after_processing, endpoint))
 
     def report_status_next(self, status_word: str, count: int = 1, request_id: str | None = None) -> None:
         """The next `count` status polls (of `request_id` only, if given) answer `status_word`.
@@ -714,35 +754,46 @@ class FakeFal:
                 raise KeyError(url)
             stored.expires_at = self._now()
 
-    def _add_fault(self, route: str, fault: _Fault) -> None:
+    def _check_target(self, route: str, count: int, endpoint: str | None) -> None:
         if route not in ROUTES:
             raise ValueError(f"unknown route {route!r}; routes are {sorted(ROUTES)}")
-        if fault.remaining < 1:
+        if count < 1:
             raise ValueError("count must be >= 1")
+        if endpoint is not None and endpoint not in self.endpoints:
+            raise ValueError(f"unknown endpoint {endpoint!r}; endpoints are {sorted(self.endpoints)}")
+        if endpoint is not None and route not in _ENDPOINT_ROUTES:
+            raise ValueError(f"route {route!r} is not about one endpoint; only {sorted(_ENDPOINT_ROUTES)} are")
+
+    def _add_fault(self, route: str, fault: _Fault) -> None:
+        self._check_target(route, fault.remaining, fault.endpoint)
         with self._lock:
             self._faults.setdefault(route, deque()).append(fault)
 
-    def _take_fault(self, route: str) -> _Fault | None:
+    def _take_pending(
+        self, pending: dict[str, deque[_PendingT]], route: str, endpoint_id: str | None
+    ) -> _PendingT | None:
+        """Use up one of the first fault (or delay) queued on `route` that applies to `endpoint_id`'s requests."""
         with self._lock:
-            queue = self._faults.get(route)
-            if not queue:
-                return None
-            fault = queue[0]
-            fault.remaining -= 1
-            if fault.remaining <= 0:
-                queue.popleft()
-            return fault
+            queue = pending.get(route, deque())
+            for entry in queue:
+                if entry.endpoint in (None, endpoint_id):
+                    entry.remaining -= 1
+                    if entry.remaining <= 0:
+                        queue.remove(entry)
+                    return entry
+            return None
 
-    def _take_delay(self, route: str) -> _Delay | None:
-        with self._lock:
-            queue = self._delays.get(route)
-            if not queue:
-                return None
-            delay = queue[0]
-            delay.remaining -= 1
-            if delay.remaining <= 0:
-                queue.popleft()
-            return delay
+    def _endpoint_of(self, route: str, path: str, match: re.Match[str] | None) -> str | None:
+        """The endpoint a request is about: the one submitted to, or the one of the job it names."""
+        if route == "submit":
+            return path.strip("/")
+        if route == "run":
+            return path.removeprefix("/_run").strip("/")
+        if route in _QUEUE_ROUTES and match is not None:
+            with self._lock:
+                job = self._jobs.get(match["id"])
+            return job.endpoint.id if job is not None else None
+        return None
 
     def _take_status_word(self, request_id: str) -> str | None:
         with self._lock:
@@ -810,17 +861,22 @@ class FakeFal:
             self._advance(self._now())
             return [self._info(j) for j in self._job_order]
 
-    def accepted_count(self, *, via: Literal["queue", "run"] | None = None) -> int:
+    def accepted_count(self, *, via: Literal["queue", "run"] | None = None, endpoint: str | None = None) -> int:
         """How many jobs the fake accepted (created): each one a job fal would run and bill.
 
         Counts every submit that took effect, whatever the client saw: a normal answer, an error
         after processing (`fail_next(..., after_processing=True)`), a lost answer
         (`drop_next(..., after_processing=True)`), or a late one (`delay_next`). Refused requests
         (401, unknown endpoint, 429, faults before processing) never count. `via` restricts to
-        queue submits ("queue") or synchronous `run()` calls ("run"). Not reset by reset_counters().
+        queue submits ("queue") or synchronous `run()` calls ("run"), `endpoint` to the jobs of one
+        endpoint id (e.g. the stills of a board). Not reset by reset_counters().
         """
         with self._lock:
-            return sum(1 for j in self._job_order if via is None or j.via == via)
+            return sum(
+                1
+                for j in self._job_order
+                if (via is None or j.via == via) and (endpoint is None or j.endpoint.id == endpoint)
+            )
 
     @property
     def submits(self) -> list[Any]:
@@ -978,14 +1034,15 @@ class FakeFal:
             {"X-Fal-Error-Type": "client_cancelled"},
         )
 
-    def _plan(self, verdict: Verdict, payload: Any) -> _Outcome:
+    def _plan(self, verdict: Verdict, payload: Any, echo: str) -> _Outcome:
         if verdict.errors:
-            message = "; ".join(str(d["msg"]) for d in verdict.errors)
-            return _Outcome(422, {"detail": verdict.errors}, message, "validation_error", {"X-Fal-Retryable": "false"})
+            errors = [{**d, "msg": str(d["msg"]) + echo} for d in verdict.errors]
+            message = "; ".join(str(d["msg"]) for d in errors)
+            return _Outcome(422, {"detail": errors}, message, "validation_error", {"X-Fal-Retryable": "false"})
         for rule in self._failure_rules:
             for text in prompts(payload):
                 if rule.substring in text:
-                    return self._rule_outcome(rule, payload, text)
+                    return self._rule_outcome(replace(rule, error=rule.error + echo), payload, text)
         return _SUCCESS
 
     @staticmethod
@@ -1022,7 +1079,7 @@ class FakeFal:
             payload=payload,
             submitted_at=now,
             job_seconds=float(self.job_seconds),
-            planned=self._plan(verdict, payload),
+            planned=self._plan(verdict, payload, self._echo(headers)),
             verdict=verdict,
             via=via,
             headers=dict(headers),
@@ -1056,7 +1113,8 @@ class FakeFal:
             result_status=outcome.status if outcome else None,
             cancelled=job.cancelled,
             expired=job.expired,
-            video_url=job.video["url"] if job.video else None,
+            video_url=_video_url(job.output),
+            image_urls=_image_urls(job.output),
             via=job.via,
             webhook_url=job.webhook_url,
             headers=dict(job.headers),
@@ -1103,6 +1161,32 @@ class FakeFal:
             return media.stub_video(duration, aspect, audio)
         return media.DEFAULT_CACHE.get(duration, aspect, audio)
 
+    def _video_output(self, job: _Job) -> dict[str, Any]:
+        data = self._video_bytes(job)  # may run ffmpeg: outside the lock
+        with self._lock:
+            stored = self._store_file(data, "output.mp4", "video/mp4").stored
+            video = {"url": self._file_url(stored), "content_type": "video/mp4", "file_name": "output.mp4"}
+            return {"video": {**video, "file_size": len(data)}}
+
+    def _image_output(self, job: _Job) -> dict[str, Any]:
+        payload = job.payload if isinstance(job.payload, dict) else {}
+        candidates = [media.candidate_image(payload, i) for i in range(int(payload.get("num_images", 1)))]
+        images = []
+        with self._lock:
+            for image in candidates:
+                stored = self._store_file(image.data, image.file_name, image.content_type).stored
+                images.append(
+                    {
+                        "url": self._file_url(stored),
+                        "content_type": image.content_type,
+                        "file_name": image.file_name,
+                        "file_size": len(image.data),
+                        "width": image.width,
+                        "height": image.height,
+                    }
+                )
+        return {"images": images, "description": ""}
+
     def _result_response(self, job: _Job) -> _Response:
         """The result GET for a completed job (caller checked state, expiry)."""
         outcome = job.outcome
@@ -1110,18 +1194,12 @@ class FakeFal:
         headers = {**_request_id_header(), **outcome.headers}
         if outcome.status != 200:
             return _json(outcome.status, outcome.body, headers)
-        if job.video is None:
-            data = self._video_bytes(job)  # may run ffmpeg: outside the lock
+        if job.output is None:
+            made = self._image_output(job) if job.endpoint.kind == "image" else self._video_output(job)
             with self._lock:
-                if job.video is None:
-                    stored = self._store_file(data, "output.mp4", "video/mp4").stored
-                    job.video = {
-                        "url": self._file_url(stored),
-                        "content_type": "video/mp4",
-                        "file_name": "output.mp4",
-                        "file_size": len(data),
-                    }
-        return _json(200, {"video": dict(job.video)}, headers)
+                if job.output is None:  # two first GETs at once: the first one's files are the result
+                    job.output = made
+        return _json(200, copy.deepcopy(job.output), headers)
 
     # ------------------------------------------------------------------ HTTP dispatch
 
@@ -1185,8 +1263,9 @@ class FakeFal:
         if self.latency and not self._pause(self.latency):
             h.hard_close()
             return
-        fault = self._take_fault(route) if route in ROUTES else None
-        delay = self._take_delay(route) if route in ROUTES else None
+        endpoint_id = self._endpoint_of(route, path, match)
+        fault = self._take_pending(self._faults, route, endpoint_id) if route in ROUTES else None
+        delay = self._take_pending(self._delays, route, endpoint_id) if route in ROUTES else None
         if delay is not None:
             _note_fault(record, "delay")
             if not delay.after_processing and not self._pause(delay.seconds):
@@ -1199,13 +1278,13 @@ class FakeFal:
         try:
             if fault is not None and fault.kind == "fail" and not fault.after_processing:
                 _note_fault(record, "ingress" if fault.ingress else "fail")
-                resp = self._fault_response(route, fault)
+                resp = self._fault_response(route, fault, headers)
             else:
                 resp = self._route(route, match, h.command, path, query, headers, body, parsed, record)
                 record.processed = True
                 if fault is not None and fault.kind == "fail":
                     _note_fault(record, "ingress" if fault.ingress else "fail")
-                    resp = self._fault_response(route, fault)
+                    resp = self._fault_response(route, fault, headers)
         except Exception:
             with self._lock:
                 self.internal_errors.append(f"{h.command} {h.path}\n{traceback.format_exc()}")
@@ -1229,7 +1308,14 @@ class FakeFal:
         except OSError:
             h.close_connection = True  # e.g. the client gave up during a delay
 
-    def _fault_response(self, route: str, fault: _Fault) -> _Response:
+    def _echo(self, headers: dict[str, str]) -> str:
+        """What an error text ends with when `echo_key` is on: the credentials this request carried."""
+        if not self.echo_key:
+            return ""
+        credentials = headers.get("authorization", "").partition(" ")[2].strip()
+        return f" (for key {credentials}; key id {credentials.partition(':')[0]})"
+
+    def _fault_response(self, route: str, fault: _Fault, headers_in: dict[str, str]) -> _Response:
         reason = _REASONS.get(fault.status, "Error")
         if fault.status == 404 and not fault.ingress and fault.body is None and route in _QUEUE_ROUTES:
             return _unknown_request(route, fault.headers)
@@ -1248,12 +1334,12 @@ class FakeFal:
         if fault.body is not None:
             obj = fault.body
         elif fault.status == 429:
-            obj = {"detail": "Too many requests, please retry later"}
+            obj = {"detail": "Too many requests, please retry later" + self._echo(headers_in)}
         elif error_type is not None:
-            obj = {"detail": reason, "error_type": error_type}
+            obj = {"detail": reason + self._echo(headers_in), "error_type": error_type}
             headers["X-Fal-Error-Type"] = error_type
         else:
-            obj = {"detail": reason}
+            obj = {"detail": reason + self._echo(headers_in)}
         return _json(fault.status, obj, {**headers, **fault.headers})
 
     def _route(

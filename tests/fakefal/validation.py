@@ -1,11 +1,15 @@
 """Input validation the way a fal model runner reports it: a list of `{loc, msg, type, input}` objects.
 
-The rules come from the endpoint files in `schemas/endpoints/` (the `input` JSON Schema and `limits`),
-plus the checks a runner makes when it fetches the inputs: every asset field must be an http(s) URL,
-URLs on the fake's own storage must exist, and what they point to must look like an image.
+The video endpoints' rules come from the endpoint files in `schemas/endpoints/` (the `input` JSON
+Schema and `limits`), plus the checks a runner makes when it fetches the inputs: every asset field must
+be an http(s) URL, URLs on the fake's own storage must exist, and what they point to must look like an
+image.
 
-The fake loads the endpoint files itself and never imports `storyc`: it is a model of fal, not of
-the code under test.
+The image endpoints (nano-banana-2 and its edit variant, fal-facts.md section 6) are defined here, in
+the fake, and win over any endpoint file with the same id: the fake models what fal accepts, which
+must not move when storyc's own data files about those endpoints change.
+
+The fake never imports `storyc`: it is a model of fal, not of the code under test.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from jsonschema import Draft202012Validator
@@ -46,6 +50,17 @@ _IMAGE_MAGIC: tuple[tuple[int, bytes], ...] = (
 )
 
 Detail = dict[str, Any]
+EndpointKind = Literal["video", "image"]
+
+IMAGE_EDIT_ENDPOINT = "fal-ai/nano-banana-2/edit"
+IMAGE_TEXT_ENDPOINT = "fal-ai/nano-banana-2"
+IMAGE_ASPECT_RATIOS = (
+    *("auto", "21:9", "16:9", "3:2", "4:3", "5:4", "1:1", "4:5", "3:4", "2:3", "9:16"),
+    *("4:1", "1:4", "8:1", "1:8"),
+)
+IMAGE_OUTPUT_FORMATS = ("png", "jpeg", "webp")
+IMAGE_RESOLUTIONS = ("0.5K", "1K", "2K", "4K")
+MAX_IMAGES = 4
 
 
 @dataclass(frozen=True)
@@ -57,6 +72,7 @@ class Endpoint:
     limits: dict[str, Any]
     path: Path
     validator: Any = field(repr=False, compare=False)
+    kind: EndpointKind = "video"
 
     @property
     def owner_alias(self) -> str:
@@ -64,12 +80,62 @@ class Endpoint:
         return "/".join(self.id.split("/")[:2])
 
 
+def image_input_schema(*, takes_images: bool) -> dict[str, Any]:
+    """nano-banana-2's input (fal-facts.md section 6): the edit endpoint requires `image_urls`, the
+    text-to-image one has no such field (so sending it is an extra field, refused like any other)."""
+    properties: dict[str, Any] = {
+        "prompt": {"type": "string"},
+        "num_images": {"type": "integer", "minimum": 1, "maximum": MAX_IMAGES, "default": 1},
+        "seed": {"type": "integer"},
+        "aspect_ratio": {"enum": list(IMAGE_ASPECT_RATIOS), "default": "auto"},
+        "output_format": {"enum": list(IMAGE_OUTPUT_FORMATS), "default": "png"},
+        "resolution": {"enum": list(IMAGE_RESOLUTIONS), "default": "1K"},
+        "safety_tolerance": {"enum": ["1", "2", "3", "4", "5", "6"], "default": "4"},
+        "limit_generations": {"type": "boolean"},
+        "enable_web_search": {"type": "boolean"},
+    }
+    required = ["prompt"]
+    if takes_images:
+        properties["image_urls"] = {"type": "array", "items": {"type": "string"}}
+        required.append("image_urls")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": properties,
+        "required": required,
+    }
+
+
+def image_endpoints() -> dict[str, Endpoint]:
+    """The image endpoints the fake serves, defined here rather than read from `schemas/endpoints/`."""
+    endpoints: dict[str, Endpoint] = {}
+    for endpoint_id, takes_images in ((IMAGE_EDIT_ENDPOINT, True), (IMAGE_TEXT_ENDPOINT, False)):
+        schema = image_input_schema(takes_images=takes_images)
+        Draft202012Validator.check_schema(schema)
+        endpoints[endpoint_id] = Endpoint(
+            id=endpoint_id,
+            input_schema=schema,
+            limits={},
+            path=Path(__file__),
+            validator=Draft202012Validator(schema),
+            kind="image",
+        )
+    return endpoints
+
+
 def load_endpoints(directory: Path | None = None) -> dict[str, Endpoint]:
-    """Every `*.json` endpoint file in `directory`, keyed by its `id`."""
+    """Every `*.json` endpoint file in `directory`, keyed by its `id`, plus the fake's own image endpoints.
+
+    A file about an image endpoint is skipped unread: the fake's definition of it is the one that counts.
+    """
     directory = directory or DEFAULT_SCHEMAS_DIR
+    own = image_endpoints()
     endpoints: dict[str, Endpoint] = {}
     for path in sorted(directory.glob("*.json")):
         raw = json.loads(path.read_text("utf-8"))
+        if raw.get("id") in own:
+            continue
         schema = raw["input"]
         Draft202012Validator.check_schema(schema)
         endpoints[raw["id"]] = Endpoint(
@@ -81,7 +147,7 @@ def load_endpoints(directory: Path | None = None) -> dict[str, Endpoint]:
         )
     if not endpoints:
         raise FileNotFoundError(f"no endpoint files in {directory}")
-    return endpoints
+    return {**endpoints, **own}
 
 
 @dataclass
@@ -170,6 +236,18 @@ def _schema_errors(endpoint: Endpoint, payload: Any) -> list[Detail]:
                     {"limit_value": limit},
                 )
             )
+        elif kind in ("minimum", "maximum"):
+            word, suffix = ("greater", "ge") if kind == "minimum" else ("less", "le")
+            limit = error.validator_value
+            out.append(
+                _detail(
+                    loc,
+                    f"ensure this value is {word} than or equal to {limit}",
+                    f"value_error.number.not_{suffix}",
+                    value,
+                    {"limit_value": limit},
+                )
+            )
         elif kind == "oneOf" and not loc:
             # The real sample (fal-facts 1.7) reports the model-level rule at ["body", "root"].
             out.append(_detail(["root"], PROMPT_ONE_OF_MSG, "value_error", value))
@@ -181,7 +259,7 @@ def _schema_errors(endpoint: Endpoint, payload: Any) -> list[Detail]:
 
 
 def asset_fields(payload: Any) -> Iterator[tuple[list[Any], Any, str]]:
-    """(loc, value, kind) for every asset URL field in a reference-to-video payload; kind is image/video."""
+    """(loc, value, kind) for every asset URL field in a payload (video or image endpoint); kind is image/video."""
     if not isinstance(payload, dict):
         return
     for name in ("start_image_url", "end_image_url"):
