@@ -2,7 +2,7 @@
 
     version: 1
     scenes:   {scene id: key}              # the board's scenes when the lock was last written
-    renders:  {key: Render}                # every render paid for, kept until `storyc gc`
+    renders:  {key: Render}                # every render paid for (scenes and stills), kept until `storyc gc`
     uploads:  {sha256 of bytes: Upload}    # local asset bytes -> fal storage URL, with its time
 
 It is meant to be committed and reviewed, so it is written deterministically
@@ -22,6 +22,14 @@ next network call:
 storyc is writing, it means the process died with the outcome unknown, exactly
 like `unknown`.  A submitted render that already knows its video URL only has
 its download left.
+
+A still's entry (a board's generated image) has the same states and rules; it
+names its `still` instead of a `scene`, has no `seconds`, and records its
+candidates under `images` by number (`"1"`, `"2"`...: the picks a board may
+name), each a file under `renders/stills/`.  Any entry made from another
+step's output records, under `made_from`, that output's sha256 by the edge it
+came through (`still:<key>#<pick>`, `last_frame_of:<key>`), so `status` can
+tell when it was made from an output that is no longer the one on record.
 """
 
 from __future__ import annotations
@@ -67,33 +75,44 @@ class Video:
 
 @dataclass(frozen=True)
 class Render:
-    scene: str
+    scene: str  # the scene that paid for it; "" for a still's entry (see `still`)
     endpoint: str
     state: RenderState
-    seconds: int
+    seconds: int  # 0 for a still
     cost_usd: Decimal
     request_id: str | None = None
     video: Video | None = None
     error: str | None = None  # fal's message for `failed`, the reason for `lost` or `unknown`
     sent_at: datetime | None = None  # UTC, when the submit was (about to be) sent: written with `intent`
+    still: str | None = None  # the still that paid for it: then `images` holds its candidates
+    images: tuple[Video, ...] = ()  # a still's candidates, in order (candidate n is images[n - 1])
+    made_from: dict[str, str] = field(default_factory=dict)  # upstream edge (hashed form) -> its output's sha256
 
     @property
     def uncertain(self) -> bool:
         """A submit went out (or was about to) and its answer was never recorded."""
         return self.state in UNCERTAIN_STATES
 
+    @property
+    def name(self) -> str:
+        """What paid for it, as people say it: `meet`, or `still meet-open`."""
+        return f"still {self.still}" if self.still is not None else self.scene
+
     def to_data(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "scene": self.scene,
-            "endpoint": self.endpoint,
-            "state": self.state,
-            "seconds": self.seconds,
-            "cost_usd": self.cost_usd,
-        }
+        data: dict[str, Any] = {"endpoint": self.endpoint, "state": self.state, "cost_usd": self.cost_usd}
+        if self.still is not None:
+            data["still"] = self.still
+        else:
+            data["scene"] = self.scene
+            data["seconds"] = self.seconds
         if self.request_id is not None:
             data["request_id"] = self.request_id
         if self.video is not None:
             data["video"] = self.video.to_data()
+        if self.images:
+            data["images"] = {str(n): image.to_data() for n, image in enumerate(self.images, 1)}
+        if self.made_from:
+            data["made_from"] = dict(self.made_from)
         if self.error is not None:
             data["error"] = self.error
         if self.sent_at is not None:
@@ -140,6 +159,11 @@ def lock_path(board: Path) -> Path:
 def video_path(scene: str, key: str, folder: str = "renders") -> str:
     """Where a scene's render is written, relative to the board: `renders/<scene>-<first 12 hex of key>.mp4`."""
     return f"{folder}/{scene}-{key.removeprefix('sha256:')[:12]}.mp4"
+
+
+def still_path(still: str, key: str, candidate: int) -> str:
+    """Where a still's candidate is written, relative to the board: `renders/stills/<name>-<key12>-<n>.png`."""
+    return f"renders/stills/{still}-{key.removeprefix('sha256:')[:12]}-{candidate}.png"
 
 
 def video_target(board_dir: Path, relative: str) -> Path:
@@ -432,25 +456,36 @@ def _render(where: _Where, key: str, value: Any) -> Render:
     state = data.get("state")
     if state not in RENDER_STATES:
         raise where.fail(f"{entry}.state", f"expected one of {', '.join(RENDER_STATES)}, found {state!r}")
-    video = None
-    if data.get("video") is not None:
-        v = where.mapping(data["video"], f"{entry}.video")
-        video = Video(
-            url=where.text(v.get("url"), f"{entry}.video.url"),
-            bytes=where.integer(v["bytes"], f"{entry}.video.bytes") if v.get("bytes") is not None else None,
-            sha256=where.text(v["sha256"], f"{entry}.video.sha256") if v.get("sha256") is not None else None,
-            path=_relative_path(where, v["path"], f"{entry}.video.path") if v.get("path") is not None else None,
-        )
+    video = _file(where, data["video"], f"{entry}.video") if data.get("video") is not None else None
+    still = where.text(data["still"], f"{entry}.still") if data.get("still") is not None else None
+    images = where.mapping(data.get("images"), f"{entry}.images")
+    if {str(n) for n in images} != {str(n) for n in range(1, len(images) + 1)}:
+        raise where.fail(f"{entry}.images", "expected candidates numbered 1, 2, ...")
+    made_from = where.mapping(data.get("made_from"), f"{entry}.made_from")
     return Render(
-        scene=where.text(data.get("scene"), f"{entry}.scene"),
+        scene="" if still is not None else where.text(data.get("scene"), f"{entry}.scene"),
         endpoint=where.text(data.get("endpoint"), f"{entry}.endpoint"),
         state=state,
-        seconds=where.integer(data.get("seconds"), f"{entry}.seconds"),
+        seconds=0 if still is not None else where.integer(data.get("seconds"), f"{entry}.seconds"),
         cost_usd=where.money(data.get("cost_usd"), f"{entry}.cost_usd"),
         request_id=where.text(data["request_id"], f"{entry}.request_id") if data.get("request_id") else None,
         video=video,
         error=str(data["error"]) if data.get("error") is not None else None,
         sent_at=_moment(where, data["sent_at"], f"{entry}.sent_at") if data.get("sent_at") is not None else None,
+        still=still,
+        images=tuple(_file(where, images[n], f"{entry}.images.{n}") for n in sorted(images, key=lambda k: int(str(k)))),
+        made_from={str(k): where.text(v, f"{entry}.made_from.{k}") for k, v in made_from.items()},
+    )
+
+
+def _file(where: _Where, value: Any, what: str) -> Video:
+    """A file a render made (a video, a still's candidate): its URL, and once downloaded its size, hash, path."""
+    v = where.mapping(value, what)
+    return Video(
+        url=where.text(v.get("url"), f"{what}.url"),
+        bytes=where.integer(v["bytes"], f"{what}.bytes") if v.get("bytes") is not None else None,
+        sha256=where.text(v["sha256"], f"{what}.sha256") if v.get("sha256") is not None else None,
+        path=_relative_path(where, v["path"], f"{what}.path") if v.get("path") is not None else None,
     )
 
 

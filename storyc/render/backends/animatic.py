@@ -18,7 +18,7 @@ from storyc.compile.compiler import Job
 from storyc.compile.model import is_url
 from storyc.fsutil import atomic_path
 from storyc.lock.lockfile import video_path
-from storyc.render.plan import Plan, PlanItem
+from storyc.render.plan import Plan, PlanItem, Steps
 from storyc.render.run import RunContext, SceneResult, SceneState
 
 if TYPE_CHECKING:
@@ -53,9 +53,9 @@ class AnimaticBackend:
     def is_cached(self, job: Job) -> bool:
         return self.cached_file(job).is_file()
 
-    def plan(self, storyboard: str, jobs: Sequence[Job]) -> Plan:
+    def plan(self, storyboard: str, steps: Steps) -> Plan:
         items = []
-        for job in jobs:
+        for job in (s for s in steps.steps if isinstance(s, Job)):
             if self.cached_file(job).is_file():
                 items.append(PlanItem(job, "cached", "animatic up to date"))
             else:
@@ -67,6 +67,7 @@ class AnimaticBackend:
 
     def run(self, item: PlanItem, ctx: RunContext) -> SceneResult:
         job = item.job
+        assert isinstance(job, Job)  # the plan holds scenes only
         cached = self.cached_file(job)
         if not cached.is_file():
             ctx.progress.update(job.scene, "drawing")
