@@ -9,18 +9,20 @@ prove nothing is paid twice.
 from __future__ import annotations
 
 import hashlib
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fakefal import FakeFal
 from helpers import fast_fal, make_project
-from test_render_fal import render, states
+from test_render_fal import edit, render, states
 
+from storyc.compile.pipeline import compile_file
 from storyc.lock.lockfile import Lock, lock_path, read
+from storyc.render.session import fal_session
 
 FAST = fast_fal()
-TEXT_TO_IMAGE = "fal-ai/nano-banana-2"
 EDIT = "fal-ai/nano-banana-2/edit"
 VIDEO = "fal-ai/kling-video/o3/standard/reference-to-video"
 
@@ -111,3 +113,100 @@ def still_key(the_lock: Lock, name: str = "meet-open") -> str:
 
 def key_of(the_lock: Lock, scene: str) -> str:
     return next(k for k, r in the_lock.renders.items() if r.scene == scene)
+
+
+def test_a_failed_still_skips_what_needs_it_and_the_rest_completes(fake_fal: FakeFal, board: Path) -> None:
+    fake_fal.fail_jobs_matching("edge of a clearing")  # the still's job fails on fal
+    summary = render(board)
+    assert states(summary) == {"still meet-open": "failed", "meet": "skipped", "play": "skipped", "rest": "done"}
+    errors = {r.scene: r.error for r in summary.results}
+    assert errors["meet"] == "skipped: needs still meet-open, which failed; nothing was sent"
+    assert errors["play"] == "skipped: needs meet, which was skipped; nothing was sent"
+    assert fake_fal.accepted_count(endpoint=EDIT) == 1 and fake_fal.accepted_count(endpoint=VIDEO) == 1
+    rest = next(r for r in summary.results if r.scene == "rest")
+    assert summary.spent == rest.spent > 0  # rest alone: a failed job is not billed, skipped ones never sent
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_a_5xx_after_an_image_job_was_accepted_leaves_it_unknown_never_resent(
+    fake_fal: FakeFal, board: Path, status: int
+) -> None:
+    fake_fal.fail_next("submit", status, after_processing=True, endpoint=EDIT)
+    first = render(board)
+    assert states(first) == {"still meet-open": "unknown", "meet": "skipped", "play": "skipped", "rest": "done"}
+    assert lock(board).renders[still_key(lock(board))].state == "unknown"
+    second = render(board)
+    assert states(second) == {"still meet-open": "unknown", "meet": "skipped", "play": "skipped", "rest": "cached"}
+    assert fake_fal.accepted_count(endpoint=EDIT) == 1  # fal has it once; storyc never sent it again
+    assert fake_fal.accepted_count(endpoint=VIDEO) == 1
+
+
+def test_scene_brings_in_the_undone_steps_it_needs_and_nothing_else(fake_fal: FakeFal, board: Path) -> None:
+    summary = render(board, ["play"])
+    assert states(summary) == {"still meet-open": "done", "meet": "done", "play": "done"}
+    assert fake_fal.accepted_count(endpoint=EDIT) == 1 and fake_fal.accepted_count(endpoint=VIDEO) == 2
+    again = render(board, ["play"])  # done upstreams are made sure of, not paid again
+    assert states(again) == {"still meet-open": "cached", "meet": "cached", "play": "cached"}
+    assert fake_fal.accepted_count() == 3
+
+
+def test_another_pick_renders_again_only_what_uses_the_still_at_its_price(fake_fal: FakeFal, board: Path) -> None:
+    render(board)
+    edit(board, "pick: 2", "pick: 3")
+    result = compile_file(board, use_cache=False)
+    assert result.board is not None
+    with fal_session(result.board, result.board.jobs, FAST) as session:
+        plan = {i.scene: (i.action, i.price) for i in session.plan.items}
+        cost = {j.scene: j.cost_usd for j in result.board.jobs}
+        assert plan == {
+            "still meet-open": ("cached", Decimal("0")),
+            "meet": ("render", cost["meet"]),
+            "play": ("render", cost["play"]),  # its input, meet's last frame, changes with meet
+            "rest": ("cached", Decimal("0")),
+        }
+        summary = session.run()
+    assert summary.spent == cost["meet"] + cost["play"] > 0
+    assert fake_fal.accepted_count(endpoint=EDIT) == 1  # the still is never paid for again
+    assert fake_fal.accepted_count(endpoint=VIDEO) == 3 + 2
+    the_lock = lock(board)
+    third = the_lock.renders[still_key(the_lock)].images[2]
+    assert third.path is not None
+    meets = [p for p in submitted_to(fake_fal, VIDEO) if p["prompt"].startswith("@Element1 walks")]
+    assert fake_fal.file_bytes(meets[-1]["start_image_url"]) == (board.parent / third.path).read_bytes()
+
+
+@pytest.mark.parametrize("endpoint", [EDIT, VIDEO])
+def test_a_kill_while_a_step_is_being_accepted_and_the_rerun_pay_for_nothing_twice(
+    fake_fal: FakeFal, board: Path, endpoint: str
+) -> None:
+    """Killed when fal has accepted the still (or, after the still, meet) but storyc has no answer yet."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from helpers import FAL_LAUNCH
+
+    env = {**os.environ, "FAL_KEY": fake_fal.key, "FAKE_FAL_URL": fake_fal.url}
+    fake_fal.delay_next("submit", 30, after_processing=True, endpoint=endpoint)  # accepted, answer not back
+    args = [sys.executable, "-c", FAL_LAUNCH, "render", "board.yaml", "--yes", "--scene", "meet"]
+    proc = subprocess.Popen(args, cwd=board.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while fake_fal.accepted_count(endpoint=endpoint) < 1:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    fake_fal.clear_faults()
+    summary = render(board)
+    if endpoint == EDIT:
+        assert states(summary) == {"still meet-open": "unknown", "meet": "skipped", "play": "skipped", "rest": "done"}
+    else:
+        assert states(summary) == {"still meet-open": "cached", "meet": "unknown", "play": "skipped", "rest": "done"}
+    again = render(board)
+    assert [r.state for r in again.results] == [r.state if r.state != "done" else "cached" for r in summary.results]
+    assert fake_fal.accepted_count(endpoint=EDIT) == 1  # the still: once, whatever happened
+    assert fake_fal.accepted_count(endpoint=VIDEO) == (1 if endpoint == EDIT else 2)  # rest (and meet) once
