@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from fakefal import FakeFal
-from helpers import fast_fal, make_project
+from helpers import fast_fal, kill_once_accepted, make_project
 from test_render_fal import edit, render, states
 
 from storyc.compile.pipeline import compile_file
@@ -180,26 +180,8 @@ def test_a_kill_while_a_step_is_being_accepted_and_the_rerun_pay_for_nothing_twi
     fake_fal: FakeFal, board: Path, endpoint: str
 ) -> None:
     """Killed when fal has accepted the still (or, after the still, meet) but storyc has no answer yet."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from helpers import FAL_LAUNCH
-
-    env = {**os.environ, "FAL_KEY": fake_fal.key, "FAKE_FAL_URL": fake_fal.url}
     fake_fal.delay_next("submit", 30, after_processing=True, endpoint=endpoint)  # accepted, answer not back
-    args = [sys.executable, "-c", FAL_LAUNCH, "render", "board.yaml", "--yes", "--scene", "meet"]
-    proc = subprocess.Popen(args, cwd=board.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while fake_fal.accepted_count(endpoint=endpoint) < 1:
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.05)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=30)
+    kill_once_accepted(fake_fal, board, ["render", "board.yaml", "--yes", "--scene", "meet"], endpoint)
     fake_fal.clear_faults()
     summary = render(board)
     if endpoint == EDIT:
