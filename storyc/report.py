@@ -242,7 +242,9 @@ class Output:
 
     def statuses(self, statuses: Sequence[SceneStatus]) -> None:
         if self.json:
-            self.data({"scenes": [s.to_json() for s in statuses]})
+            stills = [s.to_json() for s in statuses if s.scene.startswith("still ")]
+            scenes = [s.to_json() for s in statuses if not s.scene.startswith("still ")]
+            self.data({"stills": stills, "scenes": scenes} if stills else {"scenes": scenes})
             return
         width = max((len(s.scene) for s in statuses), default=5)
         for s in statuses:

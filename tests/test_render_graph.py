@@ -9,6 +9,7 @@ prove nothing is paid twice.
 from __future__ import annotations
 
 import hashlib
+import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from fakefal import FakeFal
 from helpers import fast_fal, kill_once_accepted, make_project
+from test_render_cli import run
 from test_render_fal import edit, render, states
 
 from storyc.compile.pipeline import compile_file
@@ -192,3 +194,114 @@ def test_a_kill_while_a_step_is_being_accepted_and_the_rerun_pay_for_nothing_twi
     assert [r.state for r in again.results] == [r.state if r.state != "done" else "cached" for r in summary.results]
     assert fake_fal.accepted_count(endpoint=EDIT) == 1  # the still: once, whatever happened
     assert fake_fal.accepted_count(endpoint=VIDEO) == (1 if endpoint == EDIT else 2)  # rest (and meet) once
+
+
+# --- the command line: plan, status, pull, gc -------------------------------------------------
+
+
+@pytest.fixture
+def here(board: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(board.parent)
+    return board
+
+
+def test_plan_lists_stills_and_scenes_upstreams_first_with_what_each_waits_for_and_totals_by_kind(
+    fake_fal: FakeFal, here: Path
+) -> None:
+    result = compile_file(here, use_cache=False)
+    assert result.board is not None
+    (still,) = result.board.stills
+    cost = {j.scene: j.cost_usd for j in result.board.jobs}
+    code, out, _ = run("plan", "board.yaml")
+    assert code == 0
+    lines = out.splitlines()
+    assert [line.split()[:3] for line in lines[:4]] == [
+        ["still", "meet-open", "render"],
+        ["meet", "render", "3"],
+        ["play", "render", "3"],
+        ["rest", "render", "3"],
+    ]
+    assert lines[1].endswith("after still meet-open; new scene")
+    assert lines[2].endswith("after meet; new scene")
+    assert lines[4] == f"  stills: 1 to render, ${still.cost_usd:.2f}"
+    assert lines[5] == f"  video: 3 scenes to render (9 s), ${sum(cost.values()):.2f}"
+    total = still.cost_usd + sum(cost.values())
+    assert lines[6] == f"fal: 4 steps to render, ${total:.2f}; 0 cached, 0 to resume at no new cost"
+    code, out, _ = run("plan", "board.yaml", "--json")
+    data = json.loads(out)
+    assert [s["still"] for s in data["stills"]] == ["meet-open"]
+    assert data["scenes"][1]["depends_on"] == [{"last_frame_of": "meet", "key": data["scenes"][0]["key"]}]
+    assert data["scenes"][1]["waiting_for"] == ["meet"]
+    assert data["cost_usd"] == float(total)
+    assert fake_fal.requests == []
+
+
+def test_plan_of_one_scene_names_the_steps_it_brings_in(fake_fal: FakeFal, here: Path) -> None:
+    code, out, _ = run("plan", "board.yaml", "--scene", "play")
+    assert code == 0
+    assert "  also: still meet-open (needed by play)" in out.splitlines()
+    assert "  also: meet (needed by play)" in out.splitlines()
+    assert "rest" not in out
+
+
+def test_max_cost_covers_the_whole_graph(fake_fal: FakeFal, here: Path) -> None:
+    result = compile_file(here, use_cache=False)
+    assert result.board is not None
+    scenes_only = sum((j.cost_usd for j in result.board.jobs), Decimal("0"))
+    code, _, err = run("render", "board.yaml", "--yes", "--max-cost", str(scenes_only))  # not enough with the still
+    assert code == 1 and "above --max-cost" in err
+    assert fake_fal.accepted_count() == 0
+
+
+def test_status_pull_and_gc_know_stills(fake_fal: FakeFal, here: Path) -> None:
+    render(here)
+    the_lock = lock(here)
+    images = the_lock.renders[still_key(the_lock)].images
+    code, out, _ = run("status", "board.yaml")
+    assert code == 0
+    paths = ", ".join(i.path or "" for i in images)
+    assert f"  still meet-open  done      {paths} (pick 2)" in out.splitlines()
+    assert images[0].path is not None
+    (here.parent / images[0].path).unlink()
+    code, out, _ = run("status", "board.yaml")
+    assert code == 1 and f"{images[0].path} is gone; `storyc pull` fetches it again" in out
+    code, out, _ = run("pull", "board.yaml")
+    assert code == 0 and out.splitlines()[-1] == "1 file downloaded"
+    assert sha((here.parent / images[0].path).read_bytes()) == images[0].sha256
+    code, out, _ = run("gc", "board.yaml")
+    assert code == 0 and out.splitlines()[-1] == "dropped 0 renders no scene uses"
+    assert lock(here).renders == the_lock.renders  # the still's entry is used: kept
+
+
+def test_status_after_another_pick_says_what_each_scene_was_made_from(fake_fal: FakeFal, here: Path) -> None:
+    render(here)
+    edit(here, "pick: 2", "pick: 3")
+    code, out, _ = run("status", "board.yaml")
+    assert code == 1
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert "made from an earlier pick of still 'meet-open' (2; now 3); `storyc render` renders it" in lines["meet"]
+    assert "stale" in lines["meet"]
+    assert "made from an earlier version of scene 'meet'; `storyc render` renders it" in lines["play"]
+    assert "done" in lines["rest"] and "done" in lines["still"]
+
+
+def test_status_says_when_a_done_scene_was_made_from_an_output_no_longer_on_record(
+    fake_fal: FakeFal, here: Path
+) -> None:
+    """The still's entry now records other candidates (a lock merged from a clone that rendered the
+    same request): meet was made from the picked candidate that was on record then."""
+    from dataclasses import replace
+
+    from storyc.lock.lockfile import open_store
+
+    render(here)
+    with open_store(here) as store:
+        key = still_key(store.lock)
+        entry = store.lock.renders[key]
+        store.set_render(key, replace(entry, images=(entry.images[1], entry.images[2], entry.images[0])))
+    code, out, _ = run("status", "board.yaml")
+    assert code == 1
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert "outdated" in lines["meet"]
+    assert "made from an earlier output of still 'meet-open': the one on record now differs" in lines["meet"]
+    assert "done" in lines["play"]  # made from meet's video, which is the one on record

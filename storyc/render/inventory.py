@@ -13,15 +13,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from storyc.compile.assets import sha256_file
-from storyc.compile.compiler import Job
+from storyc.compile.compiler import Edge, Job, StillJob
 from storyc.compile.endpoints import tier_name
-from storyc.lock.lockfile import Lock, LockError, LockStore, Render, video_path, video_target
+from storyc.compile.graph import Step
+from storyc.lock.lockfile import Lock, LockError, LockStore, Render, Video, still_path, video_path, video_target
 
 if TYPE_CHECKING:
     from storyc.compile.compiler import CompiledBoard
     from storyc.team.layer import TeamLayer
 
-SceneStatusWord = Literal["done", "missing", "altered", "submitted", "unknown", "failed", "lost", "stale", "new"]
+SceneStatusWord = Literal[
+    "done", "missing", "altered", "submitted", "unknown", "failed", "lost", "stale", "new", "outdated"
+]
 
 
 @dataclass(frozen=True)
@@ -33,13 +36,18 @@ class SceneStatus:
     path: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"scene": self.scene, "state": self.status, "key": self.key, "path": self.path, "detail": self.detail}
+        if self.scene.startswith("still "):  # a still's label (scene ids never hold a space)
+            name = {"still": self.scene.removeprefix("still ")}
+        else:
+            name = {"scene": self.scene}
+        return {**name, "state": self.status, "key": self.key, "path": self.path, "detail": self.detail}
 
 
 def scene_status(
-    board_dir: Path, jobs: Sequence[Job], lock: Lock, current: Collection[str] = frozenset()
+    board_dir: Path, jobs: Sequence[Step], lock: Lock, current: Collection[str] = frozenset()
 ) -> list[SceneStatus]:
-    """Each job's render state; `current`: keys of the board's requests in its other profiles.
+    """Each step's render state (scenes, and the stills of a graph board); `current`: keys of the
+    board's requests in its other profiles.
 
     A scene's render in another profile (its final, say) is not an earlier version of this
     profile's request: without `current` a draft never rendered would say `stale`.
@@ -47,42 +55,143 @@ def scene_status(
     return [_status(board_dir, job, lock, current) for job in jobs]
 
 
-def _status(board_dir: Path, job: Job, lock: Lock, current: Collection[str] = frozenset()) -> SceneStatus:
+def _status(board_dir: Path, job: Step, lock: Lock, current: Collection[str] = frozenset()) -> SceneStatus:
+    if isinstance(job, StillJob):
+        return _still_status(board_dir, job, lock, current)
     render = lock.renders.get(job.key)
     if render is None:
         mine = [(key, r) for key, r in lock.renders.items() if r.scene == job.scene and key not in current]
         # a render on another endpoint (this scene's draft, when this is its final) is no earlier version
-        if any(r.endpoint == job.endpoint for _, r in mine):
-            return SceneStatus(job.scene, job.key, "stale", "changed since its last render; `storyc render` renders it")
+        earlier = [r for _, r in mine if r.endpoint == job.endpoint]
+        if earlier:
+            why = _made_from_earlier(job, earlier, lock) or "changed since its last render"
+            return SceneStatus(job.scene, job.key, "stale", f"{why}; `storyc render` renders it")
         if mine:
             return SceneStatus(job.scene, job.key, "new", f"not rendered on {tier_name(job.endpoint)} yet")
         return SceneStatus(job.scene, job.key, "new", "never rendered")
     if render.state == "done":
-        return _local_file_status(board_dir, job, render)
+        return _outdated(job, render, lock) or _local_file_status(board_dir, job, render)
+    return _pending_status(job, render)
+
+
+def _pending_status(job: Step, render: Render) -> SceneStatus:
+    """A render that is not done: submitted, unknown, failed or lost."""
+    label = _label(job)
     if render.state == "submitted":
         what = "result fetched, download pending" if render.video else f"request {render.request_id} on fal"
-        return SceneStatus(job.scene, job.key, "submitted", f"{what}; `storyc render` resumes it at no new cost")
+        return SceneStatus(label, job.key, "submitted", f"{what}; `storyc render` resumes it at no new cost")
     if render.uncertain:
         when = f" at {render.sent_at:%Y-%m-%d %H:%M} UTC" if render.sent_at else ""
         detail = f"a submit sent{when} got no answer: fal may have accepted it; see `storyc plan`"
-        return SceneStatus(job.scene, job.key, "unknown", detail)
+        return SceneStatus(label, job.key, "unknown", detail)
     state: SceneStatusWord = "lost" if render.state == "lost" else "failed"
-    return SceneStatus(job.scene, job.key, state, render.error or render.state)
+    return SceneStatus(label, job.key, state, render.error or render.state)
+
+
+def _still_status(board_dir: Path, job: StillJob, lock: Lock, current: Collection[str]) -> SceneStatus:
+    label = _label(job)
+    render = lock.renders.get(job.key)
+    if render is None:
+        earlier = [r for k, r in lock.renders.items() if r.still == job.still and k not in current]
+        if earlier:
+            why = _made_from_earlier(job, earlier, lock) or "changed since its last render"
+            return SceneStatus(label, job.key, "stale", f"{why}; `storyc render` renders it")
+        return SceneStatus(label, job.key, "new", "never rendered")
+    if render.state != "done":
+        return _pending_status(job, render)
+    outdated = _outdated(job, render, lock)
+    if outdated is not None:
+        return outdated
+    if not render.images:
+        return SceneStatus(label, job.key, "missing", "the lock records no candidate files")
+    for image in render.images:
+        problem = _file_problem(board_dir, image)
+        if problem is not None:
+            return SceneStatus(label, job.key, problem[0], problem[1], image.path)
+    paths = [image.path or "" for image in render.images]
+    picked = f" (pick {job.pick})" if len(paths) > 1 else ""
+    return SceneStatus(
+        label, job.key, "done", ", ".join(paths) + picked, paths[job.pick - 1 if job.pick <= len(paths) else 0]
+    )
+
+
+def _label(job: Step) -> str:
+    return f"still {job.still}" if isinstance(job, StillJob) else job.scene
+
+
+def _output_sha(edge: Edge, lock: Lock) -> str | None:
+    """The sha256 of an upstream's output as the lock has it now: the picked candidate, or the video."""
+    upstream = lock.done(edge.key)
+    if upstream is None:
+        return None
+    if edge.kind == "still":
+        images = upstream.images
+        return images[edge.pick - 1].sha256 if edge.pick is not None and 0 < edge.pick <= len(images) else None
+    return upstream.video.sha256 if upstream.video is not None else None
+
+
+def _upstream_words(edge: Edge) -> str:
+    return f"still '{edge.name}'" if edge.kind == "still" else f"scene '{edge.name}'"
+
+
+def _outdated(job: Step, render: Render, lock: Lock) -> SceneStatus | None:
+    """A done step made from an upstream output that is no longer the one on record (the upstream was
+    rendered again, its output differs): worth knowing before it is cut into the film."""
+    for edge in job.depends_on:
+        made_from = render.made_from.get(edge.hashed)
+        now = _output_sha(edge, lock)
+        if made_from is not None and now is not None and made_from != now:
+            detail = (
+                f"made from an earlier output of {_upstream_words(edge)}: the one on record now differs "
+                "(it was rendered again, or the lock was merged)"
+            )
+            path = render.video.path if render.video else None
+            return SceneStatus(_label(job), job.key, "outdated", detail, path)
+    return None
+
+
+def _made_from_earlier(job: Step, earlier: Sequence[Render], lock: Lock) -> str | None:
+    """Why a step's earlier render is not its render now, when an upstream is the reason: another
+    pick of a still (`made from an earlier pick of still 'meet-open' (2; now 3)`), another version."""
+    for edge in job.depends_on:
+        for render in earlier:
+            for hashed in render.made_from:
+                kind, _, rest = hashed.partition(":")
+                key, _, pick = rest.partition("#")
+                if hashed == edge.hashed or kind != edge.hashed.partition(":")[0]:
+                    continue
+                if key == edge.key and edge.kind == "still":
+                    return f"made from an earlier pick of {_upstream_words(edge)} ({pick}; now {edge.pick})"
+                previous = lock.renders.get(key)
+                if previous is not None and (previous.still or previous.scene) == edge.name:
+                    return f"made from an earlier version of {_upstream_words(edge)}"
+    return None
+
+
+def _file_problem(board_dir: Path, file: Video) -> tuple[SceneStatusWord, str] | None:
+    """Whether a done render's file is here and is the one rendered: None, or (missing | altered, why)."""
+    path = file.path
+    if path is None:
+        return ("missing", "the lock records no local file")
+    target = board_dir / path
+    if not target.is_file():
+        return ("missing", f"{path} is gone; `storyc pull` fetches it again")
+    if (file.bytes is not None and target.stat().st_size != file.bytes) or (
+        file.sha256 is not None and sha256_file(target) != file.sha256
+    ):
+        return ("altered", f"{path} is not the rendered file; `storyc pull` restores it")
+    return None
 
 
 def _local_file_status(board_dir: Path, job: Job, render: Render) -> SceneStatus:
     video = render.video
     path = video.path if video else None
-    if video is None or path is None:
+    if video is None:
         return SceneStatus(job.scene, job.key, "missing", "the lock records no local file", path)
-    target = board_dir / path
-    if not target.is_file():
-        return SceneStatus(job.scene, job.key, "missing", f"{path} is gone; `storyc pull` fetches it again", path)
-    if (video.bytes is not None and target.stat().st_size != video.bytes) or (
-        video.sha256 is not None and sha256_file(target) != video.sha256
-    ):
-        detail = f"{path} is not the rendered file; `storyc pull` restores it"
-        return SceneStatus(job.scene, job.key, "altered", detail, path)
+    problem = _file_problem(board_dir, video)
+    if problem is not None or path is None:
+        word, why = problem or ("missing", "the lock records no local file")
+        return SceneStatus(job.scene, job.key, word, why, path)
     return SceneStatus(job.scene, job.key, "done", path, path)
 
 
@@ -129,56 +238,79 @@ class Pulled:
 
 def pull(
     board_dir: Path,
-    jobs: Sequence[Job],
+    jobs: Sequence[Step],
     store: LockStore,
     *,
     team: TeamLayer | None = None,
     on_scene: Callable[[str, str], None] = lambda scene, what: None,
 ) -> list[Pulled]:
-    """Download each done render whose local file is missing or altered, verifying its sha256.
+    """Download each file of a done render (a scene's video, a still's candidates) that is missing or
+    altered locally, verifying its sha256.
 
     From the team store first when there is one (it keeps every paid video; fal's URLs expire),
     else from the URL the lock recorded.
     """
-    from storyc.render.download import DownloadError, fetch, new_client
+    from storyc.render.download import new_client
 
     pulled: list[Pulled] = []
     with new_client() as client:
-        for status in scene_status(board_dir, jobs, store.lock):
-            if status.status not in ("missing", "altered"):
+        for job in jobs:
+            render = store.lock.done(job.key)
+            if render is None:
                 continue
-            render = store.lock.renders[status.key]
-            assert render.video is not None
-            path = render.video.path or video_path(status.scene, status.key)
-            on_scene(status.scene, f"downloading {path}")
-            try:
-                target = video_target(board_dir, path)  # a hand-edited lock may point outside renders/
-            except LockError as exc:
-                pulled.append(Pulled(status.scene, path, False, str(exc)))
-                continue
-            if team is not None:
-                size, why_not = team.try_fetch(render.video.sha256, target)
-                if size is not None:
-                    detail = f"{size:,} bytes from the team store, sha256 verified"
-                    pulled.append(Pulled(status.scene, path, True, detail))
-                    continue
-                on_scene(status.scene, f"not from the team store ({why_not}); trying the lock's URL")
-            try:
-                got = fetch(
-                    client,
-                    render.video.url,
-                    target,
-                    expected_size=render.video.bytes,
-                    expected_sha256=render.video.sha256,
-                )
-            except (DownloadError, LockError, OSError) as exc:
-                pulled.append(Pulled(status.scene, path, False, str(exc)))
-                continue
-            if render.video.path is None or render.video.sha256 is None:
-                video = replace(render.video, path=path, bytes=got.size, sha256=got.sha256)
-                store.set_render(status.key, replace(render, video=video))
-            pulled.append(Pulled(status.scene, path, True, f"{got.size:,} bytes, sha256 verified"))
+            files = _rendered_files(job, render)
+            fetched = [_pull_file(client, board_dir, _label(job), file, team, on_scene) for file in files]
+            pulled += [p for p, _ in fetched if p is not None]
+            now = tuple(new or old for (_, new), old in zip(fetched, files, strict=True))
+            recorded = render.images if isinstance(job, StillJob) else (render.video,)
+            if any(p is not None and p.ok for p, _ in fetched) and now != recorded:  # a path or hash it lacked
+                change = {"images": now} if isinstance(job, StillJob) else {"video": now[0]}
+                store.set_render(job.key, replace(render, **change))
     return pulled
+
+
+def _rendered_files(job: Step, render: Render) -> tuple[Video, ...]:
+    """A done render's files, each with the path it has, or gets, beside the board."""
+    if isinstance(job, StillJob):
+        return tuple(
+            replace(i, path=i.path or still_path(job.still, job.key, n)) for n, i in enumerate(render.images, 1)
+        )
+    if render.video is None:
+        return ()
+    return (replace(render.video, path=render.video.path or video_path(job.scene, job.key)),)
+
+
+def _pull_file(
+    client: Any,
+    board_dir: Path,
+    label: str,
+    file: Video,
+    team: TeamLayer | None,
+    on_scene: Callable[[str, str], None],
+) -> tuple[Pulled | None, Video | None]:
+    """One file, if missing or altered: what was done (None: it is here), and the file as now known."""
+    from storyc.render.download import DownloadError, fetch
+
+    path = file.path
+    assert path is not None
+    if _file_problem(board_dir, file) is None:
+        return None, None
+    on_scene(label, f"downloading {path}")
+    try:
+        target = video_target(board_dir, path)  # a hand-edited lock may point outside renders/
+    except LockError as exc:
+        return Pulled(label, path, False, str(exc)), None
+    if team is not None and not label.startswith("still "):  # the team store keeps videos
+        size, why_not = team.try_fetch(file.sha256, target)
+        if size is not None:
+            return Pulled(label, path, True, f"{size:,} bytes from the team store, sha256 verified"), None
+        on_scene(label, f"not from the team store ({why_not}); trying the lock's URL")
+    try:
+        got = fetch(client, file.url, target, expected_size=file.bytes, expected_sha256=file.sha256)
+    except (DownloadError, LockError, OSError) as exc:
+        return Pulled(label, path, False, str(exc)), None
+    known = replace(file, bytes=got.size, sha256=got.sha256)
+    return Pulled(label, path, True, f"{got.size:,} bytes, sha256 verified"), known
 
 
 @dataclass(frozen=True)
@@ -187,21 +319,24 @@ class Dropped:
     render: Render
 
 
-def unused_renders(jobs: Sequence[Job], lock: Lock) -> list[Dropped]:
+def unused_renders(jobs: Sequence[Step], lock: Lock) -> list[Dropped]:
     used = {job.key for job in jobs}
     return [Dropped(key, render) for key, render in sorted(lock.renders.items()) if key not in used]
 
 
 def gc(
-    jobs: Sequence[Job], store: LockStore, board_dir: Path, *, delete_videos: bool, scenes: dict[str, str] | None
+    jobs: Sequence[Step], store: LockStore, board_dir: Path, *, delete_videos: bool, scenes: dict[str, str] | None
 ) -> list[Dropped]:
-    """Forget renders no job in `jobs` uses (and uploads none needs); `scenes`: the lock's new `scenes:` map.
+    """Forget renders no step in `jobs` uses (and uploads none needs); `scenes`: the lock's new `scenes:` map.
 
-    `jobs` is every profile's kept scenes; `scenes` the default profile's keys (None: leave the map).
+    `jobs` is every profile's kept scenes and stills; `scenes` the default profile's keys (None: leave
+    the map).  A kept still's candidates stay uploaded (a scene sends the picked one); a frame taken
+    from a video is uploaded again when next needed (its upload is not tied to an entry).
     """
     dropped = unused_renders(jobs, store.lock)
     gone = {d.key for d in dropped}
     needed_uploads = {f.sha256 for job in jobs for f in job.files.values()}
+    needed_uploads |= {i.sha256 for k, r in store.lock.renders.items() if k not in gone for i in r.images if i.sha256}
 
     def change(lock: Lock) -> Lock:
         return replace(
@@ -214,6 +349,7 @@ def gc(
     store.update(change)
     if delete_videos:
         for d in dropped:
-            if d.render.video is not None and d.render.video.path:
-                video_target(board_dir, d.render.video.path).unlink(missing_ok=True)
+            for file in (d.render.video, *d.render.images):
+                if file is not None and file.path:
+                    video_target(board_dir, file.path).unlink(missing_ok=True)
     return dropped
