@@ -22,6 +22,7 @@ from test_render_fal import edit, render, states
 
 from storyc.compile.pipeline import compile_file
 from storyc.lock.lockfile import Lock, lock_path, read
+from storyc.render.run import RenderSummary
 from storyc.render.session import fal_session
 
 FAST = fast_fal()
@@ -305,3 +306,49 @@ def test_status_says_when_a_done_scene_was_made_from_an_output_no_longer_on_reco
     assert "outdated" in lines["meet"]
     assert "made from an earlier output of still 'meet-open': the one on record now differs" in lines["meet"]
     assert "done" in lines["play"]  # made from meet's video, which is the one on record
+
+
+# --- the team store ----------------------------------------------------------------------------
+
+
+def test_a_second_clone_takes_the_whole_graph_from_the_team_store_for_free(fake_fal: FakeFal, tmp_path: Path) -> None:
+    import uuid
+
+    from storyc.team.layer import TeamLayer
+    from storyc.team.store import open_team_store
+
+    url = f"memory://team-{uuid.uuid4().hex}"
+    alice, bob = make_project(tmp_path / "alice", CHAIN, IMAGES), make_project(tmp_path / "bob", CHAIN, IMAGES)
+
+    def render_with_team(board: Path) -> RenderSummary:
+        result = compile_file(board, use_cache=False)
+        assert result.board is not None
+        team = TeamLayer(open_team_store(url), poll=0.01)
+        with fal_session(result.board, result.board.jobs, FAST, team=team) as session:
+            return session.run()
+
+    first = render_with_team(alice)
+    assert set(states(first).values()) == {"done"} and fake_fal.accepted_count() == 4
+    second = render_with_team(bob)
+    assert states(second) == {"still meet-open": "cached", "meet": "cached", "play": "cached", "rest": "cached"}
+    assert second.spent == 0 and fake_fal.accepted_count() == 4
+    the_lock = lock(bob)
+    still = the_lock.renders[still_key(the_lock)]
+    assert [i.path for i in still.images] == [i.path for i in lock(alice).renders[still_key(the_lock)].images]
+    for image in still.images:
+        assert image.path is not None and image.url.startswith("memory://") and "/images/" in image.url
+        assert (bob.parent / image.path).read_bytes() == (alice.parent / image.path).read_bytes()
+    # a candidate lost here comes back from the store (fal's URLs expire)
+    assert still.images[2].path is not None
+    (bob.parent / still.images[2].path).unlink()
+    code, out, _ = run_in(bob, "pull", "board.yaml", env={"STORYC_STORE": url})
+    assert code == 0 and "from the team store, sha256 verified" in out
+
+
+def run_in(board: Path, *args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    from click.testing import CliRunner
+
+    from storyc.cli import cli
+
+    result = CliRunner(env=env).invoke(cli, [*args[:1], str(board), *args[2:]], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr

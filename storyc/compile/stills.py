@@ -187,4 +187,3 @@ class StillBuilder:
                 f"still '{still.name}': the request fails {endpoint.id}'s input schema at {where}: {error.message}",
             )
         return not errors
-

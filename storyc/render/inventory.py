@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from storyc.compile.assets import sha256_file
 from storyc.compile.compiler import Edge, Job, StillJob
 from storyc.compile.endpoints import tier_name
-from storyc.compile.graph import Step
+from storyc.compile.graph import Step, step_label
 from storyc.lock.lockfile import Lock, LockError, LockStore, Render, Video, still_path, video_path, video_target
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def _status(board_dir: Path, job: Step, lock: Lock, current: Collection[str] = f
 
 def _pending_status(job: Step, render: Render) -> SceneStatus:
     """A render that is not done: submitted, unknown, failed or lost."""
-    label = _label(job)
+    label = step_label(job)
     if render.state == "submitted":
         what = "result fetched, download pending" if render.video else f"request {render.request_id} on fal"
         return SceneStatus(label, job.key, "submitted", f"{what}; `storyc render` resumes it at no new cost")
@@ -89,7 +89,7 @@ def _pending_status(job: Step, render: Render) -> SceneStatus:
 
 
 def _still_status(board_dir: Path, job: StillJob, lock: Lock, current: Collection[str]) -> SceneStatus:
-    label = _label(job)
+    label = step_label(job)
     render = lock.renders.get(job.key)
     if render is None:
         earlier = [r for k, r in lock.renders.items() if r.still == job.still and k not in current]
@@ -113,10 +113,6 @@ def _still_status(board_dir: Path, job: StillJob, lock: Lock, current: Collectio
     return SceneStatus(
         label, job.key, "done", ", ".join(paths) + picked, paths[job.pick - 1 if job.pick <= len(paths) else 0]
     )
-
-
-def _label(job: Step) -> str:
-    return f"still {job.still}" if isinstance(job, StillJob) else job.scene
 
 
 def _output_sha(edge: Edge, lock: Lock) -> str | None:
@@ -146,7 +142,7 @@ def _outdated(job: Step, render: Render, lock: Lock) -> SceneStatus | None:
                 "(it was rendered again, or the lock was merged)"
             )
             path = render.video.path if render.video else None
-            return SceneStatus(_label(job), job.key, "outdated", detail, path)
+            return SceneStatus(step_label(job), job.key, "outdated", detail, path)
     return None
 
 
@@ -259,7 +255,7 @@ def pull(
             if render is None:
                 continue
             files = _rendered_files(job, render)
-            fetched = [_pull_file(client, board_dir, _label(job), file, team, on_scene) for file in files]
+            fetched = [_pull_file(client, board_dir, step_label(job), file, team, on_scene) for file in files]
             pulled += [p for p, _ in fetched if p is not None]
             now = tuple(new or old for (_, new), old in zip(fetched, files, strict=True))
             recorded = render.images if isinstance(job, StillJob) else (render.video,)
@@ -300,8 +296,8 @@ def _pull_file(
         target = video_target(board_dir, path)  # a hand-edited lock may point outside renders/
     except LockError as exc:
         return Pulled(label, path, False, str(exc)), None
-    if team is not None and not label.startswith("still "):  # the team store keeps videos
-        size, why_not = team.try_fetch(file.sha256, target)
+    if team is not None:
+        size, why_not = team.try_fetch(file.sha256, target, "image" if label.startswith("still ") else "video")
         if size is not None:
             return Pulled(label, path, True, f"{size:,} bytes from the team store, sha256 verified"), None
         on_scene(label, f"not from the team store ({why_not}); trying the lock's URL")

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from storyc.compile.assets import LocalFile
 from storyc.compile.compiler import Edge, Job, StillJob
-from storyc.compile.graph import Step
+from storyc.compile.graph import Step, step_label, step_words
 from storyc.diagnostics import StorycError
 from storyc.lock.lockfile import (
     Lock,
@@ -53,7 +53,7 @@ from storyc.lock.lockfile import (
     video_target,
 )
 from storyc.render.backends.base import Gone, JobFailed, NoAnswer, NotSent, Pending, Refused, RemoteVideo, RenderService
-from storyc.render.plan import Plan, PlanItem, Steps, plan_with_lock, step_label
+from storyc.render.plan import Plan, PlanItem, Steps, plan_with_lock
 from storyc.render.run import Interrupted, RunContext, SceneResult
 
 if TYPE_CHECKING:
@@ -138,14 +138,13 @@ class Ledger:
             return self._submit(job, ctx)
         if item.action == "unknown":
             assert item.previous is not None
-            settled = self._settled_elsewhere(job, ctx) if isinstance(job, Job) else None
-            return settled or self._unknown(job, item.previous)
+            return self._settled_elsewhere(job, ctx) or self._unknown(job, item.previous)
         if item.action == "resume":
             assert item.previous is not None and item.previous.request_id is not None
             return self._finish(job, item.previous, ctx, spent=Decimal("0"), resumed=True)
         return self._submit(job, ctx)
 
-    def _settled_elsewhere(self, job: Job, ctx: RunContext) -> SceneResult | None:
+    def _settled_elsewhere(self, job: Step, ctx: RunContext) -> SceneResult | None:
         """An unknown submit the team store has since settled: done by a clone, or its request id
         recorded (`storyc lock adopt` on the clone that sent it). Then it is fetched or resumed, $0."""
         from storyc.team.layer import DoneElsewhere, SubmittedElsewhere
@@ -163,7 +162,7 @@ class Ledger:
         assert isinstance(result, SceneResult)  # done or submitted elsewhere: fetched or resumed
         return result
 
-    def _through_team(self, job: Job, ctx: RunContext, *, claim: bool) -> SceneResult | ClaimInfo | None:
+    def _through_team(self, job: Step, ctx: RunContext, *, claim: bool) -> SceneResult | ClaimInfo | None:
         """Ask the team store before paying: another clone may have it done, submitted or in hand.
 
         Without `claim` it only looks (before uploads: nothing to upload for a key done elsewhere);
@@ -178,7 +177,7 @@ class Ledger:
             return self._store_unusable(job, exc)
         return self._follow(job, decision, ctx)
 
-    def _follow(self, job: Job, decision: Decision | None, ctx: RunContext) -> SceneResult | ClaimInfo | None:
+    def _follow(self, job: Step, decision: Decision | None, ctx: RunContext) -> SceneResult | ClaimInfo | None:
         """Act on what the team store said of a key: fetch it, resume it, submit it (a claim), or not."""
         from storyc.team.layer import Claimed, DoneElsewhere, SubmittedElsewhere
         from storyc.team.store import StoreError
@@ -196,34 +195,36 @@ class Ledger:
         if isinstance(decision, Claimed):
             return decision.claim
         if isinstance(decision, SubmittedElsewhere):
-            adopted = self.team.adopted_render(job, decision.claim)
+            adopted = self.team.adopted_render(_entry(job, "submitted"), decision.claim)
             self._record(job, adopted, request_id=adopted.request_id)
             ctx.progress.update(step_label(job), "resuming", f"submitted by {decision.claim.owner}")
             return self._finish(job, adopted, ctx, spent=Decimal("0"), resumed=True)
         other = decision.claim  # another clone's submit got no answer: fal may have it, so nobody re-sends it
-        unknown = Render(job.scene, job.endpoint, "unknown", job.seconds, job.cost_usd, sent_at=other.claimed_at)
+        unknown = replace(_entry(job, "unknown"), sent_at=other.claimed_at)
         self._record(job, replace(unknown, error=f"submitted by {other.owner}, no answer"), request_id=None)
         return self._unknown(job, unknown)
 
-    def _store_unusable(self, job: Job, exc: Exception) -> SceneResult:
+    def _store_unusable(self, job: Step, exc: Exception) -> SceneResult:
         return self._not_sent(job, f"the team store can't be used ({exc}); `--no-store` renders without it")
 
-    def _from_store(self, job: Job, record: DoneRecord, ctx: RunContext) -> SceneResult:
-        """A render another clone paid for: its verified video from the store, $0."""
+    def _from_store(self, job: Step, record: DoneRecord, ctx: RunContext) -> SceneResult:
+        """A render another clone paid for: its verified files from the store, $0."""
         assert self.team is not None
-        relative = video_path(job.scene, job.key)
+        paths = _paths_of(job, len(record.files))
         ctx.progress.update(step_label(job), "fetching", "from the team store")
-        self.team.fetch(record.video_sha256, video_target(self.board_dir, relative))
-        done = self.team.done_render(job, record, relative)
+        for (sha256, kind), relative in zip(record.files, paths, strict=True):
+            self.team.fetch(sha256, video_target(self.board_dir, relative), kind)
+        done = self.team.done_render(record, paths)
         self._record(job, done, request_id=None)
-        ctx.progress.update(step_label(job), "cached", relative)
+        ctx.progress.update(step_label(job), "cached", ", ".join(paths))
         notes = ("from the team store",)
-        return SceneResult(step_label(job), job.key, "cached", record.request_id, path=relative, notes=notes)
+        path = None if isinstance(job, StillJob) else paths[0]
+        images = paths if isinstance(job, StillJob) else ()
+        return SceneResult(step_label(job), job.key, "cached", record.request_id, path=path, notes=notes, images=images)
 
     def _submit(self, job: Step, ctx: RunContext) -> SceneResult:
-        scene = job if isinstance(job, Job) else None  # the team store keeps scenes' videos (stills: the lock)
-        if self.team is not None and scene is not None:
-            elsewhere = self._through_team(scene, ctx, claim=False)
+        if self.team is not None:
+            elsewhere = self._through_team(job, ctx, claim=False)
             if isinstance(elsewhere, SceneResult):
                 return elsewhere
         ctx.progress.update(step_label(job), "uploading" if job.files or job.depends_on else "submitting")
@@ -234,8 +235,8 @@ class Ledger:
             return self._not_sent(job, str(exc))
         ctx.check()
         claim: ClaimInfo | None = None
-        if self.team is not None and scene is not None:  # claimed only now, after uploads: the lease covers the submit
-            decided = self._through_team(scene, ctx, claim=True)
+        if self.team is not None:  # claimed only now, after uploads: the lease covers just the submit
+            decided = self._through_team(job, ctx, claim=True)
             if isinstance(decided, SceneResult):
                 return decided
             claim = decided
@@ -317,8 +318,8 @@ class Ledger:
             return SceneResult(step_label(job), job.key, "failed", render.request_id, error=str(exc), location=location)
         self._record(job, done, request_id=render.request_id)
         path = done.video.path if done.video else None
-        if self.team is not None and path is not None and isinstance(job, Job):
-            self.team.share(job.key, done, self.board_dir / path)
+        if self.team is not None:
+            self.team.share(job.key, done, self.board_dir)
         images = _image_paths(done)
         ctx.progress.update(step_label(job), "done", path or ", ".join(images))
         return SceneResult(step_label(job), job.key, "done", render.request_id, path=path, spent=spent, images=images)
@@ -348,13 +349,18 @@ class Ledger:
 
     def _download_again(self, job: Step, render: Render, ctx: RunContext) -> Render:
         """A done render's missing file: from the team store when it has it (fal's URLs expire), else fal."""
-        video = render.video
-        if self.team is not None and video is not None and isinstance(job, Job):
-            relative = video.path or video_path(job.scene, job.key)
-            size, why_not = self.team.try_fetch(video.sha256, video_target(self.board_dir, relative))
-            if size is not None:
-                return replace(render, video=replace(video, path=relative))
-            self.team.notes.append(f"scene '{job.scene}': not from the team store ({why_not}); trying fal's URL")
+        if self.team is not None:
+            files = _files_of(render)
+            kind = "image" if isinstance(job, StillJob) else "video"
+            paths = tuple(f.path or p for f, p in zip(files, _paths_of(job, len(files)), strict=True))
+            for file, relative in zip(files, paths, strict=True):
+                size, why_not = self.team.try_fetch(file.sha256, video_target(self.board_dir, relative), kind)
+                if size is None:
+                    self.team.notes.append(f"{step_words(job)}: not from the team store ({why_not}); trying fal's URL")
+                    return self._download(job, render, ctx)
+            if isinstance(job, StillJob):
+                return replace(render, images=tuple(replace(f, path=p) for f, p in zip(files, paths, strict=True)))
+            return replace(render, video=replace(files[0], path=paths[0]))
         return self._download(job, render, ctx)
 
     def _download(self, job: Step, render: Render, ctx: RunContext) -> Render:
@@ -574,10 +580,10 @@ def plan_paid(
     *,
     resend_unknown: bool = False,
 ) -> Plan:
-    """The plan of a paid render: the lock first, then the team store for the scene keys the lock lacks."""
+    """The plan of a paid render: the lock first, then the team store for the keys the lock lacks."""
     in_store: set[str] = set()
     if team is not None:  # one listing of the store's records
-        in_store = team.done_keys([j.key for j in steps.steps if isinstance(j, Job) and lock.done(j.key) is None])
+        in_store = team.done_keys([j.key for j in steps.steps if lock.done(j.key) is None])
     return plan_with_lock(
         storyboard,
         steps.steps,
@@ -604,6 +610,13 @@ def _entry(job: Step, state: RenderState) -> Render:
     if isinstance(job, StillJob):
         return Render("", job.endpoint, state, 0, job.cost_usd, still=job.still)
     return Render(job.scene, job.endpoint, state, job.seconds, job.cost_usd)
+
+
+def _paths_of(job: Step, count: int) -> tuple[str, ...]:
+    """Where a step's files go beside the board: a scene's video, or a still's `count` candidates."""
+    if isinstance(job, StillJob):
+        return tuple(still_path(job.still, job.key, n) for n in range(1, count + 1))
+    return (video_path(job.scene, job.key),)
 
 
 def _files_of(render: Render) -> tuple[Video, ...]:

@@ -32,7 +32,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from storyc.compile.compiler import VIDEO_INPUT_CAVEAT, CompiledBoard, Job, StillJob
-from storyc.compile.graph import Step, StepId, step_id, upstream_of
+from storyc.compile.graph import Step, StepId, step_id, step_label, upstream_of
 from storyc.lock.lockfile import Lock, Render
 
 Action = Literal["cached", "store", "resume", "render", "unknown"]
@@ -225,11 +225,6 @@ def with_upstreams(board: CompiledBoard, jobs: Sequence[Job]) -> Steps:
 
 def _label(step: StepId) -> str:
     return f"still {step[1]}" if step[0] == "still" else step[1]
-
-
-def step_label(step: Step) -> str:
-    """What people call a step: a scene's id, or `still NAME` (scene ids never hold a space)."""
-    return _label(step_id(step))
 
 
 def plan_with_lock(
