@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from helpers import BASIC_BOARD, BASIC_IMAGES, make_project
 
 from storyc.compile import cache, endpoints, schemacheck
 from storyc.compile.compiler import CompiledBoard, Edge
+from storyc.compile.graph import Step, order, step_id
 from storyc.compile.pipeline import compile_file
 
 EDIT = "fal-ai/nano-banana-2/edit"
@@ -243,3 +246,19 @@ def test_a_style_may_be_a_still_in_short_form_and_a_scene_sends_it_as_an_image(t
     meet = board.job("meet")
     assert meet is not None and meet.arguments["image_urls"] == ["still://palette/1", "still://palette/1"]
     assert meet.depends_on == (Edge("still", "palette", 1, palette.key),)
+
+
+def test_the_order_puts_upstreams_first_and_refuses_a_cycle() -> None:
+    board = compiled(KEYFRAMES)
+    steps: list[Step] = [*reversed(board.jobs), *reversed(board.stills)]  # downstream first
+    assert [step_id(s) for s in order(steps)] == [
+        ("still", "ellie-sheet"),
+        ("still", "meet-open"),
+        ("scene", "meet"),
+        ("scene", "play"),
+    ]
+    meet = board.job("meet")
+    assert meet is not None
+    looped = replace(meet, depends_on=(*meet.depends_on, Edge("first_frame_of", "play")))
+    with pytest.raises(ValueError, match="dependency cycle"):
+        order([looped, *board.jobs[1:]])

@@ -235,13 +235,14 @@ def upstream_of(edge: Edge) -> StepId:
 def order(steps: Iterable[Step]) -> list[Step]:
     """The steps, each after every step it depends on (otherwise in the order given).
 
-    The graph has no cycle (the compiler refuses one). Iterative: a continuity chain through
+    The compiler refuses a cycle; one here is a ValueError. Iterative: a continuity chain through
     thousands of scenes must not hit Python's recursion limit.
     """
     by_id = {step_id(s): s for s in steps}
     done: dict[StepId, Step] = {}
     for root in by_id:
         stack = [root]
+        opened: set[StepId] = set()  # steps whose upstreams were pushed and are not all done yet
         while stack:
             current = stack[-1]
             if current in done:
@@ -249,6 +250,9 @@ def order(steps: Iterable[Step]) -> list[Step]:
                 continue
             waiting = [u for e in by_id[current].depends_on if (u := upstream_of(e)) not in done and u in by_id]
             if waiting:
+                if current in opened:
+                    raise ValueError(f"dependency cycle through {_step(current)}")
+                opened.add(current)
                 stack.extend(reversed(waiting))
             else:
                 done[current] = by_id[current]

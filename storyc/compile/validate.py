@@ -415,8 +415,8 @@ class _Builder:
                 listed = ", ".join(f"'{k}'" for k in given) if given else "none"
                 self.diags.error(
                     self.doc.loc(path),
-                    f"{describe(self.data, path)}: give exactly one of still, last_frame_of, first_frame_of "
-                    f"(given: {listed})",
+                    f"{describe(self.data, path)}: give a file, an https URL, or exactly one of "
+                    f"still, last_frame_of, first_frame_of (given: {listed})",
                 )
             return None
         kind = given[0]
@@ -442,6 +442,8 @@ class _Builder:
                 video=self._asset(spec.get("video"), (*path, "video")),
                 voice=spec.get("voice"),
             )
+            if spec.get("frontal") is not None and character.frontal is None:
+                continue  # a frontal slot naming neither one step nor a file: reported, and nothing else to say
             if self._check_character(character):
                 result[name] = character
         return result
