@@ -1,13 +1,29 @@
-"""Crash-safe file writes: a file is either its old self or its new self, never half."""
+"""Crash-safe file writes: a file is either its old self or its new self, never half.
+
+Also what a user is told when the disk refuses a write (`write_failure`), and where
+storyc may write at all (`contained`: nothing through a symbolic link that leaves
+the board's folder).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
+
+from storyc.diagnostics import StorycError
+
+# The refusals that are the disk's (full, over quota, mounted read-only), never a bug in storyc:
+# the CLI's error boundary reports them as a located error, exit 1.
+DISK_REFUSALS = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+}
 
 
 def _file_mode() -> int:
@@ -25,21 +41,22 @@ def atomic_writer(target: Path, mode: str = "wb") -> Iterator[IO[bytes]]:
     """Write to a temporary file beside `target`, fsync, then rename over it.
 
     On any exception (Ctrl-C included) the temporary file is removed and
-    `target` is left as it was.
+    `target` is left as it was.  A write the disk refuses (`DISK_REFUSALS`) names `target`.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        os.fchmod(fd, _FILE_MODE)
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        Path(tmp).replace(target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            Path(tmp).unlink()
-        raise
+    with _naming(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            os.fchmod(fd, _FILE_MODE)
+            with os.fdopen(fd, mode) as f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            Path(tmp).replace(target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                Path(tmp).unlink()
+            raise
     _fsync_dir(target.parent)
 
 
@@ -49,25 +66,66 @@ def atomic_path(target: Path, suffix: str | None = None) -> Iterator[Path]:
 
     `suffix` keeps the extension tools infer the format from (default: the target's).
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    ext = target.suffix if suffix is None else suffix
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{ext}", dir=target.parent)
-    os.fchmod(fd, _FILE_MODE)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        fd = os.open(tmp, os.O_RDONLY)
+    with _naming(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        ext = target.suffix if suffix is None else suffix
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{ext}", dir=target.parent)
+        os.fchmod(fd, _FILE_MODE)
+        os.close(fd)
+        tmp = Path(name)
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        tmp.replace(target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+            yield tmp
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            tmp.replace(target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
     _fsync_dir(target.parent)
+
+
+@contextlib.contextmanager
+def _naming(target: Path) -> Iterator[None]:
+    """A write the disk refused names the file the user asked for: a failed write() names no file at
+    all, and the temporary one beside `target` means nothing to a user."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in DISK_REFUSALS and not _names_a_folder(exc, target):
+            exc.filename = str(target)
+        raise
+
+
+def _names_a_folder(exc: OSError, target: Path) -> bool:
+    """True when `exc` is about a folder of `target` (a mkdir on a read-only disk): the more exact place."""
+    return exc.filename is not None and Path(os.fsdecode(exc.filename)) in target.parents
+
+
+def write_failure(exc: OSError, target: Path | None = None) -> StorycError:
+    """What a user is told about a failed write: `board.lock: error: could not be written: no space left on device`.
+
+    Located at the file the error names (else `target`); the disk's refusals in plain words.
+    """
+    where = os.fsdecode(exc.filename) if exc.filename is not None else target
+    message = f"could not be written: {in_words(exc)}"
+    if where is None:
+        return StorycError(message)
+    return StorycError.at(str(where), None, None, message)
+
+
+def why_not_written(exc: OSError) -> str:
+    """`renders/meet-1a2b.mp4: no space left on device`: the file the error names, if any, and why."""
+    where = f"{os.fsdecode(exc.filename)}: " if exc.filename is not None else ""
+    return f"{where}{in_words(exc)}"
+
+
+def in_words(exc: OSError) -> str:
+    """The disk's refusals in words (`no space left on device`), anything else as the system says it."""
+    return DISK_REFUSALS.get(exc.errno or 0) or exc.strerror or str(exc)
 
 
 def atomic_write_bytes(target: Path, data: bytes) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TypeGuard, get_args
 
 from storyc.compile.compiler import Job
 from storyc.compile.model import is_url
-from storyc.fsutil import atomic_path
+from storyc.fsutil import atomic_path, why_not_written
 from storyc.lock.lockfile import video_path
 from storyc.render.plan import Plan, PlanItem
 from storyc.render.run import RunContext, SceneResult, SceneState
@@ -95,8 +95,7 @@ class AnimaticBackend:
         return SceneResult(job.scene, job.key, state, path=relative)
 
     def _failed(self, job: Job, ctx: RunContext, exc: OSError) -> SceneResult:
-        where = f"{exc.filename}: " if exc.filename else ""
-        error = f"could not write the animatic ({where}{exc.strerror or exc})"
+        error = f"could not write the animatic ({why_not_written(exc)})"
         ctx.progress.update(job.scene, "failed", error)
         return SceneResult(job.scene, job.key, "failed", error=error)
 
