@@ -12,10 +12,10 @@ import errno
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO
 
-from storyc.diagnostics import StorycError
+from storyc.diagnostics import Diagnostic, StorycError
 
 # The refusals that are the disk's (full, over quota, mounted read-only), never a bug in storyc:
 # the CLI's error boundary reports them as a located error, exit 1.
@@ -160,3 +160,42 @@ def ensure_lines(path: Path, lines: Sequence[str], comment: str) -> bool:
     block = "".join(f"# {c}\n" for c in comment.splitlines()) + "".join(f"{line}\n" for line in missing)
     atomic_write_bytes(path, (existing + separator + block).encode("utf-8"))
     return True
+
+
+# --- where storyc writes: nothing through a symbolic link out of the board's folder ---------------
+
+
+class OutsideTheBoard(StorycError):
+    """A path storyc would write beside a board resolves, through a symbolic link, somewhere else."""
+
+    def __init__(self, target: Path, reason: str) -> None:
+        self.reason = reason
+        message = f"not written: {reason}; storyc writes nothing through a symbolic link out of the board's folder"
+        super().__init__(message, diagnostics=[Diagnostic(str(target), None, "error", message)])
+
+
+def contained(board_dir: Path, relative: str) -> Path:
+    """`board_dir / relative`, or `OutsideTheBoard` when it resolves outside `board_dir/<its first folder>`.
+
+    What storyc keeps beside a board (`renders/`, `.storyc/`) must stay there. A symbolic link could
+    send it anywhere: one a checkout brought (git commits links, ignored paths or not), or one a lock
+    from another branch leads through, and storyc can't tell it from one the user made. Checked
+    before anything is created, so a link to a folder that does not exist yet is refused too.
+    """
+    parts = PurePosixPath(relative).parts
+    folder = board_dir.resolve() / parts[0]
+    target = board_dir.joinpath(*parts)
+    resolved = target.resolve()
+    if not resolved.is_relative_to(folder):
+        reason = f"it resolves to {resolved}, outside {folder} (is {parts[0]}/ a symbolic link?)"
+        raise OutsideTheBoard(target, reason)
+    return target
+
+
+def contained_or_none(board_dir: Path, relative: str) -> Path | None:
+    """`contained`, with None for a path outside: for what is simply skipped then (a cache, a clean-up)."""
+    try:
+        return contained(board_dir, relative)
+    except OutsideTheBoard:
+        return None
+
