@@ -8,6 +8,7 @@ Mounting needs root; without it the tests are skipped, saying so.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -65,8 +66,8 @@ def elephant(disk: Path) -> Path:
 
 def storyc(
     board: Path, *args: str, launch: list[str] | None = None, env: dict[str, str] | None = None
-) -> tuple[int, str]:
-    """The real CLI in its own process, in the board's folder: exit status, stderr."""
+) -> tuple[int, str, str]:
+    """The real CLI in its own process, in the board's folder: exit status, stderr, stdout."""
     command = launch or [sys.executable, "-m", "storyc"]
     done = subprocess.run(
         [*command, *args],
@@ -77,7 +78,7 @@ def storyc(
         check=False,
         timeout=120,
     )
-    return done.returncode, done.stderr
+    return done.returncode, done.stderr, done.stdout
 
 
 def temporaries(root: Path) -> list[Path]:
@@ -95,25 +96,27 @@ def assert_a_message_not_a_bug(code: int, err: str, written: str, why: str = "no
     assert written in err and why in err, err
 
 
-def render_on_fal(board: Path, fake_fal: FakeFal) -> tuple[int, str]:
+def render_on_fal(board: Path, fake_fal: FakeFal, *options: str) -> tuple[int, str, str]:
     fal = [sys.executable, "-c", FAL_LAUNCH]
     env = {"FAL_KEY": fake_fal.key, "FAKE_FAL_URL": fake_fal.url}
-    return storyc(board, "render", "--yes", "--scene", "meet", launch=fal, env=env)
+    return storyc(board, "render", "--yes", "--scene", "meet", *options, launch=fal, env=env)
 
 
 def test_a_fal_render_on_a_full_disk_stops_at_the_lock_before_anything_is_sent(
     disk: Path, fake_fal: FakeFal
 ) -> None:
     board = elephant(disk)
-    code, err = render_on_fal(board, fake_fal)
+    code, err, _ = render_on_fal(board, fake_fal)
     assert code == 0, err
     before = lock_path(board).read_bytes()
     fake_fal.reset_counters()
     text = board.read_text("utf-8")
     board.write_text(text.replace("slow push-in", "slow pull-out", 1), "utf-8")  # meet's key, in `scenes:`, changes
     fill(disk, leave=0)
-    code, err = render_on_fal(board, fake_fal)
+    code, err, out = render_on_fal(board, fake_fal, "--json")
     assert_a_message_not_a_bug(code, err, "board.lock: error: could not be written")
+    (diagnostic,) = json.loads(out)["diagnostics"]  # a script reads it too
+    assert diagnostic["path"].endswith("board.lock") and "no space left on device" in diagnostic["message"]
     assert fake_fal.requests == []  # the lock's first write comes before any network call
     assert lock_path(board).read_bytes() == before
     assert temporaries(disk) == []
@@ -124,7 +127,7 @@ def test_a_download_on_a_full_disk_names_the_video_and_keeps_the_paid_job_submit
 ) -> None:
     board = elephant(disk)
     fill(disk, leave=8192)  # room for the lock (one page, two while it is replaced), not for a video (two)
-    code, err = render_on_fal(board, fake_fal)
+    code, err, _ = render_on_fal(board, fake_fal)
     assert_a_message_not_a_bug(code, err, "could not write the video (")
     assert "renders/meet-" in err and "stays submitted" in err
     assert "state: submitted" in lock_path(board).read_text("utf-8")
@@ -134,7 +137,7 @@ def test_a_download_on_a_full_disk_names_the_video_and_keeps_the_paid_job_submit
 def test_an_animatic_render_on_a_full_disk_fails_each_scene_with_its_file(disk: Path) -> None:
     board = elephant(disk)
     fill(disk)
-    code, err = storyc(board, "render", "--backend", "animatic")
+    code, err, _ = storyc(board, "render", "--backend", "animatic")
     assert_a_message_not_a_bug(code, err, "could not write the animatic (")
     assert "/.storyc/animatic/" in err
     assert "ffmpeg" not in err  # the disk's refusal, not ffmpeg's lines about trailers and packets
@@ -143,11 +146,11 @@ def test_an_animatic_render_on_a_full_disk_fails_each_scene_with_its_file(disk: 
 
 def test_a_sheet_on_a_full_disk_names_its_file_and_leaves_the_old_one(disk: Path) -> None:
     board = elephant(disk)
-    code, err = storyc(board, "sheet")
+    code, err, _ = storyc(board, "sheet")
     assert code == 0, err
     before = board.with_suffix(".html").read_bytes()
     fill(disk)
-    code, err = storyc(board, "sheet")
+    code, err, _ = storyc(board, "sheet")
     assert_a_message_not_a_bug(code, err, "board.html")
     assert board.with_suffix(".html").read_bytes() == before
     assert temporaries(disk) == []
@@ -155,14 +158,14 @@ def test_a_sheet_on_a_full_disk_names_its_file_and_leaves_the_old_one(disk: Path
 
 def test_a_cut_on_a_full_disk_names_its_file_and_leaves_the_old_one(disk: Path) -> None:
     board = elephant(disk)
-    code, err = storyc(board, "render", "--backend", "animatic")
+    code, err, _ = storyc(board, "render", "--backend", "animatic")
     assert code == 0, err
-    code, err = storyc(board, "cut", "--backend", "animatic")
+    code, err, _ = storyc(board, "cut", "--backend", "animatic")
     assert code == 0, err
     cut = board.parent / "renders" / "animatic" / "cut.mp4"
     before = cut.read_bytes()
     fill(disk)
-    code, err = storyc(board, "cut", "--backend", "animatic")
+    code, err, _ = storyc(board, "cut", "--backend", "animatic")
     assert_a_message_not_a_bug(code, err, "renders/animatic/cut.mp4: error: could not be written")
     assert "ffmpeg" not in err
     assert cut.read_bytes() == before
@@ -173,7 +176,7 @@ def test_compile_on_a_full_disk_still_compiles_without_its_cache(disk: Path) -> 
     """The compile cache is only a cache: a disk that can't hold it costs speed, never the compile."""
     board = elephant(disk)
     fill(disk, leave=0)
-    code, err = storyc(board, "compile")
+    code, err, _ = storyc(board, "compile")
     assert code == 0, err
     assert list((board.parent / ".storyc" / "compile").glob("*.json")) == []
     assert temporaries(disk) == []
@@ -181,14 +184,14 @@ def test_compile_on_a_full_disk_still_compiles_without_its_cache(disk: Path) -> 
 
 def test_a_read_only_disk_is_said_in_words_too(disk: Path) -> None:
     board = elephant(disk)
-    code, err = storyc(board, "render", "--backend", "animatic", "--scene", "meet")
+    code, err, _ = storyc(board, "render", "--backend", "animatic", "--scene", "meet")
     assert code == 0, err
     before = snapshot(disk)
     read_only(disk)
-    code, err = storyc(board, "render", "--backend", "animatic")
+    code, err, _ = storyc(board, "render", "--backend", "animatic")
     assert_a_message_not_a_bug(code, err, "could not write the animatic", "read-only file system")
-    code, err = storyc(board, "sheet")
+    code, err, _ = storyc(board, "sheet")
     assert_a_message_not_a_bug(code, err, "board.html", "read-only file system")
-    code, err = storyc(board, "gc")
+    code, err, _ = storyc(board, "gc")
     assert_a_message_not_a_bug(code, err, ".storyc", "read-only file system")
     assert snapshot(disk) == before
