@@ -105,16 +105,15 @@ def _names_a_folder(exc: OSError, target: Path) -> bool:
     return exc.filename is not None and Path(os.fsdecode(exc.filename)) in target.parents
 
 
-def write_failure(exc: OSError, target: Path | None = None) -> StorycError:
+def write_failure(exc: OSError) -> StorycError:
     """What a user is told about a failed write: `board.lock: error: could not be written: no space left on device`.
 
-    Located at the file the error names (else `target`); the disk's refusals in plain words.
+    Located at the file the error names (the atomic writers name their target); the reason in words.
     """
-    where = os.fsdecode(exc.filename) if exc.filename is not None else target
     message = f"could not be written: {in_words(exc)}"
-    if where is None:
+    if exc.filename is None:
         return StorycError(message)
-    return StorycError.at(str(where), None, None, message)
+    return StorycError.at(os.fsdecode(exc.filename), None, None, message)
 
 
 def why_not_written(exc: OSError) -> str:

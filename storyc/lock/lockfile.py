@@ -514,7 +514,10 @@ class LockStore:
 
 @contextlib.contextmanager
 def open_store(board: Path, *, wait: float = 0) -> Iterator[LockStore]:
-    """Hold the board's lock file for writing; `LockError` if another storyc holds it."""
+    """Hold the board's lock file for writing; `LockError` if another storyc holds it.
+
+    The hold is a file under `.storyc/`: `OutsideTheBoard` (exit 1) when `.storyc` leads out of the board's folder.
+    """
     from filelock import FileLock, Timeout
 
     path = lock_path(board)
