@@ -22,6 +22,8 @@ from helpers import EXAMPLES, FAL_LAUNCH
 
 from storyc.lock.lockfile import lock_path
 
+pytestmark = pytest.mark.slow  # real processes, real encodes
+
 FEW_KB = 4096
 
 
