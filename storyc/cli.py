@@ -182,7 +182,8 @@ def _exit(code: int) -> NoReturn:
 
 
 class StorycGroup(click.Group):
-    """The error boundary for every command: a StorycError is printed as diagnostics and exits 1.
+    """The error boundary for every command: a StorycError is printed as diagnostics and exits 1,
+    and so is a write the disk refused (full, over quota, read-only: `fsutil.DISK_REFUSALS`).
 
     Here rather than only in `main`, so the same holds through click's test runner and any caller
     of `cli`.  `main` adds what only a process can do: Ctrl-C -> 130 and bugs -> 3.
@@ -201,7 +202,7 @@ class StorycGroup(click.Group):
         if os.environ.get("NO_COLOR"):
             ctx.color = False  # https://no-color.org: subcommands inherit it
         try:
-            return super().invoke(ctx)
+            return self._invoke_command(ctx)
         except StorycError as exc:
             _echo_failure(exc)
             _json_failure(ctx, exc.diagnostics)
@@ -213,6 +214,18 @@ class StorycGroup(click.Group):
         except Exception:
             _json_failure(ctx)  # a bug: `main` reports it (exit 3); stdout still parses
             raise
+
+    def _invoke_command(self, ctx: click.Context) -> Any:
+        """The command, with a write the disk refused (full, over quota, read-only: whichever write met it)
+        raised as the StorycError it is to a user: theirs to fix, not a bug."""
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            from storyc.fsutil import DISK_REFUSALS, write_failure
+
+            if exc.errno not in DISK_REFUSALS:
+                raise
+            raise write_failure(exc) from exc
 
 
 def _json_failure(ctx: click.Context, diagnostics: Sequence[Diagnostic] = ()) -> None:

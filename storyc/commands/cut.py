@@ -18,6 +18,7 @@ def cut(
     otio: Path | None = None,
     profile: str | None = None,
 ) -> int:
+    from storyc.fsutil import contained
     from storyc.preview.cut import cut as join
     from storyc.preview.cut import write_otio
 
@@ -26,7 +27,8 @@ def cut(
         return EXIT_PROBLEMS
     compiled, _ = loaded
     default = "renders/animatic/cut.mp4" if backend == "animatic" else _default_cut(compiled.profile)
-    target = output or compiled.path.parent / default
+    # an --output is the user's to choose; the default must not go through a link out of the board's folder
+    target = output or contained(compiled.path.parent, default)
     parts, mode = join(compiled, backend, target)
     if otio is not None:
         write_otio(compiled, parts, otio)

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def sheet(board: Path, *, out: Output, output: Path | None = None, profile: str | None = None) -> int:
-    from storyc.fsutil import atomic_write_bytes
+    from storyc.fsutil import atomic_write_bytes, in_words
 
     loaded = compiled_jobs(board, (), out, profile=profile)
     if loaded is None:
@@ -27,7 +27,7 @@ def sheet(board: Path, *, out: Output, output: Path | None = None, profile: str 
     try:
         atomic_write_bytes(target, html.encode("utf-8"))
     except OSError as exc:
-        raise StorycError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        raise StorycError(f"cannot write {target}: {in_words(exc)}") from exc
     if out.json:
         head = {} if compiled.profile is None else {"profile": compiled.profile, "profiles": list(compiled.profiles)}
         out.data({"output": str(target), "scenes": len(jobs), **head})

@@ -28,7 +28,7 @@ from storyc.compile.validate import MAX_TEMPLATE_FILE_BYTES
 from storyc.compile.view import SceneView
 from storyc.diagnostics import Diagnostic, Loc
 from storyc.files import find_project_root, read_regular
-from storyc.fsutil import atomic_write_bytes
+from storyc.fsutil import atomic_write_bytes, contained_or_none
 
 # 2: Job.view carries field locations; 3: diagnostics reworded; 4: Job.view is a SceneView; 5: profiles
 FORMAT = 5
@@ -38,7 +38,13 @@ def cache_dir(board: Path) -> Path:
     return board.parent / ".storyc" / "compile"
 
 
-def _entry_path(board: Path, display: str, board_bytes: bytes, profile: str | None) -> Path:
+def _usable_cache_dir(board: Path) -> Path | None:
+    """The cache folder, or None when it leads out of the board's folder (a symbolic `.storyc`): then
+    there is no cache, neither read (entries from elsewhere) nor written."""
+    return contained_or_none(board.parent, ".storyc/compile")
+
+
+def _entry_path(board: Path, display: str, board_bytes: bytes, profile: str | None) -> Path | None:
     h = hashlib.sha256()
     # None (the board's default profile) can't collide with a name: names start with a letter
     asked = "\0default" if profile is None else profile
@@ -47,7 +53,8 @@ def _entry_path(board: Path, display: str, board_bytes: bytes, profile: str | No
     for endpoint in endpoints.registry().values():
         h.update(endpoint.source_bytes)
     h.update(board_bytes)
-    return cache_dir(board) / f"{h.hexdigest()[:32]}.json"
+    folder = _usable_cache_dir(board)
+    return None if folder is None else folder / f"{h.hexdigest()[:32]}.json"
 
 
 def _stat_signature(path: Path) -> list[Any] | None:
@@ -79,7 +86,10 @@ def _gc_paused() -> Iterator[None]:
 def _lookup(board: Path, display: str, profile: str | None) -> CompileResult | None:
     try:
         # Read with the loader's limits: a board swapped for a FIFO must not block here, nor a huge one load twice.
-        entry = json.loads(_entry_path(board, display, read_regular(board, MAX_BOARD_BYTES), profile).read_bytes())
+        path = _entry_path(board, display, read_regular(board, MAX_BOARD_BYTES), profile)
+        if path is None:
+            return None
+        entry = json.loads(path.read_bytes())
     except (OSError, ValueError):
         return None
     try:
@@ -109,6 +119,8 @@ def store(board: Path, display: str, result: CompileResult, profile: str | None 
         inputs = {"templates": _template_digests(result), "assets": _asset_signatures(board, result.board)}
         entry = {"inputs": inputs, "result": _encode(result)}
         target = _entry_path(board, display, board_bytes, profile)
+        if target is None:
+            return
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(target, json.dumps(entry, separators=(",", ":")).encode())
     except OSError:
@@ -206,8 +218,8 @@ def _decode(data: dict[str, Any]) -> CompileResult:
 
 
 def clear(board: Path) -> None:
-    folder = cache_dir(board)
-    if folder.is_dir():
+    folder = _usable_cache_dir(board)
+    if folder is not None and folder.is_dir():
         for entry in folder.glob("*.json"):
             with contextlib.suppress(OSError):
                 entry.unlink()

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from storyc.diagnostics import StorycError
-from storyc.fsutil import atomic_write_bytes
+from storyc.fsutil import OutsideTheBoard, atomic_write_bytes, contained, contained_or_none
 
 LOCK_VERSION = 1
 RenderState = Literal["intent", "unknown", "submitted", "done", "failed", "lost"]
@@ -148,20 +148,12 @@ def video_target(board_dir: Path, relative: str) -> Path:
     A lock can come from another branch or a merge: its paths must not reach the board, `.git` or,
     through a symlinked `renders/`, anything outside the board's folder.
     """
-    from pathlib import PurePosixPath
-
-    parts = PurePosixPath(relative).parts
     if not _safe_video_path(relative):
         raise LockError(f"refusing video path {relative!r}: render files live under renders/ beside the board")
-    root = board_dir.resolve()
-    target = board_dir.joinpath(*parts)
-    resolved = target.resolve()
-    if not resolved.is_relative_to(root / "renders"):
-        raise LockError(
-            f"refusing video path {relative!r}: it resolves to {resolved}, outside {root / 'renders'} "
-            "(is renders/ a symbolic link?)"
-        )
-    return target
+    try:
+        return contained(board_dir, relative)
+    except OutsideTheBoard as exc:
+        raise LockError(f"refusing video path {relative!r}: {exc.reason}") from None
 
 
 def _safe_video_path(text: str) -> bool:
@@ -522,13 +514,16 @@ class LockStore:
 
 @contextlib.contextmanager
 def open_store(board: Path, *, wait: float = 0) -> Iterator[LockStore]:
-    """Hold the board's lock file for writing; `LockError` if another storyc holds it."""
+    """Hold the board's lock file for writing; `LockError` if another storyc holds it.
+
+    The hold is a file under `.storyc/`: `OutsideTheBoard` (exit 1) when `.storyc` leads out of the board's folder.
+    """
     from filelock import FileLock, Timeout
 
     path = lock_path(board)
-    guard_dir = board.parent / ".storyc"
-    guard_dir.mkdir(parents=True, exist_ok=True)
-    guard = FileLock(str(guard_dir / f"{board.stem}.lock.held"))
+    held = contained(board.parent, f".storyc/{board.stem}.lock.held")  # before mkdir: a dangling link too
+    held.parent.mkdir(parents=True, exist_ok=True)
+    guard = FileLock(str(held))
     try:
         guard.acquire(timeout=wait)
     except Timeout:
@@ -548,7 +543,8 @@ def _remove_stale_temporaries(board_dir: Path, lock_name: str) -> None:
 
     Safe while the board's file lock is held: no other storyc writes this lock or its renders now.
     """
-    leftovers = [*board_dir.glob(f".{lock_name}.*.tmp"), *(board_dir / "renders").glob(".*.mp4.*.tmp")]
+    renders = contained_or_none(board_dir, "renders")  # never a clean-up through a link out of the folder
+    leftovers = [*board_dir.glob(f".{lock_name}.*.tmp"), *(renders.glob(".*.mp4.*.tmp") if renders else [])]
     for leftover in leftovers:
         with contextlib.suppress(OSError):
             leftover.unlink()

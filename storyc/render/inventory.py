@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from storyc.compile.assets import sha256_file
 from storyc.compile.compiler import Job
 from storyc.compile.endpoints import tier_name
+from storyc.fsutil import contained_or_none
 from storyc.lock.lockfile import Lock, LockError, LockStore, Render, video_path, video_target
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ def animatic_status(compiled: CompiledBoard, jobs: Sequence[Job], size: str = "p
 
 def stale_animatics(compiled: CompiledBoard, jobs: Sequence[Job]) -> list[Path]:
     """Animatic files (cached and placed, every size) that no current scene has: `gc --animatics`."""
-    from storyc.render.backends.animatic import SIZES, AnimaticBackend
+    from storyc.render.backends.animatic import CACHE_FOLDER, PLACED_FOLDER, SIZES, AnimaticBackend
 
     board_dir = compiled.path.parent
     keep: set[Path] = set()
@@ -113,9 +114,9 @@ def stale_animatics(compiled: CompiledBoard, jobs: Sequence[Job]) -> list[Path]:
         for job in jobs:
             keep.add(board_dir / backend.output_path(job))
             keep.add(backend.cached_file(job))
-    placed = board_dir / "renders" / "animatic"
-    cache = board_dir / ".storyc" / "animatic"
-    found = [*placed.glob("*.mp4"), *cache.glob("*.mp4")]
+    # a folder that leads out of the board's (a symbolic link) has nothing of this board's to delete
+    folders = [f for f in (contained_or_none(board_dir, name) for name in (PLACED_FOLDER, CACHE_FOLDER)) if f]
+    found = [p for folder in folders for p in folder.glob("*.mp4")]
     return sorted(p for p in found if p not in keep and p.name != "cut.mp4")
 
 

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from storyc.compile.compiler import Job
 from storyc.diagnostics import StorycError
+from storyc.fsutil import why_not_written
 from storyc.lock.lockfile import Lock, LockError, LockStore, Render, Upload, Video, now_utc, video_path, video_target
 from storyc.render.backends.base import Gone, JobFailed, NoAnswer, NotSent, Pending, Refused, RemoteVideo, RenderService
 from storyc.render.plan import Plan, PlanItem, plan_with_lock
@@ -227,7 +228,7 @@ class Ledger:
         try:
             self.store.set_render(job.key, intent)  # write-ahead: a kill from here on is seen as `unknown`
         except OSError as exc:
-            return self._not_sent(job, f"could not write the lock file ({_os_error(exc)})")
+            return self._not_sent(job, f"could not write the lock file ({why_not_written(exc)})")
         if claim is not None and self.team is not None:
             from storyc.team.store import StoreError
 
@@ -285,7 +286,7 @@ class Ledger:
         except (Pending, LockError) as exc:  # LockError: the lock's video path was refused
             return self._still_submitted(job, render, spent, str(exc))
         except OSError as exc:  # a full disk, a read-only renders/: the job is paid, only the file is missing
-            return self._still_submitted(job, render, spent, f"could not write the video ({_os_error(exc)})")
+            return self._still_submitted(job, render, spent, f"could not write the video ({why_not_written(exc)})")
         except JobFailed as exc:
             self._record(job, replace(render, state="failed", error=str(exc)), request_id=render.request_id)
             ctx.progress.update(job.scene, "failed", str(exc))
@@ -355,7 +356,7 @@ class Ledger:
                 try:
                     self.store.set_upload(local.sha256, Upload(url, now_utc()))
                 except OSError as exc:  # only a cache of URLs: worth saying, not worth stopping for
-                    self.notes.append(f"could not record the upload of {local.written} ({_os_error(exc)})")
+                    self.notes.append(f"could not record the upload of {local.written} ({why_not_written(exc)})")
                 urls[local.sha256] = url
         return urls
 
@@ -369,7 +370,7 @@ class Ledger:
             if request_id is not None:
                 self.notes.append(
                     f"scene '{job.scene}': fal accepted request {request_id} ({job.endpoint}) but the lock "
-                    f"could not be written ({_os_error(exc)}); keep this id: it is paid for"
+                    f"could not be written ({why_not_written(exc)}); keep this id: it is paid for"
                 )
             return False
         return True
@@ -388,7 +389,7 @@ class Ledger:
         try:
             self.store.update(change)
         except OSError as exc:
-            self.notes.append(f"could not clear a submit intent from the lock ({_os_error(exc)})")
+            self.notes.append(f"could not clear a submit intent from the lock ({why_not_written(exc)})")
 
     def _not_sent(self, job: Job, message: str, field_path: Sequence[Any] = ()) -> SceneResult:
         error = f"{message}; nothing was paid"
@@ -511,11 +512,6 @@ def _sent_ago(render: Render) -> str:
         return "sent earlier"
     minutes = int((now_utc() - render.sent_at).total_seconds() // 60)
     return f"sent {minutes} min ago" if minutes else "sent less than a minute ago"
-
-
-def _os_error(exc: OSError) -> str:
-    where = f"{exc.filename}: " if exc.filename else ""
-    return f"{where}{exc.strerror or exc}"
 
 
 def _locate(job: Job, field_path: Sequence[Any]) -> tuple[int, int] | None:
