@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -153,8 +153,7 @@ def test_an_unreachable_store_sends_nothing_and_says_how_to_go_without(
     from storyc.team.store import StoreError
 
     alice, _ = clones
-    folder = tmp_path / "share"
-    folder.mkdir()
+    folder = empty_folder(tmp_path / "share")
     layer = team(folder.as_uri())
     fal = MemoryService()
     with ledger_session(*_compiled(alice), fal, None, layer) as session:  # planned while the store was there
@@ -205,6 +204,11 @@ def test_push_puts_what_a_clone_rendered_before_the_team_had_a_store(
     assert [r["state"] for r in __import__("json").loads(again.stdout)["renders"]] == ["present", "present"]
     second = render(bob, fal, team(store_url))
     assert states(second) == {"meet": "cached", "rest": "cached"} and len(fal.jobs) == 2
+
+
+def empty_folder(path: Path) -> Path:
+    path.mkdir()
+    return path
 
 
 def _compiled(board: Path) -> tuple[CompiledBoard, list[Job]]:
@@ -338,3 +342,33 @@ def test_bad_heartbeat_settings_are_refused(
         monkeypatch.setenv(name, value)
     with pytest.raises(StorycError, match=message):
         open_team(clones[0])
+
+
+def test_a_clone_taken_over_before_it_sends_steps_back_and_sends_nothing_twice(
+    clones: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from obstore.store import LocalStore
+
+    from storyc.team.store import TeamStore
+
+    alice, _ = clones
+    folder = empty_folder(tmp_path / "share")
+    key = _compiled(alice)[1][0].key
+    asked: list[str] = []
+
+    def clock() -> datetime:
+        """Alice's store asks the time when it claims, then when it writes `.sending`: bob takes over in between."""
+        asked.append("now")
+        if len(asked) == 2:  # bob took alice for dead (a lid closed for a minute), and holds a short lease
+            won, _ = open_team_store(folder.as_uri()).claim(key, "bob", timedelta(seconds=0.3), gone=lambda c: True)
+            assert won
+        return now_utc()
+
+    layer = TeamLayer(TeamStore(folder.as_uri(), LocalStore(folder), clock=clock), poll=0.05, pace=FAST)
+    fal = MemoryService()
+    (result,) = render(alice, fal, layer, ["meet"]).results
+    assert result.state == "done" and len(fal.jobs) == 1 and fal.submit_calls == 1
+    claims = folder / "claims" / key.removeprefix("sha256:")
+    assert "claim 2 took the key over" in (claims / "1.released.json").read_text()  # alice stood back on claim 1
+    assert (claims / "3.submitted.json").is_file()  # then claimed again when bob's lease ended, and sent once
+    assert read(lock_path(alice)).renders[key].state == "done"

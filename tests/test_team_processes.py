@@ -13,12 +13,21 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from fakefal import FakeFal
-from helpers import FAL_LAUNCH, make_project
+from helpers import (
+    CLAIM_THEN_HANG,
+    FAL_LAUNCH,
+    OTHER_HOST,
+    claimed_again,
+    key_of,
+    kill,
+    make_project,
+    seconds_until,
+    waits_on_a_claim,
+)
 from s3server import aws_env, new_bucket
 
 from storyc.lock.lockfile import lock_path, read
@@ -47,8 +56,6 @@ scenes:
     duration: 3
 """
 IMAGES = {"refs/ellie-front.png": "grey", "refs/ellie-side.png": "silver"}
-# Killing `unshare` kills the clone in it (--kill-child): a SIGKILL reaches it as on a real host.
-OTHER_HOST = ["unshare", "--pid", "--fork", "--kill-child"]
 
 
 
@@ -138,44 +145,6 @@ def test_killed_between_submit_and_record_nobody_pays_again(fake_fal: FakeFal, t
 DEAD_AFTER = 2.0
 LIVENESS = {"STORYC_CLAIM_HEARTBEAT": "0.5", "STORYC_CLAIM_DEAD_AFTER": str(DEAD_AFTER)}
 HOSTS = ["same host", "other host"]
-# A clone of the board that claims one scene's key, as `storyc render` does right before its submit,
-# and is then killed: the moment a clone dies with the key claimed and nothing sent.
-CLAIM_THEN_HANG = """
-import sys, time
-from pathlib import Path
-from storyc.compile.pipeline import compile_file
-from storyc.render.run import RunContext, SilentProgress
-from storyc.team.layer import Claimed, open_team
-board = compile_file(Path("board.yaml"), use_cache=False).board
-job = next(j for j in board.jobs if j.scene == sys.argv[1])
-decision = open_team(board.path).decide(job, RunContext(SilentProgress()))
-print("claimed" if isinstance(decision, Claimed) else decision, flush=True)
-time.sleep(600)
-"""
-
-
-def key_of(board: Path, scene: str) -> str:
-    from storyc.compile.pipeline import compile_file
-
-    compiled = compile_file(board, use_cache=False).board
-    assert compiled is not None
-    return next(j.key for j in compiled.jobs if j.scene == scene)
-
-
-def claimed_again(store: str, key: str) -> bool:
-    """Someone holds a newer claim on `key` than the first (or has rendered it already)."""
-    found = open_team_store(store).lookup(key)
-    return found is not None and (not isinstance(found, ClaimInfo) or found.n > 1)
-
-
-def seconds_until(condition: Callable[[], bool], limit: float, start: float | None = None) -> float | None:
-    """Seconds from `start` (default: now) until `condition()` holds; None if not within `limit`."""
-    start = time.monotonic() if start is None else start
-    while time.monotonic() - start < limit:
-        if condition():
-            return time.monotonic() - start
-        time.sleep(0.05)
-    return None
 
 
 def two_clones(tmp_path: Path) -> tuple[Path, Path]:
@@ -185,21 +154,6 @@ def two_clones(tmp_path: Path) -> tuple[Path, Path]:
 def accepted_or_ended(fake: FakeFal, proc: subprocess.Popen[str]) -> None:
     """Wait until fal accepted the one job `proc` sends (or `proc` ended)."""
     assert seconds_until(lambda: fake.accepted_count() == 1 or proc.poll() is not None, 60) is not None
-
-
-def waits_on_a_claim(proc: subprocess.Popen[str]) -> None:
-    """Read `storyc render`'s progress until it says it waits on another clone's claim."""
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        if ": waiting (claimed by " in line:
-            return
-    pytest.fail(f"it never waited on the claim: {proc.communicate()}")
-
-
-def kill(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=30)
 
 
 @pytest.mark.parametrize("host", HOSTS)

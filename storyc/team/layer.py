@@ -216,9 +216,10 @@ class TeamLayer:
         from storyc.team.store import DoneRecord
 
         gone = self._watch.holder_gone
+        holder = this_holder(self.pace)
         while True:
             ctx.check()
-            won, what = self.store.claim(job.key, self.owner, self.lease, holder=this_holder(self.pace), gone=gone)
+            won, what = self.store.claim(job.key, self.owner, self.lease, holder=holder, gone=gone)
             if won and not isinstance(what, DoneRecord):
                 self._hold(what)
                 return Claimed(what)

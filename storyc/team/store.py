@@ -21,9 +21,10 @@ Claiming: whoever creates `claims/<hex>/<n>.json` first owns the key for its lea
 writes `.sending` just before the submit goes out, then `.submitted` or `.unknown` with the answer.
 A new claim n+1 may be created only when no claim of the key has a `.sending`, `.submitted` or
 `.unknown` beside it (money may have been spent: the others fetch that request, or report
-"unknown") and the highest claim's lease has expired (its holder died before sending anything).
-A claim whose holder died after `.sending` and before the answer is "unknown" to everyone once its
-lease is over: fal may have it, so nobody pays for it again without an explicit choice.
+"unknown") and the highest claim's lease has expired or its holder is known to be dead (it died
+before sending anything).  A claim whose holder died after `.sending` and before the answer is
+"unknown" to everyone once its lease is over or its holder is known dead: fal may have it, so
+nobody pays for it again without an explicit choice.
 A claim's holder says it is alive with heartbeats (`.alive/<k>`, see `storyc.team.liveness`), so
 that a holder that died is known within about a minute, not at the end of its lease: a reader
 passes `gone` to `claim` to judge that.  Judged dead while alive, a holder still never pays twice
@@ -37,9 +38,10 @@ whose first try did land).
 The lease: `DEFAULT_LEASE` is 5 minutes for this module's callers; the render layer
 (`storyc.team.layer.CLAIM_LEASE`) uses 15, because a submit there is up to 4 attempts of fal_client's
 120 s timeout.  Once `.sending` is written the lease no longer frees the key (see above), so the
-lease only bounds how long a holder that died before sending anything blocks the others.  Leases
-are judged by each reader's clock: machines are assumed to
-keep time within seconds of each other (NTP), not minutes.
+lease only bounds how long a holder that died before sending anything blocks the others, when its
+heartbeats do not tell sooner (a claim written by an older storyc has none).  Leases are judged by
+each reader's clock: machines are assumed to keep time within seconds of each other (NTP), not
+minutes.  Heartbeats compare no clocks (see `storyc.team.liveness`).
 
 Every store failure (unreachable, 5xx after obstore's own retries, permission refused, timeout) is
 a `StoreError` naming the store by its display URL (never credentials or query strings), what
