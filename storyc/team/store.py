@@ -253,16 +253,17 @@ class Holder:
         if not isinstance(data, dict):
             return None
         host, pid, process = data.get("host"), data.get("pid"), data.get("process")
-        every, dead = data.get("beat_every"), data.get("dead_after")
-        numbers = (every, dead)
+        every, dead = _seconds(data.get("beat_every")), _seconds(data.get("dead_after"))
         if not (isinstance(host, str) and isinstance(process, str) and isinstance(pid, int) and pid > 0):
             return None
-        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers):
+        if every is None or dead is None or not 0 < every < dead:
             return None
-        assert isinstance(every, int | float) and isinstance(dead, int | float)
-        if not 0 < every < dead:
-            return None
-        return cls(host, pid, process, float(every), float(dead))
+        return cls(host, pid, process, every, dead)
+
+
+def _seconds(value: Any) -> float | None:
+    """A JSON number as seconds, or None for anything else (true and false included)."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 @dataclass(frozen=True)
