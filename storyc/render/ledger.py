@@ -217,12 +217,31 @@ class Ledger:
         except NotSent as exc:
             return self._not_sent(job, str(exc))
         ctx.check()
-        claim: ClaimInfo | None = None
-        if self.team is not None:  # claimed only now, after uploads: the lease covers just the submit
-            decided = self._through_team(job, ctx, claim=True)
-            if isinstance(decided, SceneResult):
-                return decided
-            claim = decided
+        while True:
+            claim: ClaimInfo | None = None
+            if self.team is not None:  # claimed only now, after uploads: the lease covers just the submit
+                decided = self._through_team(job, ctx, claim=True)
+                if isinstance(decided, SceneResult):
+                    return decided
+                claim = decided
+            try:
+                sent = self._send(job, ctx, urls, claim)
+            finally:
+                if claim is not None and self.team is not None:
+                    self.team.let_go(claim)  # its answer is written, or nothing was sent: no more heartbeats
+            if sent is not None:  # None: another clone took the key over first: ask the store again
+                break
+        if isinstance(sent, SceneResult):
+            return sent
+        return self._finish(job, sent, ctx, spent=job.cost_usd, resumed=False)
+
+    def _send(
+        self, job: Job, ctx: RunContext, urls: dict[str, str], claim: ClaimInfo | None
+    ) -> SceneResult | Render | None:
+        """Intent, submit, answer, each recorded before the next step: the submitted render, or how it ended.
+
+        None when the claim was taken over before anything was sent (see `TeamLayer.sending`).
+        """
         previous = self.store.lock.renders.get(job.key)
         intent = Render(job.scene, job.endpoint, "intent", job.seconds, job.cost_usd, sent_at=now_utc())
         try:
@@ -233,10 +252,13 @@ class Ledger:
             from storyc.team.store import StoreError
 
             try:
-                self.team.sending(claim)  # write-ahead in the store too: other clones never re-send it
+                still_mine = self.team.sending(claim)  # write-ahead in the store too: other clones never re-send it
             except StoreError as exc:
                 self._restore(job.key, previous)
                 return self._not_sent(job, f"the team store can't be used ({exc}); `--no-store` renders without it")
+            if not still_mine:
+                self._restore(job.key, previous)
+                return None
         ctx.progress.update(job.scene, "submitting")
         try:
             request_id = self.service.submit(job.endpoint, job.arguments_with(lambda f: urls[f.sha256]), ctx)
@@ -260,7 +282,7 @@ class Ledger:
         if not self._record(job, submitted, request_id=request_id):
             error = self._unrecorded_error(request_id)
             return SceneResult(job.scene, job.key, "submitted", request_id, spent=job.cost_usd, error=error)
-        return self._finish(job, submitted, ctx, spent=job.cost_usd, resumed=False)
+        return submitted
 
     def _finish(self, job: Job, render: Render, ctx: RunContext, *, spent: Decimal, resumed: bool) -> SceneResult:
         """From an accepted request to a verified file on disk."""
