@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from storyc import __version__
+from storyc.commands import EXIT_BUG, EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS
 
 if TYPE_CHECKING:
     from storyc.diagnostics import StorycError
     from storyc.report import Output
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -221,7 +221,7 @@ def cli() -> None:
     default is the board's default_profile (`storyc init` makes it draft).
     Every command that reports takes --format text|json (or --json).
     Exit status: 0 ok (warnings allowed), 1 problems found or a render failed,
-    2 usage error, 130 interrupted.
+    2 usage error, 3 a bug in storyc (please report it), 130 interrupted.
     """
 
 

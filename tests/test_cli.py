@@ -345,3 +345,15 @@ def test_shell_completion_completes_the_boards_profiles(tmp_path: Path) -> None:
         done = subprocess.run([console_script()], env=env, capture_output=True, text=True, timeout=60, cwd=cwd)
         assert done.returncode == 0, done.stderr
         assert [line.split(",")[1] for line in done.stdout.splitlines() if line] == expected, words
+
+
+def test_help_names_every_exit_status_storyc_uses() -> None:
+    import re
+
+    import storyc.commands
+
+    _, out, _ = run("--help")
+    statuses = " ".join(out.split("Exit status:")[1].split())
+    named = {int(n) for n in re.findall(r"(?:^|, )(\d+) ", statuses)}
+    used = {value for name, value in vars(storyc.commands).items() if name.startswith("EXIT_")}
+    assert used == {0, 1, 2, 3, 130} and named == used, statuses
