@@ -100,3 +100,20 @@ def test_init_scaffolds_a_clean_board(tmp_path: Path) -> None:
     assert "storyc plan" in result.output and "--compare" in result.output
     again = runner.invoke(cli, ["init", str(tmp_path / "film")])
     assert again.exit_code == 1 and "already exists" in again.stderr
+
+
+def test_the_scaffold_prices_a_second_at_its_default_profile(tmp_path: Path) -> None:
+    """The comment beside `duration` tells a new user what a second costs in plain `storyc render`."""
+    import re
+    from decimal import Decimal
+
+    from storyc.compile.endpoints import registry
+
+    assert CliRunner().invoke(cli, ["init", str(tmp_path / "film")]).exit_code == 0
+    board = tmp_path / "film" / "board.yaml"
+    (tmp_path / "film" / ".git").mkdir()
+    compiled = compile_file(board, "board.yaml", use_cache=False).board
+    assert compiled is not None and compiled.is_default_profile
+    endpoints = {registry()[job.endpoint].price_per_second for job in compiled.jobs}
+    said = re.findall(r"\(\$(\d+\.\d+) a second", board.read_text("utf-8"))
+    assert said and {Decimal(p) for p in said} == endpoints == {Decimal("0.084")}
