@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -132,3 +133,36 @@ def test_an_unwritable_renders_folder_fails_the_scene_with_its_path_not_a_traceb
     assert result.exit_code == 1
     assert "error: scene 'meet': could not write the animatic (" in result.stderr
     assert "renders/animatic" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_renamed_scene_is_redrawn_with_its_new_id_and_an_unchanged_board_is_not(
+    elephant: Path, tmp_path: Path
+) -> None:
+    from PIL import Image, ImageChops, ImageStat
+
+    from storyc.compile.pipeline import compile_file
+    from storyc.media.animatic import draw_card
+    from storyc.media.video import first_frame
+    from storyc.render.backends.animatic import AnimaticBackend
+
+    before = render_json()
+    assert {s: v["state"] for s, v in render_json().items()} == {"meet": "cached", "play": "cached"}
+    elephant.write_text(elephant.read_text("utf-8").replace("- id: play", "- id: romp"), "utf-8")
+    after = render_json()
+    assert {s: v["state"] for s, v in after.items()} == {"meet": "cached", "romp": "done"}
+    assert after["meet"]["path"] == before["meet"]["path"]
+
+    compiled = compile_file(elephant, "board.yaml", use_cache=False).board
+    assert compiled is not None
+    backend = AnimaticBackend(elephant.parent, compiled.title)
+    romp = backend.scene(next(j for j in compiled.jobs if j.scene == "romp"))
+    first_frame(elephant.parent / str(after["romp"]["path"]), tmp_path / "romp.png")
+    with Image.open(tmp_path / "romp.png") as image:
+        shown = image.convert("RGB")
+
+    def distance(card: Image.Image) -> float:
+        return sum(ImageStat.Stat(ImageChops.difference(shown, card)).mean)
+
+    new_card = draw_card(romp, romp.shots[0])
+    old_card = draw_card(dataclasses.replace(romp, scene_id="play"), romp.shots[0])
+    assert distance(new_card) < distance(old_card)
