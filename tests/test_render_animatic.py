@@ -92,6 +92,15 @@ def test_cut_of_fal_renders_refuses_when_none_exist(elephant: Path) -> None:
     assert "have no fal render yet: meet, play; run `storyc render` (or `storyc pull`) first" in err
 
 
+def test_cut_after_only_animatics_were_rendered_names_the_animatic_backend(elephant: Path) -> None:
+    render_json()
+    code, _, err = run("cut", "board.yaml")
+    assert code == 1
+    assert "have no fal render yet: meet, play; run `storyc render` (or `storyc pull`) first" in err
+    assert "first, or cut the animatics: `storyc cut --backend animatic`" in err
+    assert not (elephant.parent / "renders" / "cut.mp4").exists()
+
+
 def test_ctrl_c_while_drawing_exits_130_without_a_traceback_or_a_partial_file(elephant: Path) -> None:
     import signal
     import subprocess

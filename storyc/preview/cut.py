@@ -50,6 +50,17 @@ def _existing(path: Path) -> Path | None:
     return path if path.is_file() else None
 
 
+def _what_to_run(board: CompiledBoard, backend: str) -> str:
+    """The command that makes the missing renders; after a free preview, also the cut that works today."""
+    if backend == "animatic":
+        return "`storyc render --backend animatic` first"
+    named = f" --profile {board.profile}" if board.profile is not None and not board.is_default_profile else ""
+    hint = f"`storyc render{named}` (or `storyc pull{named}`) first"
+    if all(path is not None for _, path in rendered_files(board, "animatic")):
+        hint += f", or cut the animatics: `storyc cut{named} --backend animatic`"
+    return hint
+
+
 def clips(board: CompiledBoard, backend: str) -> list[Clip]:
     """The clips of the cut, probed; CutError naming every scene without a render."""
     from storyc.media.video import probe
@@ -57,14 +68,9 @@ def clips(board: CompiledBoard, backend: str) -> list[Clip]:
     found = rendered_files(board, backend)
     missing = [job.scene for job, path in found if path is None]
     if missing:
-        named = f" --profile {board.profile}" if board.profile is not None and not board.is_default_profile else ""
-        hint = (
-            "`storyc render --backend animatic`"
-            if backend == "animatic"
-            else f"`storyc render{named}` (or `storyc pull{named}`)"
-        )
         count = f"{len(missing)} of {len(found)} scenes"
-        raise CutError(f"{count} have no {backend} render yet: {', '.join(missing)}; run {hint} first")
+        run = _what_to_run(board, backend)
+        raise CutError(f"{count} have no {backend} render yet: {', '.join(missing)}; run {run}")
     return [Clip(job, path, probe(path).seconds) for job, path in found if path is not None]
 
 
