@@ -71,17 +71,19 @@ def test_cut_joins_in_board_order_and_writes_an_otio_timeline(elephant: Path) ->
     assert code == 1
     assert "2 of 2 scenes have no animatic render yet: meet, play; run `storyc render --backend animatic` first" in err
     scenes = render_json()
-    code, out, err = run("cut", "board.yaml", "--backend", "animatic", "-o", "film.mp4", "--otio", "film.otio")
+    timeline = ("--otio-path", "edit/film.otio")
+    code, out, err = run("cut", "board.yaml", "--backend", "animatic", "-o", "film.mp4", *timeline)
     assert code == 0, err
     assert "film.mp4: 2 scenes, 18.00 s" in out
     film = probe(elephant.parent / "film.mp4")
     assert abs(film.seconds - 18) <= 2 / 24
-    timeline = otio.adapters.read_from_file(str(elephant.parent / "film.otio"))
+    timeline = otio.adapters.read_from_file(str(elephant.parent / "edit" / "film.otio"))
     clips = list(timeline.find_clips())
     assert [c.name for c in clips] == ["meet", "play"]
     assert [c.duration().to_seconds() for c in clips] == [8.0, 10.0]
-    meet_file = (elephant.parent / str(scenes["meet"]["path"])).resolve()
-    assert clips[0].media_reference.target_url == meet_file.as_uri()
+    # OTIO's convention (url_utils.url_from_filepath): a relative target_url, posix, no scheme, taken
+    # from the .otio file's folder, so the folder can be moved or sent as a whole
+    assert clips[0].media_reference.target_url == "../" + str(scenes["meet"]["path"])
     assert clips[0].metadata["storyc"]["prompt"].startswith("Scene: a sunlit savanna clearing at dawn")
     assert clips[1].metadata["storyc"]["references"]["@Element1"] == "@ellie"
 
@@ -175,3 +177,30 @@ def test_a_renamed_scene_is_redrawn_with_its_new_id_and_an_unchanged_board_is_no
     new_card = draw_card(romp, romp.shots[0])
     old_card = draw_card(dataclasses.replace(romp, scene_id="play"), romp.shots[0])
     assert distance(new_card) < distance(old_card)
+
+
+def test_otio_without_a_path_is_written_beside_the_cut_and_travels_with_the_folder(
+    elephant: Path, tmp_path: Path
+) -> None:
+    import opentimelineio as otio
+    from opentimelineio.url_utils import filepath_from_url
+
+    render_json()
+    code, out, err = run("cut", "board.yaml", "--backend", "animatic", "--otio", "--json")
+    assert code == 0, err
+    written = elephant.parent / "renders" / "animatic" / "cut.otio"
+    assert json.loads(out)["otio"] == str(written) and written.is_file()
+    code, out, err = run("cut", "board.yaml", "--backend", "animatic", "-o", "film.mp4", "--otio")
+    assert code == 0, err
+    assert (elephant.parent / "film.otio").is_file()
+    code, _, err = run("cut", "board.yaml", "--backend", "animatic", "-o", "film.otio", "--otio")
+    assert code == 1 and "the timeline and the cut would be the same file" in err
+    assert (elephant.parent / "film.otio").read_text("utf-8").startswith("{")  # the timeline written before
+
+    moved = shutil.move(elephant.parent, tmp_path / "on-the-editors-machine")
+    timeline = otio.adapters.read_from_file(str(Path(moved) / "renders" / "animatic" / "cut.otio"))
+    for clip in timeline.find_clips():
+        url = clip.media_reference.target_url
+        assert not url.startswith(("/", "file:")), url
+        media = Path(moved) / "renders" / "animatic" / filepath_from_url(url)
+        assert probe(media).seconds == clip.duration().to_seconds()

@@ -7,6 +7,7 @@ than cutting a film with a hole in it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,7 +87,8 @@ def cut(board: CompiledBoard, backend: str, out: Path) -> tuple[list[Clip], str]
 def write_otio(board: CompiledBoard, parts: Sequence[Clip], out: Path, fps: float = 24.0) -> None:
     """An OpenTimelineIO timeline: one clip per scene, named by its id, with its prompt as metadata.
 
-    Media are absolute file:// URLs, which Resolve's and Premiere's OTIO adapters open directly.
+    Media are URLs relative to `out`'s folder (OpenTimelineIO's convention: a posix path, no scheme), so
+    the timeline still finds them when the folder is moved or copied to an editor's machine.
     """
     import opentimelineio as otio
 
@@ -98,12 +100,25 @@ def write_otio(board: CompiledBoard, parts: Sequence[Clip], out: Path, fps: floa
     for part in parts:
         duration = otio.opentime.RationalTime(round(part.seconds * fps), fps)
         available = otio.opentime.TimeRange(otio.opentime.RationalTime(0, fps), duration)
-        reference = otio.schema.ExternalReference(target_url=part.path.resolve().as_uri(), available_range=available)
+        reference = otio.schema.ExternalReference(target_url=_media_url(part.path, out), available_range=available)
         clip = otio.schema.Clip(name=part.job.scene, media_reference=reference, source_range=available)
         clip.metadata["storyc"] = _clip_metadata(part.job)
         track.append(clip)
     timeline.metadata["storyc"] = {"storyboard": board.storyboard}
     atomic_write_bytes(out, otio.adapters.write_to_string(timeline, "otio_json").encode("utf-8"))
+
+
+def _media_url(media: Path, timeline: Path) -> str:
+    """`media` relative to the timeline's folder, as OpenTimelineIO writes relative paths (its own
+    url_utils.url_from_filepath, as its otiod bundles do); an absolute file:// URL only when no relative
+    path exists (another drive on Windows)."""
+    from opentimelineio.url_utils import url_from_filepath
+
+    try:
+        relative = os.path.relpath(media.resolve(), timeline.resolve().parent)
+    except ValueError:
+        return media.resolve().as_uri()
+    return str(url_from_filepath(Path(relative).as_posix()))
 
 
 def _clip_metadata(job: Job) -> dict[str, Any]:
