@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from storyc import __version__
+from storyc.commands import EXIT_BUG, EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS
 
 if TYPE_CHECKING:
     from storyc.diagnostics import Diagnostic, StorycError
     from storyc.report import Output
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -258,7 +258,7 @@ def cli() -> None:
     default is the board's default_profile (`storyc init` makes it draft).
     Every command that reports takes --format text|json (or --json).
     Exit status: 0 ok (warnings allowed), 1 problems found or a render failed,
-    2 usage error, 130 interrupted.
+    2 usage error, 3 a bug in storyc (please report it), 130 interrupted.
     """
 
 
@@ -637,9 +637,15 @@ def gc(
 )
 @click.option(
     "--otio",
-    "otio_path",
+    is_flag=True,
+    help="Also write an OpenTimelineIO timeline (one clip per scene) for Resolve, Premiere, ... beside the "
+    "MP4, with its name: cut.otio (cut-PROFILE.otio; OUT.otio for -o OUT.mp4). Media paths in it are relative "
+    "to it, so the folder can be moved or sent whole.",
+)
+@click.option(
+    "--otio-path",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Also write an OpenTimelineIO timeline (one clip per scene) for Resolve, Premiere, ...",
+    help="Write the timeline here instead (implies --otio).",
 )
 @format_option()
 def cut_command(
@@ -647,6 +653,7 @@ def cut_command(
     profile: str | None,
     backend: str,
     output: Path | None,
+    otio: bool,
     otio_path: Path | None,
     fmt: str,
     as_json: bool,
@@ -660,12 +667,13 @@ def cut_command(
     \b
     Examples:
       storyc render board.yaml --backend animatic && storyc cut board.yaml --backend animatic
-      storyc cut board.yaml -o film.mp4 --otio film.otio
-      storyc cut board.yaml --profile draft
+      storyc cut board.yaml -o film.mp4 --otio          # and film.otio beside it
+      storyc cut board.yaml --profile draft --otio-path edit/draft.otio
     """
     from storyc.commands.cut import cut
 
-    _exit(cut(board, out=_output(fmt, as_json), backend=backend, output=output, otio=otio_path, profile=profile))
+    timeline = otio_path or otio  # --otio-path wins; --otio alone: beside the MP4
+    _exit(cut(board, out=_output(fmt, as_json), backend=backend, output=output, otio=timeline, profile=profile))
 
 
 @cli.command()

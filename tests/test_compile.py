@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +55,8 @@ def test_numbering_by_first_mention_per_scene(basic: Path) -> None:
 def test_cost_is_seconds_times_price(basic: Path) -> None:
     jobs = jobs_by_scene(basic)
     assert jobs["meet"]["seconds"] == 8
-    assert jobs["meet"]["cost_usd"] == 3.36
-    assert jobs["play"]["cost_usd"] == 2.94
+    assert jobs["meet"]["cost_usd"] == Decimal("3.36")  # exact: a Decimal, written exactly as JSON
+    assert jobs["play"]["cost_usd"] == Decimal("2.94")
 
 
 def test_durations_are_sent_as_strings_and_audio_as_boolean(basic: Path) -> None:

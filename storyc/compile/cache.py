@@ -30,8 +30,9 @@ from storyc.diagnostics import Diagnostic, Loc
 from storyc.files import find_project_root, read_regular
 from storyc.fsutil import atomic_write_bytes, contained_or_none
 
-# 2: Job.view carries field locations; 3: diagnostics reworded; 4: Job.view is a SceneView; 5: profiles
-FORMAT = 5
+# 2: Job.view carries field locations; 3: diagnostics reworded; 4: Job.view is a SceneView; 5: profiles;
+# 6: Job.cost_usd is the exact product of price and seconds, no longer rounded to cents
+FORMAT = 6
 
 
 def cache_dir(board: Path) -> Path:

@@ -96,8 +96,9 @@ class Endpoint:
     source_bytes: bytes  # the file's bytes: part of the compile cache key
 
     def cost(self, seconds: int, *, audio: bool = False) -> Decimal:
+        """The exact price: 7 s at $0.084 is $0.588 (text shows cents, JSON every digit; fal bills the product)."""
         rate = self.price_per_second_with_audio if audio else self.price_per_second
-        return (rate * seconds).quantize(Decimal("0.01"))
+        return rate * seconds
 
     @property
     def family(self) -> str:

@@ -35,7 +35,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from storyc.compile.compiler import Job
+from storyc.compile.compiler import Job, money
 from storyc.diagnostics import StorycError
 from storyc.fsutil import why_not_written
 from storyc.lock.lockfile import Lock, LockError, LockStore, Render, Upload, Video, now_utc, video_path, video_target
@@ -420,7 +420,7 @@ class Ledger:
     def _unknown(self, job: Job, render: Render) -> SceneResult:
         when = f" at {render.sent_at:%Y-%m-%d %H:%M} UTC" if render.sent_at else ""
         error = (
-            f"a submit sent{when} got no answer: fal may have accepted it (${job.cost_usd}). "
+            f"a submit sent{when} got no answer: fal may have accepted it ({money(job.cost_usd)}). "
             "Look for it at https://fal.ai/dashboard/requests: if it is there, "
             f"`storyc lock adopt --scene {job.scene} --request-id ID` resumes it; storyc will not send it again "
             "unless you run `storyc render --resend-unknown` (which may pay twice)"

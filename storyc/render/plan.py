@@ -54,7 +54,7 @@ class PlanItem:
             "state": self.action,
             "key": self.job.key,
             "seconds": self.job.seconds,
-            "cost_usd": float(self.price),
+            "cost_usd": self.price,
             "price_certain": self.job.price_certain,
             "note": self.note,
         }
@@ -88,8 +88,8 @@ class Plan:
             "storyboard": self.storyboard,
             "backend": self.backend,
             "scenes": [i.to_json() for i in self.items],
-            "cost_usd": float(self.cost),
-            "uncertain_usd": float(self.uncertain),
+            "cost_usd": self.cost,  # Decimals: storyc.jsontext writes amounts exactly
+            "uncertain_usd": self.uncertain,
         }
 
 
@@ -187,21 +187,18 @@ class Comparison:
         return None if any(p is None for p in prices) else sum((p for p in prices if p is not None), Decimal("0.00"))
 
     def to_json(self) -> dict[str, Any]:
-        def money(value: Decimal | None) -> float | None:
-            return None if value is None else float(value)
-
         return {
             self.kind: ["animatic", *self.columns],
             "scenes": [
                 {
                     "scene": job.scene,
                     "seconds": job.seconds,
-                    "prices": {"animatic": 0.0, **{p.column: money(p.price) for p in row}},
+                    "prices": {"animatic": 0.0, **{p.column: p.price for p in row}},
                     "notes": {p.column: p.note for p in row if p.note},
                 }
                 for job, row in self.rows
             ],
-            "totals": {"animatic": 0.0, **{c: money(self.total(c)) for c in self.columns}},
+            "totals": {"animatic": 0.0, **{c: self.total(c) for c in self.columns}},
         }
 
 

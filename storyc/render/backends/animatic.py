@@ -1,8 +1,11 @@
 """The animatic backend: each scene as cards held for its shots' durations, rendered locally for free.
 
 Animatics never enter the lock file.  They are cached by their own key (the
-request's key plus the backend, card size and card layout version) under
-`.storyc/animatic/`, and linked to `renders/animatic/<scene>-<key12>.mp4`.
+request's key plus what the cards draw that the request does not hold: the
+scene's id and the board's title; and the backend, card size and card layout
+version) under `.storyc/animatic/`, and linked to
+`renders/animatic/<scene>-<key12>.mp4`.  A renamed scene is redrawn (free, a
+few seconds); an unchanged board is not.
 """
 
 from __future__ import annotations
@@ -42,7 +45,9 @@ class AnimaticBackend:
         self.cache = board_dir / CACHE_FOLDER
 
     def key(self, job: Job) -> str:
-        parts = (job.key, self.name, self.size, str(self.fps), CARD_VERSION)
+        # The id and title are drawn on every card but are not part of the request (job.key): without them
+        # a renamed scene would keep showing its old id.
+        parts = (job.key, job.scene, self.title, self.name, self.size, str(self.fps), CARD_VERSION)
         return "sha256:" + hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
     def output_path(self, job: Job) -> str:
