@@ -685,8 +685,30 @@ def cut_command(
     help="The HTML file to write. Default: BOARD.html beside the board.",
 )
 @profile_option
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Keep the sheet up to date: rewrite it at every save of the board, its templates or its assets; "
+    "an open page reloads itself. Ctrl-C stops.",
+)
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Like --watch, and serve the sheet on 127.0.0.1 (for browsers that block file:// reloads); "
+    "clicking a still's candidate there writes its pick: into the board.",
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=0, help="The port for --serve (default: any free one).")
 @format_option()
-def sheet(board: Path, output: Path | None, profile: str | None, fmt: str, as_json: bool) -> None:
+def sheet(
+    board: Path,
+    output: Path | None,
+    profile: str | None,
+    watch: bool,
+    serve: bool,
+    port: int,
+    fmt: str,
+    as_json: bool,
+) -> None:
     """Write a storyboard sheet: one static HTML page to review the board.
 
     Title, total duration and cost; per scene its shots (duration, prompt
@@ -706,10 +728,13 @@ def sheet(board: Path, output: Path | None, profile: str | None, fmt: str, as_js
       storyc render board.yaml --backend animatic && storyc sheet board.yaml
       xdg-open board.html
       storyc sheet film/board.yaml -o review/film.html
+      storyc sheet board.yaml --watch      # open board.html: it follows every save
+      storyc sheet board.yaml --serve      # the same, served; pick a still's candidate by clicking it
     """
     from storyc.commands.sheet import sheet as run
 
-    _exit(run(board, out=_output(fmt, as_json), output=output, profile=profile))
+    code = run(board, out=_output(fmt, as_json), output=output, profile=profile, watch=watch, serve=serve, port=port)
+    _exit(code)
 
 
 @cli.command("diff")
