@@ -7,16 +7,20 @@ joins videos; neither may import the other's stage upward.
 
 from __future__ import annotations
 
+import errno
 import functools
 from collections.abc import Sequence
 
 
 @functools.lru_cache(maxsize=1)
 def ffmpeg_exe() -> str:
-    """The path of the ffmpeg binary bundled with imageio-ffmpeg."""
+    """The path of the ffmpeg binary bundled with imageio-ffmpeg; `FileNotFoundError` when it finds none."""
     import imageio_ffmpeg
 
-    return str(imageio_ffmpeg.get_ffmpeg_exe())
+    try:
+        return str(imageio_ffmpeg.get_ffmpeg_exe())
+    except RuntimeError as exc:  # its way of saying so: an OSError, as for a binary that won't start
+        raise FileNotFoundError(errno.ENOENT, str(exc)) from exc
 
 
 def quiet_command(args: Sequence[str]) -> list[str]:

@@ -153,3 +153,42 @@ def test_a_truncated_video_in_a_git_revision_is_refused_too(tmp_path: Path) -> N
         "board.yaml:3:17: error: video 'refs/ball.mp4' is truncated or damaged: stream 0, offset 0xb77: partial file"
     ]
     assert compile_file(root / "board.yaml", "board.yaml", use_cache=False).ok
+
+
+# `storyc check` where imageio-ffmpeg finds no ffmpeg at all (it raises RuntimeError: no binary for this platform).
+NO_FFMPEG = """
+import imageio_ffmpeg
+
+def none_found():
+    raise RuntimeError("No ffmpeg exe could be found.")
+
+imageio_ffmpeg.get_ffmpeg_exe = none_found
+from storyc.cli import main
+main(["check", "--no-cache", "board.yaml"])
+"""
+
+
+@pytest.mark.parametrize(
+    ("how", "reason"),
+    [("missing", "No such file or directory"), ("none-found", "No ffmpeg exe could be found.")],
+)
+def test_without_ffmpeg_a_video_is_a_located_error_not_a_crash(tmp_path: Path, how: str, reason: str) -> None:
+    """A video that can't be checked is not passed as whole: the check says why, at the video's line."""
+    project = tmp_path / "film"
+    (project / ".git").mkdir(parents=True)
+    copy_example_file(project, "elephant/refs/ball.mp4", "refs/ball.mp4")
+    make_image(project / "refs" / "start.png")
+    (project / "board.yaml").write_text(BOARD, "utf-8")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "STORYC_TRACEBACK": "1"}
+    if how == "missing":  # imageio-ffmpeg takes the variable's word for it; the binary isn't there
+        env["IMAGEIO_FFMPEG_EXE"] = str(tmp_path / "no-such-ffmpeg")
+        done = storyc_check(project, env, "--no-cache")
+    else:
+        command = [sys.executable, "-c", NO_FFMPEG]
+        done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert done.stdout.splitlines() == [
+        f"board.yaml:3:17: error: cannot check video 'refs/ball.mp4': cannot run ffmpeg ({reason})",
+        "1 error, 0 warnings in 1 file",
+    ]

@@ -286,8 +286,8 @@ def _video_damage(fs: FileSource, path: Path, value: str) -> str | None:
     from storyc.ffmpeg import quiet_command
 
     with _on_disk(fs, path) as local:
-        command = quiet_command(["-i", f"file:{local}", "-f", "null", "-"])
         try:
+            command = quiet_command(["-i", f"file:{local}", "-f", "null", "-"])
             proc = subprocess.run(command, capture_output=True, timeout=VIDEO_DECODE_TIMEOUT_S, check=False)
         except subprocess.TimeoutExpired:
             return f"video '{value}' could not be decoded in {VIDEO_DECODE_TIMEOUT_S} s; is it a regular video file?"

@@ -85,9 +85,8 @@ class _Media:
 
 def run_ffmpeg(args: Sequence[str], *, what: str) -> str:
     """Run ffmpeg quietly with `args`; return its stdout or raise VideoError with the tail of stderr."""
-    cmd = quiet_command(args)
     try:
-        proc = subprocess.run(cmd, capture_output=True, check=False)
+        proc = subprocess.run(quiet_command(args), capture_output=True, check=False)
     except OSError as exc:
         raise VideoError(f"{what}: cannot run ffmpeg ({exc})") from exc
     stderr = proc.stderr.decode("utf-8", "replace").strip()
