@@ -192,3 +192,22 @@ def test_without_ffmpeg_a_video_is_a_located_error_not_a_crash(tmp_path: Path, h
         f"board.yaml:3:17: error: cannot check video 'refs/ball.mp4': cannot run ffmpeg ({reason})",
         "1 error, 0 warnings in 1 file",
     ]
+
+
+def test_no_verdict_is_kept_through_a_symlinked_storyc_folder(tmp_path: Path) -> None:
+    """A `.storyc` leading out of the board's folder is no cache: no verdict "whole" is written (or read) there."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    project = tmp_path / "film"
+    (project / ".git").mkdir(parents=True)
+    (project / ".storyc").symlink_to(outside, target_is_directory=True)
+    make_image(project / "refs" / "front.png", color="#2468ac")  # bytes of this test's own: decoded here
+    make_image(project / "refs" / "side.png", color="#2468ad")
+    board = project / "board.yaml"
+    board.write_text(
+        "version: 1\ncharacters:\n  ellie: {frontal: refs/front.png, references: [refs/side.png]}\n"
+        "scenes:\n  - {id: meet, prompt: '@ellie walks.', duration: 5}\n",
+        "utf-8",
+    )
+    assert compile_file(board, "board.yaml").ok
+    assert list(outside.rglob("*")) == []
