@@ -6,6 +6,11 @@ version, the endpoint files and the display path) and records every other
 input: template files by their bytes, asset files by stat (size, mtime,
 inode, resolved path) the way git's index does.  Any difference is a miss.
 Only successful compiles are cached, so a missing file is always re-checked.
+
+A miss (an edited prompt) checks every asset again, and reading each file to
+its end to know it is whole costs a decode (a video: ffmpeg).  So the verdict
+"decodes whole" is kept apart, by the file's content hash, under `whole/`:
+an unchanged file is decoded once, whatever happens to the board around it.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Any
 
 from storyc import __version__
 from storyc.compile import endpoints
-from storyc.compile.assets import LocalFile
+from storyc.compile.assets import LocalFile, MediaKind
 from storyc.compile.compiler import CompiledBoard, CompileResult, Job
 from storyc.compile.source import MAX_BOARD_BYTES
 from storyc.compile.validate import MAX_TEMPLATE_FILE_BYTES
@@ -43,6 +48,36 @@ def _usable_cache_dir(board: Path) -> Path | None:
     """The cache folder, or None when it leads out of the board's folder (a symbolic `.storyc`): then
     there is no cache, neither read (entries from elsewhere) nor written."""
     return contained_or_none(board.parent, ".storyc/compile")
+
+
+class WholeFolder:
+    """`assets.WholeFiles` on disk: one empty file per content found whole, named by its hash.
+
+    The name also holds storyc's version (a later storyc may check more) and
+    the media the file was decoded as.  Writing is best effort: a read-only
+    checkout decodes again next time, as it compiles again.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def _marker(self, sha256: str, media: MediaKind) -> Path:
+        name = hashlib.sha256(f"{FORMAT}\0{__version__}\0{media}\0{sha256}".encode()).hexdigest()
+        return self.folder / name[:40]
+
+    def known(self, sha256: str, media: MediaKind) -> bool:
+        return self._marker(sha256, media).is_file()
+
+    def remember(self, sha256: str, media: MediaKind) -> None:
+        with contextlib.suppress(OSError):
+            self.folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(self._marker(sha256, media), b"")
+
+
+def whole_files(board: Path) -> WholeFolder | None:
+    """Where this board's verdicts "whole" are kept; None where the cache folder is not usable."""
+    folder = _usable_cache_dir(board)
+    return None if folder is None else WholeFolder(folder / "whole")
 
 
 def _entry_path(board: Path, display: str, board_bytes: bytes, profile: str | None) -> Path | None:
@@ -220,7 +255,9 @@ def _decode(data: dict[str, Any]) -> CompileResult:
 
 def clear(board: Path) -> None:
     folder = _usable_cache_dir(board)
-    if folder is not None and folder.is_dir():
-        for entry in folder.glob("*.json"):
+    if folder is None:
+        return
+    for pattern in ("*.json", "whole/*"):
+        for entry in folder.glob(pattern):
             with contextlib.suppress(OSError):
                 entry.unlink()
