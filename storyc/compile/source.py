@@ -288,12 +288,29 @@ def parse(text: str, path: Path, diags: Diagnostics, files: FileSource = LOCAL) 
     except YAMLError as exc:
         diags.error(START, f"invalid YAML: {exc}")
         return None
+    except (OverflowError, ValueError):  # ruamel's scanner on an escape past Unicode: "\UFFFFFFFF"
+        diags.error(*_escape_past_unicode(text))
+        return None
     if root is None:
         diags.error(START, "the storyboard is empty")
         return None
     builder = _Builder(doc, diags, alias_locs)
     doc.data = builder.build(root, ())
     return None if diags.has_errors else doc
+
+
+_LONG_ESCAPE = re.compile(r"\\U([0-9A-Fa-f]{8})")
+
+
+def _escape_past_unicode(text: str) -> tuple[Loc, str]:
+    """Where a `\\U` escape names no character, and what the largest one is."""
+    for match in _LONG_ESCAPE.finditer(text):
+        if int(match.group(1), 16) > 0x10FFFF:
+            return (
+                _offset_to_loc(text, match.start()),
+                f"invalid YAML: '{match.group(0)}' is no Unicode character (the largest is \\U0010FFFF)",
+            )
+    return START, "invalid YAML: an escape in a quoted string names no Unicode character"
 
 
 # An unquoted value starting like a Jinja tag: YAML reads its '{' as a flow mapping.
