@@ -24,12 +24,22 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, TypeVar
 
 from storyc.fsutil import atomic_write_bytes
-from storyc.lock.lockfile import Lock, LockError, Render, RenderState, Upload, dumps, loads
+from storyc.lock.lockfile import (
+    Lock,
+    LockError,
+    Render,
+    RenderState,
+    Upload,
+    also_paid_video_path,
+    dumps,
+    loads,
+    video_path,
+)
 
 DRIVER = "storyc-lock"
 GIT_CONFIG_LINE = f'git config merge.{DRIVER}.driver "storyc lock merge %O %A %B"'
@@ -62,9 +72,12 @@ def merge_locks(base: Lock | None, ours: Lock, theirs: Lock) -> Lock:
       whose canonical JSON sorts last.  So renders never depend on which side is
       "ours", and merge(x, x) == x.  A render removed on one side (`storyc gc`)
       and kept on the other is kept: gc can drop it again, a lost request id
-      can't be recovered.  Two different request ids for one key (both branches
-      paid for the same request) keep one: one finished video per key is all a
-      scene needs; the other job's money is spent either way.
+      can't be recovered.  Two different request ids for one key (two clones
+      each paid for the same request) are both kept: the entry is the best of
+      them by the order above (a video already at the key's own file before
+      one at a file of its own), every other under `also_paid`, so `storyc
+      render` resumes it and fetches its video (to a file of its own) and never
+      submits the key again (see `merge_renders`).
     uploads: the union by digest; the newer `uploaded` wins (then the URL that
       sorts last).
     scenes (the board's current scene -> key, rewritten from the board by the
@@ -76,7 +89,7 @@ def merge_locks(base: Lock | None, ours: Lock, theirs: Lock) -> Lock:
     renders = dict(ours.renders)
     for key, entry in theirs.renders.items():
         mine = renders.get(key)
-        renders[key] = entry if mine is None else better_render(mine, entry)
+        renders[key] = entry if mine is None else merge_renders(key, mine, entry)
     uploads = dict(ours.uploads)
     for digest, upload in theirs.uploads.items():
         mine_upload = uploads.get(digest)
@@ -89,8 +102,41 @@ def merge_locks(base: Lock | None, ours: Lock, theirs: Lock) -> Lock:
     return Lock(scenes=_sorted(scenes), renders=_sorted(renders), uploads=_sorted(uploads))
 
 
+def merge_renders(key: str, *entries: Render) -> Render:
+    """One entry for `key` holding every request fal accepted in `entries` (never a paid request id dropped).
+
+    The same request on both sides: its better record (`better_render`).  The entry's own request is the
+    best of all by `_entry_order`; each other one is listed in `also_paid`, its video moved to a file of
+    its own if it named the entry's.  A pure function of the set of records (symmetric, associative,
+    `merge_renders(k, e) is e` for an entry the ledger wrote), so the order branches merge in is moot.
+    An entry whose request fal did not accept (intent, unknown) competes as the entry's own only.
+    """
+    records: dict[str, Render] = {}
+    unnamed: list[Render] = []
+    for entry in entries:
+        if entry.request_id is None or entry.request_id not in entry.requests():  # no request fal accepted
+            unnamed.append(replace(entry, also_paid={}))
+        for request_id, record in entry.requests().items():
+            known = records.get(request_id)
+            records[request_id] = record if known is None else better_render(known, record)
+    own = max([*records.values(), *unnamed], key=lambda r: _entry_order(key, r))
+    taken = own.video.path if own.video is not None else None
+    others = {rid: _own_file(key, r, taken) for rid, r in sorted(records.items()) if rid != own.request_id}
+    return replace(own, also_paid=others)
+
+
+def settle(key: str, entry: Render) -> Render:
+    """The entry after one of its requests moved on (a run, a hand edit): its own request stays the scene's
+    unless another is further along (done while it failed, a video while it has none); then the merge's
+    choice.  Never a reorder on content alone: the video a scene shows does not change between runs."""
+    best = merge_renders(key, entry)
+    if _entry_order(key, best)[:4] > _entry_order(key, replace(entry, also_paid={}))[:4]:
+        return best
+    return entry
+
+
 def better_render(a: Render, b: Render) -> Render:
-    """Of two entries for one key, the one to keep (symmetric: better_render(a, b) is better_render(b, a))."""
+    """Of two records of one request, the one to keep (symmetric: better_render(a, b) is better_render(b, a))."""
     return max(a, b, key=_render_order)
 
 
@@ -103,6 +149,23 @@ def _render_order(render: Render) -> tuple[int, bool, bool, bool, str]:
         render.request_id is not None,
         _canonical(render.to_data()),
     )
+
+
+def _entry_order(key: str, render: Render) -> tuple[int, bool, bool, bool, bool, str]:
+    """`_render_order`, but a video at the key's own file first: the first request of a key to finish is
+    downloaded there, and the next merge or run must not make the scene another paid video of it."""
+    rank, verified, has_video, named, canonical = _render_order(render)
+    at_own_file = render.video is not None and render.video.path == video_path(render.scene, key)
+    return rank, verified, has_video, at_own_file, named, canonical
+
+
+def _own_file(key: str, record: Render, taken: str | None) -> Render:
+    """Another paid request whose video names the file the entry's own video is at: a file of its own."""
+    video = record.video
+    if video is None or video.path is None or video.path != taken:
+        return record
+    assert record.request_id is not None
+    return replace(record, video=replace(video, path=also_paid_video_path(record.scene, key, record.request_id)))
 
 
 def _newer_upload(a: Upload, b: Upload) -> Upload:

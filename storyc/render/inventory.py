@@ -31,9 +31,33 @@ class SceneStatus:
     status: SceneStatusWord
     detail: str
     path: str | None = None
+    also_paid: tuple[Render, ...] = ()  # other requests fal accepted for this key (`Render.also_paid`)
 
     def to_json(self) -> dict[str, Any]:
-        return {"scene": self.scene, "state": self.status, "key": self.key, "path": self.path, "detail": self.detail}
+        data: dict[str, Any] = {
+            "scene": self.scene,
+            "state": self.status,
+            "key": self.key,
+            "path": self.path,
+            "detail": self.detail,
+        }
+        if self.also_paid:
+            data["also_paid"] = [_paid_json(r) for r in self.also_paid]
+        return data
+
+
+def _paid_json(render: Render) -> dict[str, Any]:
+    path = render.video.path if render.video is not None else None
+    return {"request_id": render.request_id, "state": render.state, "path": path}
+
+
+def _also_paid(status: SceneStatus, render: Render | None) -> SceneStatus:
+    """A status that names every other paid request of its key: paid for, so never silently out of sight."""
+    if render is None or not render.also_paid:
+        return status
+    others = tuple(render.also_paid.values())
+    named = "; ".join(r.also_paid_note() for r in others)
+    return replace(status, detail=f"{status.detail}; {named}", also_paid=others)
 
 
 def scene_status(
@@ -44,7 +68,7 @@ def scene_status(
     A scene's render in another profile (its final, say) is not an earlier version of this
     profile's request: without `current` a draft never rendered would say `stale`.
     """
-    return [_status(board_dir, job, lock, current) for job in jobs]
+    return [_also_paid(_status(board_dir, job, lock, current), lock.renders.get(job.key)) for job in jobs]
 
 
 def _status(board_dir: Path, job: Job, lock: Lock, current: Collection[str] = frozenset()) -> SceneStatus:
@@ -214,6 +238,7 @@ def gc(
     store.update(change)
     if delete_videos:
         for d in dropped:
-            if d.render.video is not None and d.render.video.path:
-                video_target(board_dir, d.render.video.path).unlink(missing_ok=True)
+            for render in (d.render, *d.render.also_paid.values()):  # every paid video of the key
+                if render.video is not None and render.video.path:
+                    video_target(board_dir, render.video.path).unlink(missing_ok=True)
     return dropped
