@@ -371,6 +371,12 @@ def _unquote(raw: str) -> str | None:
 # hand-edited files) is bounded like the board loader, so a crafted lock can't cost minutes or gigabytes.
 MAX_LOCK_BYTES = 64 * 1024 * 1024
 MAX_LOCK_DEPTH = 8
+# What one entry's numbers can be.  Past these a value is a hand edit or a corrupted merge, not a render: read
+# as is, `1e999999` dollars would print as Infinity in `gc` and `status`, and sum to it in every total.
+MAX_SECONDS = 3600  # an hour: every endpoint renders clips of seconds (Kling: 15 s at most)
+MAX_COST_USD = Decimal("100000")  # far past an hour of the dearest endpoint ($0.42 a second in 4K)
+MAX_MONEY_DIGITS = 28  # significant digits: a price is a few cents times a few seconds
+MAX_VIDEO_BYTES = 2**63 - 1  # the largest size a file system can record (a signed 64-bit offset)
 _CONFLICT_MARKER = re.compile(r"^(<{7}|\|{7}|={7}|>{7})(?: |$)", re.MULTILINE)
 
 
@@ -450,20 +456,35 @@ class _Where:
             raise self.fail(what, "expected a non-empty string")
         return value
 
-    def integer(self, value: Any, what: str) -> int:
+    def integer(self, value: Any, what: str, maximum: int) -> int:
         try:
             number = int(str(value))
         except ValueError:
-            raise self.fail(what, f"expected a whole number, found {value!r}") from None
+            raise self.fail(what, f"expected a whole number, found {_shown(value)}") from None
         if number < 0:
             raise self.fail(what, "must not be negative")
+        if number > maximum:
+            raise self.fail(what, f"{_shown(value)} is past what a lock can hold here ({maximum:,})")
         return number
 
     def money(self, value: Any, what: str) -> Decimal:
         try:
-            return Decimal(str(value))
+            amount = Decimal(str(value))
         except InvalidOperation:
-            raise self.fail(what, f"expected an amount in USD, found {value!r}") from None
+            raise self.fail(what, f"expected an amount in USD, found {_shown(value)}") from None
+        if not amount.is_finite():  # `.inf`, `.nan`: every total and JSON output would say Infinity or NaN
+            raise self.fail(what, f"expected an amount in USD, found {_shown(value)}")
+        if amount < 0:
+            raise self.fail(what, "must not be negative")
+        if amount > MAX_COST_USD or len(amount.as_tuple().digits) > MAX_MONEY_DIGITS:
+            raise self.fail(what, f"{_shown(value)} is past what one render can cost (${MAX_COST_USD:,})")
+        return amount
+
+
+def _shown(value: Any) -> str:
+    """A value as the message quotes it: never thousands of digits from a hand-edited lock."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _render(where: _Where, key: str, value: Any) -> Render:
@@ -474,7 +495,7 @@ def _render(where: _Where, key: str, value: Any) -> Render:
         scene=where.text(data.get("scene"), f"{entry}.scene"),
         endpoint=where.text(data.get("endpoint"), f"{entry}.endpoint"),
         state=state,
-        seconds=where.integer(data.get("seconds"), f"{entry}.seconds"),
+        seconds=where.integer(data.get("seconds"), f"{entry}.seconds", MAX_SECONDS),
         cost_usd=where.money(data.get("cost_usd"), f"{entry}.cost_usd"),
         request_id=where.text(data["request_id"], f"{entry}.request_id") if data.get("request_id") else None,
     )
@@ -501,7 +522,9 @@ def _request(where: _Where, render: Render, data: dict[Any, Any], what: str) -> 
         v = where.mapping(data["video"], f"{what}.video")
         video = Video(
             url=where.text(v.get("url"), f"{what}.video.url"),
-            bytes=where.integer(v["bytes"], f"{what}.video.bytes") if v.get("bytes") is not None else None,
+            bytes=where.integer(v["bytes"], f"{what}.video.bytes", MAX_VIDEO_BYTES)
+            if v.get("bytes") is not None
+            else None,
             sha256=where.text(v["sha256"], f"{what}.video.sha256") if v.get("sha256") is not None else None,
             path=_relative_path(where, v["path"], f"{what}.video.path") if v.get("path") is not None else None,
         )
