@@ -20,7 +20,6 @@ from storyc.fsutil import atomic_writer
 if TYPE_CHECKING:
     import httpx
 
-
 class DownloadError(StorycError):
     """The video could not be fetched whole; `retryable` when trying again may help."""
 
