@@ -135,6 +135,10 @@ def test_both_paid_requests_survive_the_merge_and_are_resumed_without_a_new_subm
     assert extra.state == "done" and verified(board.parent, extra)  # the other paid video, on disk too
     satisfies_the_lock_schema(lock_path(board))
     assert extra.video is not None and entry.video is not None and extra.video.path != entry.video.path
+    (board.parent / extra.video.path).unlink()
+    code, out, err = run("pull", "board.yaml")
+    assert code == 0 and extra.video.path in out, err
+    assert verified(board.parent, extra) and fake_fal.accepted_count() == 2  # `pull` fetches it too, for free
     code, out, _ = run("status", "--scene", "meet")
     assert code == 0 and f"also paid: request {extra.request_id}, done ({extra.video.path})" in out
     again = read(lock_path(board))
