@@ -135,6 +135,7 @@ def test_both_paid_requests_survive_the_merge_and_are_resumed_without_a_new_subm
     assert extra.state == "done" and verified(board.parent, extra)  # the other paid video, on disk too
     satisfies_the_lock_schema(lock_path(board))
     assert extra.video is not None and entry.video is not None and extra.video.path != entry.video.path
+    assert extra.video.path is not None
     (board.parent / extra.video.path).unlink()
     code, out, err = run("pull", "board.yaml")
     assert code == 0 and extra.video.path in out, err
@@ -196,3 +197,26 @@ def test_a_run_keeps_the_first_finished_request_as_the_scenes_video(
         (tmp_path / name).write_text(text, "utf-8")
     assert run("lock", "merge", *(str(tmp_path / n) for n in ("base", "ours", "theirs")))[0] == 0
     assert (tmp_path / "ours").read_text("utf-8") == text
+
+
+def test_gc_forgets_a_key_with_its_other_paid_requests_and_deletes_every_video_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from decimal import Decimal
+
+    from storyc.lock.lockfile import Video, also_paid_video_path
+
+    board = make_project(tmp_path / "film", BOARD, BASIC_IMAGES)
+    monkeypatch.chdir(board.parent)
+    key = "sha256:" + "ab" * 32  # no scene of the board has this request any more
+    paths = [video_path("old", key), also_paid_video_path("old", key, "req-2")]
+    for path in paths:
+        (board.parent / path).parent.mkdir(exist_ok=True)
+        (board.parent / path).write_bytes(b"video")
+    own = Render("old", "e/p", "done", 3, Decimal("1.26"), "req-1", Video("https://v/1.mp4", 5, None, paths[0]))
+    other = replace(own, request_id="req-2", video=Video("https://v/2.mp4", 5, None, paths[1]))
+    lock_path(board).write_text(dumps(Lock(renders={key: replace(own, also_paid={"req-2": other})})), "utf-8")
+    code, out, err = run("gc", "--delete-videos", "--json")
+    assert code == 0, err
+    assert [d["key"] for d in json.loads(out)["dropped"]] == [key]
+    assert not any((board.parent / path).exists() for path in paths)
