@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import storyc
 from storyc.cli import cli
-from storyc.lock.lockfile import RENDER_STATES, Lock, LockError, Render, Upload, Video, dumps, loads
+from storyc.lock.lockfile import RENDER_STATES, Lock, LockError, Render, Upload, Video, dumps, loads, video_path
 from storyc.lock.merge import (
     ATTRIBUTES_LINE,
     STATE_RANK,
@@ -142,6 +142,8 @@ videos = st.builds(
     url=st.sampled_from(["https://v/1.mp4", "https://v/2.mp4"]),
     bytes=st.none() | st.integers(0, 9),
     sha256=st.none() | st.sampled_from([key(5), key(6)]),
+    # each clone downloads its request to the key's own file: a merge moves another request's away from it
+    path=st.none() | st.sampled_from(["renders/meet-000000000000.mp4", "renders/play-000000000000.mp4"]),
 )
 renders = st.builds(
     Render,
@@ -179,7 +181,9 @@ def test_merge_properties(base: Lock | None, a: Lock, b: Lock, c: Lock) -> None:
         assert replace(entry, also_paid={}) in [r.requests().get(entry.request_id or "", r) for r in sides]
         assert all(STATE_RANK[entry.state] >= STATE_RANK[r.state] for r in sides)
         paid = {rid for r in sides for rid in r.requests()}  # no request fal accepted is dropped
-        assert paid <= set(entry.requests()) | {entry.request_id}
+        assert paid <= set(entry.requests())
+        others = entry.also_paid.values()  # the key's own file is the entry's alone
+        assert all(r.video is None or r.video.path != video_path(r.scene, k) for r in others)
     left = merge_locks(None, merge_locks(None, a, b), c)  # associative: the order branches land in is moot
     right = merge_locks(None, a, merge_locks(None, b, c))
     assert left.renders == right.renders and left.uploads == right.uploads

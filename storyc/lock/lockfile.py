@@ -53,8 +53,6 @@ RenderState = Literal["intent", "unknown", "submitted", "done", "failed", "lost"
 RENDER_STATES: tuple[RenderState, ...] = ("intent", "unknown", "submitted", "done", "failed", "lost")
 # States whose submit may have reached fal without storyc learning the request id: paying again is a choice.
 UNCERTAIN_STATES: tuple[RenderState, ...] = ("intent", "unknown")
-# The states of a request fal accepted (it has a request id): those an `also_paid` record can be in.
-PAID_STATES: tuple[RenderState, ...] = ("submitted", "done", "failed", "lost")
 HEADER = "# storyc lock file: what each scene rendered to, by content key. Written by `storyc render`; commit it.\n"
 
 
@@ -95,9 +93,8 @@ class Render:
         return self.state in UNCERTAIN_STATES
 
     def requests(self) -> dict[str, Render]:
-        """Every request fal accepted for this key, by request id: the entry's own first, then `also_paid`."""
-        paid = self.request_id is not None and self.state in PAID_STATES
-        own = {self.request_id: replace(self, also_paid={})} if paid and self.request_id is not None else {}
+        """Every request of this key with a request id (fal accepted it), by id: the entry's own, then `also_paid`."""
+        own = {self.request_id: replace(self, also_paid={})} if self.request_id is not None else {}
         return {**own, **self.also_paid}
 
     def with_request(self, render: Render) -> Render:
@@ -511,7 +508,7 @@ def _paid(where: _Where, render: Render, request_id: str, value: Any, entry: str
     """One `also_paid` record: another request fal accepted for the same key."""
     what = f"{entry}.also_paid.{request_id}"
     data = where.mapping(value, what)
-    state = _state(where, data.get("state"), f"{what}.state", PAID_STATES)
+    state = _state(where, data.get("state"), f"{what}.state", RENDER_STATES)
     return _request(where, replace(render, state=state, request_id=request_id), data, what)
 
 

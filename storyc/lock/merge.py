@@ -107,21 +107,20 @@ def merge_renders(key: str, *entries: Render) -> Render:
 
     The same request on both sides: its better record (`better_render`).  The entry's own request is the
     best of all by `_entry_order`; each other one is listed in `also_paid`, its video moved to a file of
-    its own if it named the entry's.  A pure function of the set of records (symmetric, associative,
+    its own if it named the key's own file.  A pure function of the set of records (symmetric, associative,
     `merge_renders(k, e) is e` for an entry the ledger wrote), so the order branches merge in is moot.
-    An entry whose request fal did not accept (intent, unknown) competes as the entry's own only.
+    An entry without a request id (intent, unknown) competes as the entry's own only.
     """
     records: dict[str, Render] = {}
     unnamed: list[Render] = []
     for entry in entries:
-        if entry.request_id is None or entry.request_id not in entry.requests():  # no request fal accepted
+        if entry.request_id is None:  # no request fal accepted, or none recorded (intent, unknown)
             unnamed.append(replace(entry, also_paid={}))
         for request_id, record in entry.requests().items():
             known = records.get(request_id)
             records[request_id] = record if known is None else better_render(known, record)
     own = max([*records.values(), *unnamed], key=lambda r: _entry_order(key, r))
-    taken = own.video.path if own.video is not None else None
-    others = {rid: _own_file(key, r, taken) for rid, r in sorted(records.items()) if rid != own.request_id}
+    others = {rid: _own_file(key, r) for rid, r in sorted(records.items()) if rid != own.request_id}
     return replace(own, also_paid=others)
 
 
@@ -159,10 +158,11 @@ def _entry_order(key: str, render: Render) -> tuple[int, bool, bool, bool, bool,
     return rank, verified, has_video, at_own_file, named, canonical
 
 
-def _own_file(key: str, record: Render, taken: str | None) -> Render:
-    """Another paid request whose video names the file the entry's own video is at: a file of its own."""
+def _own_file(key: str, record: Render) -> Render:
+    """Another paid request whose video names the key's own file (each clone downloaded its request there):
+    a file of its own.  Whichever request is the entry's, so the order of merges does not matter."""
     video = record.video
-    if video is None or video.path is None or video.path != taken:
+    if video is None or video.path != video_path(record.scene, key):
         return record
     assert record.request_id is not None
     return replace(record, video=replace(video, path=also_paid_video_path(record.scene, key, record.request_id)))
