@@ -73,7 +73,7 @@ def merge_clones(root: Path, *, driver: bool) -> None:
         return
     assert done.returncode != 0 and "<<<<<<<" in (root / "board.lock").read_text("utf-8")
     code, out, err = run("lock", "repair", "board.yaml")
-    assert code == 0 and "repaired" in out, err
+    assert code == 0 and "1 paid on both sides (both request ids kept)" in out, err
 
 
 def verified(board_dir: Path, entry: Render) -> bool:

@@ -358,15 +358,17 @@ class RepairReport:
     from_theirs: int = 0  # only on their side, or the two sides differed and theirs won
     same: int = 0  # identical on both sides
     sections: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # section -> (ours, theirs, same)
+    both_paid: int = 0  # renders both sides paid for under different request ids: kept whole (`also_paid`)
 
     def summary(self) -> str:
         if not self.repaired:
             return f"{self.path}: no conflict markers; nothing to repair"
         hunks = "1 conflict" if self.hunks == 1 else f"{self.hunks} conflicts"
         entries = "1 entry" if self.from_ours == 1 else f"{self.from_ours} entries"
+        both = f", {self.both_paid} paid on both sides (both request ids kept)" if self.both_paid else ""
         return (
             f"{self.path}: repaired {hunks}: {entries} from ours, "
-            f"{self.from_theirs} from theirs, {self.same} the same on both sides"
+            f"{self.from_theirs} from theirs, {self.same} the same on both sides{both}"
         )
 
 
@@ -407,19 +409,26 @@ def repair(lock_file: Path) -> RepairReport:
         from_theirs=sum(s[1] for s in sections.values()),
         same=sum(s[2] for s in sections.values()),
         sections=sections,
+        both_paid=_both_paid(merged, ours, theirs),
     )
 
 
 def _provenance(merged: dict[str, V], ours: dict[str, V], theirs: dict[str, V]) -> tuple[int, int, int]:
+    """(from ours, from theirs, the same on both sides); an entry made of both sides (`_both_paid`) is in none."""
     from_ours = from_theirs = same = 0
     for key, value in merged.items():
         if ours.get(key) == value and theirs.get(key) == value:
             same += 1
         elif ours.get(key) == value:
             from_ours += 1
-        else:
+        elif key not in ours or theirs.get(key) == value:
             from_theirs += 1
     return from_ours, from_theirs, same
+
+
+def _both_paid(merged: Lock, ours: Lock, theirs: Lock) -> int:
+    """Renders equal to neither side's entry: both sides' requests combined into one entry."""
+    return sum(1 for k, r in merged.renders.items() if r not in (ours.renders.get(k), theirs.renders.get(k)))
 
 
 # --- .gitattributes ---------------------------------------------------------------------
