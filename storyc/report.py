@@ -116,7 +116,9 @@ class Output:
     # --- compile ----------------------------------------------------------------------------
 
     def job(self, job: Job) -> None:
-        self.echo(self.style(f"{job.scene}  {job.seconds} s  ${job.cost_usd}  {job.key[:19]}", bold=True))
+        from storyc.compile.compiler import money  # text shows cents; JSON every digit
+
+        self.echo(self.style(f"{job.scene}  {job.seconds} s  {money(job.cost_usd)}  {job.key[:19]}", bold=True))
         if not job.price_certain:
             self.echo(f"  price     {job.price_text}")
         self.echo(f"  endpoint  {job.endpoint}")

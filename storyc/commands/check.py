@@ -107,9 +107,9 @@ def _profiles_json(checked: Checked) -> dict[str, Any]:
         r.board.profile: {
             "scenes": len(r.board.jobs),
             "seconds": r.board.total_seconds,
-            "cost_usd": float(r.board.total_cost),
-            "uncertain_usd": float(r.board.total_uncertain),
-            **({"stills": len(r.board.stills), "stills_usd": float(r.board.stills_cost)} if r.board.stills else {}),
+            "cost_usd": r.board.total_cost,  # Decimals: storyc.jsontext writes amounts exactly
+            "uncertain_usd": r.board.total_uncertain,
+            **({"stills": len(r.board.stills), "stills_usd": r.board.stills_cost} if r.board.stills else {}),
         }
         for r in checked.results
         if r.board is not None and r.board.profile is not None

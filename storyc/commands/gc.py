@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from storyc.commands import EXIT_OK, EXIT_PROBLEMS
 from storyc.commands._board import compile_profiles, compiled_jobs
+from storyc.compile.compiler import money
 from storyc.diagnostics import StorycError
 from storyc.report import Output, plural
 
@@ -62,7 +63,7 @@ def gc(
                         **({"still": d.render.still} if d.render.still is not None else {"scene": d.render.scene}),
                         "state": d.render.state,
                         "endpoint": d.render.endpoint,
-                        "cost_usd": float(d.render.cost_usd),
+                        "cost_usd": d.render.cost_usd,
                         "path": d.render.video.path if d.render.video else None,
                         **({"images": [i.path for i in d.render.images]} if d.render.images else {}),
                     }
@@ -75,7 +76,7 @@ def gc(
     for d in dropped:
         files = [f.path for f in (d.render.video, *d.render.images) if f is not None and f.path]
         shown = ", ".join(files) or "no local file"
-        out.echo(f"  {d.render.name:<12} {d.render.state:<9} ${d.render.cost_usd}  {d.key[:19]}  {shown}")
+        out.echo(f"  {d.render.name:<12} {d.render.state:<9} {money(d.render.cost_usd)}  {d.key[:19]}  {shown}")
     verb = "would drop" if dry_run else "dropped"
     kept_names = [each.profile for each in kept if each.profile is not None]
     scope = f" in profile {', '.join(kept_names)}" if profiles else ""

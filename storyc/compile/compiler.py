@@ -165,7 +165,7 @@ class Job:
             "arguments": self.arguments,
             "references": self.references,
             "seconds": self.seconds,
-            "cost_usd": float(self.cost_usd),
+            "cost_usd": self.cost_usd,  # a Decimal: storyc.jsontext writes it exactly
             "key": self.key,
         }
         if graph:

@@ -142,8 +142,9 @@ class Endpoint(_Endpoint):
     kind: Literal["video"] = "video"
 
     def cost(self, seconds: int, *, audio: bool = False) -> Decimal:
+        """The exact price: 7 s at $0.084 is $0.588 (text shows cents, JSON every digit; fal bills the product)."""
         rate = self.price_per_second_with_audio if audio else self.price_per_second
-        return (rate * seconds).quantize(Decimal("0.01"))
+        return rate * seconds
 
     @property
     def family(self) -> str:
@@ -193,7 +194,7 @@ class ImageEndpoint(_Endpoint):
 
     def cost(self, resolution: str, images: int) -> Decimal:
         """The price of `images` images at `resolution` in one request (each billed as one image)."""
-        return (self.price_per_image * self.resolution_multipliers[resolution] * images).quantize(Decimal("0.01"))
+        return self.price_per_image * self.resolution_multipliers[resolution] * images  # exact, as for video
 
 
 def _without_prompts(arguments: dict[str, Any]) -> dict[str, Any]:

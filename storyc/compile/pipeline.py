@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from storyc.compile import endpoints
-from storyc.compile.assets import Assets
+from storyc.compile.assets import Assets, WholeFiles
 from storyc.compile.compiler import CompiledBoard, CompileResult, JobBuilder, StillJob
 from storyc.compile.graph import Graph, assign_keys, scene_needs
 from storyc.compile.references import Resolver
@@ -38,21 +38,21 @@ def compile_file(
     display = display if display is not None else display_path(path)
     if files is not None:
         return _compile(path, display, profile, files)
-    if use_cache:
-        from storyc.compile import cache
+    if not use_cache:
+        return _compile(path, display, profile)
+    from storyc.compile import cache
 
-        cached = cache.lookup(path, display, profile)
-        if cached is not None:
-            return cached
-    result = _compile(path, display, profile)
-    if use_cache:
-        from storyc.compile import cache
-
-        cache.store(path, display, result, profile)
+    cached = cache.lookup(path, display, profile)
+    if cached is not None:
+        return cached
+    result = _compile(path, display, profile, whole=cache.whole_files(path))
+    cache.store(path, display, result, profile)
     return result
 
 
-def _compile(path: Path, display: str, profile: str | None, files: FileSource = LOCAL) -> CompileResult:
+def _compile(
+    path: Path, display: str, profile: str | None, files: FileSource = LOCAL, whole: WholeFiles | None = None
+) -> CompileResult:
     diags = Diagnostics(display)
     doc = load(path, diags, files)
     board = validate(doc, diags, profile) if doc is not None else None
@@ -60,7 +60,7 @@ def _compile(path: Path, display: str, profile: str | None, files: FileSource = 
         return CompileResult(None, diags.sorted())
     rendered = render_scenes(board, diags)
     still_prompts = render_stills(board, diags)
-    assets = Assets(board, diags)
+    assets = Assets(board, diags, whole)
     assets.check_all()
     resolver = Resolver(board, diags)
     graph = Graph(board, diags)

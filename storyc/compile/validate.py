@@ -33,7 +33,7 @@ from storyc.compile.model import (
     Upstream,
 )
 from storyc.compile.names import skeleton
-from storyc.compile.source import JsonPath, SourceDoc
+from storyc.compile.source import JsonPath, SourceDoc, display_path, locate_offset
 from storyc.diagnostics import Diagnostics, did_you_mean, printable
 from storyc.files import NotARegularFile, read_text
 from storyc.resources import storyboard_schema_path
@@ -42,6 +42,36 @@ RESERVED_NAME = re.compile(r"(Element|Image|Video)\d+")
 TEMPLATE_FILE_SUFFIXES = (".j2", ".jinja", ".jinja2", ".txt", ".tmpl")
 DEFAULT_TEMPLATE = "default"
 MAX_TEMPLATE_FILE_BYTES = 1024 * 1024  # a prompt is at most 2,500 characters; its template is far smaller
+
+# Control characters but tab and line feed: the rest of C0, DEL and C1.  A YAML file can't hold
+# them as they are (but NEL): they come from an escape ("\0", "\e", "\x07", "\N") or a template,
+# and mean nothing in a prompt; fal would receive them as they are.  C1 controls (U+0080 to
+# U+009F) are no characters anyone types: in text they are cp1252 bytes read as Latin-1 (a curly
+# quote becomes U+0093), so they are refused with the rest.
+CONTROL_CHARACTER = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_C0_NAMES = (
+    *("NUL", "SOH", "STX", "ETX", "EOT", "ENQ", "ACK", "BEL", "BS", "HT", "LF", "VT", "FF", "CR", "SO", "SI"),
+    *("DLE", "DC1", "DC2", "DC3", "DC4", "NAK", "SYN", "ETB", "CAN", "EM", "SUB", "ESC", "FS", "GS", "RS", "US"),
+)
+
+
+def control_name(char: str) -> str:
+    """'U+0000 (NUL)', 'U+007F (DEL)', 'U+0093 (a C1 control; Windows-1252's '“' read as Latin-1?)'."""
+    code = ord(char)
+    if code < 0x20:
+        return f"U+{code:04X} ({_C0_NAMES[code]})"
+    if code == 0x7F:
+        return "U+007F (DEL)"
+    try:
+        meant = f"; Windows-1252's '{bytes([code]).decode('cp1252')}' read as Latin-1?"
+    except UnicodeDecodeError:  # 0x81, 0x8D, 0x8F, 0x90, 0x9D: none in Windows-1252 either
+        meant = ""
+    return f"U+{code:04X} (a C1 control{meant})"
+
+
+def control_in_text(char: str, what: str = "prompt text") -> str:
+    return f"control character {control_name(char)} in {what}; delete it"
+
 
 _JSON_TYPES = {
     "object": "a mapping",
@@ -442,6 +472,9 @@ class _Builder:
                 video=self._asset(spec.get("video"), (*path, "video")),
                 voice=spec.get("voice"),
             )
+            self._check_description(character)
+            if character.voice is not None:  # sent as the element's voice_id
+                self._check_text(Text(character.voice, (*path, "voice")), "a voice id")
             if spec.get("frontal") is not None and character.frontal is None:
                 continue  # a frontal slot naming neither one step nor a file: reported, and nothing else to say
             if self._check_character(character):
@@ -485,7 +518,24 @@ class _Builder:
             image = self._slot(spec["image"], (*path, "image")) if "image" in spec else self._slot(spec, path)
             if image is not None:
                 result[name] = Style(name=name, path=path, image=image, description=spec.get("description"))
+                self._check_description(result[name])
         return result
+
+    def _check_description(self, ref: Character | Style) -> None:
+        """A description is prompt text (templates insert it); a control character in it is reported
+        there, and the declaration is kept: its images are sound, and a template using it must not
+        add "undefined" noise (what it writes into a prompt is reported at that use)."""
+        if ref.description is not None:
+            self._check_text(Text(ref.description, (*ref.path, "description")))
+
+    def _check_text(self, text: Text, what: str = "prompt text") -> bool:
+        """No control character (but tab and newline) in text that may reach fal; False after reporting one."""
+        found = CONTROL_CHARACTER.search(text.value)
+        if found is None:
+            return True
+        char = found.group()
+        self.diags.error(self.doc.find_char(text.path, char) or self.doc.loc(text.path), control_in_text(char, what))
+        return False
 
     def _check_names(self, characters: dict[str, Character], styles: dict[str, Style]) -> None:
         for name in characters.keys() & styles.keys():
@@ -528,15 +578,28 @@ class _Builder:
         return result
 
     def _template(self, name: str, spec: Any, path: JsonPath) -> TemplateDef | None:
+        """The template, or None after reporting why not (a scene using it then fails quietly)."""
         if isinstance(spec, dict) and "text" in spec:
-            return TemplateDef(name, spec["text"], (*path, "text"))
+            return self._checked_inline(TemplateDef(name, spec["text"], (*path, "text")))
         if isinstance(spec, dict):
-            file_value, node = spec["file"], (*path, "file")
-        elif _looks_like_template_file(spec):
-            file_value, node = spec, path
-        else:
-            return TemplateDef(name, spec, path)
-        return self._template_file(name, file_value, node)
+            return self._checked_file(self._template_file(name, spec["file"], (*path, "file")))
+        if _looks_like_template_file(spec):
+            return self._checked_file(self._template_file(name, spec, path))
+        return self._checked_inline(TemplateDef(name, spec, path))
+
+    def _checked_inline(self, template: TemplateDef) -> TemplateDef | None:
+        return template if self._check_text(Text(template.source, template.path)) else None
+
+    def _checked_file(self, template: TemplateDef | None) -> TemplateDef | None:
+        """A template file without control characters, which are reported at their place in the file."""
+        if template is None or template.file is None:
+            return template
+        found = CONTROL_CHARACTER.search(template.source)
+        if found is None:
+            return template
+        where = locate_offset(template.source, found.start())
+        self.diags.error_in(display_path(template.file), where, control_in_text(found.group()))
+        return None
 
     def _template_file(self, name: str, value: str, node: JsonPath) -> TemplateDef | None:
         files = self.doc.files
@@ -621,6 +684,10 @@ class _Builder:
         if self._clean((*path, "duration")) and self._clean((*path, "shots")):
             ok &= self._check_duration(sid, raw, path, shots, duration, has_errors, limits)
         ok &= self._check_templates(sid, raw, path, templates)
+        prompt, fields, constraints = _text(raw, path, "prompt"), _fields(raw, path), _constraints(raw, path)
+        texts = [t for t in (prompt, *fields.values(), *constraints, *(s.prompt for s in shots)) if t is not None]
+        for text in texts:  # each text's problem is reported
+            ok &= self._check_text(text)
         with_names = self._with_names(raw, path)
         ok &= self._check_with(sid, with_names, characters, styles)
         generate_audio = bool(self._setting(raw, "generate_audio", False))
@@ -639,9 +706,9 @@ class _Builder:
             generate_audio=generate_audio,
             shot_type=self._setting(raw, "shot_type", "customize"),
             duration=duration,
-            prompt=_text(raw, path, "prompt"),
-            fields={k: t for k in STRUCTURED_FIELDS if k != "constraints" and (t := _text(raw, path, k)) is not None},
-            constraints=_constraints(raw, path),
+            prompt=prompt,
+            fields=fields,
+            constraints=constraints,
             shots=shots,
             template=raw.get("template"),
             shot_template=raw.get("shot_template"),
@@ -843,6 +910,11 @@ class _Builder:
 def _text(raw: dict[str, Any], path: JsonPath, key: str) -> Text | None:
     value = raw.get(key)
     return Text(value, (*path, key)) if isinstance(value, str) else None
+
+
+def _fields(raw: dict[str, Any], path: JsonPath) -> dict[str, Text]:
+    """The structured text fields but constraints (a list), by name."""
+    return {k: t for k in STRUCTURED_FIELDS if k != "constraints" and (t := _text(raw, path, k)) is not None}
 
 
 def _constraints(raw: dict[str, Any], path: JsonPath) -> tuple[Text, ...]:

@@ -16,9 +16,22 @@ from storyc.compile.assets import sha256_file
 from storyc.compile.compiler import Edge, Job, StillJob
 from storyc.compile.endpoints import tier_name
 from storyc.compile.graph import Step, step_label
-from storyc.lock.lockfile import Lock, LockError, LockStore, Render, Video, still_path, video_path, video_target
+from storyc.fsutil import contained_or_none
+from storyc.lock.lockfile import (
+    Lock,
+    LockError,
+    LockStore,
+    Render,
+    Video,
+    also_paid_video_path,
+    still_path,
+    video_path,
+    video_target,
+)
 
 if TYPE_CHECKING:
+    import httpx
+
     from storyc.compile.compiler import CompiledBoard
     from storyc.team.layer import TeamLayer
 
@@ -34,13 +47,32 @@ class SceneStatus:
     status: SceneStatusWord
     detail: str
     path: str | None = None
+    also_paid: tuple[Render, ...] = ()  # other requests fal accepted for this key (`Render.also_paid`)
 
     def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any]
         if self.scene.startswith("still "):  # a still's label (scene ids never hold a space)
-            name = {"still": self.scene.removeprefix("still ")}
+            data = {"still": self.scene.removeprefix("still ")}
         else:
-            name = {"scene": self.scene}
-        return {**name, "state": self.status, "key": self.key, "path": self.path, "detail": self.detail}
+            data = {"scene": self.scene}
+        data.update(state=self.status, key=self.key, path=self.path, detail=self.detail)
+        if self.also_paid:
+            data["also_paid"] = [_paid_json(r) for r in self.also_paid]
+        return data
+
+
+def _paid_json(render: Render) -> dict[str, Any]:
+    path = render.video.path if render.video is not None else None
+    return {"request_id": render.request_id, "state": render.state, "path": path}
+
+
+def _also_paid(status: SceneStatus, render: Render | None) -> SceneStatus:
+    """A status that names every other paid request of its key: paid for, so never silently out of sight."""
+    if render is None or not render.also_paid:
+        return status
+    others = tuple(render.also_paid.values())
+    named = "; ".join(r.also_paid_note() for r in others)
+    return replace(status, detail=f"{status.detail}; {named}", also_paid=others)
 
 
 def scene_status(
@@ -52,7 +84,7 @@ def scene_status(
     A scene's render in another profile (its final, say) is not an earlier version of this
     profile's request: without `current` a draft never rendered would say `stale`.
     """
-    return [_status(board_dir, job, lock, current) for job in jobs]
+    return [_also_paid(_status(board_dir, job, lock, current), lock.renders.get(job.key)) for job in jobs]
 
 
 def _status(board_dir: Path, job: Step, lock: Lock, current: Collection[str] = frozenset()) -> SceneStatus:
@@ -209,7 +241,7 @@ def animatic_status(compiled: CompiledBoard, jobs: Sequence[Job], size: str = "p
 
 def stale_animatics(compiled: CompiledBoard, jobs: Sequence[Job]) -> list[Path]:
     """Animatic files (cached and placed, every size) that no current scene has: `gc --animatics`."""
-    from storyc.render.backends.animatic import SIZES, AnimaticBackend
+    from storyc.render.backends.animatic import CACHE_FOLDER, PLACED_FOLDER, SIZES, AnimaticBackend
 
     board_dir = compiled.path.parent
     keep: set[Path] = set()
@@ -218,9 +250,9 @@ def stale_animatics(compiled: CompiledBoard, jobs: Sequence[Job]) -> list[Path]:
         for job in jobs:
             keep.add(board_dir / backend.output_path(job))
             keep.add(backend.cached_file(job))
-    placed = board_dir / "renders" / "animatic"
-    cache = board_dir / ".storyc" / "animatic"
-    found = [*placed.glob("*.mp4"), *cache.glob("*.mp4")]
+    # a folder that leads out of the board's (a symbolic link) has nothing of this board's to delete
+    folders = [f for f in (contained_or_none(board_dir, name) for name in (PLACED_FOLDER, CACHE_FOLDER)) if f]
+    found = [p for folder in folders for p in folder.glob("*.mp4")]
     return sorted(p for p in found if p not in keep and p.name != "cut.mp4")
 
 
@@ -241,28 +273,113 @@ def pull(
     on_scene: Callable[[str, str], None] = lambda scene, what: None,
 ) -> list[Pulled]:
     """Download each file of a done render (a scene's video, a still's candidates) that is missing or
-    altered locally, verifying its sha256.
+    altered locally, verifying its sha256; the files of the other requests paid for a key (`also_paid`) too.
 
     From the team store first when there is one (it keeps every paid video; fal's URLs expire),
     else from the URL the lock recorded.
     """
     from storyc.render.download import new_client
 
-    pulled: list[Pulled] = []
     with new_client() as client:
-        for job in jobs:
-            render = store.lock.done(job.key)
-            if render is None:
+        return [
+            _pull_one(board_dir, client, store, missing, team, on_scene)
+            for missing in _to_pull(board_dir, jobs, store.lock)
+        ]
+
+
+@dataclass(frozen=True)
+class _Missing:
+    """One file of a paid request that is missing or altered here."""
+
+    label: str  # the step, as people call it
+    key: str
+    render: Render  # the request whose file it is: the entry's own, or one of `also_paid`
+    file: Video  # as the lock records it
+    path: str  # where it goes
+    candidate: int | None = None  # a still's candidate (1-based); None: a scene's video
+
+    @property
+    def kind(self) -> str:
+        return "video" if self.candidate is None else "image"
+
+
+def _to_pull(board_dir: Path, jobs: Sequence[Step], lock: Lock) -> list[_Missing]:
+    """Each file of a paid request missing or altered here, each request once (two scenes, one key)."""
+    wanted: list[_Missing] = []
+    seen: set[tuple[str, str | None]] = set()
+    for job in jobs:
+        entry = lock.renders.get(job.key)
+        if entry is None:
+            continue
+        for request in (entry, *entry.also_paid.values()):
+            if request.state != "done" or (job.key, request.request_id) in seen:
                 continue
-            files = _rendered_files(job, render)
-            fetched = [_pull_file(client, board_dir, step_label(job), file, team, on_scene) for file in files]
-            pulled += [p for p, _ in fetched if p is not None]
-            now = tuple(new or old for (_, new), old in zip(fetched, files, strict=True))
-            recorded = render.images if isinstance(job, StillJob) else (render.video,)
-            if any(p is not None and p.ok for p, _ in fetched) and now != recorded:  # a path or hash it lacked
-                change = {"images": now} if isinstance(job, StillJob) else {"video": now[0]}
-                store.set_render(job.key, replace(render, **change))
-    return pulled
+            seen.add((job.key, request.request_id))
+            wanted += _missing_files(board_dir, job, request, own=request is entry)
+    return wanted
+
+
+def _missing_files(board_dir: Path, job: Step, request: Render, *, own: bool) -> list[_Missing]:
+    label = step_label(job)
+    if isinstance(job, StillJob):
+        if not own:  # another paid request of a still: its candidates stay listed, not fetched
+            return []
+        files = [
+            (n, image, image.path or still_path(job.still, job.key, n)) for n, image in enumerate(request.images, 1)
+        ]
+        return [
+            _Missing(label, job.key, request, image, path, n)
+            for n, image, path in files
+            if _file_problem(board_dir, replace(image, path=path)) is not None
+        ]
+    video = request.video
+    if video is None or (not own and request.request_id is None):
+        return []
+    default = (
+        video_path(job.scene, job.key) if own else also_paid_video_path(job.scene, job.key, request.request_id or "")
+    )
+    path = video.path or default
+    if _file_problem(board_dir, replace(video, path=path)) is None and video.path is not None:
+        return []
+    return [_Missing(label, job.key, request, video, path)]
+
+
+def _pull_one(
+    board_dir: Path,
+    client: httpx.Client,
+    store: LockStore,
+    missing: _Missing,
+    team: TeamLayer | None,
+    on_scene: Callable[[str, str], None],
+) -> Pulled:
+    from storyc.render.download import DownloadError, fetch
+
+    label, path, file = missing.label, missing.path, missing.file
+    on_scene(label, f"downloading {path}")
+    try:
+        target = video_target(board_dir, path)  # a hand-edited lock may point outside renders/
+    except LockError as exc:
+        return Pulled(label, path, False, str(exc))
+    if team is not None:
+        size, why_not = team.try_fetch(file.sha256, target, missing.kind)
+        if size is not None:
+            return Pulled(label, path, True, f"{size:,} bytes from the team store, sha256 verified")
+        on_scene(label, f"not from the team store ({why_not}); trying the lock's URL")
+    try:
+        got = fetch(client, file.url, target, expected_size=file.bytes, expected_sha256=file.sha256)
+    except (DownloadError, LockError, OSError) as exc:
+        return Pulled(label, path, False, str(exc))
+    if file.path is None or file.sha256 is None:  # the lock learns where it is and what it is
+        known = replace(file, path=path, bytes=got.size, sha256=got.sha256)
+        render = missing.render
+        if missing.candidate is None:
+            render = replace(render, video=known)
+        else:
+            images = list(render.images)
+            images[missing.candidate - 1] = known
+            render = replace(render, images=tuple(images))
+        store.set_render(missing.key, render)  # the request's own record: `Render.with_request`
+    return Pulled(label, path, True, f"{got.size:,} bytes, sha256 verified")
 
 
 def _rendered_files(job: Step, render: Render) -> tuple[Video, ...]:
@@ -345,7 +462,8 @@ def gc(
     store.update(change)
     if delete_videos:
         for d in dropped:
-            for file in (d.render.video, *d.render.images):
-                if file is not None and file.path:
-                    video_target(board_dir, file.path).unlink(missing_ok=True)
+            for render in (d.render, *d.render.also_paid.values()):  # every paid file of the key
+                for file in (render.video, *render.images):
+                    if file is not None and file.path:
+                        video_target(board_dir, file.path).unlink(missing_ok=True)
     return dropped

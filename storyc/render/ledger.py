@@ -21,6 +21,9 @@ the ledger owns the money rules:
 - A paid job stays resumable until the service says otherwise: transient
   errors (`Pending`) and a 404 soon after sending leave it `submitted`.
 - Scenes with identical requests share one render per run.
+- Every other request paid for a key (`also_paid`: two clones each submitted it,
+  and a merge kept both) is resumed too and its video fetched to a file of its
+  own, at no cost; the key is never submitted again while one of them may finish.
 - A request that was never accepted (`NotSent`, `Refused`) leaves no entry:
   nothing was paid, and the lock says nothing false about it.
 """
@@ -36,9 +39,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storyc.compile.assets import LocalFile
-from storyc.compile.compiler import Edge, Job, StillJob
+from storyc.compile.compiler import Edge, Job, StillJob, money
 from storyc.compile.graph import Step, step_label, step_words
 from storyc.diagnostics import StorycError
+from storyc.fsutil import why_not_written
 from storyc.lock.lockfile import (
     Lock,
     LockError,
@@ -47,11 +51,13 @@ from storyc.lock.lockfile import (
     RenderState,
     Upload,
     Video,
+    also_paid_video_path,
     now_utc,
     still_path,
     video_path,
     video_target,
 )
+from storyc.lock.merge import settle
 from storyc.render.backends.base import Gone, JobFailed, NoAnswer, NotSent, Pending, Refused, RemoteVideo, RenderService
 from storyc.render.plan import Plan, PlanItem, Steps, plan_with_lock
 from storyc.render.run import Interrupted, RunContext, SceneResult
@@ -70,6 +76,16 @@ class LedgerSettings:
     lost_after: timedelta = timedelta(hours=1)
     resend_unknown: bool = False  # send again the submits whose outcome is unknown (may pay twice)
     cancel_on_interrupt: bool = False
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """What a step's request sends besides its text: each local file's URL (by sha256), each upstream
+    output's URL (by its placeholder), and what each of those outputs was (`made_from`)."""
+
+    urls: dict[str, str]
+    outputs: dict[str, str]
+    made_from: dict[str, str]
 
 
 class Ledger:
@@ -106,7 +122,7 @@ class Ledger:
 
     def prepare(self, plan: Plan) -> None:
         """Refuse before anything is sent when the service would need a key and there is none."""
-        if any(i.action in ("render", "resume") for i in plan.items):
+        if any(i.action in ("render", "resume") or _others_pending(i.previous) for i in plan.items):
             self.service.check_credentials()
 
     def run(self, item: PlanItem, ctx: RunContext) -> SceneResult:
@@ -117,7 +133,10 @@ class Ledger:
             first = self._handled.get(key)
             if first is not None:
                 return _shared(item, first)
-            result = self._run(item, ctx.scene(item.scene))
+            scene_ctx = ctx.scene(item.scene)
+            result = self._run(item, scene_ctx)
+            if isinstance(item.job, Job):  # other paid requests of a key: scenes' (a still's stay listed)
+                result = self._other_requests(item.job, result, scene_ctx)
             self._handled[key] = result
             return result
 
@@ -210,7 +229,7 @@ class Ledger:
     def _from_store(self, job: Step, record: DoneRecord, ctx: RunContext) -> SceneResult:
         """A render another clone paid for: its verified files from the store, $0."""
         assert self.team is not None
-        paths = _paths_of(job, len(record.files))
+        paths = self._file_paths(job, _entry(job, "done"), len(record.files))
         ctx.progress.update(step_label(job), "fetching", "from the team store")
         for (sha256, kind), relative in zip(record.files, paths, strict=True):
             self.team.fetch(sha256, video_target(self.board_dir, relative), kind)
@@ -234,29 +253,51 @@ class Ledger:
         except NotSent as exc:
             return self._not_sent(job, str(exc))
         ctx.check()
-        claim: ClaimInfo | None = None
-        if self.team is not None:  # claimed only now, after uploads: the lease covers just the submit
-            decided = self._through_team(job, ctx, claim=True)
-            if isinstance(decided, SceneResult):
-                return decided
-            claim = decided
+        while True:
+            claim: ClaimInfo | None = None
+            if self.team is not None:  # claimed only now, after uploads: the lease covers just the submit
+                decided = self._through_team(job, ctx, claim=True)
+                if isinstance(decided, SceneResult):
+                    return decided
+                claim = decided
+            try:
+                sent = self._send(job, ctx, _Inputs(urls, outputs, made_from), claim)
+            finally:
+                if claim is not None and self.team is not None:
+                    self.team.let_go(claim)  # its answer is written, or nothing was sent: no more heartbeats
+            if sent is not None:  # None: another clone took the key over first: ask the store again
+                break
+        if isinstance(sent, SceneResult):
+            return sent
+        return self._finish(job, sent, ctx, spent=job.cost_usd, resumed=False)
+
+    def _send(
+        self, job: Step, ctx: RunContext, inputs: _Inputs, claim: ClaimInfo | None
+    ) -> SceneResult | Render | None:
+        """Intent, submit, answer, each recorded before the next step: the submitted render, or how it ended.
+
+        None when the claim was taken over before anything was sent (see `TeamLayer.sending`).
+        """
         previous = self.store.lock.renders.get(job.key)
-        intent = replace(_entry(job, "intent"), sent_at=now_utc(), made_from=made_from)
+        intent = replace(_entry(job, "intent"), sent_at=now_utc(), made_from=inputs.made_from)
         try:
             self.store.set_render(job.key, intent)  # write-ahead: a kill from here on is seen as `unknown`
         except OSError as exc:
-            return self._not_sent(job, f"could not write the lock file ({_os_error(exc)})")
+            return self._not_sent(job, f"could not write the lock file ({why_not_written(exc)})")
         if claim is not None and self.team is not None:
             from storyc.team.store import StoreError
 
             try:
-                self.team.sending(claim)  # write-ahead in the store too: other clones never re-send it
+                still_mine = self.team.sending(claim)  # write-ahead in the store too: other clones never re-send it
             except StoreError as exc:
                 self._restore(job.key, previous)
                 return self._not_sent(job, f"the team store can't be used ({exc}); `--no-store` renders without it")
+            if not still_mine:
+                self._restore(job.key, previous)
+                return None
         ctx.progress.update(step_label(job), "submitting")
         try:
-            arguments = job.arguments_with(lambda f: urls[f.sha256], lambda e: outputs[e.placeholder])
+            arguments = job.arguments_with(lambda f: inputs.urls[f.sha256], lambda e: inputs.outputs[e.placeholder])
             request_id = self.service.submit(job.endpoint, arguments, ctx)
         except (NotSent, Refused, Interrupted) as exc:
             self._restore(job.key, previous)  # fal did not take it: the lock must not say it might have
@@ -278,7 +319,7 @@ class Ledger:
         if not self._record(job, submitted, request_id=request_id):
             error = self._unrecorded_error(request_id)
             return SceneResult(step_label(job), job.key, "submitted", request_id, spent=job.cost_usd, error=error)
-        return self._finish(job, submitted, ctx, spent=job.cost_usd, resumed=False)
+        return submitted
 
     def _finish(self, job: Step, render: Render, ctx: RunContext, *, spent: Decimal, resumed: bool) -> SceneResult:
         """From an accepted request to a verified file on disk."""
@@ -309,7 +350,7 @@ class Ledger:
         except (Pending, LockError) as exc:  # LockError: the lock's video path was refused
             return self._still_submitted(job, render, spent, str(exc))
         except OSError as exc:  # a full disk, a read-only renders/: the job is paid, only the file is missing
-            return self._still_submitted(job, render, spent, f"could not write the video ({_os_error(exc)})")
+            return self._still_submitted(job, render, spent, f"could not write the video ({why_not_written(exc)})")
         except JobFailed as exc:
             self._record(job, replace(render, state="failed", error=str(exc)), request_id=render.request_id)
             ctx.progress.update(step_label(job), "failed", str(exc))
@@ -318,7 +359,7 @@ class Ledger:
             return SceneResult(step_label(job), job.key, "failed", render.request_id, error=str(exc), location=location)
         self._record(job, done, request_id=render.request_id)
         path = done.video.path if done.video else None
-        if self.team is not None:
+        if self.team is not None and not self._is_other_request(job.key, render):
             self.team.share(job.key, done, self.board_dir)
         images = _image_paths(done)
         ctx.progress.update(step_label(job), "done", path or ", ".join(images))
@@ -352,7 +393,7 @@ class Ledger:
         if self.team is not None:
             files = _files_of(render)
             kind = "image" if isinstance(job, StillJob) else "video"
-            paths = tuple(f.path or p for f, p in zip(files, _paths_of(job, len(files)), strict=True))
+            paths = tuple(f.path or p for f, p in zip(files, self._file_paths(job, render, len(files)), strict=True))
             for file, relative in zip(files, paths, strict=True):
                 size, why_not = self.team.try_fetch(file.sha256, video_target(self.board_dir, relative), kind)
                 if size is None:
@@ -373,7 +414,7 @@ class Ledger:
             return replace(render, state="done", images=tuple(images))
         video = render.video
         assert video is not None
-        relative = video.path or video_path(job.scene, job.key)
+        relative = video.path or self._new_video_path(job, render)
         return replace(render, state="done", video=self._fetch_file(video, relative, ctx))
 
     def _fetch_file(self, remote: Video, relative: str, ctx: RunContext) -> Video:
@@ -421,6 +462,63 @@ class Ledger:
         except (VideoError, LockError, OSError) as exc:
             raise NotSent(f"could not take the output of {what}: {exc}") from exc
 
+    def _file_paths(self, job: Step, render: Render, count: int) -> tuple[str, ...]:
+        """Where a request's files go beside the board: a scene's video, or a still's `count` candidates."""
+        if isinstance(job, StillJob):
+            return tuple(still_path(job.still, job.key, n) for n in range(1, count + 1))
+        return (self._new_video_path(job, render),)
+
+    def _new_video_path(self, job: Job, render: Render) -> str:
+        """Where a request's video goes: the key's own file, or one of its own for another paid request."""
+        if render.request_id is not None and self._is_other_request(job.key, render):
+            return also_paid_video_path(job.scene, job.key, render.request_id)
+        return video_path(job.scene, job.key)
+
+    def _is_other_request(self, key: str, render: Render) -> bool:
+        entry = self.store.lock.renders.get(key)
+        return entry is not None and render.request_id in entry.also_paid
+
+    # --- other requests paid for the same key -------------------------------------------------
+
+    def _other_requests(self, job: Job, result: SceneResult, ctx: RunContext) -> SceneResult:
+        """Every other request fal accepted for this key (two clones each paid for it, and a merge kept both):
+        resumed and its video fetched, at no cost and never submitted again.  The entry stays the request
+        that finished first; when the scene's own request failed or was lost, a finished other takes its place.
+        """
+        handled = {result.request_id}
+        while True:  # the entry is read again each time: a request that settles can change which is its own
+            entry = self.store.lock.renders.get(job.key)
+            if entry is None or not entry.also_paid:
+                return result
+            waiting = [r for rid, r in entry.requests().items() if rid not in handled and self._unsettled(r)]
+            if not waiting:
+                break
+            handled.add(waiting[0].request_id)
+            self._settle_request(job, waiting[0], ctx)
+        if result.state not in ("done", "cached") and entry.state == "done" and entry.video is not None:
+            path = entry.video.path
+            result = replace(result, state="done", request_id=entry.request_id, path=path, error=None)
+        notes = [r.also_paid_note() for r in entry.also_paid.values()]
+        return replace(result, notes=(*result.notes, *notes))
+
+    def _unsettled(self, render: Render) -> bool:
+        """Still to resume (submitted), or done but its video is not on disk here."""
+        if render.state == "submitted":
+            return True
+        video = render.video if render.state == "done" else None
+        return video is not None and (video.path is None or not (self.board_dir / video.path).exists())
+
+    def _settle_request(self, job: Job, render: Render, ctx: RunContext) -> None:
+        if render.state == "submitted":
+            self._finish(job, render, ctx, spent=Decimal("0"), resumed=True)
+            return
+        try:
+            self._record(job, self._download_again(job, render, ctx), request_id=render.request_id)
+        except (Gone, Pending, LockError, OSError) as exc:
+            self.notes.append(
+                f"scene '{job.scene}': the video of request {render.request_id} (also paid) could not be fetched: {exc}"
+            )
+
     def _upload_assets(self, files: Sequence[LocalFile], ctx: RunContext) -> dict[str, str]:
         """The URL of each file by its sha256: uploaded once per content (the lock's `uploads:`)."""
         urls: dict[str, str] = {}
@@ -439,7 +537,7 @@ class Ledger:
                 try:
                     self.store.set_upload(local.sha256, Upload(url, now_utc()))
                 except OSError as exc:  # only a cache of URLs: worth saying, not worth stopping for
-                    self.notes.append(f"could not record the upload of {local.written} ({_os_error(exc)})")
+                    self.notes.append(f"could not record the upload of {local.written} ({why_not_written(exc)})")
                 urls[local.sha256] = url
         return urls
 
@@ -448,12 +546,12 @@ class Ledger:
     def _record(self, job: Step, render: Render, *, request_id: str | None) -> bool:
         """Write one state to the lock; when that fails after fal accepted, say which request it was."""
         try:
-            self.store.set_render(job.key, render)
+            self.store.update(lambda lock: _with_request(lock, job.key, render))
         except OSError as exc:
             if request_id is not None:
                 self.notes.append(
-                    f"{step_label(job)}: fal accepted request {request_id} ({job.endpoint}) but the lock "
-                    f"could not be written ({_os_error(exc)}); keep this id: it is paid for"
+                    f"{step_words(job)}: fal accepted request {request_id} ({job.endpoint}) but the lock "
+                    f"could not be written ({why_not_written(exc)}); keep this id: it is paid for"
                 )
             return False
         return True
@@ -472,7 +570,7 @@ class Ledger:
         try:
             self.store.update(change)
         except OSError as exc:
-            self.notes.append(f"could not clear a submit intent from the lock ({_os_error(exc)})")
+            self.notes.append(f"could not clear a submit intent from the lock ({why_not_written(exc)})")
 
     def _not_sent(self, job: Step, message: str, field_path: Sequence[Any] = ()) -> SceneResult:
         error = f"{message}; nothing was paid"
@@ -486,7 +584,7 @@ class Ledger:
             else ""
         )
         error = (
-            f"a submit sent{when} got no answer: fal may have accepted it (${job.cost_usd}). "
+            f"a submit sent{when} got no answer: fal may have accepted it ({money(job.cost_usd)}). "
             f"Look for it at https://fal.ai/dashboard/requests: {adopt}storyc will not send it again "
             "unless you run `storyc render --resend-unknown` (which may pay twice)"
         )
@@ -595,6 +693,21 @@ def plan_paid(
     )
 
 
+def _with_request(lock: Lock, key: str, render: Render) -> Lock:
+    """The lock with one request's new state recorded under `key` (the key's other paid requests kept), then
+    settled: a failed own request gives way to a pending other one, so the next plan resumes that one
+    instead of paying again."""
+    entry = lock.renders.get(key)
+    updated = render if entry is None else entry.with_request(render)
+    if updated.also_paid:
+        updated = settle(key, updated)
+    return replace(lock, renders={**lock.renders, key: updated})
+
+
+def _others_pending(render: Render | None) -> bool:
+    return render is not None and any(r.state == "submitted" for r in render.also_paid.values())
+
+
 def _shared(item: PlanItem, first: SceneResult) -> SceneResult:
     """A scene whose request another scene of this run already carried out: same outcome, no new cost."""
     state = "cached" if first.state == "done" else first.state
@@ -610,13 +723,6 @@ def _entry(job: Step, state: RenderState) -> Render:
     if isinstance(job, StillJob):
         return Render("", job.endpoint, state, 0, job.cost_usd, still=job.still)
     return Render(job.scene, job.endpoint, state, job.seconds, job.cost_usd)
-
-
-def _paths_of(job: Step, count: int) -> tuple[str, ...]:
-    """Where a step's files go beside the board: a scene's video, or a still's `count` candidates."""
-    if isinstance(job, StillJob):
-        return tuple(still_path(job.still, job.key, n) for n in range(1, count + 1))
-    return (video_path(job.scene, job.key),)
 
 
 def _files_of(render: Render) -> tuple[Video, ...]:
@@ -642,11 +748,6 @@ def _sent_ago(render: Render) -> str:
         return "sent earlier"
     minutes = int((now_utc() - render.sent_at).total_seconds() // 60)
     return f"sent {minutes} min ago" if minutes else "sent less than a minute ago"
-
-
-def _os_error(exc: OSError) -> str:
-    where = f"{exc.filename}: " if exc.filename else ""
-    return f"{where}{exc.strerror or exc}"
 
 
 def _locate(job: Step, field_path: Sequence[Any]) -> tuple[int, int] | None:

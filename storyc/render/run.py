@@ -59,7 +59,7 @@ class SceneResult:
         else:
             data = {"scene": self.scene, "state": self.state, "key": self.key}
             data.update(request_id=self.request_id, path=self.path)
-        data["cost_usd"] = float(self.spent)
+        data["cost_usd"] = self.spent  # a Decimal: storyc.jsontext writes it exactly
         if self.error:
             data["error"] = self.error
         if self.notes:
@@ -142,7 +142,7 @@ class RenderSummary:
         if any(r.is_still for r in self.results):
             data["stills"] = [r.to_json() for r in self.results if r.is_still]
         data["scenes"] = [r.to_json() for r in self.results if not r.is_still]
-        data["spent_usd"] = float(self.spent)
+        data["spent_usd"] = self.spent
         data["interrupted"] = self.interrupted
         return data
 
@@ -168,14 +168,14 @@ def execute(
                 running[pool.submit(_run_one, backend, item, ctx)] = item
 
         start_ready()
-        while True:
+        failure: BaseException | None = None
+        while running and failure is None:
             try:
-                _wait_some(running, graph)
+                failure = _wait_some(running, graph)
                 if ctx.stop.is_set():
                     graph.interrupt_waiting()
-                start_ready()
-                if not running:
-                    break
+                if failure is None:
+                    start_ready()
             except KeyboardInterrupt:
                 interrupted = True
                 ctx.stop.set()
@@ -183,6 +183,10 @@ def execute(
                     on_interrupt()
                 # in-flight steps finish and record what fal accepted; the waiting ones never start;
                 # a second Ctrl-C exits hard
+        if failure is not None:  # a worker's bug (or an interrupt raised inside one) stops the run
+            for other in running:
+                other.cancel()
+            raise failure
     ordered = tuple(graph.results[item.id] for item in plan.items)
     backend.finish(ordered, interrupted)
     return RenderSummary(backend.name, ordered, interrupted)
@@ -229,19 +233,22 @@ class _Graph:
                 self.results[step] = interrupted_result(item)
 
 
-def _wait_some(running: dict[concurrent.futures.Future[SceneResult], PlanItem], graph: _Graph) -> None:
+def _wait_some(
+    running: dict[concurrent.futures.Future[SceneResult], PlanItem], graph: _Graph
+) -> BaseException | None:
     """Wait a moment for steps to finish and record their results (a timeout keeps the main thread
-    responsive to Ctrl-C); a worker's bug stops the others."""
+    responsive to Ctrl-C); a worker's exception is returned, for the caller to raise outside its
+    Ctrl-C handling."""
     if not running:
-        return
+        return None
     done, _ = concurrent.futures.wait(running, timeout=0.2, return_when=concurrent.futures.FIRST_COMPLETED)
     for future in done:
         item = running.pop(future)
-        if future.exception() is not None:
-            for other in running:
-                other.cancel()
-            raise future.exception()  # type: ignore[misc]
+        failure = future.exception()
+        if failure is not None:
+            return failure
         graph.results[item.id] = future.result()
+    return None
 
 
 def _run_one(backend: Backend, item: PlanItem, ctx: RunContext) -> SceneResult:

@@ -444,7 +444,14 @@ def _describe(status: Any) -> tuple[str, int | None]:
 
 
 def _progress_words(seen: tuple[str, int | None]) -> tuple[str, str]:
+    """("queued", "3rd in line"): fal's `queue_position` counts the jobs ahead (0: next to start)."""
     state, position = seen
     if state == "queued":
-        return ("queued", f"position {position + 1}" if position is not None else "")
+        return ("queued", f"{_ordinal(position + 1)} in line" if position is not None else "")
     return (state, "")
+
+
+def _ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st, 102nd."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
