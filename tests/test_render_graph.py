@@ -352,3 +352,32 @@ def run_in(board: Path, *args: str, env: dict[str, str]) -> tuple[int, str, str]
 
     result = CliRunner(env=env).invoke(cli, [*args[:1], str(board), *args[2:]], catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
+
+
+# --- the animatic: the whole graph, offline, for $0 ----------------------------------------------
+
+
+def test_the_keyframes_example_renders_as_an_animatic_offline_for_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from helpers import EXAMPLES
+
+    from storyc.media.video import probe
+
+    shutil.copytree(EXAMPLES / "keyframes", tmp_path / "film", ignore=shutil.ignore_patterns(".storyc", "renders"))
+    monkeypatch.chdir(tmp_path / "film")
+    monkeypatch.delenv("FAL_KEY", raising=False)
+    code, _, err = run("render", "board.yaml", "--backend", "animatic")
+    assert code == 0, err
+    assert err.splitlines()[-1] == "4 done; free (animatic)"
+    cards = sorted(p.name for p in Path("renders/animatic/stills").iterdir())
+    assert [c.rsplit("-", 2)[0] for c in cards] == ["ellie-sheet", "meet-open", "meet-open", "meet-open"]
+    assert [c.rsplit("-", 1)[1] for c in cards] == ["1.png", "1.png", "2.png", "3.png"]
+    meet, play = sorted(Path("renders/animatic").glob("*.mp4"))
+    assert round(probe(meet).seconds) == 5 and round(probe(play).seconds) == 5
+    # play starts from meet's last frame: taken from meet's animatic (named by its bytes' sha256)
+    assert Path(f".storyc/frames/{sha(meet.read_bytes())[7:]}-last.png").is_file()
+    code, _, err = run("render", "board.yaml", "--backend", "animatic")
+    assert code == 0 and err.splitlines()[-1] == "4 cached; free (animatic)"

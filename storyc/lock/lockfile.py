@@ -196,9 +196,9 @@ def video_path(scene: str, key: str, folder: str = "renders") -> str:
     return f"{folder}/{scene}-{key.removeprefix('sha256:')[:12]}.mp4"
 
 
-def still_path(still: str, key: str, candidate: int) -> str:
+def still_path(still: str, key: str, candidate: int, folder: str = "renders") -> str:
     """Where a still's candidate is written, relative to the board: `renders/stills/<name>-<key12>-<n>.png`."""
-    return f"renders/stills/{still}-{key.removeprefix('sha256:')[:12]}-{candidate}.png"
+    return f"{folder}/stills/{still}-{key.removeprefix('sha256:')[:12]}-{candidate}.png"
 
 
 def also_paid_video_path(scene: str, key: str, request_id: str) -> str:

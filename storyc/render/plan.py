@@ -253,10 +253,10 @@ def plan_with_lock(
         else:  # the same request as an earlier scene: one render serves both
             item = replace(first, job=job, note=f"same request as scene '{first.scene}'", price=Decimal("0"))
         items.append(item)
-    return Plan(storyboard, backend, tuple(_in_graph(items, needed_by or {})))
+    return Plan(storyboard, backend, tuple(with_waiting(items, needed_by or {})))
 
 
-def _in_graph(items: list[PlanItem], needed_by: dict[StepId, str]) -> list[PlanItem]:
+def with_waiting(items: list[PlanItem], needed_by: dict[StepId, str]) -> list[PlanItem]:
     """Each step with the upstreams it waits for in this run, and who brought it in."""
     by_id = {i.id: i for i in items}
     graphed = []

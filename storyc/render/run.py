@@ -233,9 +233,7 @@ class _Graph:
                 self.results[step] = interrupted_result(item)
 
 
-def _wait_some(
-    running: dict[concurrent.futures.Future[SceneResult], PlanItem], graph: _Graph
-) -> BaseException | None:
+def _wait_some(running: dict[concurrent.futures.Future[SceneResult], PlanItem], graph: _Graph) -> BaseException | None:
     """Wait a moment for steps to finish and record their results (a timeout keeps the main thread
     responsive to Ctrl-C); a worker's exception is returned, for the caller to raise outside its
     Ctrl-C handling."""
