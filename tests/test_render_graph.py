@@ -381,3 +381,15 @@ def test_the_keyframes_example_renders_as_an_animatic_offline_for_free(
     assert Path(f".storyc/frames/{sha(meet.read_bytes())[7:]}-last.png").is_file()
     code, _, err = run("render", "board.yaml", "--backend", "animatic")
     assert code == 0 and err.splitlines()[-1] == "4 cached; free (animatic)"
+
+
+def test_a_frame_is_never_written_through_a_frames_link_that_leads_out(fake_fal: FakeFal, board: Path) -> None:
+    render(board, ["meet"])
+    outside = board.parent.parent / "outside"
+    outside.mkdir()
+    (board.parent / ".storyc" / "frames").symlink_to(outside, target_is_directory=True)
+    summary = render(board, ["play"])
+    (play,) = [r for r in summary.results if r.scene == "play"]
+    assert play.state == "failed" and "could not take the output of scene 'meet'" in (play.error or "")
+    assert "outside" in (play.error or "") and "nothing was paid" in (play.error or "")
+    assert list(outside.iterdir()) == [] and fake_fal.accepted_count(endpoint=VIDEO) == 1

@@ -42,7 +42,7 @@ from storyc.compile.assets import LocalFile
 from storyc.compile.compiler import Edge, Job, StillJob, money
 from storyc.compile.graph import Step, step_label, step_words
 from storyc.diagnostics import StorycError
-from storyc.fsutil import why_not_written
+from storyc.fsutil import OutsideTheBoard, contained, why_not_written
 from storyc.lock.lockfile import (
     Lock,
     LockError,
@@ -455,11 +455,12 @@ class Ledger:
             video = upstream.video
             assert video is not None and video.path is not None and video.sha256 is not None
             position: FramePosition = "last" if edge.kind == "last_frame_of" else "first"
-            frame = stored_frame(video_target(self.board_dir, video.path), position, self.board_dir / FRAMES)
+            frames = contained(self.board_dir, FRAMES)  # never written through a .storyc/ link that leads out
+            frame = stored_frame(video_target(self.board_dir, video.path), position, frames)
             if not frame.name.startswith(video.sha256.removeprefix("sha256:")):  # named by the video's bytes
                 raise NotSent(f"{video.path} is not the video {what} rendered; `storyc pull` restores it")
             return _local_file(self.board_dir, str(frame.relative_to(self.board_dir))), video.sha256
-        except (VideoError, LockError, OSError) as exc:
+        except (VideoError, LockError, OutsideTheBoard, OSError) as exc:
             raise NotSent(f"could not take the output of {what}: {exc}") from exc
 
     def _file_paths(self, job: Step, render: Render, count: int) -> tuple[str, ...]:

@@ -95,7 +95,7 @@ class AnimaticBackend:
 
     def prepare(self, plan: Plan) -> None:
         """No key, no network: only where the files go, inside the board's folder (else `OutsideTheBoard`)."""
-        for folder in (CACHE_FOLDER, PLACED_FOLDER):
+        for folder in (CACHE_FOLDER, PLACED_FOLDER, FRAMES_FOLDER):
             contained(self.board_dir, folder)
 
     def run(self, item: PlanItem, ctx: RunContext) -> SceneResult:
