@@ -393,3 +393,29 @@ def test_a_frame_is_never_written_through_a_frames_link_that_leads_out(fake_fal:
     assert play.state == "failed" and "could not take the output of scene 'meet'" in (play.error or "")
     assert "outside" in (play.error or "") and "nothing was paid" in (play.error or "")
     assert list(outside.iterdir()) == [] and fake_fal.accepted_count(endpoint=VIDEO) == 1
+
+
+def test_the_keyframes_example_renders_on_fal_each_upstream_as_the_file_it_made(
+    fake_fal: FakeFal, tmp_path: Path
+) -> None:
+    """A generated character sheet is the character's frontal: the still that names it and the scenes
+    get that candidate's upload; the text-to-image still is sent to the endpoint without images."""
+    import shutil
+
+    from helpers import EXAMPLES
+
+    shutil.copytree(EXAMPLES / "keyframes", tmp_path / "film", ignore=shutil.ignore_patterns(".storyc", "renders"))
+    board = tmp_path / "film" / "board.yaml"
+    summary = render(board)
+    assert set(states(summary).values()) == {"done"} and len(summary.results) == 4
+    the_lock = lock(board)
+    sheet = the_lock.renders[still_key(the_lock, "ellie-sheet")].images[0]
+    assert sheet.path is not None
+    sheet_bytes = (board.parent / sheet.path).read_bytes()
+    (text_to_image,) = submitted_to(fake_fal, "fal-ai/nano-banana-2")
+    assert "image_urls" not in text_to_image
+    (edit_payload,) = submitted_to(fake_fal, EDIT)
+    assert fake_fal.file_bytes(edit_payload["image_urls"][0]) == sheet_bytes  # "image 1" is @ellie
+    for payload in submitted_to(fake_fal, VIDEO):
+        frontal = payload["elements"][0]["frontal_image_url"]
+        assert fake_fal.file_bytes(frontal) == sheet_bytes
