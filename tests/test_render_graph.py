@@ -419,3 +419,26 @@ def test_the_keyframes_example_renders_on_fal_each_upstream_as_the_file_it_made(
     for payload in submitted_to(fake_fal, VIDEO):
         frontal = payload["elements"][0]["frontal_image_url"]
         assert fake_fal.file_bytes(frontal) == sheet_bytes
+
+
+def test_status_and_gc_of_animatics_know_a_stills_cards(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from helpers import EXAMPLES
+
+    shutil.copytree(EXAMPLES / "keyframes", tmp_path / "film", ignore=shutil.ignore_patterns(".storyc", "renders"))
+    monkeypatch.chdir(tmp_path / "film")
+    assert run("render", "board.yaml", "--backend", "animatic")[0] == 0
+    before = set(Path("renders/animatic/stills").iterdir())
+    edit(Path("board.yaml").resolve(), "first light", "dusk")  # meet-open changes, and so meet and play
+    assert run("render", "board.yaml", "--backend", "animatic")[0] == 0
+    code, out, _ = run("status", "board.yaml", "--backend", "animatic")
+    assert code == 0 and "  still meet-open    done      renders/animatic/stills/meet-open-" in out
+    code, out, _ = run("gc", "board.yaml", "--animatics")
+    assert code == 0
+    now = set(Path("renders/animatic/stills").iterdir())
+    assert {p.name.rsplit("-", 2)[0] for p in before - now} == {"meet-open"} and len(before - now) == 3
+    assert len(now) == 4  # ellie-sheet's card (unchanged) and the new meet-open's three
+    assert all(p.is_file() for p in now)
+    code, out, _ = run("status", "board.yaml", "--backend", "animatic")
+    assert code == 0  # gc kept every current card and video

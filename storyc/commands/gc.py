@@ -26,7 +26,6 @@ def gc(
     animatics: bool = False,
     profiles: Sequence[str] = (),
 ) -> int:
-    from storyc.compile.compiler import Job
     from storyc.lock.lockfile import open_store
     from storyc.render.inventory import gc as collect
     from storyc.render.inventory import stale_animatics, unused_renders
@@ -47,7 +46,7 @@ def gc(
             if dry_run
             else collect(jobs, store, compiled.path.parent, delete_videos=delete_videos, scenes=scenes)
         )
-    old_animatics = stale_animatics(compiled, [j for j in jobs if isinstance(j, Job)]) if animatics else []
+    old_animatics = stale_animatics(compiled, jobs) if animatics else []
     if not dry_run:
         for path in old_animatics:
             path.unlink(missing_ok=True)

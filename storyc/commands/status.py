@@ -25,12 +25,12 @@ def status(
     if loaded is None:
         return EXIT_PROBLEMS
     compiled, jobs = loaded
-    if backend == "animatic":
-        statuses = animatic_status(compiled, jobs, size)
-    else:
-        from storyc.render.plan import with_upstreams
+    from storyc.render.plan import with_upstreams
 
-        steps = with_upstreams(compiled, jobs).steps  # a graph board: its stills too, upstreams first
+    steps = with_upstreams(compiled, jobs).steps  # a graph board: its stills too, upstreams first
+    if backend == "animatic":
+        statuses = animatic_status(compiled, steps, size)
+    else:
         statuses = scene_status(compiled.path.parent, steps, read_lock(board))
     out.statuses(statuses)
     return EXIT_OK if all(s.status == "done" for s in statuses) else EXIT_PROBLEMS

@@ -223,24 +223,25 @@ def _local_file_status(board_dir: Path, job: Job, render: Render) -> SceneStatus
     return SceneStatus(job.scene, job.key, "done", path, path)
 
 
-def animatic_status(compiled: CompiledBoard, jobs: Sequence[Job], size: str = "preview") -> list[SceneStatus]:
-    """Each scene's animatic: done (its file) when the current request has one, else new."""
+def animatic_status(compiled: CompiledBoard, jobs: Sequence[Step], size: str = "preview") -> list[SceneStatus]:
+    """Each step's animatic: done (its file, a still's cards) when the current request has one, else new."""
     from storyc.render.backends.animatic import AnimaticBackend
 
     backend = AnimaticBackend(compiled.path.parent, compiled.title, size)
     statuses = []
     for job in jobs:
-        path = backend.output_path(job)
+        paths = backend.card_paths(job) if isinstance(job, StillJob) else (backend.output_path(job),)
         if backend.is_cached(job):
-            statuses.append(SceneStatus(job.scene, job.key, "done", path, path))
+            statuses.append(SceneStatus(step_label(job), job.key, "done", ", ".join(paths), paths[0]))
         else:
             detail = "no animatic of this version yet; `storyc render --backend animatic` draws it (free)"
-            statuses.append(SceneStatus(job.scene, job.key, "new", detail))
+            statuses.append(SceneStatus(step_label(job), job.key, "new", detail))
     return statuses
 
 
-def stale_animatics(compiled: CompiledBoard, jobs: Sequence[Job]) -> list[Path]:
-    """Animatic files (cached and placed, every size) that no current scene has: `gc --animatics`."""
+def stale_animatics(compiled: CompiledBoard, jobs: Sequence[Step]) -> list[Path]:
+    """Animatic files (cached and placed, every size; a still's cards too) that no current step has:
+    `gc --animatics`."""
     from storyc.render.backends.animatic import CACHE_FOLDER, PLACED_FOLDER, SIZES, AnimaticBackend
 
     board_dir = compiled.path.parent
@@ -248,11 +249,17 @@ def stale_animatics(compiled: CompiledBoard, jobs: Sequence[Job]) -> list[Path]:
     for size in SIZES:
         backend = AnimaticBackend(board_dir, compiled.title, size)
         for job in jobs:
-            keep.add(board_dir / backend.output_path(job))
-            keep.add(backend.cached_file(job))
+            if isinstance(job, StillJob):
+                keep.update(board_dir / p for p in backend.card_paths(job))
+                keep.update(backend.cached_cards(job))
+            else:
+                keep.add(board_dir / backend.output_path(job))
+                keep.add(backend.cached_file(job))
     # a folder that leads out of the board's (a symbolic link) has nothing of this board's to delete
     folders = [f for f in (contained_or_none(board_dir, name) for name in (PLACED_FOLDER, CACHE_FOLDER)) if f]
-    found = [p for folder in folders for p in folder.glob("*.mp4")]
+    found = [p for folder in folders for p in (*folder.glob("*.mp4"), *folder.glob("*.png"))]
+    placed = contained_or_none(board_dir, f"{PLACED_FOLDER}/stills")
+    found += list(placed.glob("*.png")) if placed is not None else []
     return sorted(p for p in found if p not in keep and p.name != "cut.mp4")
 
 
