@@ -442,3 +442,22 @@ def test_status_and_gc_of_animatics_know_a_stills_cards(tmp_path: Path, monkeypa
     assert all(p.is_file() for p in now)
     code, out, _ = run("status", "board.yaml", "--backend", "animatic")
     assert code == 0  # gc kept every current card and video
+
+
+def test_an_unknown_still_is_adopted_by_the_request_fal_shows_and_resumed_never_resent(
+    fake_fal: FakeFal, here: Path
+) -> None:
+    fake_fal.fail_next("submit", 502, after_processing=True, endpoint=EDIT)
+    code, _, err = run("render", "board.yaml", "--yes", "--scene", "meet")
+    assert code == 1 and "`storyc lock adopt --still meet-open --request-id ID` resumes it" in err
+    (request_id,) = [j.request_id for j in fake_fal.jobs if j.endpoint_id == EDIT]
+    code, out, err = run("lock", "adopt", "board.yaml", "--still", "meet-open", "--request-id", request_id, "--json")
+    assert code == 0, err
+    adopted = json.loads(out)
+    assert (adopted["still"], adopted["state"]) == ("meet-open", "submitted")
+    assert lock(here).renders[adopted["key"]].still == "meet-open"
+    code, _, err = run("render", "board.yaml", "--yes", "--scene", "meet")
+    assert code == 0, err
+    assert fake_fal.accepted_count(endpoint=EDIT) == 1 and fake_fal.accepted_count(endpoint=VIDEO) == 1
+    code, _, err = run("lock", "adopt", "board.yaml", "--still", "meet-opn", "--request-id", request_id)
+    assert code == 2 and "no still 'meet-opn'" in err and "meet-open" in err

@@ -579,11 +579,8 @@ class Ledger:
 
     def _unknown(self, job: Step, render: Render) -> SceneResult:
         when = f" at {render.sent_at:%Y-%m-%d %H:%M} UTC" if render.sent_at else ""
-        adopt = (
-            f"if it is there, `storyc lock adopt --scene {job.scene} --request-id ID` resumes it; "
-            if isinstance(job, Job)
-            else ""
-        )
+        which = f"--scene {job.scene}" if isinstance(job, Job) else f"--still {job.still}"
+        adopt = f"if it is there, `storyc lock adopt {which} --request-id ID` resumes it; "
         error = (
             f"a submit sent{when} got no answer: fal may have accepted it ({money(job.cost_usd)}). "
             f"Look for it at https://fal.ai/dashboard/requests: {adopt}storyc will not send it again "
@@ -619,8 +616,9 @@ class AdoptError(StorycError):
     """A request id can't be adopted for a scene (already rendered, unknown to fal, ...)."""
 
 
-def adopt(store: LockStore, service: RenderService, team: TeamLayer | None, job: Job, request_id: str) -> str:
-    """Record that fal accepted `request_id` for `job` (found on fal's dashboard): `submitted`, resumable.
+def adopt(store: LockStore, service: RenderService, team: TeamLayer | None, job: Step, request_id: str) -> str:
+    """Record that fal accepted `request_id` for `job`, a scene or a still (found on fal's dashboard):
+    `submitted`, resumable.
 
     For a submit whose answer was lost (`unknown`): instead of re-sending it (paying twice if
     fal had it), the user names the request fal shows, and the next render resumes it.  fal is
@@ -630,7 +628,7 @@ def adopt(store: LockStore, service: RenderService, team: TeamLayer | None, job:
     previous = store.lock.renders.get(job.key)
     if previous is not None and previous.state in ("done", "submitted"):
         held = "is rendered" if previous.state == "done" else f"is already submitted as request {previous.request_id}"
-        raise AdoptError(f"scene '{job.scene}' {held}: nothing to adopt")
+        raise AdoptError(f"{step_words(job)} {held}: nothing to adopt")
     open_claim = _check_team_allows(team, job, request_id)
     service.check_credentials()
     try:
@@ -643,14 +641,14 @@ def adopt(store: LockStore, service: RenderService, team: TeamLayer | None, job:
     except (JobFailed, Pending) as exc:
         raise AdoptError(f"request {request_id} can't be adopted: {exc}; nothing was recorded") from exc
     sent_at = previous.sent_at if previous is not None and previous.sent_at else now_utc()
-    render = Render(job.scene, job.endpoint, "submitted", job.seconds, job.cost_usd, request_id, sent_at=sent_at)
+    render = replace(_entry(job, "submitted"), request_id=request_id, sent_at=sent_at)
     store.set_render(job.key, render)
     if team is not None and open_claim is not None:  # every clone resumes it now, not only this one
         team.accepted(open_claim, request_id, job.endpoint)
     return status
 
 
-def _check_team_allows(team: TeamLayer | None, job: Job, request_id: str) -> ClaimInfo | None:
+def _check_team_allows(team: TeamLayer | None, job: Step, request_id: str) -> ClaimInfo | None:
     """Another clone may have finished the key, or recorded its own request for it: then adopting is wrong.
 
     The key's claim that has no request id yet (its submit's answer was lost): the one to mark submitted.
@@ -661,10 +659,10 @@ def _check_team_allows(team: TeamLayer | None, job: Job, request_id: str) -> Cla
 
     found = team.store.lookup(job.key)
     if isinstance(found, DoneRecord):
-        raise AdoptError(f"scene '{job.scene}' is done in the team store: `storyc render` takes it from there at $0")
+        raise AdoptError(f"{step_words(job)} is done in the team store: `storyc render` takes it from there at $0")
     if found is not None and found.request_id not in (None, request_id) and not found.released:
         raise AdoptError(
-            f"the team store records request {found.request_id} for scene '{job.scene}' ({found.owner}); "
+            f"the team store records request {found.request_id} for {step_words(job)} ({found.owner}); "
             f"`storyc render` resumes that one"
         )
     return found if found is not None and found.request_id is None else None
