@@ -77,6 +77,19 @@ def test_each_format_fal_takes_compiles_with_its_content_type(tmp_path: Path, fm
     assert job.files[frame].content_type == FORMATS[fmt][1]
 
 
+def test_a_png_that_is_really_a_webp_is_judged_and_uploaded_as_a_webp(tmp_path: Path, fake_fal: FakeFal) -> None:
+    board, frame = project(tmp_path, "WEBP", name="frame.png")
+    result = compile_file(board, use_cache=False)
+    assert result.board is not None, [d.format() for d in result.diagnostics]
+    (job,) = result.board.jobs
+    assert job.files[frame].content_type == "image/webp"
+    with fal_session(result.board, list(result.board.jobs), fast_fal(), None) as session:
+        summary = session.run(concurrency=1)
+    assert [r.state for r in summary.results] == ["done"]
+    (upload,) = [u for u in fake_fal.uploads if u.sha256 == job.files[frame].sha256.removeprefix("sha256:")]
+    assert (upload.file_name, upload.content_type) == ("frame.webp", "image/webp")
+
+
 @pytest.mark.parametrize("fmt", list(FORMATS))
 def test_each_format_renders_on_fal_uploaded_with_its_content_type(tmp_path: Path, fake_fal: FakeFal, fmt: str) -> None:
     board, frame = project(tmp_path, fmt)
