@@ -163,3 +163,18 @@ def test_a_truncated_webp_named_png_is_refused_at_its_line(tmp_path: Path, monke
     result = CliRunner().invoke(cli, ["check", "--no-cache", "board.yaml"])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert f"board.yaml:12:18: error: image '{frame}' is truncated or damaged" in result.output
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "WEBP", "AVIF"])
+def test_an_animated_image_is_read_whole_and_renders_on_fal(tmp_path: Path, fake_fal: FakeFal, fmt: str) -> None:
+    """Every frame is decoded at check; fal takes the file (an AVIF sequence's brand is `avis`, not `avif`)."""
+    from PIL import Image
+
+    board, frame = project(tmp_path, fmt)
+    frames = [Image.new("RGB", (400, 320), color) for color in (COLOR, (200, 30, 30), (30, 30, 200))]
+    frames[0].save(board.parent / frame, fmt, save_all=True, append_images=frames[1:], duration=100)
+    result = compile_file(board, use_cache=False)
+    assert result.board is not None, [d.format() for d in result.diagnostics]
+    with fal_session(result.board, list(result.board.jobs), fast_fal(), None) as session:
+        summary = session.run(concurrency=1)
+    assert [r.state for r in summary.results] == ["done"], [r.error for r in summary.results]
