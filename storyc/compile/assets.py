@@ -130,7 +130,8 @@ class Assets:
             for ref in character.assets:
                 self.check(ref, "video" if ref is character.video else "image")
         for style in self.board.styles.values():
-            self.check(style.image, "image")
+            for ref in style.assets:
+                self.check(ref, "image")
         for scene in self.board.scenes:
             for ref in scene.assets:
                 self.check(ref, "image")

@@ -27,7 +27,7 @@ from typing import Any
 from storyc import __version__
 from storyc.compile import endpoints
 from storyc.compile.assets import LocalFile, MediaKind
-from storyc.compile.compiler import CompiledBoard, CompileResult, Job
+from storyc.compile.compiler import CompiledBoard, CompileResult, Edge, Job, StillJob
 from storyc.compile.source import MAX_BOARD_BYTES
 from storyc.compile.validate import MAX_TEMPLATE_FILE_BYTES
 from storyc.compile.view import SceneView
@@ -37,8 +37,8 @@ from storyc.fsutil import atomic_write_bytes, contained_or_none
 
 # 2: Job.view carries field locations; 3: diagnostics reworded; 4: Job.view is a SceneView; 5: profiles;
 # 6: Job.cost_usd is the exact product of price and seconds, no longer rounded to cents;
-# 7: a job's files carry their content type, read from their bytes
-FORMAT = 7
+# 7: stills, and each step's upstreams (depends_on); 8: a step's files carry their content type, read from their bytes
+FORMAT = 8
 
 
 def cache_dir(board: Path) -> Path:
@@ -87,7 +87,7 @@ def _entry_path(board: Path, display: str, board_bytes: bytes, profile: str | No
     asked = "\0default" if profile is None else profile
     for part in (str(FORMAT), __version__, str(board.resolve()), display, str(find_project_root(board.parent)), asked):
         h.update(part.encode() + b"\0")
-    for endpoint in endpoints.registry().values():
+    for endpoint in endpoints.catalog().values():
         h.update(endpoint.source_bytes)
     h.update(board_bytes)
     folder = _usable_cache_dir(board)
@@ -195,12 +195,22 @@ def _encode(result: CompileResult) -> dict[str, Any]:
         "default_profile": board.default_profile,
         "jobs": [
             {
-                **job.to_json(),
+                **job.to_json(graph=True),
                 "cost_usd": str(job.cost_usd),
                 "files": {k: _encode_file(f) for k, f in job.files.items()},
                 "view": job.view.to_json(),
             }
             for job in board.jobs
+        ],
+        "stills": [
+            {
+                **still.to_json(),
+                "cost_usd": str(still.cost_usd),
+                "price_notes": list(still.price_notes),
+                "segments": [list(seg) for seg in still.segments],
+                "files": {k: _encode_file(f) for k, f in still.files.items()},
+            }
+            for still in board.stills
         ],
     }
 
@@ -227,16 +237,36 @@ def _decode(data: dict[str, Any]) -> CompileResult:
             seconds=j["seconds"],
             cost_usd=Decimal(j["cost_usd"]),
             key=j["key"],
-            files={k: LocalFile(**{**f, "path": Path(f["path"])}) for k, f in j["files"].items()},
+            files=_decode_files(j["files"]),
             view=SceneView.from_json(j["view"]),
+            depends_on=tuple(Edge.from_json(e) for e in j["depends_on"]),
         )
         for j in data["jobs"]
+    )
+    stills = tuple(
+        StillJob(
+            still=s["still"],
+            endpoint=s["endpoint"],
+            arguments=s["arguments"],
+            references=s["references"],
+            segments=tuple((str(text), None if name is None else str(name)) for text, name in s["segments"]),
+            variants=s["variants"],
+            pick=s["pick"],
+            resolution=s["resolution"],
+            cost_usd=Decimal(s["cost_usd"]),
+            key=s["key"],
+            price_notes=tuple(s["price_notes"]),
+            files=_decode_files(s["files"]),
+            depends_on=tuple(Edge.from_json(e) for e in s["depends_on"]),
+        )
+        for s in data["stills"]
     )
     board = CompiledBoard(
         storyboard=data["storyboard"],
         path=Path(data["path"]),
         title=data["title"],
         jobs=jobs,
+        stills=stills,
         template_files=tuple(data["template_files"]),
         asset_files=tuple(data["asset_files"]),
         profile=data["profile"],
@@ -253,6 +283,10 @@ def _decode(data: dict[str, Any]) -> CompileResult:
         for d in data["diagnostics"]
     ]
     return CompileResult(board, diagnostics, board.profiles)
+
+
+def _decode_files(data: dict[str, Any]) -> dict[str, LocalFile]:
+    return {k: LocalFile(**{**f, "path": Path(f["path"])}) for k, f in data.items()}
 
 
 def clear(board: Path) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Any
 
-from storyc.compile.model import Scene, Shot, Storyboard, TemplateDef, Text
+from storyc.compile.model import Scene, Shot, Still, Storyboard, TemplateDef, Text
 from storyc.compile.source import JsonPath, SourceDoc, display_path
 from storyc.compile.validate import CONTROL_CHARACTER, DEFAULT_TEMPLATE, control_name
 from storyc.diagnostics import Diagnostics, Loc
@@ -77,6 +77,13 @@ def render_scenes(board: Storyboard, diags: Diagnostics) -> list[RenderedScene]:
     return [r for r in results if r is not None]
 
 
+def render_stills(board: Storyboard, diags: Diagnostics) -> dict[str, RenderedText]:
+    """Each still's prompt through the same sandbox; a template sees `still` (its own fields as written)."""
+    renderer = _Renderer(board, diags)
+    results = ((name, renderer.still(still)) for name, still in board.stills.items())
+    return {name: rendered for name, rendered in results if rendered is not None}
+
+
 def _loop_info(index: int, length: int) -> dict[str, Any]:
     return {
         "index": index + 1,
@@ -130,6 +137,11 @@ class _Renderer:
         if prompt is None or self._failed(errors_before):
             return None
         return RenderedScene(scene, tuple(fields), prompt, ())
+
+    def still(self, still: Still) -> RenderedText | None:
+        errors_before = self.diags.error_count
+        rendered = self._field(still.prompt, {**self.base_context, "still": still.raw})
+        return None if self._failed(errors_before) else rendered
 
     def _texts_only(self, scene: Scene, context: dict[str, Any]) -> RenderedScene:
         """A scene with problems: its own texts are rendered, for their own problems; nothing is laid out."""

@@ -19,14 +19,18 @@ from typing import Any
 from storyc.compile import endpoints, profiles
 from storyc.compile.model import (
     STRUCTURED_FIELDS,
+    UPSTREAM_KINDS,
     AssetRef,
     Character,
+    ImageRef,
     Scene,
     Shot,
+    Still,
     Storyboard,
     Style,
     TemplateDef,
     Text,
+    Upstream,
 )
 from storyc.compile.names import skeleton
 from storyc.compile.source import JsonPath, SourceDoc, display_path, locate_offset
@@ -150,7 +154,7 @@ def _schema_errors(doc: SourceDoc, diags: Diagnostics) -> set[JsonPath]:
 
 def _entity(path: JsonPath) -> JsonPath:
     """The entity an error belongs to: ('scenes', 3), ('characters', 'ellie'), ..."""
-    if path and path[0] in ("scenes", "characters", "styles", "templates", "profiles") and len(path) > 1:
+    if path and path[0] in ("scenes", "characters", "styles", "templates", "profiles", "stills") and len(path) > 1:
         return path[:2]
     return path[:1]
 
@@ -201,7 +205,7 @@ def _report_alternatives(doc: SourceDoc, diags: Diagnostics, error: Any, path: J
         for sub in branch:
             reported += _report(doc, diags, sub)
         return reported
-    options = [_JSON_TYPES.get(s.get("type", ""), "") for s in error.validator_value]
+    options = dict.fromkeys(_JSON_TYPES.get(s.get("type", ""), "") for s in error.validator_value)
     expected = " or ".join(o for o in options if o) or "a different value"
     diags.error(doc.loc(path), f"{where}: expected {expected}, got {_kind_of(error.instance)}")
     return [path]
@@ -281,7 +285,7 @@ def describe(data: Any, path: JsonPath) -> str:
         sid = scene.get("id") if isinstance(scene, dict) else None
         parts.append(f"scene '{sid}'" if isinstance(sid, str) else f"scene #{path[1] + 1}")
         rest = path[2:]
-    elif path[0] in ("characters", "styles", "templates") and len(path) > 1:
+    elif path[0] in ("characters", "styles", "templates", "stills") and len(path) > 1:
         parts.append(f"{path[0][:-1]} '{path[1]}'")
         rest = path[2:]
     text = ""
@@ -330,6 +334,7 @@ class _Builder:
         self.broken_names = frozenset(self._declared_names() - characters.keys() - styles.keys())
         self.declared_templates = self._names_under("templates") | self.stray_names
         scenes = self._scenes(characters, styles, templates)
+        stills = self._stills()
         self._check_default_profile()
         return Storyboard(
             doc=self.doc,
@@ -340,11 +345,50 @@ class _Builder:
             styles=styles,
             templates=templates,
             scenes=tuple(scenes),
+            stills=stills,
+            broken_stills=frozenset(self._names_under("stills") - stills.keys()),
             broken_names=self.broken_names,
             profile=self.profile.name,
             profiles=tuple(profiles.declared(self.data)),
             default_profile=profiles.default_name(self.data),
         )
+
+    def _stills(self) -> dict[str, Still]:
+        """The stills (`stills:`), each with the target's and profile's still settings under its own."""
+        result: dict[str, Still] = {}
+        for name, spec in self._table("stills").items():
+            path: JsonPath = ("stills", name)
+            if not self._ok(path):
+                continue
+            where: dict[str, JsonPath] = {}
+            for key, default_key in (("endpoint", "still_endpoint"), ("resolution", "still_resolution")):
+                if key in spec:
+                    where[key] = (*path, key)
+                elif default_key in self.profile.where:
+                    where[key] = self.profile.where[default_key]
+            variants = spec.get("variants", 1)
+            pick = spec.get("pick", 1)
+            if pick > variants:
+                self.diags.error(
+                    self.doc.loc((*path, "pick")),
+                    f"still '{name}': pick {pick}, but it makes {variants} "
+                    f"{'variant' if variants == 1 else 'variants'}: pick 1 to {variants}",
+                )
+                continue
+            result[name] = Still(
+                name=name,
+                path=path,
+                prompt=Text(spec["prompt"], (*path, "prompt")),
+                endpoint=spec.get("endpoint", self.target.get("still_endpoint")),
+                aspect_ratio=spec.get("aspect_ratio", self.target.get("aspect_ratio", "16:9")),
+                resolution=spec.get("resolution", self.target.get("still_resolution")),
+                variants=variants,
+                pick=pick,
+                with_names=tuple((n, (*path, "with", i)) for i, n in enumerate(spec.get("with", []))),
+                raw=spec,
+                where=where,
+            )
+        return result
 
     def _check_default_profile(self) -> None:
         chosen = self.data.get("default_profile")
@@ -360,6 +404,11 @@ class _Builder:
 
     def _declared_names(self) -> set[str]:
         return self._names_under("characters", "styles") | self.stray_names
+
+    def _table(self, name: str) -> dict[str, Any]:
+        """A top-level table of named entries; empty when it is not a mapping (its schema error is reported)."""
+        table = self.data.get(name)
+        return table if isinstance(table, dict) else {}
 
     def _names_under(self, *tables: str) -> set[str]:
         names: set[str] = set()
@@ -386,9 +435,27 @@ class _Builder:
     def _asset(self, value: Any, path: JsonPath) -> AssetRef | None:
         return AssetRef(value, path) if isinstance(value, str) else None
 
+    def _slot(self, value: Any, path: JsonPath) -> ImageRef | None:
+        """An image slot: a file or URL, or `{still: NAME}` / `{last_frame_of: SCENE}` / `{first_frame_of: SCENE}`."""
+        if not isinstance(value, dict):
+            return self._asset(value, path)
+        given = [k for k in UPSTREAM_KINDS if k in value]
+        if len(given) != 1:  # the schema allows no other key
+            if self._clean(path):
+                listed = ", ".join(f"'{k}'" for k in given) if given else "none"
+                self.diags.error(
+                    self.doc.loc(path),
+                    f"{describe(self.data, path)}: give a file, an https URL, or exactly one of "
+                    f"still, last_frame_of, first_frame_of (given: {listed})",
+                )
+            return None
+        kind = given[0]
+        name = value[kind]
+        return Upstream(kind, name, path) if isinstance(name, str) else None
+
     def _characters(self) -> dict[str, Character]:
         result: dict[str, Character] = {}
-        for name, spec in (self.data.get("characters") or {}).items():
+        for name, spec in self._table("characters").items():
             path = ("characters", name)
             if not self._ok(path):
                 continue
@@ -396,9 +463,11 @@ class _Builder:
                 name=name,
                 path=path,
                 description=spec.get("description"),
-                frontal=self._asset(spec.get("frontal"), (*path, "frontal")),
+                frontal=self._slot(spec.get("frontal"), (*path, "frontal")),
                 references=tuple(
-                    AssetRef(v, (*path, "references", i)) for i, v in enumerate(spec.get("references", []))
+                    slot
+                    for i, v in enumerate(spec.get("references", []))
+                    if (slot := self._slot(v, (*path, "references", i))) is not None
                 ),
                 video=self._asset(spec.get("video"), (*path, "video")),
                 voice=spec.get("voice"),
@@ -406,6 +475,8 @@ class _Builder:
             self._check_description(character)
             if character.voice is not None:  # sent as the element's voice_id
                 self._check_text(Text(character.voice, (*path, "voice")), "a voice id")
+            if spec.get("frontal") is not None and character.frontal is None:
+                continue  # a frontal slot naming neither one step nor a file: reported, and nothing else to say
             if self._check_character(character):
                 result[name] = character
         return result
@@ -436,19 +507,17 @@ class _Builder:
 
     def _styles(self) -> dict[str, Style]:
         result: dict[str, Style] = {}
-        for name, spec in (self.data.get("styles") or {}).items():
+        for name, spec in self._table("styles").items():
             path = ("styles", name)
             if not self._ok(path):
                 continue
             if isinstance(spec, str):
                 result[name] = Style(name=name, path=path, image=AssetRef(spec, path))
-            else:
-                result[name] = Style(
-                    name=name,
-                    path=path,
-                    image=AssetRef(spec["image"], (*path, "image")),
-                    description=spec.get("description"),
-                )
+                continue
+            # `{image, description}`, or the short form of another step's output: `dawn: {still: palette}`
+            image = self._slot(spec["image"], (*path, "image")) if "image" in spec else self._slot(spec, path)
+            if image is not None:
+                result[name] = Style(name=name, path=path, image=image, description=spec.get("description"))
                 self._check_description(result[name])
         return result
 
@@ -499,7 +568,7 @@ class _Builder:
 
     def _templates(self) -> dict[str, TemplateDef]:
         result: dict[str, TemplateDef] = {}
-        for name, spec in (self.data.get("templates") or {}).items():
+        for name, spec in self._table("templates").items():
             path = ("templates", name)
             if not self._ok(path):
                 continue
@@ -701,8 +770,8 @@ class _Builder:
             return ()
         return tuple((n, (*path, "with", i)) for i, n in enumerate(raw.get("with", [])))
 
-    def _scene_asset(self, raw: dict[str, Any], path: JsonPath, key: str) -> AssetRef | None:
-        return self._asset(raw.get(key), (*path, key)) if self._clean((*path, key)) else None
+    def _scene_asset(self, raw: dict[str, Any], path: JsonPath, key: str) -> ImageRef | None:
+        return self._slot(raw.get(key), (*path, key)) if self._clean((*path, key)) else None
 
     def _check_prompt_kind(self, sid: str, raw: dict[str, Any], path: JsonPath, has_errors: bool) -> bool:
         structured = [k for k in STRUCTURED_FIELDS if k in raw]
