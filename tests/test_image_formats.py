@@ -178,3 +178,44 @@ def test_an_animated_image_is_read_whole_and_renders_on_fal(tmp_path: Path, fake
     with fal_session(result.board, list(result.board.jobs), fast_fal(), None) as session:
         summary = session.run(concurrency=1)
     assert [r.state for r in summary.results] == ["done"], [r.error for r in summary.results]
+
+
+STILL_BOARD = """
+version: 1
+target:
+  endpoint: fal-ai/kling-video/o3/standard/reference-to-video
+styles:
+  dawn: refs/palette.png
+stills:
+  opening:
+    prompt: "A clearing at first light, in the palette of @dawn"
+characters:
+  ellie:
+    frontal: {still: opening}
+    references: [refs/ellie-side.png]
+scenes:
+  - id: meet
+    prompt: "@ellie walks into the light."
+    duration: 3
+"""
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("WEBP", "palette.png"), ("TIFF", "palette.png")])
+def test_a_stills_input_image_is_judged_by_its_bytes_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, name: str
+) -> None:
+    """An image endpoint's input (nano-banana-2/edit) passes the same checks: a WebP named .png is a WebP."""
+    board = make_project(tmp_path / "film", STILL_BOARD, {"refs/ellie-side.png": "grey"})
+    make_image(board.parent / "refs" / name, fmt=fmt)
+    result = compile_file(board, use_cache=False)
+    if fmt == "TIFF":
+        assert result.board is None
+        assert any(
+            d.format().endswith(f"error: image 'refs/{name}' is TIFF; Kling accepts JPEG, PNG, WebP, GIF or AVIF")
+            for d in result.diagnostics
+        ), [d.format() for d in result.diagnostics]
+        return
+    assert result.board is not None, [d.format() for d in result.diagnostics]
+    (still,) = result.board.stills
+    assert still.endpoint == "fal-ai/nano-banana-2/edit"
+    assert still.files[f"refs/{name}"].content_type == "image/webp"
