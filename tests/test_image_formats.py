@@ -219,3 +219,11 @@ def test_a_stills_input_image_is_judged_by_its_bytes_too(
     (still,) = result.board.stills
     assert still.endpoint == "fal-ai/nano-banana-2/edit"
     assert still.files[f"refs/{name}"].content_type == "image/webp"
+
+
+def test_every_format_an_endpoint_file_lists_is_one_tested_here() -> None:
+    """A format added to an endpoint file without storyc knowing its content type fails here, not at upload."""
+    from storyc.compile import endpoints
+
+    for endpoint in endpoints.registry().values():
+        assert set(endpoint.assets.image_formats) <= set(FORMATS), endpoint.id

@@ -10,11 +10,12 @@ is really a WebP is judged, and uploaded, as a WebP), and must be one the
 endpoints take (`assets.image_formats` in their files: what fal's pages list).
 
 A file whose header passes is then read to its end, as fal will read it: a
-PNG's every chunk against its checksum, a JPEG's every entropy-coded byte, a
-WebP's, GIF's or AVIF's every frame decoded, a video decoded by ffmpeg.  A truncated download fails here, at the board's
-line, not after a paid render.  That costs a decode, so a file found whole
-is remembered by its content hash (in-process, and in the compile cache's
-`WholeFiles` when the caller gives one): an unchanged file is decoded once.
+PNG's every chunk against its checksum, a JPEG's every entropy-coded byte,
+every frame of a WebP, GIF or AVIF decoded, a video decoded by ffmpeg.  A
+truncated download fails here, at the board's line, not after a paid render.
+That costs a decode, so a file found whole is remembered by its content hash
+(in-process, and in the compile cache's `WholeFiles` when the caller gives
+one): an unchanged file is decoded once.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Literal, NamedTuple, Protocol
 
 from storyc.compile.model import AssetRef, Storyboard
 from storyc.diagnostics import Diagnostics, printable
@@ -46,17 +47,24 @@ _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")
 # at 200 MB (RGBA).
 MAX_IMAGE_PIXELS = 50_000_000
 _VIDEO_ATOMS = (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip")
-# Image formats by Pillow's name, as the endpoint files list them: what a diagnostic calls each, and
-# the content type an upload declares (fal's storage serves the file with it).
-_FORMAT_NAMES = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "GIF": "GIF", "AVIF": "AVIF", "TIFF": "TIFF"}
-_IMAGE_CONTENT_TYPES = {
-    "JPEG": "image/jpeg",
-    "PNG": "image/png",
-    "WEBP": "image/webp",
-    "GIF": "image/gif",
-    "AVIF": "image/avif",
+
+
+class _Format(NamedTuple):
+    """An image format an endpoint may take, under Pillow's name (as the endpoint files list them)."""
+
+    name: str  # as a diagnostic says it
+    content_type: str  # what an upload declares: fal's storage serves the file with it
+    suffix: str  # what an uploaded file's name ends with
+
+
+_FORMATS = {
+    "JPEG": _Format("JPEG", "image/jpeg", ".jpg"),
+    "PNG": _Format("PNG", "image/png", ".png"),
+    "WEBP": _Format("WebP", "image/webp", ".webp"),
+    "GIF": _Format("GIF", "image/gif", ".gif"),
+    "AVIF": _Format("AVIF", "image/avif", ".avif"),
 }
-_IMAGE_SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "AVIF": ".avif"}
+
 # Decoding a reference video (Kling takes 3 to 10 s, at most 200 MB) takes seconds; a file swapped
 # for a FIFO after its stat would block ffmpeg's open forever.  Past this, the check gives up.
 VIDEO_DECODE_TIMEOUT_S = 120
@@ -94,7 +102,7 @@ class LocalFile:
     def upload_name(self) -> str:
         """The file's name with the suffix of its real format: `photo.png` holding a WebP is `photo.webp`."""
         name = PurePosixPath(self.written).name
-        suffix = _suffix_of(self.content_type)
+        suffix = next((f.suffix for f in _FORMATS.values() if f.content_type == self.content_type), None)
         return name if suffix is None or name.lower().endswith(suffix) else f"{PurePosixPath(name).stem}{suffix}"
 
 
@@ -294,13 +302,8 @@ def too_many_pixels(width: int, height: int) -> str | None:
 
 def format_list(formats: tuple[str, ...]) -> str:
     """("JPEG", "PNG", "WEBP") -> "JPEG, PNG or WebP": the formats an endpoint takes, as a message names them."""
-    names = [_FORMAT_NAMES.get(f, f) for f in formats]
+    names = [_format_name(f) for f in formats]
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
-
-
-def _suffix_of(content_type: str) -> str | None:
-    kind = next((k for k, t in _IMAGE_CONTENT_TYPES.items() if t == content_type), None)
-    return None if kind is None else _IMAGE_SUFFIXES[kind]
 
 
 def _check_image(fs: FileSource, path: Path, value: str, size: int) -> Refused | str:
@@ -339,11 +342,16 @@ def _check_image(fs: FileSource, path: Path, value: str, size: int) -> Refused |
         return Refused(
             f"image '{value}' is {width}x{height}; Kling accepts aspect ratios between 1:{ratio} and {ratio}:1"
         )
-    return _IMAGE_CONTENT_TYPES[kind]
+    return _FORMATS[kind].content_type
+
+
+def _format_name(kind: str) -> str:
+    """How a message names a format: "WebP" for Pillow's "WEBP"; one no endpoint takes by Pillow's name ("TIFF")."""
+    return _FORMATS[kind].name if kind in _FORMATS else kind
 
 
 def _wrong_format(value: str, kind: str, accepted: str) -> Refused:
-    return Refused(f"image '{value}' is {_FORMAT_NAMES.get(kind, kind)}; Kling accepts {accepted}")
+    return Refused(f"image '{value}' is {_format_name(kind)}; Kling accepts {accepted}")
 
 
 def _image_damage(fs: FileSource, path: Path, value: str) -> str | None:
