@@ -227,3 +227,16 @@ def test_every_format_an_endpoint_file_lists_is_one_tested_here() -> None:
 
     for endpoint in endpoints.registry().values():
         assert set(endpoint.assets.image_formats) <= set(FORMATS), endpoint.id
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name", "uploaded_as"),
+    [("JPEG", "frame.jpeg", "frame.jpeg"), ("JPEG", "frame.JPG", "frame.JPG"), ("PNG", "frame.jpg", "frame.png")],
+)
+def test_an_upload_keeps_a_name_that_fits_its_bytes_and_renames_one_that_does_not(
+    tmp_path: Path, fmt: str, name: str, uploaded_as: str
+) -> None:
+    board, frame = project(tmp_path, fmt, name=name)
+    result = compile_file(board, use_cache=False)
+    assert result.board is not None, [d.format() for d in result.diagnostics]
+    assert result.board.jobs[0].files[frame].upload_name == uploaded_as

@@ -101,9 +101,13 @@ class LocalFile:
     @property
     def upload_name(self) -> str:
         """The file's name with the suffix of its real format: `photo.png` holding a WebP is `photo.webp`."""
+        import mimetypes
+
         name = PurePosixPath(self.written).name
         suffix = next((f.suffix for f in _FORMATS.values() if f.content_type == self.content_type), None)
-        return name if suffix is None or name.lower().endswith(suffix) else f"{PurePosixPath(name).stem}{suffix}"
+        if suffix is None or mimetypes.guess_type(name)[0] == self.content_type:  # "a.jpeg" stays "a.jpeg"
+            return name
+        return f"{PurePosixPath(name).stem}{suffix}"
 
 
 def normalize(value: str) -> str:
