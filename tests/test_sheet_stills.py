@@ -104,6 +104,10 @@ def test_stills_show_every_candidate_the_pick_outlined_and_the_scenes_frames(boa
 def test_a_new_pick_outlines_its_candidate_and_moves_the_scenes_start_frame(board: Path) -> None:
     text = board.read_text("utf-8").replace("pick: 2 ", "pick: 1 ")
     board.write_text(text, "utf-8")
+    second = next(board.parent.glob("renders/stills/meet-open-*-2.png"))
+    second.with_name(second.name.replace("-2.png", "-3.png")).write_bytes(
+        b"\x89PNG\r\n\x1a\n truncated"
+    )  # a candidate whose download was cut short
     assert run("sheet", "board.yaml")[0] == 0
     html = board.with_suffix(".html").read_text("utf-8")
     assert [c[1] for c in candidates(section(html, "still", "meet-open"))] == [
@@ -112,6 +116,7 @@ def test_a_new_pick_outlines_its_candidate_and_moves_the_scenes_start_frame(boar
         "candidate",
     ]
     assert "still meet-open, candidate 1" in section(html, "scene", "meet")
+    assert "cannot be read" in section(html, "still", "meet-open")  # not "not rendered": the file is there
 
 
 # --- in a real browser ----------------------------------------------------------------------------------

@@ -340,15 +340,7 @@ def _reference_kinds(board: CompiledBoard) -> dict[str, str]:
 
 def _still_view(still: StillJob, kinds: Mapping[str, str], thumbs: _Thumbnails) -> dict[str, Any]:
     each = still.cost_usd / still.variants
-    candidates = [
-        {
-            "number": n,
-            "picked": n == still.pick,
-            "image": thumbs.candidate(still, n),
-            "path": still_candidate_path(still.still, still.key, n),
-        }
-        for n in range(1, still.variants + 1)
-    ]
+    candidates = [_candidate_view(still, n, thumbs) for n in range(1, still.variants + 1)]
     return {
         "name": still.still,
         "cost": f"{still.cost_usd:.2f}",
@@ -365,6 +357,18 @@ def _still_view(still: StillJob, kinds: Mapping[str, str], thumbs: _Thumbnails) 
         ],
         "uses": [_edge_words(e) for e in still.depends_on],
         "candidates": candidates,
+    }
+
+
+def _candidate_view(still: StillJob, number: int, thumbs: _Thumbnails) -> dict[str, Any]:
+    path = still_candidate_path(still.still, still.key, number)
+    image = thumbs.candidate(still, number)
+    return {
+        "number": number,
+        "picked": number == still.pick,
+        "image": image,
+        "path": path,
+        "unreadable": image is None and (thumbs.board_dir / path).is_file(),  # there, but not an image we can read
     }
 
 
