@@ -207,21 +207,40 @@ document.getElementById('sheet').addEventListener('load', (event) => {
 </script>"""
 
 
+def start_sheet(board: Path, log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """`storyc sheet board.yaml ARGS` as a real process, its messages in `log`."""
+    storyc = Path(sys.executable).with_name("storyc")
+    with log.open("w") as stderr:
+        return subprocess.Popen(
+            [str(storyc), "sheet", "board.yaml", *args],
+            cwd=board.parent,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env={**os.environ, "NO_COLOR": "1"},
+        )
+
+
+@pytest.mark.slow
+def test_the_watched_sheet_opened_from_disk_shows_candidates_as_plain_images(board: Path, tmp_path: Path) -> None:
+    log = tmp_path / "sheet.log"
+    watcher = start_sheet(board, log, "--watch")
+    try:
+        wait_for(lambda: "written" in log.read_text("utf-8"), 60, "the first sheet")
+        page = board.with_suffix(".html").read_text("utf-8")
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        assert watcher.wait(timeout=30) == 130
+    assert [c[0] for c in candidates(section(page, "still", "meet-open"))] == ["figure"] * 3
+    assert "<button" not in page  # from file:// nothing can write the pick: no buttons that do nothing
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
 def test_on_the_served_sheet_a_click_on_a_candidate_writes_the_pick_and_the_page_shows_it(
     board: Path, tmp_path: Path
 ) -> None:
     log = tmp_path / "sheet.log"
-    storyc = Path(sys.executable).with_name("storyc")
-    with log.open("w") as stderr:
-        server = subprocess.Popen(
-            [str(storyc), "sheet", "board.yaml", "--serve"],
-            cwd=board.parent,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            env={**os.environ, "NO_COLOR": "1"},
-        )
+    server = start_sheet(board, log, "--serve")
     browser: subprocess.Popen[bytes] | None = None
     try:
         wait_for(lambda: "written" in log.read_text("utf-8"), 60, "the first sheet")
