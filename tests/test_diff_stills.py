@@ -106,3 +106,13 @@ def test_a_changed_pick_re_renders_only_what_uses_the_still(repo: Path) -> None:
 def test_an_unchanged_board_with_stills_costs_nothing(repo: Path) -> None:
     out = lines_of(diff())
     assert out[-1] == "2 unchanged; stills: 2 unchanged; nothing new to render"
+
+
+def test_a_frame_taken_from_another_step_is_named_as_people_say_it(repo: Path) -> None:
+    edit(repo, "start_frame: {last_frame_of: meet}", "start_frame: {still: meet-open}")
+    out = lines_of(diff())
+    at = out.index("  changed    play           5 s  $0.42")
+    assert out[at + 1 : at + 3] == [
+        "      fields: start_image_url",
+        "      replaced last frame of meet -> still meet-open (start frame)",
+    ]

@@ -420,7 +420,7 @@ def _why(step: Step, before: dict[StepId, Step]) -> tuple[str, ...]:
         was = old_edges.get((edge.kind, edge.name))
         if was is None:  # a new input: the fields and assets say so
             continue
-        what = f"still {edge.name}" if edge.kind == "still" else f"{edge.kind.split('_')[0]} frame of {edge.name}"
+        what = _slot(edge.placeholder)
         if edge.key != was.key:
             reasons.append(f"uses {what}, {'changed' if edge.kind == 'still' else 're-rendered'}")
         elif edge.pick != was.pick:
@@ -535,8 +535,14 @@ def _hashed(job: Job) -> dict[str, Any]:
 
 
 def _slot(value: str) -> str:
-    """A still's placeholder without its pick (`still://meet-open/2` -> `still://meet-open`); else `value`."""
-    return value.rpartition("/")[0] if value.startswith("still://") else value
+    """Another step's output as people name it, a still without its pick (`still://meet-open/2` -> 'still
+    meet-open', `frame://meet/last` -> 'last frame of meet'); any other value as it is."""
+    if value.startswith("still://"):
+        return "still " + value.removeprefix("still://").rpartition("/")[0]
+    if value.startswith("frame://"):
+        scene, _, which = value.removeprefix("frame://").rpartition("/")
+        return f"{which} frame of {scene}"
+    return value
 
 
 def changed_fields(old: Job, new: Job) -> tuple[str, ...]:
