@@ -8,6 +8,15 @@ animatic, then its render in each profile (draft, final...), each labelled with
 its state, price and tier.  Thumbnails are embedded as data: URIs and the CSS
 is inline, so the page works from file:// with no server and no network;
 videos are linked relatively (they are large).
+
+A board with stills shows them first, as the storyboard's frames: each with
+its prompt (references as chips), its price, and every candidate side by
+side (`renders/stills/<still>-<key12>-<n>.png` when there, else a card with
+its price), the pick outlined; a scene's start or end frame taken from a
+still shows the picked candidate, one taken from another scene says which
+frame.  On the page `storyc sheet --serve` serves, candidates are buttons
+that write the pick into the board (`storyc.preview.live`); from disk they
+are plain images.  A board without stills gives the page it always did.
 """
 
 from __future__ import annotations
@@ -187,6 +196,7 @@ def render_sheet(
     by_scene = {s.scene: s for s in statuses}
     posters = _posters({scene: video.path for scene, video in videos.items()})
     lane_views = _lane_views(lanes, board.profile, out.parent) if lanes else {}
+    kinds = _reference_kinds(board) if board.stills else {}
     scenes = [
         {
             **_scene_view(job, by_scene.get(job.scene), videos.get(job.scene), thumbs, out.parent),
@@ -204,7 +214,7 @@ def render_sheet(
         shown=board.profile,
         totals=[_total_view(name, b, board.profile) for name, b in lanes.boards.items()] if lanes else [],
         scenes=scenes,
-        stills=[_still_view(still, _reference_kinds(board), thumbs) for still in board.stills],
+        stills=[_still_view(still, kinds, thumbs) for still in board.stills],
         stills_cost=f"{board.stills_cost:.2f}",
         pickable=pickable and bool(board.stills),
     )
