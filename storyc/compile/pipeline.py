@@ -12,7 +12,7 @@ from storyc.compile import endpoints
 from storyc.compile.assets import Assets
 from storyc.compile.compiler import CompiledBoard, CompileResult, JobBuilder
 from storyc.compile.references import Resolver
-from storyc.compile.source import display_path, load
+from storyc.compile.source import SourceDoc, display_path, load
 from storyc.compile.templates import render_scenes
 from storyc.compile.validate import validate
 from storyc.diagnostics import Diagnostics
@@ -53,7 +53,19 @@ def compile_file(
 def _compile(path: Path, display: str, profile: str | None, files: FileSource = LOCAL) -> CompileResult:
     diags = Diagnostics(display)
     doc = load(path, diags, files)
-    board = validate(doc, diags, profile) if doc is not None else None
+    if doc is None:
+        return CompileResult(None, diags.sorted())
+    return compile_doc(doc, diags, profile)
+
+
+def compile_doc(doc: SourceDoc, diags: Diagnostics, profile: str | None = None) -> CompileResult:
+    """Compile a loaded board as profile `profile` (None: its default), adding to `diags` (what loading it said).
+
+    For a caller that compiles one parse in several profiles and keeps the parse (the language
+    server: positions for hover, rename, completion).  Raises UnknownProfile like `compile_file`.
+    """
+    display = diags.path
+    board = validate(doc, diags, profile)
     if board is None:
         return CompileResult(None, diags.sorted())
     rendered = render_scenes(board, diags)
