@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -209,3 +210,229 @@ async def test_changes_in_a_burst_are_checked_once_as_last_typed(client: Languag
     assert any("'@balxy'" in m for m in messages) and not any("'@bal'" in m for m in messages), messages
     with pytest.raises(TimeoutError):  # the earlier versions were never checked
         await asyncio.wait_for(client.wait_for_notification(DIAGNOSTICS), 2)
+
+
+# --- completion ----------------------------------------------------------------------------------
+
+
+async def complete(client: LanguageClient, film: Path, text: str, marker: str) -> list[types.CompletionItem]:
+    """Open `text` with `marker` removed and complete where it was."""
+    where = position_of(text, marker)
+    await open_doc(client, film, text.replace(marker, "", 1))
+    found = await client.text_document_completion_async(types.CompletionParams(doc_id(film), where))
+    assert isinstance(found, types.CompletionList)
+    return list(found.items)
+
+
+def labels(items: Sequence[types.CompletionItem]) -> set[str]:
+    return {i.label for i in items}
+
+
+async def test_completion_of_names_with_their_kind_and_description(client: LanguageClient, film: Path) -> None:
+    text = film.read_text("utf-8").replace("details: dust catches the light", "details: dust catches @el<|>")
+    items = await complete(client, film, text, "<|>")
+    assert labels(items) == {"ellie", "ball", "dawn", "noir"}
+    ellie = next(i for i in items if i.label == "ellie")
+    noir = next(i for i in items if i.label == "noir")
+    assert (ellie.kind, ellie.detail, ellie.documentation) == (
+        types.CompletionItemKind.Class,
+        "character",
+        "a young grey elephant wearing a red scarf",
+    )
+    assert (noir.kind, noir.detail, noir.documentation) == (
+        types.CompletionItemKind.Color,
+        "style",
+        "high-contrast monochrome",
+    )
+    assert ellie.text_edit is not None and ellie.text_edit.new_text == "ellie"  # replaces the "el" typed
+    assert isinstance(ellie.text_edit, types.TextEdit)
+    assert ellie.text_edit.range.end.character - ellie.text_edit.range.start.character == 2
+
+
+@pytest.mark.parametrize(
+    ("where", "typed", "expected", "not_expected"),
+    [
+        ("vars:", "ti<|>\n", {"title", "profiles", "default_profile", "characters", "scenes"}, {"frontal"}),
+        ("    video: refs/ball.mp4", "\n    <|>", {"frontal", "references", "video", "voice", "description"}, {"id"}),
+        ("    duration: 8\n", "    a<|>\n", {"aspect_ratio", "shots", "with", "start_frame", "template"}, {"version"}),
+        ("        duration: 3\n", "        <|>\n", {"prompt", "duration"}, {"shots", "id"}),
+        (
+            "    endpoint: fal-ai/kling-video/o3/standard/reference-to-video\n",
+            "    <|>\n",
+            {"endpoint", "duration"},
+            {"id"},
+        ),
+    ],
+)
+async def test_completion_of_keys_at_every_level(
+    client: LanguageClient, film: Path, where: str, typed: str, expected: set[str], not_expected: set[str]
+) -> None:
+    text = film.read_text("utf-8")
+    at = text.index(where) + (len(where) if not where.endswith(":") else 0)
+    if where == "    video: refs/ball.mp4":
+        at = text.index("\n", at)
+    items = await complete(client, film, text[:at] + typed + text[at:], "<|>")
+    assert expected <= labels(items), labels(items)
+    assert not not_expected & labels(items)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("default_profile: draft", "default_profile: <|>", {"draft", "final"}),
+        ("frontal: refs/ellie-front.png", "frontal: refs/<|>", {"refs/ellie-front.png", "refs/dawn-palette.jpg"}),
+        ("video: refs/ball.mp4", "video: <|>", {"refs/ball.mp4"}),
+        ("end_frame: refs/close.png", "end_frame:\n      last_frame_of: <|>", {"meet", "play"}),
+        ('aspect_ratio: "9:16"', "aspect_ratio: <|>", {'"16:9"', '"9:16"', '"1:1"'}),
+    ],
+)
+async def test_completion_of_values_that_name_something(
+    client: LanguageClient, film: Path, old: str, new: str, expected: set[str]
+) -> None:
+    text = film.read_text("utf-8").replace(old, new)
+    found = labels(await complete(client, film, text, "<|>"))
+    assert found == expected if "refs/" not in new else expected <= found, found
+    if "frontal" in new:
+        assert "refs/ball.mp4" not in found  # an image slot offers images
+    if "video" in new:
+        assert found == {"refs/ball.mp4"}
+
+
+# --- hover and go to definition ------------------------------------------------------------------
+
+
+def compiled(board: Path, profile: str) -> dict[str, dict[str, Any]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "storyc", "compile", "--json", "--profile", profile, board.name],
+        cwd=board.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return {job["scene"]: job for job in json.loads(done.stdout)["jobs"]}
+
+
+async def hover_text(client: LanguageClient, film: Path, where: types.Position) -> str:
+    found = await client.text_document_hover_async(types.HoverParams(doc_id(film), where))
+    assert found is not None and isinstance(found.contents, types.MarkupContent)
+    assert found.contents.kind == types.MarkupKind.Markdown
+    return found.contents.value
+
+
+async def test_hover_on_a_name_gives_its_position_in_that_scene_and_its_image(
+    client: LanguageClient, film: Path
+) -> None:
+    text = film.read_text("utf-8")
+    await open_doc(client, film)
+    in_meet = await hover_text(client, film, position_of(text, "@ellie", 0, 2))
+    assert "@Element1" in in_meet and "a young grey elephant wearing a red scarf" in in_meet
+    assert f"![ellie]({(film.parent / 'refs' / 'ellie-front.png').as_uri()})" in in_meet
+    assert "@Element2" in await hover_text(client, film, position_of(text, "@ball", 0, 1))  # meet: ellie, ball
+    assert "@Image1" in await hover_text(client, film, position_of(text, "@noir", 0, 3))  # play: noir is its only style
+    assert "@Element2" in await hover_text(client, film, position_of(text, "@ball", 1, 1))  # play: ellie, then ball
+
+
+async def test_hover_on_a_scene_gives_its_seconds_price_per_profile_and_lock_state(
+    client: LanguageClient, film: Path
+) -> None:
+    from storyc.lock.lockfile import Lock, Render, dumps
+
+    draft, final = compiled(film, "draft")["meet"], compiled(film, "final")["meet"]
+    done = Render("meet", draft["endpoint"], "done", 8, Decimal(str(draft["cost_usd"])), request_id="r-1")
+    (film.parent / "board.lock").write_text(dumps(Lock(renders={draft["key"]: done})), "utf-8")
+    text = film.read_text("utf-8")
+    await open_doc(client, film)
+    shown = await hover_text(client, film, position_of(text, "id: meet", 0, 5))
+    assert "scene `meet`: 8 s" in shown
+    rows = {line.split("|")[1].strip(): line for line in shown.splitlines() if line.startswith("| ")}
+    assert f"${draft['cost_usd']:.2f}" in rows["draft"] and "| cached" in rows["draft"]
+    assert f"${final['cost_usd']:.2f}" in rows["final"] and "| render" in rows["final"]
+
+
+async def test_definition_of_a_name_and_of_an_asset(client: LanguageClient, film: Path) -> None:
+    text = film.read_text("utf-8")
+    await open_doc(client, film)
+    found = await client.text_document_definition_async(
+        types.DefinitionParams(doc_id(film), position_of(text, "@noir", 0, 2))
+    )
+    assert isinstance(found, types.Location) and found.uri == film.as_uri()
+    assert (found.range.start, found.range.end) == (
+        position_of(text, "  noir:", 0, 2),
+        position_of(text, "  noir:", 0, 6),
+    )
+    asset = await client.text_document_definition_async(
+        types.DefinitionParams(doc_id(film), position_of(text, "refs/ellie-side.png", 0, 6))
+    )
+    assert isinstance(asset, types.Location) and asset.uri == (film.parent / "refs" / "ellie-side.png").as_uri()
+
+
+# --- rename --------------------------------------------------------------------------------------
+
+
+async def rename(
+    client: LanguageClient, film: Path, where: types.Position, new: str
+) -> dict[str, list[types.TextEdit]]:
+    edit = await client.text_document_rename_async(types.RenameParams(doc_id(film), where, new))
+    assert edit is not None and edit.changes is not None
+    return {uri: list(edits) for uri, edits in edit.changes.items()}
+
+
+async def test_rename_a_character_everywhere_keeping_comments_and_layout(client: LanguageClient, film: Path) -> None:
+    text = film.read_text("utf-8").replace("dust catches the light", "dust catches 🐘 @ellie's light")
+    await open_doc(client, film, text)
+    edits = await rename(client, film, position_of(text, "@ellie", 2, 3), "nellie")
+    assert list(edits) == [film.as_uri()]
+    renamed = apply_edits(text, edits[film.as_uri()])
+    assert renamed == text.replace("@ellie", "@nellie").replace("\n  ellie:", "\n  nellie:")
+    assert await change(client, film, renamed, 2) == []  # the renamed board is as clean as before
+
+
+async def test_rename_a_scene_and_a_refused_new_name(client: LanguageClient, film: Path) -> None:
+    text = film.read_text("utf-8")
+    await open_doc(client, film)
+    edits = await rename(client, film, position_of(text, "id: meet", 0, 4), "opening")
+    assert apply_edits(text, edits[film.as_uri()]) == text.replace("- id: meet ", "- id: opening ")
+    refused = await client.text_document_rename_async(
+        types.RenameParams(doc_id(film), position_of(text, "@dawn"), "noir")
+    )
+    assert refused is None
+    assert any("already a style" in m.message for m in client.messages)
+
+
+# --- outline and prices inline -------------------------------------------------------------------
+
+
+async def test_document_symbols(client: LanguageClient, film: Path) -> None:
+    text = film.read_text("utf-8")
+    await open_doc(client, film)
+    found = await client.text_document_document_symbol_async(types.DocumentSymbolParams(doc_id(film)))
+    assert found is not None
+    kinds = {s.name: s.kind for s in found if isinstance(s, types.DocumentSymbol)}
+    assert kinds == {
+        "ellie": types.SymbolKind.Class,
+        "ball": types.SymbolKind.Class,
+        "dawn": types.SymbolKind.Constant,
+        "noir": types.SymbolKind.Constant,
+        "meet": types.SymbolKind.Event,
+        "play": types.SymbolKind.Event,
+    }
+    play = next(s for s in found if s.name == "play")
+    assert isinstance(play, types.DocumentSymbol)
+    assert play.selection_range.start == position_of(text, "id: play", 0, 4)
+    assert play.range.end.line == text.rstrip().count("\n")  # the last scene runs to the end
+
+
+async def test_inlay_hints_give_each_scenes_price_in_each_profile(client: LanguageClient, film: Path) -> None:
+    text = film.read_text("utf-8")
+    await open_doc(client, film)
+    whole = types.Range(types.Position(0, 0), types.Position(text.count("\n"), 0))
+    hints = await client.text_document_inlay_hint_async(types.InlayHintParams(doc_id(film), whole))
+    assert hints is not None and len(hints) == 2
+    draft, final = compiled(film, "draft"), compiled(film, "final")
+    for hint, scene in zip(hints, ("meet", "play"), strict=True):
+        assert hint.position == position_of(text, f"id: {scene}", 0, 4 + len(scene))
+        assert hint.label == (
+            f"draft ${draft[scene]['cost_usd']:.2f} (estimate) · final ${final[scene]['cost_usd']:.2f} (estimate)"
+        )
+    first_only = types.Range(types.Position(0, 0), position_of(text, "id: meet"))
+    assert len(await client.text_document_inlay_hint_async(types.InlayHintParams(doc_id(film), first_only)) or []) == 1
