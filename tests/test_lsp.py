@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -78,6 +79,7 @@ def check_json(board: Path) -> list[dict[str, Any]]:
         capture_output=True,
         text=True,
     )
+    assert done.stdout, done.stderr
     found: list[dict[str, Any]] = json.loads(done.stdout)["files"][0]["diagnostics"]
     return found
 
@@ -436,3 +438,87 @@ async def test_inlay_hints_give_each_scenes_price_in_each_profile(client: Langua
         )
     first_only = types.Range(types.Position(0, 0), position_of(text, "id: meet"))
     assert len(await client.text_document_inlay_hint_async(types.InlayHintParams(doc_id(film), first_only)) or []) == 1
+
+
+# --- a big board ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def big_board(tmp_path: Path) -> Path:
+    """benchmarks/bench_compile.py's 1,000-scene board (50 characters, 20 styles, 3 shots a scene)."""
+    from bench_compile import board_text, make_assets
+
+    (tmp_path / ".git").mkdir()
+    make_assets(tmp_path)
+    board = tmp_path / "board.yaml"
+    board.write_text(board_text(1000), "utf-8")
+    return board
+
+
+async def test_every_feature_on_a_1000_scene_board(client: LanguageClient, big_board: Path) -> None:
+    text = big_board.read_text("utf-8")
+    assert await open_doc(client, big_board) == []
+    last = text.rindex("- id: scene-999")
+    shown = await hover_text(client, big_board, position_of(text, "scene-999", 0, 3))
+    assert "scene `scene-999`: 9 s" in shown and "| price | $3.78 | render (new scene) |" in shown, shown
+    names = await client.text_document_completion_async(
+        types.CompletionParams(doc_id(big_board), position_of(text, "@c", text.count("@c", 0, last) + 1, 1))
+    )
+    assert isinstance(names, types.CompletionList) and len(names.items) == 70
+    edits = await rename(client, big_board, position_of(text, "@c3 "), "lead")
+    renamed = apply_edits(text, edits[big_board.as_uri()])
+    assert renamed == re.sub(r"@c3\b", "@lead", text).replace("\n  c3:\n", "\n  lead:\n")
+    symbols = await client.text_document_document_symbol_async(types.DocumentSymbolParams(doc_id(big_board)))
+    assert symbols is not None and len(symbols) == 50 + 20 + 1000
+    lines = types.Range(position_of(text, "- id: scene-500"), position_of(text, "- id: scene-510"))
+    hints = await client.text_document_inlay_hint_async(types.InlayHintParams(doc_id(big_board), lines))
+    assert [h.label for h in hints or []] == ["$3.78"] * 11
+    assert await change(client, big_board, renamed, 2) == []
+    typo = renamed.replace("@lead walks", "@leed walks", 1)
+    assert [d.message for d in await change(client, big_board, typo, 3)] == [
+        "unknown reference '@leed' (did you mean 'lead'?)"
+    ]
+
+
+# --- template files ------------------------------------------------------------------------------
+
+SPOT = "{{ scene.subjects }} in {{ vars.place }},\nlit like @dawn.\n"
+
+
+@pytest.fixture
+def templated(film: Path) -> Path:
+    """The elephant board with a third scene laid out by a template file, spot.j2."""
+    text = film.read_text("utf-8").replace("vars:  ", "templates:\n  spot: spot.j2\n\nvars:  ", 1)
+    text += '\n  - id: coda\n    template: spot\n    subjects: "@ellie waves"\n    duration: 5\n'
+    film.write_text(text, "utf-8")
+    (film.parent / "spot.j2").write_text(SPOT, "utf-8")
+    return film
+
+
+async def test_a_template_files_unsaved_problems_are_shown_in_it(client: LanguageClient, templated: Path) -> None:
+    spot = templated.parent / "spot.j2"
+    assert await open_doc(client, templated) == []
+    typed = SPOT.replace("@dawn.", "@dawn; {{ vars.nope }}")
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(types.TextDocumentItem(spot.as_uri(), "jinja", 1, typed))
+    )
+    shown = await diagnostics_of(client, spot)
+    spot.write_text(typed, "utf-8")
+    expected = [d for d in check_json(templated) if d["path"].endswith("spot.j2")]
+    spot.write_text(SPOT, "utf-8")
+    assert len(expected) == 1 and as_check(shown) == [
+        (d["line"], d["col"], d["severity"], d["message"]) for d in expected
+    ]
+    assert await change(client, spot, SPOT, 2) == []  # fixed in the buffer: cleared
+
+
+async def test_rename_reaches_the_template_files_a_board_uses(client: LanguageClient, templated: Path) -> None:
+    text = templated.read_text("utf-8")
+    await open_doc(client, templated)
+    edits = await rename(client, templated, position_of(text, "@dawn", 0, 1), "sunrise")
+    spot = (templated.parent / "spot.j2").as_uri()
+    assert set(edits) == {templated.as_uri(), spot}
+    assert apply_edits(SPOT, edits[spot]) == SPOT.replace("@dawn", "@sunrise")
+    assert apply_edits(text, edits[templated.as_uri()]) == text.replace("@dawn", "@sunrise").replace(
+        "\n  dawn:", "\n  sunrise:"
+    )

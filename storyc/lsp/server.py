@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -195,7 +195,7 @@ class BoardServer:
         """The uri a diagnostic belongs to (the board, or a template file) and that file's lines."""
         if diagnostic.path == analysis.display:
             return uri, analysis.lines(self.encoding)
-        path = Path(diagnostic.path).absolute()
+        path = Path(diagnostic.path).resolve()  # relative to the working directory, as check shows it
         if path not in texts:
             try:
                 texts[path] = LineIndex(self.read(path), self.encoding)
@@ -208,10 +208,14 @@ class BoardServer:
 
     # --- requests ------------------------------------------------------------------------------
 
-    async def completion(self, params: types.CompletionParams) -> types.CompletionList | None:
-        return await _answer(self, "completion", self._completion(params), None)
+    def completion(self, params: types.CompletionParams) -> types.CompletionList | None:
+        try:
+            return self._completion(params)
+        except Exception as exc:
+            self.log_error("completion failed", exc)
+            return None
 
-    async def _completion(self, params: types.CompletionParams) -> types.CompletionList | None:
+    def _completion(self, params: types.CompletionParams) -> types.CompletionList | None:
         uri = params.text_document.uri
         document = self.ls.workspace.text_documents.get(uri)
         path = path_of(uri)
@@ -229,14 +233,23 @@ class BoardServer:
         items = [_completion_item(c, params.position, line[:cursor], self.encoding) for c in found]
         return types.CompletionList(is_incomplete=False, items=items)
 
-    async def hover(self, params: types.HoverParams) -> types.Hover | None:
-        return await _answer(self, "hover", self._hover(params), None)
-
-    async def _hover(self, params: types.HoverParams) -> types.Hover | None:
-        analysis = await self.current(params.text_document.uri)
-        if analysis is None:
+    async def on_board(self, what: str, uri: str, answer: Callable[[Analysis], R]) -> R | None:
+        """`answer` of the board as it is now; None for a document that is not an open board, or on a
+        bug (logged): one request's failure never stops the server."""
+        try:
+            analysis = await self.current(uri)
+            return None if analysis is None else answer(analysis)
+        except Exception as exc:
+            self.log_error(f"{what} failed", exc)
             return None
-        return features.hover(analysis, self.offset(analysis, params.position), self.encoding, self._markdown())
+
+    async def hover(self, params: types.HoverParams) -> types.Hover | None:
+        markdown = self._markdown()
+        return await self.on_board(
+            "hover",
+            params.text_document.uri,
+            lambda a: features.hover(a, self.offset(a, params.position), self.encoding, markdown),
+        )
 
     def _markdown(self) -> bool:
         hover = self.ls.client_capabilities.text_document and self.ls.client_capabilities.text_document.hover
@@ -244,21 +257,16 @@ class BoardServer:
         return types.MarkupKind.Markdown in formats
 
     async def definition(self, params: types.DefinitionParams) -> types.Location | None:
-        return await _answer(self, "definition", self._definition(params), None)
-
-    async def _definition(self, params: types.DefinitionParams) -> types.Location | None:
-        analysis = await self.current(params.text_document.uri)
-        if analysis is None:
-            return None
-        return features.definition(analysis, self.offset(analysis, params.position), self.encoding)
+        return await self.on_board(
+            "definition",
+            params.text_document.uri,
+            lambda a: features.definition(a, self.offset(a, params.position), self.encoding),
+        )
 
     async def rename(self, params: types.RenameParams) -> types.WorkspaceEdit | None:
-        return await _answer(self, "rename", self._rename(params), None)
+        return await self.on_board("rename", params.text_document.uri, lambda a: self._rename(a, params))
 
-    async def _rename(self, params: types.RenameParams) -> types.WorkspaceEdit | None:
-        analysis = await self.current(params.text_document.uri)
-        if analysis is None:
-            return None
+    def _rename(self, analysis: Analysis, params: types.RenameParams) -> types.WorkspaceEdit | None:
         offset = self.offset(analysis, params.position)
         try:
             return features.rename(analysis, offset, params.new_name, self.encoding, self.read)
@@ -267,29 +275,15 @@ class BoardServer:
             return None
 
     async def symbols(self, params: types.DocumentSymbolParams) -> list[types.DocumentSymbol] | None:
-        return await _answer(self, "document symbols", self._symbols(params), None)
-
-    async def _symbols(self, params: types.DocumentSymbolParams) -> list[types.DocumentSymbol] | None:
-        analysis = await self.current(params.text_document.uri)
-        return None if analysis is None else features.symbols(analysis, self.encoding)
+        return await self.on_board(
+            "document symbols", params.text_document.uri, lambda a: features.symbols(a, self.encoding)
+        )
 
     async def inlay_hints(self, params: types.InlayHintParams) -> list[types.InlayHint] | None:
-        return await _answer(self, "inlay hints", self._inlay_hints(params), None)
-
-    async def _inlay_hints(self, params: types.InlayHintParams) -> list[types.InlayHint] | None:
-        analysis = await self.current(params.text_document.uri)
-        if analysis is None:
-            return None
-        return features.price_hints(analysis, params.range.start.line, params.range.end.line, self.encoding)
-
-
-async def _answer(server: BoardServer, what: str, work: Awaitable[R], empty: R) -> R:
-    """The request's answer; on a bug, `empty` (the bug is logged): the server goes on."""
-    try:
-        return await work
-    except Exception as exc:
-        server.log_error(f"{what} failed", exc)
-        return empty
+        lines = params.range.start.line, params.range.end.line
+        return await self.on_board(
+            "inlay hints", params.text_document.uri, lambda a: features.price_hints(a, *lines, self.encoding)
+        )
 
 
 def _function(method: Callable[[Any], Any]) -> Callable[[Any], Any]:
