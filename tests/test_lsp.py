@@ -134,10 +134,11 @@ def apply_edits(text: str, edits: Sequence[types.TextEdit]) -> str:
 # --- diagnostics ---------------------------------------------------------------------------------
 
 # Three more styles sent with the video scene: 6 references with a video element, an error on the
-# standard endpoint (the draft profile) and a warning on 4K (final).
+# standard endpoint (the draft profile) and a warning on 4K (final); and a frame that is not there.
 EDITED = {
     "  noir:\n": "  extra: refs/dawn-palette.jpg\n  more: refs/dawn-palette.jpg\n  noir:\n",
     '    aspect_ratio: "9:16"       # per-scene override of target.*\n': "    with: [dawn, extra, more]\n",
+    "end_frame: refs/close.png": "end_frame: refs/closing.png",  # missing: an error in every profile
 }
 
 
@@ -158,6 +159,7 @@ async def test_diagnostics_are_storyc_checks_of_the_unsaved_buffer(client: Langu
     assert any("profile 'draft'" in d["message"] for d in expected)
     got = await change(client, film, typed, 2)
     assert as_check(got) == sorted((d["line"], d["col"], d["severity"], d["message"]) for d in expected)
+    assert [d.message for d in got].count("file not found: refs/closing.png") == 1  # once, not once a profile
     assert film.read_text("utf-8") == saved  # nothing was saved: the diagnostics are of the buffer
     assert await change(client, film, saved, 3) == []
 
@@ -204,14 +206,21 @@ async def test_a_board_that_does_not_parse_gets_diagnostics_and_the_server_goes_
 async def test_changes_in_a_burst_are_checked_once_as_last_typed(client: LanguageClient, film: Path) -> None:
     saved = film.read_text("utf-8")
     await open_doc(client, film)
+    checks_before = len(checks_logged(client))
     for version, name in enumerate(("@b", "@ba", "@bal", "@balx", "@balxy"), 2):
         document = types.VersionedTextDocumentIdentifier(version=version, uri=film.as_uri())
         typed = types.TextDocumentContentChangeWholeDocument(text=saved.replace("@ball enters", f"{name} enters"))
         client.text_document_did_change(types.DidChangeTextDocumentParams(document, [typed]))
+        await asyncio.sleep(0.01)  # typing: keys 10 ms apart, each seen by the server before the next
     messages = [d.message for d in await diagnostics_of(client, film)]
     assert any("'@balxy'" in m for m in messages) and not any("'@bal'" in m for m in messages), messages
-    with pytest.raises(TimeoutError):  # the earlier versions were never checked
+    with pytest.raises(TimeoutError):  # the earlier versions were never published
         await asyncio.wait_for(client.wait_for_notification(DIAGNOSTICS), 2)
+    assert len(checks_logged(client)) == checks_before + 1  # ... nor even compiled
+
+
+def checks_logged(client: LanguageClient) -> list[str]:
+    return [m.message for m in client.log_messages if m.message.startswith("storyc lsp: checked ")]
 
 
 # --- completion ----------------------------------------------------------------------------------

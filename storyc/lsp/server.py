@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -143,7 +144,13 @@ class BoardServer:
         try:
             if delay:
                 await asyncio.sleep(delay)
+            started = time.perf_counter()
             analysis = await self.analyse(uri)
+            if analysis is not None:
+                took = f"{1000 * (time.perf_counter() - started):.0f} ms"
+                self.ls.window_log_message(
+                    types.LogMessageParams(types.MessageType.Log, f"storyc lsp: checked {uri} in {took}")
+                )
             if analysis is None or self.generation.get(uri) != generation:
                 return  # closed, or typed into since: the newer compile publishes
             self.publish(uri, analysis)
