@@ -398,6 +398,14 @@ async def test_rename_a_character_everywhere_keeping_comments_and_layout(client:
     assert await change(client, film, renamed, 2) == []  # the renamed board is as clean as before
 
 
+async def test_rename_a_style_from_its_declaration_with_its_with_entries(client: LanguageClient, film: Path) -> None:
+    text = film.read_text("utf-8").replace("    duration: 8\n", "    duration: 8\n    with: [noir]\n")
+    await open_doc(client, film, text)
+    edits = await rename(client, film, position_of(text, "\n  noir:", 0, 4), "film_noir")
+    expected = text.replace("@noir", "@film_noir").replace("with: [noir]", "with: [film_noir]")
+    assert apply_edits(text, edits[film.as_uri()]) == expected.replace("\n  noir:", "\n  film_noir:")
+
+
 async def test_rename_a_scene_and_a_refused_new_name(client: LanguageClient, film: Path) -> None:
     text = film.read_text("utf-8")
     await open_doc(client, film)
