@@ -223,6 +223,20 @@ def checks_logged(client: LanguageClient) -> list[str]:
     return [m.message for m in client.log_messages if m.message.startswith("storyc lsp: checked ")]
 
 
+async def test_yaml_that_is_not_a_board_is_left_alone(client: LanguageClient, film: Path) -> None:
+    workflow = film.parent / "ci.yml"
+    text = "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n"
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(types.TextDocumentItem(workflow.as_uri(), "yaml", 1, text))
+    )
+    other = film.parent / "teaser.yaml"  # any name: a top-level `scenes:` makes it a board
+    other.write_text(film.read_text("utf-8").replace("@ball enters", "@bal enters"), "utf-8")
+    assert [d.message for d in await open_doc(client, other)] == ["unknown reference '@bal' (did you mean 'ball'?)"]
+    assert workflow.as_uri() not in client.diagnostics  # opened first, checked first: had it been, it would be here
+    where = types.CompletionParams(doc_id(workflow), types.Position(1, 0))
+    assert await client.text_document_completion_async(where) is None
+
+
 # --- completion ----------------------------------------------------------------------------------
 
 

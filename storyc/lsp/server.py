@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import traceback
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from pygls.lsp.server import LanguageServer
 
 from storyc import __version__
 from storyc.compile.source import display_path
+from storyc.compile.validate import TEMPLATE_FILE_SUFFIXES
 from storyc.diagnostics import Diagnostic
 from storyc.lsp import features
 from storyc.lsp.analysis import Analysis, analyse
@@ -32,6 +34,7 @@ from storyc.lsp.positions import UTF16, LineIndex, Point
 
 DEBOUNCE_SECONDS = 0.05  # typing pauses longer than this between words; a compile is not wasted on each key
 BOARD_SUFFIXES = (".yaml", ".yml")
+BOARD_NAMES = ("board.yaml", "board.yml")
 log = logging.getLogger("storyc.lsp")
 
 R = TypeVar("R")
@@ -119,18 +122,23 @@ class BoardServer:
             self.ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(target, []))
         self.analyses.pop(uri, None)
         self.parsed.pop(uri, None)
-        if not _is_board(uri):
+        if _is_template(uri):
             self.recheck_boards()
 
     def changed(self, uri: str, delay: float) -> None:
-        if _is_board(uri):
+        if self.is_board(uri):
             self.schedule(uri, delay)
-        else:  # a template file: the boards that may use it say what is wrong with it
+        elif _is_template(uri):  # the boards that may use it say what is wrong with it
             self.recheck_boards(delay)
+
+    def is_board(self, uri: str) -> bool:
+        """Whether an open document is a board (an editor may send every YAML file it opens: CI workflows too)."""
+        document = self.ls.workspace.text_documents.get(uri)
+        return document is not None and (uri in self.analyses or looks_like_board(uri, document.source))
 
     def recheck_boards(self, delay: float = 0) -> None:
         for uri in list(self.ls.workspace.text_documents):
-            if _is_board(uri):
+            if self.is_board(uri):
                 self.schedule(uri, delay)
 
     def schedule(self, uri: str, delay: float) -> None:
@@ -159,7 +167,7 @@ class BoardServer:
     async def analyse(self, uri: str) -> Analysis | None:
         """A fresh analysis of the board as its buffer is now (compiled on the worker thread)."""
         path = path_of(uri)
-        if path is None or uri not in self.ls.workspace.text_documents:
+        if path is None or not self.is_board(uri):
             return None
         loop = asyncio.get_running_loop()
         analysis = await loop.run_in_executor(self.compiler, self._timed, loop, uri, path, self.buffers())
@@ -229,7 +237,7 @@ class BoardServer:
         uri = params.text_document.uri
         document = self.ls.workspace.text_documents.get(uri)
         path = path_of(uri)
-        if document is None or path is None:
+        if document is None or path is None or not self.is_board(uri):
             return None
         lines = LineIndex(document.source, self.encoding)
         line = lines.line_text(params.position.line)
@@ -311,8 +319,19 @@ def _function(method: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return handle
 
 
-def _is_board(uri: str) -> bool:
-    return urlparse(uri).path.lower().endswith(BOARD_SUFFIXES)
+_SCENES_KEY = re.compile(r"^scenes[ \t]*:", re.MULTILINE)
+
+
+def looks_like_board(uri: str, text: str) -> bool:
+    """A YAML file named board.yaml, or with a top-level `scenes:` or the storyboard schema's modeline."""
+    name = urlparse(uri).path.rsplit("/", 1)[-1].lower()
+    if not name.endswith(BOARD_SUFFIXES):
+        return False
+    return name in BOARD_NAMES or "storyboard.schema.json" in text[:1000] or _SCENES_KEY.search(text) is not None
+
+
+def _is_template(uri: str) -> bool:
+    return urlparse(uri).path.lower().endswith(TEMPLATE_FILE_SUFFIXES)
 
 
 _SEVERITY = {"error": types.DiagnosticSeverity.Error, "warning": types.DiagnosticSeverity.Warning}
