@@ -16,6 +16,7 @@ from storyc.compile.compiler import Job, money
 from storyc.compile.model import is_url
 from storyc.compile.references import tokens
 from storyc.compile.validate import RESERVED_NAME, TEMPLATE_FILE_SUFFIXES
+from storyc.diagnostics import StorycError
 from storyc.lsp.analysis import ASSET_KEYS, Analysis, Declared, SceneEntry
 from storyc.lsp.positions import LineIndex
 
@@ -103,7 +104,6 @@ def _scene_hover(analysis: Analysis, scene: SceneEntry, markdown: bool) -> str:
 def _scene_rows(analysis: Analysis, scene: SceneEntry) -> Iterator[tuple[str, Job, str]]:
     """(profile, its job for the scene, what a render would do with it: cached, resume, render...)."""
     from storyc.commands._board import read_lock
-    from storyc.diagnostics import StorycError
     from storyc.render.plan import plan_with_lock
 
     try:
@@ -160,7 +160,7 @@ def _asset_at(analysis: Analysis, offset: int) -> Path | None:
 # --- rename ------------------------------------------------------------------------------------
 
 
-class RenameRefused(Exception):
+class RenameRefused(StorycError):
     """The new name can't be used (its message says why, for the editor to show)."""
 
 

@@ -100,7 +100,8 @@ class BoardServer:
 
     def read(self, path: Path) -> str:
         """A file's text as the editor has it: its buffer when open, else the disk."""
-        return self.buffers().get(path.resolve()) or path.read_text(encoding="utf-8")
+        buffer = self.buffers().get(path.resolve())
+        return buffer if buffer is not None else path.read_text(encoding="utf-8")
 
     # --- documents -----------------------------------------------------------------------------
 
