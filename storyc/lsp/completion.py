@@ -174,7 +174,7 @@ def schema_at(path: KeyPath) -> list[dict[str, Any]]:
     for part in path:
         following: list[dict[str, Any]] = []
         for node in nodes:
-            if part == ITEM and isinstance(part, int):
+            if isinstance(part, int):  # ITEM
                 items = node.get("items")
                 following += [items] if isinstance(items, dict) else []
             elif isinstance(part, str):
