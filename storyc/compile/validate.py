@@ -356,9 +356,15 @@ class _Builder:
     def _asset(self, value: Any, path: JsonPath) -> AssetRef | None:
         return AssetRef(value, path) if isinstance(value, str) else None
 
+    def _section(self, key: str) -> dict[str, Any]:
+        """A top-level mapping of names (characters, styles, templates); {} when it is something else,
+        which the schema check has reported (`characters: [ellie]`)."""
+        section = self.data.get(key)
+        return section if isinstance(section, dict) else {}
+
     def _characters(self) -> dict[str, Character]:
         result: dict[str, Character] = {}
-        for name, spec in (self.data.get("characters") or {}).items():
+        for name, spec in self._section("characters").items():
             path = ("characters", name)
             if not self._ok(path):
                 continue
@@ -403,7 +409,7 @@ class _Builder:
 
     def _styles(self) -> dict[str, Style]:
         result: dict[str, Style] = {}
-        for name, spec in (self.data.get("styles") or {}).items():
+        for name, spec in self._section("styles").items():
             path = ("styles", name)
             if not self._ok(path):
                 continue
@@ -449,7 +455,7 @@ class _Builder:
 
     def _templates(self) -> dict[str, TemplateDef]:
         result: dict[str, TemplateDef] = {}
-        for name, spec in (self.data.get("templates") or {}).items():
+        for name, spec in self._section("templates").items():
             path = ("templates", name)
             if not self._ok(path):
                 continue
