@@ -18,10 +18,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
 
 from storyc import __version__
 from storyc.compile.source import display_path
@@ -41,8 +42,9 @@ R = TypeVar("R")
 
 
 def path_of(uri: str) -> Path | None:
-    parsed = urlparse(uri)
-    return Path(unquote(parsed.path)).resolve() if parsed.scheme == "file" else None
+    """The file a `file:` uri names (drive letters and UNC shares included); None for other schemes."""
+    path = to_fs_path(uri)
+    return Path(path).resolve() if path is not None else None
 
 
 class BoardServer:
