@@ -118,6 +118,7 @@ class BoardServer:
 
     def did_close(self, params: types.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
+        self.generation[uri] = self.generation.get(uri, 0) + 1  # a check still under way publishes nothing
         task = self.pending.pop(uri, None)
         if task is not None:
             task.cancel()
