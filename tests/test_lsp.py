@@ -223,6 +223,13 @@ def checks_logged(client: LanguageClient) -> list[str]:
     return [m.message for m in client.log_messages if m.message.startswith("storyc lsp: checked ")]
 
 
+async def test_closing_a_board_clears_its_problems(client: LanguageClient, film: Path) -> None:
+    typo = film.read_text("utf-8").replace("@ball enters", "@bal enters")
+    assert len(await open_doc(client, film, typo)) == 1
+    client.text_document_did_close(types.DidCloseTextDocumentParams(doc_id(film)))
+    assert await diagnostics_of(client, film) == []  # the unsaved typo went with its buffer
+
+
 async def test_yaml_that_is_not_a_board_is_left_alone(client: LanguageClient, film: Path) -> None:
     workflow = film.parent / "ci.yml"
     text = "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n"
