@@ -1,20 +1,19 @@
-"""Compile benchmark: start-up, check and compile times, cached re-runs, peak memory.
+"""Compile benchmark: whole processes against the floor, a bare ruamel.yaml load of the same file.
 
-Generates boards of N scenes (50 characters, 20 styles, 3 shots each, some
-local assets) and times the installed `storyc` against a bare ruamel.yaml
-round-trip load of the same file, which is the floor: parsing is unavoidable,
-everything storyc adds must be small beside it.
+Generates boards of N scenes (50 characters, 20 styles, 3 shots each) in two
+kinds: `plain` (prompts without templates) and `templated` (every shot's prompt
+inserts `{{ vars.place }}`, as real boards do, so every scene has distinct
+template text), and times, as whole processes in turn (start-up and imports
+included), `storyc compile BOARD --json --no-cache`, `storyc check BOARD
+--no-cache`, a cached `storyc check BOARD`, and
+`python -c "from ruamel.yaml import YAML; YAML().load(open(BOARD))"`. Each
+storyc figure is divided by the ruamel run next to it, pair by pair, so a
+machine whose speed drifts still gives a fair ratio; CPU time (user +
+system) is steadier than wall time on a busy machine.
 
-    python benchmarks/bench_compile.py            # 100, 1,000 and 10,000 scenes
-    python benchmarks/bench_compile.py 1000       # just one size
-    python benchmarks/bench_compile.py --whole 9  # the 1,000-scene board, whole processes, 9 runs each
-
---whole times `storyc compile board.yaml --json --no-cache` and
-`python -c "from ruamel.yaml import YAML; YAML().load(open('board.yaml'))"` as
-whole processes (start-up and imports included), in turn, on a 1,000-scene
-board whose 50 characters are all local PNGs (so every asset check runs),
-and prints min/median of each and of the pairwise ratio; then the same two
-in-process (imports excluded: compile + JSON text against the load alone).
+    python benchmarks/bench_compile.py                  # 100, 1,000 and 10,000 scenes, 5 pairs each
+    python benchmarks/bench_compile.py 1000 --runs 9    # one size
+    python benchmarks/bench_compile.py --whole 9        # the 1,000-scene board with local PNGs, in and out of process
 """
 
 from __future__ import annotations
@@ -84,52 +83,7 @@ def run_timed(args: list[str], cwd: Path) -> tuple[float, int]:
     return elapsed, max(peak, before)
 
 
-def best_of(n: int, fn) -> float:  # type: ignore[no-untyped-def]
-    return min(fn() for _ in range(n))
-
-
-def ruamel_floor(path: Path) -> float:
-    code = (
-        "import time,sys\nt=time.perf_counter()\nfrom ruamel.yaml import YAML\n"
-        "YAML(typ='rt').load(open(sys.argv[1]).read())\nprint(time.perf_counter()-t)"
-    )
-    samples = [float(subprocess.check_output([sys.executable, "-c", code, str(path)])) for _ in range(3)]
-    return min(samples)
-
-
-def python_startup() -> float:
-    return best_of(5, lambda: run_timed([sys.executable, "-c", "pass"], Path.cwd())[0])
-
-
-def measure(n: int, startup: float) -> str:
-    """One row of the table for a generated board of `n` scenes."""
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        (root / ".git").mkdir()
-        make_assets(root)
-        board = root / "board.yaml"
-        board.write_text(board_text(n))
-        lines = board.read_text().count("\n")
-        floor = ruamel_floor(board)
-        repeats = 3 if n <= 1000 else 1
-        check_args = [STORYC, "check", "--no-cache", "board.yaml"]
-        compile_args = [STORYC, "compile", "--no-cache", "--json", "board.yaml"]
-        check = best_of(repeats, lambda: run_timed(check_args, root)[0])
-        compile_s, peak = run_timed(compile_args, root)
-        for _ in range(repeats - 1):
-            compile_s = min(compile_s, run_timed(compile_args, root)[0])
-        cached_args = [STORYC, "compile", "--json", "board.yaml"]
-        run_timed(cached_args, root)  # fill the cache
-        cached = statistics.median(run_timed(cached_args, root)[0] for _ in range(3))
-    # the floor is timed in-process; compare like with like by taking start-up out of storyc's time
-    ratio = (compile_s - startup) / floor
-    return (
-        f"{n:>7} {lines:>7} {floor:>9.2f}s {check:>7.2f}s {compile_s:>7.2f}s {ratio:>5.2f}x "
-        f"{cached:>7.2f}s {peak / 1024:>4.0f}MB"
-    )
-
-
-def whole_board(root: Path, n_scenes: int = 1000) -> Path:
+def whole_board(root: Path, n_scenes: int = 1000, *, templated: bool = True) -> Path:
     """The 1,000-scene board of the speed target: every character a local PNG pair."""
     from PIL import Image
 
@@ -140,7 +94,8 @@ def whole_board(root: Path, n_scenes: int = 1000) -> Path:
         Image.new("RGB", (400, 320), (i * 5, 100, 200 - i * 3)).save(refs / f"c{i}.png")
         Image.new("RGB", (400, 320), (i * 5, 120, 190 - i * 3)).save(refs / f"c{i}-side.png")
     board = root / "board.yaml"
-    board.write_text(board_text(n_scenes, all_local=True))
+    text = templated_text(n_scenes, all_local=True) if templated else board_text(n_scenes, all_local=True)
+    board.write_text(text)
     return board
 
 
@@ -207,25 +162,69 @@ def whole(runs: int) -> None:
     print("ratios are taken pair by pair (each storyc run against the ruamel run next to it)")
 
 
-def main(sizes: list[int]) -> None:
-    print(f"python {sys.version.split()[0]} on {os.cpu_count()} cores")
-    startup = best_of(7, lambda: run_timed([STORYC, "--version"], Path.cwd())[0])
-    print(f"storyc --version: {startup * 1000:.0f} ms (bare python -c pass: {python_startup() * 1000:.0f} ms)")
-    print()
-    print(
-        f"{'scenes':>7} {'lines':>7} {'ruamel rt':>10} {'check':>8} {'compile':>8}"
-        f" {'ratio':>6} {'cached':>8} {'peak':>6}"
-    )
+def templated_text(n_scenes: int, *, all_local: bool = False) -> str:
+    """The same board with a template in every shot's prompt, as real boards have."""
+    text = board_text(n_scenes, all_local=all_local)
+    text = text.replace("title: benchmark\n", "title: benchmark\nvars:\n  place: the old hall\n", 1)
+    return text.replace("across the hall, in the light", "across {{ vars.place }}, in the light")
+
+
+def paired(commands: dict[str, list[str]], floor: list[str], cwd: Path, runs: int) -> dict[str, list[float]]:
+    """CPU ratios to the floor, each command's run paired with a floor run right after it."""
+    ratios: dict[str, list[float]] = {name: [] for name in commands}
+    ratios["floor cpu s"] = []
+    for _ in range(runs):
+        for name, args in commands.items():
+            _, cpu = run_cpu(args, cwd)
+            _, floor_cpu = run_cpu(floor, cwd)
+            ratios[name].append(cpu / floor_cpu)
+            ratios["floor cpu s"].append(floor_cpu)
+    return ratios
+
+
+def sizes_table(sizes: list[int], runs: int) -> None:
+    floor = [sys.executable, "-c", "from ruamel.yaml import YAML; YAML().load(open('board.yaml'))"]
+    commands = {
+        "compile": [STORYC, "compile", "board.yaml", "--json", "--no-cache"],
+        "check": [STORYC, "check", "board.yaml", "--no-cache"],
+        "check, cached": [STORYC, "check", "board.yaml"],
+    }
+    print(f"python {sys.version.split()[0]} on {os.cpu_count()} cores; CPU time ratios to a bare ruamel.yaml load,")
+    print(f"whole processes in turn, {runs} pairs each: median (min-max)")
+    print(f"{'board':<10} {'scenes':>7} {'ruamel cpu':>10} " + " ".join(f"{n:>20}" for n in commands) + f" {'peak':>7}")
     for n in sizes:
-        print(measure(n, startup))
-    print()
-    print("ratio = (compile - start-up) / bare ruamel.yaml round-trip load of the same file (target <= 1.3x)")
-    print("cached = repeated `storyc compile --json` of the unchanged board (compile cache in .storyc/)")
+        for kind, text in (("plain", board_text(n)), ("templated", templated_text(n))):
+            with tempfile.TemporaryDirectory() as tmp:
+                root = Path(tmp)
+                (root / ".git").mkdir()
+                make_assets(root)
+                (root / "board.yaml").write_text(text)
+                run_timed(commands["check, cached"], root)  # fill the compile cache, warm the file cache
+                ratios = paired(commands, floor, root, runs if n <= 1000 else max(1, runs // 3))
+                _, peak = run_timed(commands["compile"], root)
+            cells = [
+                f"{statistics.median(r):.2f}x ({min(r):.2f}-{max(r):.2f})"
+                for name, r in ratios.items()
+                if name in commands
+            ]
+            floor_s = statistics.median(ratios["floor cpu s"])
+            print(
+                f"{kind:<10} {n:>7} {floor_s:>9.2f}s " + " ".join(f"{c:>20}" for c in cells) + f" {peak / 1024:>5.0f}MB"
+            )
     print("peak = the largest child RSS seen so far (ru_maxrss is a running maximum)")
 
 
+def main(argv: list[str]) -> None:
+    if argv[:1] == ["--whole"]:
+        whole(int(argv[1]) if len(argv) > 1 else 9)
+        return
+    runs = 5
+    if "--runs" in argv:
+        at = argv.index("--runs")
+        runs = int(argv[at + 1])
+        del argv[at : at + 2]
+    sizes_table([int(a) for a in argv] or [100, 1000, 10000], runs)
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--whole"]:
-        whole(int(sys.argv[2]) if len(sys.argv) > 2 else 9)
-    else:
-        main([int(a) for a in sys.argv[1:]] or [100, 1000, 10000])
+    main(sys.argv[1:])

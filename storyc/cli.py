@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from storyc import __version__
+from storyc.commands import EXIT_BUG, EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS
 
 if TYPE_CHECKING:
     from storyc.diagnostics import Diagnostic, StorycError
     from storyc.report import Output
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -182,7 +182,8 @@ def _exit(code: int) -> NoReturn:
 
 
 class StorycGroup(click.Group):
-    """The error boundary for every command: a StorycError is printed as diagnostics and exits 1.
+    """The error boundary for every command: a StorycError is printed as diagnostics and exits 1,
+    and so is a write the disk refused (full, over quota, read-only: `fsutil.DISK_REFUSALS`).
 
     Here rather than only in `main`, so the same holds through click's test runner and any caller
     of `cli`.  `main` adds what only a process can do: Ctrl-C -> 130 and bugs -> 3.
@@ -201,7 +202,7 @@ class StorycGroup(click.Group):
         if os.environ.get("NO_COLOR"):
             ctx.color = False  # https://no-color.org: subcommands inherit it
         try:
-            return super().invoke(ctx)
+            return self._invoke_command(ctx)
         except StorycError as exc:
             _echo_failure(exc)
             _json_failure(ctx, exc.diagnostics)
@@ -213,6 +214,18 @@ class StorycGroup(click.Group):
         except Exception:
             _json_failure(ctx)  # a bug: `main` reports it (exit 3); stdout still parses
             raise
+
+    def _invoke_command(self, ctx: click.Context) -> Any:
+        """The command, with a write the disk refused (full, over quota, read-only: whichever write met it)
+        raised as the StorycError it is to a user: theirs to fix, not a bug."""
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            from storyc.fsutil import DISK_REFUSALS, write_failure
+
+            if exc.errno not in DISK_REFUSALS:
+                raise
+            raise write_failure(exc) from exc
 
 
 def _json_failure(ctx: click.Context, diagnostics: Sequence[Diagnostic] = ()) -> None:
@@ -245,7 +258,7 @@ def cli() -> None:
     default is the board's default_profile (`storyc init` makes it draft).
     Every command that reports takes --format text|json (or --json).
     Exit status: 0 ok (warnings allowed), 1 problems found or a render failed,
-    2 usage error, 130 interrupted.
+    2 usage error, 3 a bug in storyc (please report it), 130 interrupted.
     """
 
 
@@ -624,9 +637,15 @@ def gc(
 )
 @click.option(
     "--otio",
-    "otio_path",
+    is_flag=True,
+    help="Also write an OpenTimelineIO timeline (one clip per scene) for Resolve, Premiere, ... beside the "
+    "MP4, with its name: cut.otio (cut-PROFILE.otio; OUT.otio for -o OUT.mp4). Media paths in it are relative "
+    "to it, so the folder can be moved or sent whole.",
+)
+@click.option(
+    "--otio-path",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Also write an OpenTimelineIO timeline (one clip per scene) for Resolve, Premiere, ...",
+    help="Write the timeline here instead (implies --otio).",
 )
 @format_option()
 def cut_command(
@@ -634,6 +653,7 @@ def cut_command(
     profile: str | None,
     backend: str,
     output: Path | None,
+    otio: bool,
     otio_path: Path | None,
     fmt: str,
     as_json: bool,
@@ -647,12 +667,13 @@ def cut_command(
     \b
     Examples:
       storyc render board.yaml --backend animatic && storyc cut board.yaml --backend animatic
-      storyc cut board.yaml -o film.mp4 --otio film.otio
-      storyc cut board.yaml --profile draft
+      storyc cut board.yaml -o film.mp4 --otio          # and film.otio beside it
+      storyc cut board.yaml --profile draft --otio-path edit/draft.otio
     """
     from storyc.commands.cut import cut
 
-    _exit(cut(board, out=_output(fmt, as_json), backend=backend, output=output, otio=otio_path, profile=profile))
+    timeline = otio_path or otio  # --otio-path wins; --otio alone: beside the MP4
+    _exit(cut(board, out=_output(fmt, as_json), backend=backend, output=output, otio=timeline, profile=profile))
 
 
 @cli.command()
@@ -664,8 +685,30 @@ def cut_command(
     help="The HTML file to write. Default: BOARD.html beside the board.",
 )
 @profile_option
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Keep the sheet up to date: rewrite it at every save of the board, its templates or its assets; "
+    "an open page reloads itself. Ctrl-C stops.",
+)
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Like --watch, and serve the sheet on 127.0.0.1 (for browsers that block file:// reloads); "
+    "clicking a still's candidate there writes its pick: into the board.",
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=0, help="The port for --serve (default: any free one).")
 @format_option()
-def sheet(board: Path, output: Path | None, profile: str | None, fmt: str, as_json: bool) -> None:
+def sheet(
+    board: Path,
+    output: Path | None,
+    profile: str | None,
+    watch: bool,
+    serve: bool,
+    port: int,
+    fmt: str,
+    as_json: bool,
+) -> None:
     """Write a storyboard sheet: one static HTML page to review the board.
 
     Title, total duration and cost; per scene its shots (duration, prompt
@@ -685,10 +728,13 @@ def sheet(board: Path, output: Path | None, profile: str | None, fmt: str, as_js
       storyc render board.yaml --backend animatic && storyc sheet board.yaml
       xdg-open board.html
       storyc sheet film/board.yaml -o review/film.html
+      storyc sheet board.yaml --watch      # open board.html: it follows every save
+      storyc sheet board.yaml --serve      # the same, served; pick a still's candidate by clicking it
     """
     from storyc.commands.sheet import sheet as run
 
-    _exit(run(board, out=_output(fmt, as_json), output=output, profile=profile))
+    code = run(board, out=_output(fmt, as_json), output=output, profile=profile, watch=watch, serve=serve, port=port)
+    _exit(code)
 
 
 @cli.command("diff")
@@ -809,6 +855,9 @@ def lock_merge(base: Path, ours: Path, theirs: Path, name: str | None) -> None:
     state wins, done > submitted > unknown > intent > lost > failed (never drop
     a request id or a paid video; an uncertain submit stays visible), then the
     entry with more information (verified video, video URL, request id).
+    Two request ids for one key (two clones each paid for it) are both kept:
+    the entry keeps one, the other is listed under `also_paid`; `storyc
+    render` resumes it and fetches its video at no cost, never re-submits.
     Uploads: the newer wins. Scenes: the side that changed a scene since BASE,
     else ours (the next `storyc render` or `storyc gc` rewrites them anyway).
     The result is written atomically and sorted; its renders and uploads are

@@ -10,8 +10,9 @@ CLI's one error boundary prints them the same way and exits 1.
 from __future__ import annotations
 
 import difflib
+import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Self
 
@@ -36,6 +37,45 @@ _UNPRINTABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff
 def printable(text: str) -> str:
     """`text` with control characters, line breaks and surrogates written as escapes (`\\n`, `\\x00`)."""
     return _UNPRINTABLE.sub(_escape, text) if _UNPRINTABLE.search(text) else text
+
+
+# Environment variables whose values must never appear in a message: the team store's credentials,
+# and fal's key in each of its forms (FAL_KEY, or FAL_KEY_ID with FAL_KEY_SECRET).
+_SECRET_NAMES = re.compile(
+    r"SECRET|TOKEN|PASSWORD|CREDENTIAL|ACCOUNT_KEY|SERVICE_ACCOUNT|SAS_KEY|_KEY$|_KEY_ID$", re.IGNORECASE
+)
+_SHORTEST_SECRET = 6  # shorter values ("1", "true") are settings, and would blot out ordinary words
+_ID_AND_SECRET = re.compile(r"^([^:\s]+):([^:\s]+)$")  # fal's key: `key-id:key-secret`
+REDACTED = "[redacted]"
+
+
+def secrets_in(environ: Mapping[str, str] | None = None, *more: str) -> tuple[str, ...]:
+    """The secrets a message must not show: the values of `environ`'s and the process's secret-named
+    variables, and `more`; longest first, so a whole key goes before its parts.
+
+    A value of fal's `id:secret` form counts whole and by each half: a service may echo either.
+    """
+    values = [v for env in (environ or {}, os.environ) for name, v in env.items() if _SECRET_NAMES.search(name)]
+    found: set[str] = set()
+    for value in (*values, *more):
+        halves = _ID_AND_SECRET.match(value.strip())
+        for part in (value.strip(), *(halves.groups() if halves else ())):
+            if len(part) >= _SHORTEST_SECRET:
+                found.add(part)
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+def redact(text: str, secrets: Iterable[str] | None = None) -> str:
+    """`text` as it may be shown or stored: each secret (default: `secrets_in()`, read now) and the
+    user-info of any URL in it (`https://user:pass@host`) written as [redacted]."""
+    for secret in secrets_in() if secrets is None else secrets:
+        text = text.replace(secret, REDACTED)
+    return strip_userinfo(text)
+
+
+def strip_userinfo(text: str) -> str:
+    """URLs in `text` without their user-info (`//user:pass@host` -> `//[redacted]@host`)."""
+    return re.sub(r"//[^/@\s]*@", f"//{REDACTED}@", text)
 
 
 def _escape(match: re.Match[str]) -> str:

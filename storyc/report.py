@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import click
 
 if TYPE_CHECKING:
-    from storyc.compile.compiler import CompiledBoard, Job
+    from storyc.compile.compiler import CompiledBoard, Job, StillJob
     from storyc.diagnostics import Diagnostic
     from storyc.render.inventory import SceneStatus
     from storyc.render.plan import Comparison, Plan
@@ -116,7 +116,9 @@ class Output:
     # --- compile ----------------------------------------------------------------------------
 
     def job(self, job: Job) -> None:
-        self.echo(self.style(f"{job.scene}  {job.seconds} s  ${job.cost_usd}  {job.key[:19]}", bold=True))
+        from storyc.compile.compiler import money  # text shows cents; JSON every digit
+
+        self.echo(self.style(f"{job.scene}  {job.seconds} s  {money(job.cost_usd)}  {job.key[:19]}", bold=True))
         if not job.price_certain:
             self.echo(f"  price     {job.price_text}")
         self.echo(f"  endpoint  {job.endpoint}")
@@ -134,6 +136,21 @@ class Output:
             self._block("prompt", args["prompt"])
         for i, shot in enumerate(args.get("multi_prompt", []), 1):
             self._block(f"shot {i} ({shot['duration']} s)", shot["prompt"])
+        self.echo()
+
+    def still(self, still: StillJob) -> None:
+        """A still's request, as `job` shows a scene's."""
+        head = f"{still.still}  {still.variants} x {still.resolution}  ${still.cost_usd}  {still.key[:19]}"
+        self.echo(self.style(head, bold=True))
+        if not still.price_certain:
+            self.echo(f"  price     {'; '.join(still.price_notes)}")
+        self.echo(f"  endpoint  {still.endpoint}")
+        args = still.arguments
+        for (words, name), image in zip(still.references.items(), args.get("image_urls", []), strict=True):
+            self.echo(f"  {words:<10} @{name}  {image}")
+        settings = f"num_images={args['num_images']}, aspect_ratio={args['aspect_ratio']}, pick={still.pick}"
+        self.echo(f"  settings  {settings}")
+        self._block("prompt", args["prompt"])
         self.echo()
 
     def _block(self, label: str, text: str) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import textwrap
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -66,6 +70,21 @@ url = os.environ["FAKE_FAL_URL"]
 fc.QUEUE_URL_FORMAT, fc.REST_URL, fc.CDN_URL = url + "/", url, url
 from storyc.cli import main
 main(sys.argv[1:])
+"""
+
+# A clone of the board that claims one scene's key, as `storyc render` does right before its submit,
+# and is then killed: the moment a clone dies with the key claimed and nothing sent.
+CLAIM_THEN_HANG = """
+import sys, time
+from pathlib import Path
+from storyc.compile.pipeline import compile_file
+from storyc.render.run import RunContext, SilentProgress
+from storyc.team.layer import Claimed, open_team
+board = compile_file(Path("board.yaml"), use_cache=False).board
+job = next(j for j in board.jobs if j.scene == sys.argv[1])
+decision = open_team(board.path).decide(job, RunContext(SilentProgress()))
+print("claimed" if isinstance(decision, Claimed) else decision, flush=True)
+time.sleep(600)
 """
 
 # One character, two scenes: the board of the fault, ledger and team tests.
@@ -157,3 +176,50 @@ def copy_example_file(root: Path, source: str, dest: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(EXAMPLES / source, target)
     return target
+
+
+# --- clones as processes: wait for them, kill them ----------------------------------------
+
+# Killing `unshare` kills the clone in it (--kill-child): a SIGKILL reaches it as on a real host.
+OTHER_HOST = ["unshare", "--pid", "--fork", "--kill-child"]
+
+
+def key_of(board: Path, scene: str) -> str:
+    from storyc.compile.pipeline import compile_file
+
+    compiled = compile_file(board, use_cache=False).board
+    assert compiled is not None
+    return next(j.key for j in compiled.jobs if j.scene == scene)
+
+
+def claimed_again(store: str, key: str) -> bool:
+    """Someone holds a newer claim on `key` than the first (or has rendered it already)."""
+    from storyc.team.store import ClaimInfo, open_team_store
+
+    found = open_team_store(store).lookup(key)
+    return found is not None and (not isinstance(found, ClaimInfo) or found.n > 1)
+
+
+def seconds_until(condition: Callable[[], bool], limit: float, start: float | None = None) -> float | None:
+    """Seconds from `start` (default: now) until `condition()` holds; None if not within `limit`."""
+    start = time.monotonic() if start is None else start
+    while time.monotonic() - start < limit:
+        if condition():
+            return time.monotonic() - start
+        time.sleep(0.05)
+    return None
+
+
+def waits_on_a_claim(proc: subprocess.Popen[str]) -> None:
+    """Read `storyc render`'s progress until it says it waits on another clone's claim."""
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if ": waiting (claimed by " in line:
+            return
+    raise AssertionError(f"it never waited on the claim: {proc.communicate()}")
+
+
+def kill(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)

@@ -393,3 +393,15 @@ def test_json_failures_that_are_not_about_the_board_are_json_too(
     assert code == 2 and "no scene 'nope'" in json.loads(out)["diagnostics"][0]["message"]
     code, out, _ = run("plan", "board.yaml", "--scene", "nope")
     assert code == 2 and out == ""  # text output is unchanged: the message is on stderr
+
+
+def test_help_names_every_exit_status_storyc_uses() -> None:
+    import re
+
+    import storyc.commands
+
+    _, out, _ = run("--help")
+    statuses = " ".join(out.split("Exit status:")[1].split())
+    named = {int(n) for n in re.findall(r"(?:^|, )(\d+) ", statuses)}
+    used = {value for name, value in vars(storyc.commands).items() if name.startswith("EXIT_")}
+    assert used == {0, 1, 2, 3, 130} and named == used, statuses

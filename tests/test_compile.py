@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +55,8 @@ def test_numbering_by_first_mention_per_scene(basic: Path) -> None:
 def test_cost_is_seconds_times_price(basic: Path) -> None:
     jobs = jobs_by_scene(basic)
     assert jobs["meet"]["seconds"] == 8
-    assert jobs["meet"]["cost_usd"] == 3.36
-    assert jobs["play"]["cost_usd"] == 2.94
+    assert jobs["meet"]["cost_usd"] == Decimal("3.36")  # exact: a Decimal, written exactly as JSON
+    assert jobs["play"]["cost_usd"] == Decimal("2.94")
 
 
 def test_durations_are_sent_as_strings_and_audio_as_boolean(basic: Path) -> None:
@@ -162,8 +163,9 @@ def test_video_element(tmp_path: Path) -> None:
         "  rex:\n    video: refs/rex.mp4\n    voice: v_123",
     )
     path = make_project(tmp_path, board, BASIC_IMAGES)
-    # a minimal ISO-BMFF header is all the compiler reads
-    (tmp_path / "refs/rex.mp4").write_bytes(b"\x00\x00\x00\x18ftypisom" + b"\x00" * 64)
+    # a real video: the compiler decodes it to the end (a bare MP4 header is refused as damaged)
+    ball = Path(__file__).resolve().parent.parent / "examples" / "elephant" / "refs" / "ball.mp4"
+    (tmp_path / "refs/rex.mp4").write_bytes(ball.read_bytes())
     meet = jobs_by_scene(path)["meet"]
     assert meet["arguments"]["elements"][1] == {"video_url": "refs/rex.mp4", "voice_id": "v_123"}
 

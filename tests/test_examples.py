@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from storyc.cli import cli
 from storyc.compile.pipeline import compile_file
+from storyc.jsontext import dumps_indented
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p.parent.name for p in (ROOT / "examples").glob("*/board.yaml"))
@@ -38,7 +39,7 @@ def test_example_matches_golden(name: str, monkeypatch: pytest.MonkeyPatch) -> N
     result = compile_file(ROOT / display, display, use_cache=False)
     assert result.board is not None, [d.format() for d in result.diagnostics]
     assert [d.format() for d in result.diagnostics] == []  # examples are clean: no warnings either
-    actual = json.dumps(result.board.to_json(), indent=2, ensure_ascii=False) + "\n"
+    actual = dumps_indented(result.board.to_json()) + "\n"  # as `storyc compile --json` writes it
     golden = GOLDEN / f"{name}.json"
     if os.environ.get("STORYC_UPDATE_GOLDENS"):
         golden.parent.mkdir(exist_ok=True)
@@ -57,7 +58,7 @@ def test_example_matches_golden_in_every_profile(name: str, profile: str, monkey
     result = compile_file(ROOT / display, display, use_cache=False, profile=profile)
     assert result.board is not None and result.board.profile == profile
     assert [d.format() for d in result.diagnostics] == []
-    actual = json.dumps(result.board.to_json(), indent=2, ensure_ascii=False) + "\n"
+    actual = dumps_indented(result.board.to_json()) + "\n"  # as `storyc compile --json` writes it
     golden = GOLDEN / f"{name}-{profile}.json"
     if os.environ.get("STORYC_UPDATE_GOLDENS"):
         golden.write_text(actual, "utf-8")
@@ -100,3 +101,20 @@ def test_init_scaffolds_a_clean_board(tmp_path: Path) -> None:
     assert "storyc plan" in result.output and "--compare" in result.output
     again = runner.invoke(cli, ["init", str(tmp_path / "film")])
     assert again.exit_code == 1 and "already exists" in again.stderr
+
+
+def test_the_scaffold_prices_a_second_at_its_default_profile(tmp_path: Path) -> None:
+    """The comment beside `duration` tells a new user what a second costs in plain `storyc render`."""
+    import re
+    from decimal import Decimal
+
+    from storyc.compile.endpoints import registry
+
+    assert CliRunner().invoke(cli, ["init", str(tmp_path / "film")]).exit_code == 0
+    board = tmp_path / "film" / "board.yaml"
+    (tmp_path / "film" / ".git").mkdir()
+    compiled = compile_file(board, "board.yaml", use_cache=False).board
+    assert compiled is not None and compiled.is_default_profile
+    endpoints = {registry()[job.endpoint].price_per_second for job in compiled.jobs}
+    said = re.findall(r"\(\$(\d+\.\d+) a second", board.read_text("utf-8"))
+    assert said and {Decimal(p) for p in said} == endpoints == {Decimal("0.084")}

@@ -259,6 +259,35 @@ def test_ingress_error_after_processing_is_retried_into_a_duplicate(
     assert [j.request_id for j in fake_fal.jobs][1] == handle.request_id  # the client knows only the second
 
 
+def test_a_409_after_processing_is_retried_by_fal_client_into_a_duplicate(
+    fake_fal: FakeFal, client: fal_client.SyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast_retries(monkeypatch)
+    fake_fal.fail_next("submit", 409, after_processing=True)  # a conflict reported for a job fal did take
+    handle = client.submit(APP, OK)
+    assert [(r.status, r.processed) for r in fake_fal.records("submit")] == [(409, True), (200, True)]
+    assert fake_fal.accepted_count() == 2  # fal_client's own retry of 408/409/429 paid twice
+    assert fake_fal.jobs[1].request_id == handle.request_id
+
+
+def test_echo_key_puts_the_credentials_in_every_error_text(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
+    echo = f"(for key {fake_fal.key}; key id {fake_fal.key.partition(':')[0]})"
+    fake_fal.echo_key = True
+    fake_fal.fail_jobs_matching("elephant", error="model crashed", status=422)
+    fake_fal.fail_next("status", 503)
+    handle = client.submit(APP, OK)
+    with pytest.raises(fal_client.FalClientHTTPError) as five_hundred:
+        handle.status()
+    assert five_hundred.value.message == f"Service Temporarily Unavailable {echo}"
+    while not isinstance(status := handle.status(), fal_client.Completed):
+        time.sleep(0.01)
+    assert status.error == f"model crashed {echo}"
+    with pytest.raises(fal_client.FalClientHTTPError) as refused:
+        handle.get()
+    details: Any = refused.value.message  # a 422's detail is a list, whatever fal_client's type says
+    assert refused.value.status_code == 422 and details[0]["msg"] == f"model crashed {echo}"
+
+
 def test_accepted_then_failed_submit_is_still_validated(fake_fal: FakeFal, client: fal_client.SyncClient) -> None:
     fake_fal.fail_next("submit", 500, after_processing=True)
     with pytest.raises(fal_client.FalClientHTTPError):

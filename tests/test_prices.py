@@ -13,6 +13,7 @@ import io
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -32,6 +33,7 @@ from storyc.report import Output
 from storyc.review.changes import review
 from storyc.review.formats import render_markdown, render_text, review_json
 
+STANDARD = "fal-ai/kling-video/o3/standard/reference-to-video"
 CAVEAT = "video input: fal may price it differently"
 # BOARD's three scenes ($4.62) plus one with a video element ($1.26).
 VIDEO_BOARD = (
@@ -153,7 +155,7 @@ def test_diff_text_markdown_and_json(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert f"| `toss` | added | 3 s | $1.26, {CAVEAT} |  |" in markdown
     assert "(all of it uncertain: video input)" in markdown
     data = review_json(result)
-    assert data["cost_usd"] == 1.26 and data["uncertain_usd"] == 1.26
+    assert data["cost_usd"] == Decimal("1.26") and data["uncertain_usd"] == Decimal("1.26")
     assert {s["scene"]: s["price_certain"] for s in data["scenes"]}["toss"] is False
 
 
@@ -169,3 +171,57 @@ def test_a_plan_wholly_of_estimates_says_all(fake_fal: FakeFal, board: Path) -> 
     code, _, err = run("render", "board.yaml", "--scene", "toss")
     assert code == 1
     assert "rendering would spend $1.26 (all of it uncertain: video input); no terminal to ask" in err
+
+
+# --- exact amounts in JSON: the product of price and seconds, not rounded to cents -----------------------
+
+# Drafted on O3 standard ($0.084 a second): 4 s $0.336, 5 s $0.42, 7 s $0.588; $1.344 in all (cents: $1.34).
+PROFILES = f"profiles:\n  draft:\n    endpoint: {STANDARD}\n  final: {{}}\ndefault_profile: draft\n"
+DRAFTED = (
+    BOARD.replace("characters:", PROFILES + "characters:", 1)
+    .replace("sleeps.\"\n    duration: 3", "sleeps.\"\n    duration: 7")
+    .replace("light of @dawn.\"\n    duration: 3", "light of @dawn.\"\n    duration: 4")
+)
+EXACT = {"meet": Decimal("0.336"), "play": Decimal("0.42"), "rest": Decimal("0.588")}
+
+
+def exact_json(text: str) -> Any:
+    """JSON with every number read as the decimal written: 0.588 stays 0.588, 0.59 would fail the test."""
+    return json.loads(text, parse_float=Decimal)
+
+
+def test_every_amount_in_json_is_the_exact_product_of_price_and_seconds(
+    fake_fal: FakeFal, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = git_init(tmp_path / "film")
+    for name, color in BASIC_IMAGES.items():
+        make_image(root / name, color=color)
+    base = DRAFTED.split("  - id: rest")[0].replace("in the light of @dawn", "under @dawn")
+    (root / "board.yaml").write_text(base, "utf-8")  # no rest; meet's prompt differs
+    commit_all(root, "base")
+    (root / "board.yaml").write_text(DRAFTED, "utf-8")
+    monkeypatch.chdir(root)
+
+    code, out, err = run("compile", "--no-cache", "--json")
+    assert code == 0, err
+    assert {j["scene"]: j["cost_usd"] for j in exact_json(out)["jobs"]} == EXACT
+    assert '"cost_usd": 0.588' in out  # as written, no float digits
+    code, out, _ = run("plan", "--json")
+    plan = exact_json(out)
+    assert {s["scene"]: s["cost_usd"] for s in plan["scenes"]} == EXACT and plan["cost_usd"] == Decimal("1.344")
+    code, out, _ = run("plan", "--compare", "--json")
+    assert exact_json(out)["totals"] == {"animatic": 0, "draft": Decimal("1.344"), "final": Decimal("6.72")}
+    code, out, _ = run("check", "--no-cache", "--json")
+    profiles = exact_json(out)["files"][0]["profiles"]
+    assert (profiles["draft"]["cost_usd"], profiles["final"]["cost_usd"]) == (Decimal("1.344"), Decimal("6.72"))
+    code, out, _ = run("diff", "--format", "json")
+    assert exact_json(out)["cost_usd"] == Decimal("0.924")  # meet changed (4 s), rest added (7 s)
+    code, out, err = run("render", "--yes", "--json")
+    assert code == 0, err
+    summary = exact_json(out)
+    assert {s["scene"]: s["cost_usd"] for s in summary["scenes"]} == EXACT
+    assert summary["spent_usd"] == Decimal("1.344")
+
+    code, out, _ = run("compile", "--no-cache")  # text keeps cents
+    assert "$0.59" in out and "0.588" not in out
+    assert out.splitlines()[-1].endswith("$1.34 to render in profile 'draft'")

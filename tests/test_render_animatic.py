@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -70,17 +71,19 @@ def test_cut_joins_in_board_order_and_writes_an_otio_timeline(elephant: Path) ->
     assert code == 1
     assert "2 of 2 scenes have no animatic render yet: meet, play; run `storyc render --backend animatic` first" in err
     scenes = render_json()
-    code, out, err = run("cut", "board.yaml", "--backend", "animatic", "-o", "film.mp4", "--otio", "film.otio")
+    timeline = ("--otio-path", "edit/film.otio")
+    code, out, err = run("cut", "board.yaml", "--backend", "animatic", "-o", "film.mp4", *timeline)
     assert code == 0, err
     assert "film.mp4: 2 scenes, 18.00 s" in out
     film = probe(elephant.parent / "film.mp4")
     assert abs(film.seconds - 18) <= 2 / 24
-    timeline = otio.adapters.read_from_file(str(elephant.parent / "film.otio"))
+    timeline = otio.adapters.read_from_file(str(elephant.parent / "edit" / "film.otio"))
     clips = list(timeline.find_clips())
     assert [c.name for c in clips] == ["meet", "play"]
     assert [c.duration().to_seconds() for c in clips] == [8.0, 10.0]
-    meet_file = (elephant.parent / str(scenes["meet"]["path"])).resolve()
-    assert clips[0].media_reference.target_url == meet_file.as_uri()
+    # OTIO's convention (url_utils.url_from_filepath): a relative target_url, posix, no scheme, taken
+    # from the .otio file's folder, so the folder can be moved or sent as a whole
+    assert clips[0].media_reference.target_url == "../" + str(scenes["meet"]["path"])
     assert clips[0].metadata["storyc"]["prompt"].startswith("Scene: a sunlit savanna clearing at dawn")
     assert clips[1].metadata["storyc"]["references"]["@Element1"] == "@ellie"
 
@@ -89,6 +92,15 @@ def test_cut_of_fal_renders_refuses_when_none_exist(elephant: Path) -> None:
     code, _, err = run("cut", "board.yaml")
     assert code == 1
     assert "have no fal render yet: meet, play; run `storyc render` (or `storyc pull`) first" in err
+
+
+def test_cut_after_only_animatics_were_rendered_names_the_animatic_backend(elephant: Path) -> None:
+    render_json()
+    code, _, err = run("cut", "board.yaml")
+    assert code == 1
+    assert "have no fal render yet: meet, play; run `storyc render` (or `storyc pull`) first" in err
+    assert "first, or cut the animatics: `storyc cut --backend animatic`" in err
+    assert not (elephant.parent / "renders" / "cut.mp4").exists()
 
 
 def test_ctrl_c_while_drawing_exits_130_without_a_traceback_or_a_partial_file(elephant: Path) -> None:
@@ -132,3 +144,63 @@ def test_an_unwritable_renders_folder_fails_the_scene_with_its_path_not_a_traceb
     assert result.exit_code == 1
     assert "error: scene 'meet': could not write the animatic (" in result.stderr
     assert "renders/animatic" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_renamed_scene_is_redrawn_with_its_new_id_and_an_unchanged_board_is_not(
+    elephant: Path, tmp_path: Path
+) -> None:
+    from PIL import Image, ImageChops, ImageStat
+
+    from storyc.compile.pipeline import compile_file
+    from storyc.media.animatic import draw_card
+    from storyc.media.video import first_frame
+    from storyc.render.backends.animatic import AnimaticBackend
+
+    before = render_json()
+    assert {s: v["state"] for s, v in render_json().items()} == {"meet": "cached", "play": "cached"}
+    elephant.write_text(elephant.read_text("utf-8").replace("- id: play", "- id: romp"), "utf-8")
+    after = render_json()
+    assert {s: v["state"] for s, v in after.items()} == {"meet": "cached", "romp": "done"}
+    assert after["meet"]["path"] == before["meet"]["path"]
+
+    compiled = compile_file(elephant, "board.yaml", use_cache=False).board
+    assert compiled is not None
+    backend = AnimaticBackend(elephant.parent, compiled.title)
+    romp = backend.scene(next(j for j in compiled.jobs if j.scene == "romp"))
+    first_frame(elephant.parent / str(after["romp"]["path"]), tmp_path / "romp.png")
+    with Image.open(tmp_path / "romp.png") as image:
+        shown = image.convert("RGB")
+
+    def distance(card: Image.Image) -> float:
+        return sum(ImageStat.Stat(ImageChops.difference(shown, card)).mean)
+
+    new_card = draw_card(romp, romp.shots[0])
+    old_card = draw_card(dataclasses.replace(romp, scene_id="play"), romp.shots[0])
+    assert distance(new_card) < distance(old_card)
+
+
+def test_otio_without_a_path_is_written_beside_the_cut_and_travels_with_the_folder(
+    elephant: Path, tmp_path: Path
+) -> None:
+    import opentimelineio as otio
+    from opentimelineio.url_utils import filepath_from_url
+
+    render_json()
+    code, out, err = run("cut", "board.yaml", "--backend", "animatic", "--otio", "--json")
+    assert code == 0, err
+    written = elephant.parent / "renders" / "animatic" / "cut.otio"
+    assert json.loads(out)["otio"] == str(written) and written.is_file()
+    code, out, err = run("cut", "board.yaml", "--backend", "animatic", "-o", "film.mp4", "--otio")
+    assert code == 0, err
+    assert (elephant.parent / "film.otio").is_file()
+    code, _, err = run("cut", "board.yaml", "--backend", "animatic", "-o", "film.otio", "--otio")
+    assert code == 1 and "the timeline and the cut would be the same file" in err
+    assert (elephant.parent / "film.otio").read_text("utf-8").startswith("{")  # the timeline written before
+
+    moved = shutil.move(elephant.parent, tmp_path / "on-the-editors-machine")
+    timeline = otio.adapters.read_from_file(str(Path(moved) / "renders" / "animatic" / "cut.otio"))
+    for clip in timeline.find_clips():
+        url = clip.media_reference.target_url
+        assert not url.startswith(("/", "file:")), url
+        media = Path(moved) / "renders" / "animatic" / filepath_from_url(url)
+        assert probe(media).seconds == clip.duration().to_seconds()

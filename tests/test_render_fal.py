@@ -326,8 +326,42 @@ def test_live_progress_shows_each_scene_state_and_queue_position() -> None:
     out = io.StringIO()
     progress = LiveProgress(["meet", "play"], Console(file=out, force_terminal=True, width=100))
     with progress:
-        progress.update("meet", "queued", "position 3")
+        progress.update("meet", "queued", "3rd in line")
         progress.update("play", "done", "renders/play-abc.mp4")
     text = out.getvalue()
-    assert "meet" in text and "queued" in text and "position 3" in text
+    assert "meet" in text and "queued" in text and "3rd in line" in text
     assert "renders/play-abc.mp4" in text
+
+
+def test_a_queued_scene_shows_its_place_in_line_as_fal_reports_it(fake_fal: FakeFal, board: Path) -> None:
+    """fal's IN_QUEUE status carries `queue_position` (0: next to start); fal_client reads it as
+    Queued(position); the progress view says "queued (2nd in line)" and follows it as the line moves."""
+    import io
+    import re
+
+    from storyc.progress import LineProgress
+
+    fake_fal.concurrency = 1  # one job runs at a time: the other two wait in line
+    fake_fal.job_seconds = 1.0  # long enough that all three are submitted while the first runs, on a busy machine
+    lines = io.StringIO()
+    result = compile_file(board, use_cache=False)
+    assert result.board is not None
+    with fal_session(result.board, result.board.jobs, FAST) as session:
+        summary = session.run(concurrency=3, progress=LineProgress(lines))
+    assert states(summary) == {"meet": "done", "play": "done", "rest": "done"}
+    seen: dict[str, list[str]] = {}
+    for scene, state in re.findall(r"^(\w+): (.*)$", lines.getvalue(), re.M):
+        seen.setdefault(scene, []).append(state)
+    last = next(s for s, states_ in seen.items() if "queued (2nd in line)" in states_)  # the third to start
+    said = seen[last]
+    assert said.index("queued (2nd in line)") < said.index("queued (1st in line)") < said.index("running"), said
+    assert not any("position" in state for states_ in seen.values() for state in states_)
+
+
+def test_places_in_line_read_as_english_ordinals() -> None:
+    from storyc.render.backends.fal import _progress_words
+
+    words = [_progress_words(("queued", n - 1))[1] for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 102, 111)]
+    said = ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "102nd", "111th"]
+    assert words == [f"{w} in line" for w in said]
+    assert _progress_words(("running", None)) == ("running", "")

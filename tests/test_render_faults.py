@@ -162,3 +162,68 @@ def test_killed_between_acceptance_and_the_answer_is_unknown_and_not_resent(fake
     summary = render(board)
     assert states(summary) == {"meet": "unknown", "rest": "done"}
     assert fake_fal.accepted_count() == 2  # meet once (the killed run's), rest once
+
+
+# --- fal's answers read by what they prove (408 and 409 on submit; status retries bounded) -------
+
+
+def test_a_408_on_submit_proves_not_taken_and_is_sent_again_once(fake_fal: FakeFal, board: Path) -> None:
+    fake_fal.fail_next("submit", 408)  # fal timed out reading one request: it took nothing
+    first = render(board)
+    assert states(first) == {"meet": "done", "rest": "done"}
+    assert fake_fal.count("submit") == 3 and fake_fal.accepted_count() == 2  # one POST again, one job each
+
+
+def test_a_408_twice_is_not_sent_a_third_time_and_costs_nothing(fake_fal: FakeFal, board: Path) -> None:
+    fake_fal.fail_next("submit", 408, count=100)
+    first = render(board)
+    assert states(first) == {"meet": "failed", "rest": "failed"}
+    assert all("timed out reading the request twice" in (r.error or "") for r in first.results)
+    assert all("nothing was paid" in (r.error or "") for r in first.results) and first.spent == 0
+    assert fake_fal.count("submit") == 4 and fake_fal.accepted_count() == 0  # two POSTs a scene
+    assert read(lock_path(board)).renders == {}
+
+
+@pytest.mark.parametrize("taken", [True, False], ids=["fal-took-it", "fal-did-not"])
+def test_a_409_on_submit_is_unknown_never_a_refusal_that_pays_again(
+    fake_fal: FakeFal, board: Path, taken: bool
+) -> None:
+    """A conflict does not prove "not accepted" (it may be with the very job fal took): `unknown`."""
+    fake_fal.fail_next("submit", 409, count=2, after_processing=taken)
+    first = render(board)
+    assert states(first) == {"meet": "unknown", "rest": "unknown"}
+    assert lock_states(board) == {"meet": "unknown", "rest": "unknown"}
+    assert fake_fal.count("submit") == 2  # neither storyc nor fal_client sent one again
+    accepted = fake_fal.accepted_count()
+    assert accepted == (2 if taken else 0)
+    fake_fal.clear_faults()
+    again = render(board)
+    assert states(again) == {"meet": "unknown", "rest": "unknown"}
+    assert fake_fal.accepted_count() == accepted  # nothing paid twice: the rerun sends nothing
+
+
+STATUS_FAULTS: dict[str, Callable[[FakeFal], None]] = {
+    "408": lambda fal: fal.fail_next("status", 408, count=1000),
+    "409": lambda fal: fal.fail_next("status", 409, count=1000),
+    "429": lambda fal: fal.fail_next("status", 429, count=1000),
+    "ingress 503": lambda fal: fal.fail_next("status", 503, count=1000, ingress=True),
+}
+
+
+@pytest.mark.parametrize("fault", STATUS_FAULTS)
+def test_a_failing_status_costs_a_bounded_number_of_gets_then_the_job_waits(
+    fake_fal: FakeFal, board: Path, fault: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What fal_client retries on status (408, 409, 429, ingress 5xx) is retried by one policy,
+    storyc's: `Retrying.attempts` GETs per check, not fal_client's 10 inside each of them."""
+    from fakefal.plugin import fast_retries
+
+    fast_retries(monkeypatch)  # were fal_client's own retries still nested, they would be quick to count
+    STATUS_FAULTS[fault](fake_fal)
+    first = render(board)
+    assert states(first) == {"meet": "submitted", "rest": "submitted"}  # a paid job is never failed by this
+    assert fake_fal.count("status") == 2 * FAST.retrying.attempts  # per scene: one check, 4 GETs
+    fake_fal.clear_faults()
+    again = render(board)
+    assert states(again) == {"meet": "done", "rest": "done"} and again.spent == 0
+    assert fake_fal.accepted_count() == 2

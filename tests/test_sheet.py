@@ -390,3 +390,52 @@ def test_profile_lanes_in_headless_chromium(tmp_path: Path, monkeypatch: pytest.
     assert [float(d) for d in durations[1].split()] == pytest.approx([8, 8, 8, 7, 7], abs=0.05)
     screenshot(page, "sheet-profiles.png", flags, height=1300)
     assert time.monotonic() - started < 60, "chromium took too long"
+
+
+# Each video's picture box (the `.screen` it plays in) and the video element as laid out: the picture must
+# have the video's own aspect, and the player's controls must sit below it, not over its first frame.
+SCREEN_PROBE = """<script>
+addEventListener('load', () => {
+  document.body.dataset.screens = [...document.querySelectorAll('video')].map(v => {
+    const screen = (v.closest('.screen') || v).getBoundingClientRect(), box = v.getBoundingClientRect();
+    const lane = v.closest('.lane'), poster = v.poster.startsWith('data:image/jpeg') ? 'poster' : 'none';
+    const where = v.closest('section').dataset.scene + '/' + (lane ? lane.dataset.lane : '-');
+    return [where, screen.width, screen.height, screen.top - box.top, box.bottom - screen.bottom, box.width,
+            poster].join(':');
+  }).join(' ');
+});</script>"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+@pytest.mark.parametrize("with_profiles", [True, False], ids=["lanes", "one-video"])
+def test_a_vertical_video_plays_in_a_9_16_box_with_its_controls_below_the_picture(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_profiles: bool
+) -> None:
+    assert CHROMIUM is not None
+    text = BASIC_BOARD.replace("  - id: play\n", '  - id: play\n    aspect_ratio: "9:16"\n')
+    if with_profiles:
+        text = text.replace("characters:", PROFILES.replace('    aspect_ratio: "1:1"\n', ""), 1)
+    board = make_project(tmp_path / "film", text, BASIC_IMAGES)
+    monkeypatch.chdir(board.parent)
+    assert run("render", "--backend", "animatic")[0] == 0  # meet 16:9 (1280x720), play 9:16 (720x1280)
+    page = tmp_path / "sheet.html"
+    assert run("sheet", "-o", str(page))[0] == 0
+    probed = page.with_name("probe.html")
+    probed.write_text(page.read_text("utf-8").replace("</body>", SCREEN_PROBE + "</body>"), "utf-8")
+    dom = subprocess.run(
+        [CHROMIUM, *chromium_flags(tmp_path), "--dump-dom", probed.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    screens = re.search(r'data-screens="([^"]*)"', dom)
+    assert screens, "the probe did not run"
+    laid_out = {s.split(":")[0]: s.split(":")[1:] for s in screens[1].split()}
+    assert sorted(laid_out) == (["meet/animatic", "play/animatic"] if with_profiles else ["meet/-", "play/-"])
+    for where, (screen_w, screen_h, above, below, box_w, poster) in laid_out.items():
+        assert poster == "poster", where
+        aspect = 9 / 16 if where.startswith("play") else 16 / 9  # the animatics: 720x1280 and 1280x720
+        assert float(screen_w) / float(screen_h) == pytest.approx(aspect, abs=0.01), where
+        assert float(above) == 0 and float(box_w) == float(screen_w), where  # the picture fills the screen's top
+        assert float(below) >= 56, where  # room for Chromium's control bar (buttons and timeline) under the picture

@@ -33,6 +33,7 @@ from storyc.team.store import (
     DEFAULT_LEASE,
     ClaimInfo,
     DoneRecord,
+    Holder,
     StoreError,
     TeamStore,
     open_team_store,
@@ -235,6 +236,22 @@ def test_submitted_claim_blocks_even_when_expired(url: str) -> None:
     assert bob.lookup(KEY) == blocker
 
 
+def test_notes_written_to_the_store_never_carry_the_fal_key(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reason is fal's words (they may echo the key), and the store is read by the whole team."""
+    key_id, secret = "team-key-id-0123", "team-key-secret-4567"
+    monkeypatch.setenv("FAL_KEY", f"{key_id}:{secret}")
+    alice = open_team_store(url)
+    for mark in (alice.mark_unknown, alice.mark_released):
+        won, mine = alice.claim(KEY if mark == alice.mark_unknown else OTHER_KEY, "alice", EXPIRED)
+        assert won and isinstance(mine, ClaimInfo)
+        mark(mine, f"HTTP 409: conflict for key {key_id}:{secret}, id {key_id}")
+    import obstore
+
+    notes = [bytes(obstore.get(alice._store, m["path"]).bytes()).decode() for m in obstore.list(alice._store).collect()]
+    reasons = [json.loads(n)["reason"] for n in notes if "reason" in n]
+    assert reasons == ["HTTP 409: conflict for key [redacted], id [redacted]"] * 2
+
+
 def test_unknown_claim_blocks_even_when_expired(url: str) -> None:
     alice, bob = open_team_store(url), open_team_store(url)
     won, mine = alice.claim(KEY, "alice", EXPIRED)
@@ -258,6 +275,66 @@ def test_a_late_submit_on_an_older_claim_still_blocks(url: str) -> None:
     won, blocker = carol.claim(KEY, "carol", LONG)
     assert not won and isinstance(blocker, ClaimInfo)
     assert (blocker.n, blocker.request_id) == (1, "req-late")
+
+
+HOLDER = Holder("laptop", 4242, "boot/pid:[1]/777", 0.5, 2.0)
+
+
+def test_a_claim_records_its_holder_and_its_newest_heartbeat(url: str) -> None:
+    alice, bob = open_team_store(url), open_team_store(url)
+    won, mine = alice.claim(KEY, "alice", LONG, holder=HOLDER)
+    assert won and isinstance(mine, ClaimInfo) and mine.holder == HOLDER and mine.beats == 0
+    for k in (1, 2, 3, 3):  # a beat written twice (a retried request that landed) is the same news
+        alice.beat(mine, k)
+    seen = bob.lookup(KEY)
+    assert isinstance(seen, ClaimInfo) and (seen.n, seen.holder, seen.beats) == (1, HOLDER, 3)
+    assert ClaimInfo.from_json(mine.to_json()) == mine
+
+
+@pytest.mark.parametrize(
+    "holder",
+    [None, "laptop", {"host": "laptop", "pid": 1, "process": "", "beat_every": 5, "dead_after": 2}, {"pid": "1"}],
+)
+def test_a_claim_without_a_usable_holder_is_judged_by_its_lease(holder: object) -> None:
+    """Written by an older storyc (no holder), or by hand: nobody may take it for dead before its lease ends."""
+    at = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+    mine = ClaimInfo(KEY, 1, "alice", at, at + timedelta(minutes=15))
+    data = json.loads(mine.to_json())
+    assert "holder" not in data
+    data["holder"] = holder
+    assert ClaimInfo.from_json(json.dumps(data)).holder is None
+
+
+def test_a_claim_judged_gone_is_taken_over_and_its_holder_then_sends_nothing(url: str) -> None:
+    alice, bob = open_team_store(url), open_team_store(url)
+    won, first = alice.claim(KEY, "alice", LONG, holder=HOLDER)
+    assert won and isinstance(first, ClaimInfo)
+    assert bob.claim(KEY, "bob", LONG, gone=lambda claim: False) == (False, first)
+    won, second = bob.claim(KEY, "bob", LONG, gone=lambda claim: claim.owner == "alice")  # within its lease
+    assert won and isinstance(second, ClaimInfo) and second.n == 2
+    assert alice.mark_sending(first) is False  # alive after all (a lid closed for a minute): she must not send
+    assert bob.mark_sending(second) is True
+    found = alice.lookup(KEY)
+    assert isinstance(found, ClaimInfo) and (found.n, found.sending, found.owner) == (2, True, "bob")
+
+
+def test_a_claim_sending_stops_the_clone_that_took_the_key_over(url: str) -> None:
+    """Alice's `.sending` lands after bob judged her gone and claimed, before bob looks again: bob must not send."""
+    import obstore
+
+    alice, bob = open_team_store(url), open_team_store(url)
+    won, first = alice.claim(KEY, "alice", LONG, holder=HOLDER)
+    assert won and isinstance(first, ClaimInfo)
+    won, second = bob.claim(KEY, "bob", LONG, gone=lambda claim: True)
+    assert won and isinstance(second, ClaimInfo) and second.n == 2
+    # Alice writes `.sending` (the first half of her mark_sending), then bob checks before alice does.
+    note = b'{"sent_at": "2026-12-03T10:00:00Z"}'
+    obstore.put(alice._store, f"claims/{KEY.removeprefix('sha256:')}/1.sending.json", note)
+    assert bob.mark_sending(second) is False  # bob stands back (and releases claim 2)...
+    assert alice.mark_sending(first) is True  # ...so alice, looking after him, sends: one submit in all
+    found = bob.lookup(KEY)
+    assert isinstance(found, ClaimInfo) and (found.n, found.sending) == (1, True)
+    assert bob.claim(KEY, "bob", LONG, gone=lambda claim: True) == (False, found)  # sending: never taken over
 
 
 def test_claim_race_between_threads(url: str) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from storyc.commands import EXIT_OK, EXIT_PROBLEMS
 from storyc.commands._board import compile_profiles, compiled_jobs
+from storyc.compile.compiler import money
 from storyc.diagnostics import StorycError
 from storyc.report import Output, plural
 
@@ -58,7 +59,7 @@ def gc(
                         "scene": d.render.scene,
                         "state": d.render.state,
                         "endpoint": d.render.endpoint,
-                        "cost_usd": float(d.render.cost_usd),
+                        "cost_usd": d.render.cost_usd,
                         "path": d.render.video.path if d.render.video else None,
                     }
                     for d in dropped
@@ -69,7 +70,7 @@ def gc(
         return EXIT_OK
     for d in dropped:
         video = d.render.video.path if d.render.video and d.render.video.path else "no local file"
-        out.echo(f"  {d.render.scene:<12} {d.render.state:<9} ${d.render.cost_usd}  {d.key[:19]}  {video}")
+        out.echo(f"  {d.render.scene:<12} {d.render.state:<9} {money(d.render.cost_usd)}  {d.key[:19]}  {video}")
     verb = "would drop" if dry_run else "dropped"
     kept_names = [each.profile for each in kept if each.profile is not None]
     scope = f" in profile {', '.join(kept_names)}" if profiles else ""

@@ -269,6 +269,19 @@ def thumbnail(path: Path) -> Image.Image | None:
     return _cached_thumbnail(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
 
 
+def first_frame_image(path: Path, px: int) -> Image.Image | None:
+    """A video's first frame (what a player shows before it plays), upright, at its full size unless it is
+    at least twice `px` a side; None if unreadable.  Not `thumbnail`'s representative frame: a poster is
+    the frame the video opens on."""
+    try:
+        with tempfile.TemporaryDirectory(prefix="storyc-frame-") as tmp:
+            png = Path(tmp) / "frame.png"
+            video.first_frame(path, png)
+            return _load_rgb(png, px)
+    except (OSError, video.VideoError):
+        return None
+
+
 @functools.lru_cache(maxsize=64)
 def _cached_thumbnail(path: str, mtime_ns: int, size: int) -> Image.Image | None:
     try:

@@ -15,7 +15,7 @@ longer audio track).
 from __future__ import annotations
 
 import contextlib
-import functools
+import os
 import statistics
 import subprocess
 import tempfile
@@ -26,8 +26,10 @@ from pathlib import Path
 from typing import Literal
 
 from storyc.diagnostics import StorycError
+from storyc.ffmpeg import ffmpeg_exe as ffmpeg_exe  # where it used to be
+from storyc.ffmpeg import quiet_command
 from storyc.files import sha256_file
-from storyc.fsutil import atomic_path
+from storyc.fsutil import DISK_REFUSALS, atomic_path
 
 JoinMode = Literal["copy", "reencode"]
 FramePosition = Literal["first", "last"]
@@ -81,19 +83,10 @@ class _Media:
 # --------------------------------------------------------------------------- running ffmpeg
 
 
-@functools.lru_cache(maxsize=1)
-def ffmpeg_exe() -> str:
-    """The path of the ffmpeg binary bundled with imageio-ffmpeg."""
-    import imageio_ffmpeg
-
-    return str(imageio_ffmpeg.get_ffmpeg_exe())
-
-
 def run_ffmpeg(args: Sequence[str], *, what: str) -> str:
     """Run ffmpeg quietly with `args`; return its stdout or raise VideoError with the tail of stderr."""
-    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", *args]
     try:
-        proc = subprocess.run(cmd, capture_output=True, check=False)
+        proc = subprocess.run(quiet_command(args), capture_output=True, check=False)
     except OSError as exc:
         raise VideoError(f"{what}: cannot run ffmpeg ({exc})") from exc
     stderr = proc.stderr.decode("utf-8", "replace").strip()
@@ -105,11 +98,26 @@ def run_ffmpeg(args: Sequence[str], *, what: str) -> str:
 
 @contextlib.contextmanager
 def atomic_output(target: Path, suffix: str | None = None) -> Iterator[Path]:
-    """A temporary path for ffmpeg to write, renamed over `target` only when ffmpeg wrote something."""
+    """A temporary path for ffmpeg to write, renamed over `target` only when ffmpeg wrote something.
+
+    ffmpeg failing because the disk refused its output (full, read-only) raises that `OSError`, naming
+    `target`, as any other write storyc makes would: not ffmpeg's lines about trailers and packets.
+    """
     with atomic_path(target, suffix) as tmp:
-        yield tmp
+        try:
+            yield tmp
+        except VideoError as exc:
+            refused = _disk_refusal(str(exc))
+            if refused is None:
+                raise
+            raise OSError(refused, os.strerror(refused), str(target)) from exc
         if not tmp.is_file() or tmp.stat().st_size == 0:
             raise VideoError(f"{target}: ffmpeg wrote nothing")
+
+
+def _disk_refusal(ffmpeg_says: str) -> int | None:
+    """The errno of a disk refusal ffmpeg reports (it prints the C library's `strerror`), or None."""
+    return next((code for code in DISK_REFUSALS if os.strerror(code) in ffmpeg_says), None)
 
 
 # --------------------------------------------------------------------------- probing

@@ -7,6 +7,7 @@ than cutting a film with a hole in it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,17 @@ def _existing(path: Path) -> Path | None:
     return path if path.is_file() else None
 
 
+def _what_to_run(board: CompiledBoard, backend: str) -> str:
+    """The command that makes the missing renders; after a free preview, also the cut that works today."""
+    if backend == "animatic":
+        return "`storyc render --backend animatic` first"
+    named = f" --profile {board.profile}" if board.profile is not None and not board.is_default_profile else ""
+    hint = f"`storyc render{named}` (or `storyc pull{named}`) first"
+    if all(path is not None for _, path in rendered_files(board, "animatic")):
+        hint += f", or cut the animatics: `storyc cut{named} --backend animatic`"
+    return hint
+
+
 def clips(board: CompiledBoard, backend: str) -> list[Clip]:
     """The clips of the cut, probed; CutError naming every scene without a render."""
     from storyc.media.video import probe
@@ -57,14 +69,9 @@ def clips(board: CompiledBoard, backend: str) -> list[Clip]:
     found = rendered_files(board, backend)
     missing = [job.scene for job, path in found if path is None]
     if missing:
-        named = f" --profile {board.profile}" if board.profile is not None and not board.is_default_profile else ""
-        hint = (
-            "`storyc render --backend animatic`"
-            if backend == "animatic"
-            else f"`storyc render{named}` (or `storyc pull{named}`)"
-        )
         count = f"{len(missing)} of {len(found)} scenes"
-        raise CutError(f"{count} have no {backend} render yet: {', '.join(missing)}; run {hint} first")
+        run = _what_to_run(board, backend)
+        raise CutError(f"{count} have no {backend} render yet: {', '.join(missing)}; run {run}")
     return [Clip(job, path, probe(path).seconds) for job, path in found if path is not None]
 
 
@@ -80,7 +87,8 @@ def cut(board: CompiledBoard, backend: str, out: Path) -> tuple[list[Clip], str]
 def write_otio(board: CompiledBoard, parts: Sequence[Clip], out: Path, fps: float = 24.0) -> None:
     """An OpenTimelineIO timeline: one clip per scene, named by its id, with its prompt as metadata.
 
-    Media are absolute file:// URLs, which Resolve's and Premiere's OTIO adapters open directly.
+    Media are URLs relative to `out`'s folder (OpenTimelineIO's convention: a posix path, no scheme), so
+    the timeline still finds them when the folder is moved or copied to an editor's machine.
     """
     import opentimelineio as otio
 
@@ -92,12 +100,25 @@ def write_otio(board: CompiledBoard, parts: Sequence[Clip], out: Path, fps: floa
     for part in parts:
         duration = otio.opentime.RationalTime(round(part.seconds * fps), fps)
         available = otio.opentime.TimeRange(otio.opentime.RationalTime(0, fps), duration)
-        reference = otio.schema.ExternalReference(target_url=part.path.resolve().as_uri(), available_range=available)
+        reference = otio.schema.ExternalReference(target_url=_media_url(part.path, out), available_range=available)
         clip = otio.schema.Clip(name=part.job.scene, media_reference=reference, source_range=available)
         clip.metadata["storyc"] = _clip_metadata(part.job)
         track.append(clip)
     timeline.metadata["storyc"] = {"storyboard": board.storyboard}
     atomic_write_bytes(out, otio.adapters.write_to_string(timeline, "otio_json").encode("utf-8"))
+
+
+def _media_url(media: Path, timeline: Path) -> str:
+    """`media` relative to the timeline's folder, as OpenTimelineIO writes relative paths (its own
+    url_utils.url_from_filepath, as its otiod bundles do); an absolute file:// URL only when no relative
+    path exists (another drive on Windows)."""
+    from opentimelineio.url_utils import url_from_filepath
+
+    try:
+        relative = os.path.relpath(media.resolve(), timeline.resolve().parent)
+    except ValueError:
+        return media.resolve().as_uri()
+    return str(url_from_filepath(Path(relative).as_posix()))
 
 
 def _clip_metadata(job: Job) -> dict[str, Any]:

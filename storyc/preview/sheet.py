@@ -20,7 +20,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from storyc.compile.compiler import VIDEO_INPUT_CAVEAT, CompiledBoard, Job
 from storyc.compile.endpoints import tier_name
@@ -28,6 +28,9 @@ from storyc.compile.model import is_url
 from storyc.compile.view import RefView, ShotView
 from storyc.lock.lockfile import Lock
 from storyc.render.inventory import SceneStatus, scene_status
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 K = TypeVar("K", bound=Hashable)
 
@@ -182,7 +185,7 @@ def render_sheet(
     scenes = [
         {
             **_scene_view(job, by_scene.get(job.scene), videos.get(job.scene), thumbs, out.parent),
-            "poster": posters.get(job.scene),
+            "screen": _screen(posters.get(job.scene), job.view.aspect_ratio),
             "lanes": lane_views.get(job.scene, []),
         }
         for job in board.jobs
@@ -224,7 +227,7 @@ def _lane_views(lanes: ProfileLanes, shown: str | None, html_dir: Path) -> dict[
     }
 
 
-def _lane_view(lane: Lane, shown: str | None, html_dir: Path, poster: str | None) -> dict[str, Any]:
+def _lane_view(lane: Lane, shown: str | None, html_dir: Path, poster: Poster | None) -> dict[str, Any]:
     job = lane.job
     src = video_src(lane.video, html_dir) if lane.video else None
     view: dict[str, Any] = {
@@ -235,7 +238,7 @@ def _lane_view(lane: Lane, shown: str | None, html_dir: Path, poster: str | None
         "detail": lane.detail,
         "video": src,
         "video_label": urllib.parse.unquote(src) if src else None,  # as people read paths
-        "poster": poster,
+        "screen": _screen(poster, job.view.aspect_ratio if job else None),
         "cost": None,  # the animatic is free; a profile that does not compile has no price
         "price_caveat": None,
         "to_pay": False,
@@ -251,6 +254,15 @@ def _lane_view(lane: Lane, shown: str | None, html_dir: Path, poster: str | None
             "endpoint": job.endpoint,
         }
     return view
+
+
+def _screen(poster: Poster | None, aspect_ratio: str | None) -> dict[str, Any]:
+    """The box a video plays in: its first frame as the poster, and the video's shape (else the request's
+    aspect ratio, "9:16"), so a vertical video is not squeezed into a landscape box."""
+    if poster is not None:
+        return {"poster": poster.uri, "width": poster.width, "height": poster.height}
+    width, _, height = (aspect_ratio or "16:9").partition(":")
+    return {"poster": None, "width": int(width), "height": int(height)}
 
 
 def _scene_view(
@@ -313,15 +325,34 @@ def video_src(video: Path, html_dir: Path) -> str:
     return urllib.parse.quote(Path(relative).as_posix())
 
 
-def _posters(videos: Mapping[K, Path]) -> dict[K, str | None]:
-    """Each video's first frame as a data URI, a few ffmpeg processes at a time (about 0.1 s each)."""
+@dataclass(frozen=True)
+class Poster:
+    """A video's first frame, shown before it plays, and the video's size: its box on the page takes that shape."""
+
+    uri: str  # a JPEG data URI, at most POSTER_PX a side
+    width: int
+    height: int
+
+
+def _posters(videos: Mapping[K, Path]) -> dict[K, Poster | None]:
+    """Each video's first frame as a poster, a few ffmpeg processes at a time (about 0.1 s each)."""
     from concurrent.futures import ThreadPoolExecutor
 
     if not videos:
         return {}
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1, len(videos))) as pool:
-        made = pool.map(lambda path: _data_uri(path, POSTER_PX), videos.values())
+        made = pool.map(_poster, videos.values())
         return dict(zip(videos, made, strict=True))
+
+
+def _poster(video: Path) -> Poster | None:
+    from storyc.media.animatic import first_frame_image
+
+    image = first_frame_image(video, POSTER_PX) if video.is_file() else None
+    if image is None:
+        return None
+    width, height = image.size
+    return Poster(_jpeg_uri(image, POSTER_PX), width, height)
 
 
 class _Thumbnails:
@@ -340,13 +371,17 @@ class _Thumbnails:
 
 
 def _data_uri(path: Path, px: int) -> str | None:
-    """A JPEG data URI of an image (or a video's first frame) at most `px` a side; None if unreadable."""
+    """A JPEG data URI of an image (or a representative frame of a video) at most `px` a side; None if unreadable."""
     from storyc.media.animatic import thumbnail
 
     image = thumbnail(path) if path.is_file() else None
     if image is None:
         return None
-    image = image.convert("RGB")  # a copy: the cached thumbnail is shared
+    return _jpeg_uri(image.convert("RGB"), px)  # a copy: the cached thumbnail is shared
+
+
+def _jpeg_uri(image: Image.Image, px: int) -> str:
+    """`image` (which this shrinks in place) as a JPEG data URI at most `px` a side."""
     image.thumbnail((px, px))
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=80)

@@ -21,6 +21,9 @@ the ledger owns the money rules:
 - A paid job stays resumable until the service says otherwise: transient
   errors (`Pending`) and a 404 soon after sending leave it `submitted`.
 - Scenes with identical requests share one render per run.
+- Every other request paid for a key (`also_paid`: two clones each submitted it,
+  and a merge kept both) is resumed too and its video fetched to a file of its
+  own, at no cost; the key is never submitted again while one of them may finish.
 - A request that was never accepted (`NotSent`, `Refused`) leaves no entry:
   nothing was paid, and the lock says nothing false about it.
 """
@@ -35,9 +38,22 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from storyc.compile.compiler import Job
+from storyc.compile.compiler import Job, money
 from storyc.diagnostics import StorycError
-from storyc.lock.lockfile import Lock, LockError, LockStore, Render, Upload, Video, now_utc, video_path, video_target
+from storyc.fsutil import why_not_written
+from storyc.lock.lockfile import (
+    Lock,
+    LockError,
+    LockStore,
+    Render,
+    Upload,
+    Video,
+    also_paid_video_path,
+    now_utc,
+    video_path,
+    video_target,
+)
+from storyc.lock.merge import settle
 from storyc.render.backends.base import Gone, JobFailed, NoAnswer, NotSent, Pending, Refused, RemoteVideo, RenderService
 from storyc.render.plan import Plan, PlanItem, plan_with_lock
 from storyc.render.run import Interrupted, RunContext, SceneResult
@@ -92,7 +108,7 @@ class Ledger:
 
     def prepare(self, plan: Plan) -> None:
         """Refuse before anything is sent when the service would need a key and there is none."""
-        if any(i.action in ("render", "resume") for i in plan.items):
+        if any(i.action in ("render", "resume") or _others_pending(i.previous) for i in plan.items):
             self.service.check_credentials()
 
     def run(self, item: PlanItem, ctx: RunContext) -> SceneResult:
@@ -103,7 +119,8 @@ class Ledger:
             first = self._handled.get(key)
             if first is not None:
                 return _shared(item, first)
-            result = self._run(item, ctx.scene(item.scene))
+            scene_ctx = ctx.scene(item.scene)
+            result = self._other_requests(item.job, self._run(item, scene_ctx), scene_ctx)
             self._handled[key] = result
             return result
 
@@ -216,26 +233,48 @@ class Ledger:
         except NotSent as exc:
             return self._not_sent(job, str(exc))
         ctx.check()
-        claim: ClaimInfo | None = None
-        if self.team is not None:  # claimed only now, after uploads: the lease covers just the submit
-            decided = self._through_team(job, ctx, claim=True)
-            if isinstance(decided, SceneResult):
-                return decided
-            claim = decided
+        while True:
+            claim: ClaimInfo | None = None
+            if self.team is not None:  # claimed only now, after uploads: the lease covers just the submit
+                decided = self._through_team(job, ctx, claim=True)
+                if isinstance(decided, SceneResult):
+                    return decided
+                claim = decided
+            try:
+                sent = self._send(job, ctx, urls, claim)
+            finally:
+                if claim is not None and self.team is not None:
+                    self.team.let_go(claim)  # its answer is written, or nothing was sent: no more heartbeats
+            if sent is not None:  # None: another clone took the key over first: ask the store again
+                break
+        if isinstance(sent, SceneResult):
+            return sent
+        return self._finish(job, sent, ctx, spent=job.cost_usd, resumed=False)
+
+    def _send(
+        self, job: Job, ctx: RunContext, urls: dict[str, str], claim: ClaimInfo | None
+    ) -> SceneResult | Render | None:
+        """Intent, submit, answer, each recorded before the next step: the submitted render, or how it ended.
+
+        None when the claim was taken over before anything was sent (see `TeamLayer.sending`).
+        """
         previous = self.store.lock.renders.get(job.key)
         intent = Render(job.scene, job.endpoint, "intent", job.seconds, job.cost_usd, sent_at=now_utc())
         try:
             self.store.set_render(job.key, intent)  # write-ahead: a kill from here on is seen as `unknown`
         except OSError as exc:
-            return self._not_sent(job, f"could not write the lock file ({_os_error(exc)})")
+            return self._not_sent(job, f"could not write the lock file ({why_not_written(exc)})")
         if claim is not None and self.team is not None:
             from storyc.team.store import StoreError
 
             try:
-                self.team.sending(claim)  # write-ahead in the store too: other clones never re-send it
+                still_mine = self.team.sending(claim)  # write-ahead in the store too: other clones never re-send it
             except StoreError as exc:
                 self._restore(job.key, previous)
                 return self._not_sent(job, f"the team store can't be used ({exc}); `--no-store` renders without it")
+            if not still_mine:
+                self._restore(job.key, previous)
+                return None
         ctx.progress.update(job.scene, "submitting")
         try:
             request_id = self.service.submit(job.endpoint, job.arguments_with(lambda f: urls[f.sha256]), ctx)
@@ -259,7 +298,7 @@ class Ledger:
         if not self._record(job, submitted, request_id=request_id):
             error = self._unrecorded_error(request_id)
             return SceneResult(job.scene, job.key, "submitted", request_id, spent=job.cost_usd, error=error)
-        return self._finish(job, submitted, ctx, spent=job.cost_usd, resumed=False)
+        return submitted
 
     def _finish(self, job: Job, render: Render, ctx: RunContext, *, spent: Decimal, resumed: bool) -> SceneResult:
         """From an accepted request to a verified file on disk."""
@@ -285,7 +324,7 @@ class Ledger:
         except (Pending, LockError) as exc:  # LockError: the lock's video path was refused
             return self._still_submitted(job, render, spent, str(exc))
         except OSError as exc:  # a full disk, a read-only renders/: the job is paid, only the file is missing
-            return self._still_submitted(job, render, spent, f"could not write the video ({_os_error(exc)})")
+            return self._still_submitted(job, render, spent, f"could not write the video ({why_not_written(exc)})")
         except JobFailed as exc:
             self._record(job, replace(render, state="failed", error=str(exc)), request_id=render.request_id)
             ctx.progress.update(job.scene, "failed", str(exc))
@@ -294,7 +333,7 @@ class Ledger:
             return SceneResult(job.scene, job.key, "failed", render.request_id, error=str(exc), location=location)
         self._record(job, done, request_id=render.request_id)
         path = done.video.path if done.video else None
-        if self.team is not None and path is not None:
+        if self.team is not None and path is not None and not self._is_other_request(job.key, render):
             self.team.share(job.key, done, self.board_dir / path)
         ctx.progress.update(job.scene, "done", path or "")
         return SceneResult(job.scene, job.key, "done", render.request_id, path=path, spent=spent)
@@ -323,7 +362,7 @@ class Ledger:
         video = render.video
         assert video is not None
         if self.team is not None:
-            relative = video.path or video_path(job.scene, job.key)
+            relative = video.path or self._new_video_path(job, render)
             size, why_not = self.team.try_fetch(video.sha256, video_target(self.board_dir, relative))
             if size is not None:
                 return replace(render, video=replace(video, path=relative))
@@ -333,10 +372,61 @@ class Ledger:
     def _download(self, job: Job, render: Render, ctx: RunContext) -> Render:
         video = render.video
         assert video is not None
-        relative = video.path or video_path(job.scene, job.key)
+        relative = video.path or self._new_video_path(job, render)
         target = video_target(self.board_dir, relative)
         got = self.service.download(RemoteVideo(video.url, video.bytes), target, ctx, sha256=video.sha256)
         return replace(render, state="done", video=replace(video, bytes=got.bytes, sha256=got.sha256, path=relative))
+
+    def _new_video_path(self, job: Job, render: Render) -> str:
+        """Where a request's video goes: the key's own file, or one of its own for another paid request."""
+        if render.request_id is not None and self._is_other_request(job.key, render):
+            return also_paid_video_path(job.scene, job.key, render.request_id)
+        return video_path(job.scene, job.key)
+
+    def _is_other_request(self, key: str, render: Render) -> bool:
+        entry = self.store.lock.renders.get(key)
+        return entry is not None and render.request_id in entry.also_paid
+
+    # --- other requests paid for the same key -------------------------------------------------
+
+    def _other_requests(self, job: Job, result: SceneResult, ctx: RunContext) -> SceneResult:
+        """Every other request fal accepted for this key (two clones each paid for it, and a merge kept both):
+        resumed and its video fetched, at no cost and never submitted again.  The entry stays the request
+        that finished first; when the scene's own request failed or was lost, a finished other takes its place.
+        """
+        handled = {result.request_id}
+        while True:  # the entry is read again each time: a request that settles can change which is its own
+            entry = self.store.lock.renders.get(job.key)
+            if entry is None or not entry.also_paid:
+                return result
+            waiting = [r for rid, r in entry.requests().items() if rid not in handled and self._unsettled(r)]
+            if not waiting:
+                break
+            handled.add(waiting[0].request_id)
+            self._settle_request(job, waiting[0], ctx)
+        if result.state not in ("done", "cached") and entry.state == "done" and entry.video is not None:
+            path = entry.video.path
+            result = replace(result, state="done", request_id=entry.request_id, path=path, error=None)
+        notes = [r.also_paid_note() for r in entry.also_paid.values()]
+        return replace(result, notes=(*result.notes, *notes))
+
+    def _unsettled(self, render: Render) -> bool:
+        """Still to resume (submitted), or done but its video is not on disk here."""
+        if render.state == "submitted":
+            return True
+        video = render.video if render.state == "done" else None
+        return video is not None and (video.path is None or not (self.board_dir / video.path).exists())
+
+    def _settle_request(self, job: Job, render: Render, ctx: RunContext) -> None:
+        if render.state == "submitted":
+            self._finish(job, render, ctx, spent=Decimal("0"), resumed=True)
+            return
+        try:
+            self._record(job, self._download_again(job, render, ctx), request_id=render.request_id)
+        except (Gone, Pending, LockError, OSError) as exc:
+            self.notes.append(
+                f"scene '{job.scene}': the video of request {render.request_id} (also paid) could not be fetched: {exc}"
+            )
 
     def _upload_assets(self, job: Job, ctx: RunContext) -> dict[str, str]:
         urls: dict[str, str] = {}
@@ -355,7 +445,7 @@ class Ledger:
                 try:
                     self.store.set_upload(local.sha256, Upload(url, now_utc()))
                 except OSError as exc:  # only a cache of URLs: worth saying, not worth stopping for
-                    self.notes.append(f"could not record the upload of {local.written} ({_os_error(exc)})")
+                    self.notes.append(f"could not record the upload of {local.written} ({why_not_written(exc)})")
                 urls[local.sha256] = url
         return urls
 
@@ -364,12 +454,12 @@ class Ledger:
     def _record(self, job: Job, render: Render, *, request_id: str | None) -> bool:
         """Write one state to the lock; when that fails after fal accepted, say which request it was."""
         try:
-            self.store.set_render(job.key, render)
+            self.store.update(lambda lock: _with_request(lock, job.key, render))
         except OSError as exc:
             if request_id is not None:
                 self.notes.append(
                     f"scene '{job.scene}': fal accepted request {request_id} ({job.endpoint}) but the lock "
-                    f"could not be written ({_os_error(exc)}); keep this id: it is paid for"
+                    f"could not be written ({why_not_written(exc)}); keep this id: it is paid for"
                 )
             return False
         return True
@@ -388,7 +478,7 @@ class Ledger:
         try:
             self.store.update(change)
         except OSError as exc:
-            self.notes.append(f"could not clear a submit intent from the lock ({_os_error(exc)})")
+            self.notes.append(f"could not clear a submit intent from the lock ({why_not_written(exc)})")
 
     def _not_sent(self, job: Job, message: str, field_path: Sequence[Any] = ()) -> SceneResult:
         error = f"{message}; nothing was paid"
@@ -397,7 +487,7 @@ class Ledger:
     def _unknown(self, job: Job, render: Render) -> SceneResult:
         when = f" at {render.sent_at:%Y-%m-%d %H:%M} UTC" if render.sent_at else ""
         error = (
-            f"a submit sent{when} got no answer: fal may have accepted it (${job.cost_usd}). "
+            f"a submit sent{when} got no answer: fal may have accepted it ({money(job.cost_usd)}). "
             "Look for it at https://fal.ai/dashboard/requests: if it is there, "
             f"`storyc lock adopt --scene {job.scene} --request-id ID` resumes it; storyc will not send it again "
             "unless you run `storyc render --resend-unknown` (which may pay twice)"
@@ -499,6 +589,21 @@ def plan_paid(
     return plan_with_lock(storyboard, jobs, lock, backend, resend_unknown=resend_unknown, in_store=in_store)
 
 
+def _with_request(lock: Lock, key: str, render: Render) -> Lock:
+    """The lock with one request's new state recorded under `key` (the key's other paid requests kept), then
+    settled: a failed own request gives way to a pending other one, so the next plan resumes that one
+    instead of paying again."""
+    entry = lock.renders.get(key)
+    updated = render if entry is None else entry.with_request(render)
+    if updated.also_paid:
+        updated = settle(key, updated)
+    return replace(lock, renders={**lock.renders, key: updated})
+
+
+def _others_pending(render: Render | None) -> bool:
+    return render is not None and any(r.state == "submitted" for r in render.also_paid.values())
+
+
 def _shared(item: PlanItem, first: SceneResult) -> SceneResult:
     """A scene whose request another scene of this run already carried out: same outcome, no new cost."""
     state = "cached" if first.state == "done" else first.state
@@ -511,11 +616,6 @@ def _sent_ago(render: Render) -> str:
         return "sent earlier"
     minutes = int((now_utc() - render.sent_at).total_seconds() // 60)
     return f"sent {minutes} min ago" if minutes else "sent less than a minute ago"
-
-
-def _os_error(exc: OSError) -> str:
-    where = f"{exc.filename}: " if exc.filename else ""
-    return f"{where}{exc.strerror or exc}"
 
 
 def _locate(job: Job, field_path: Sequence[Any]) -> tuple[int, int] | None:

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from storyc.compile.compiler import CompiledBoard, Job
 from storyc.lock.lockfile import Lock, Render
+from storyc.lock.merge import settle
 
 Action = Literal["cached", "store", "resume", "render", "unknown"]
 
@@ -54,7 +55,7 @@ class PlanItem:
             "state": self.action,
             "key": self.job.key,
             "seconds": self.job.seconds,
-            "cost_usd": float(self.price),
+            "cost_usd": self.price,
             "price_certain": self.job.price_certain,
             "note": self.note,
         }
@@ -88,8 +89,8 @@ class Plan:
             "storyboard": self.storyboard,
             "backend": self.backend,
             "scenes": [i.to_json() for i in self.items],
-            "cost_usd": float(self.cost),
-            "uncertain_usd": float(self.uncertain),
+            "cost_usd": self.cost,  # Decimals: storyc.jsontext writes amounts exactly
+            "uncertain_usd": self.uncertain,
         }
 
 
@@ -119,6 +120,8 @@ def plan_with_lock(
 
 def _classify(job: Job, lock: Lock, resend_unknown: bool) -> PlanItem:
     previous = lock.renders.get(job.key)
+    if previous is not None and previous.also_paid:  # a failed own request must not hide a pending other
+        previous = settle(job.key, previous)  # one (a hand edit, a killed run): that one is resumed, not re-sent
     if previous is not None and previous.state == "done":
         return PlanItem(job, "cached", _cached_note(job, previous), previous)
     if previous is not None and previous.state == "submitted":
@@ -187,21 +190,18 @@ class Comparison:
         return None if any(p is None for p in prices) else sum((p for p in prices if p is not None), Decimal("0.00"))
 
     def to_json(self) -> dict[str, Any]:
-        def money(value: Decimal | None) -> float | None:
-            return None if value is None else float(value)
-
         return {
             self.kind: ["animatic", *self.columns],
             "scenes": [
                 {
                     "scene": job.scene,
                     "seconds": job.seconds,
-                    "prices": {"animatic": 0.0, **{p.column: money(p.price) for p in row}},
+                    "prices": {"animatic": 0.0, **{p.column: p.price for p in row}},
                     "notes": {p.column: p.note for p in row if p.note},
                 }
                 for job, row in self.rows
             ],
-            "totals": {"animatic": 0.0, **{c: money(self.total(c)) for c in self.columns}},
+            "totals": {"animatic": 0.0, **{c: self.total(c) for c in self.columns}},
         }
 
 

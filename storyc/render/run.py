@@ -50,7 +50,7 @@ class SceneResult:
             "key": self.key,
             "request_id": self.request_id,
             "path": self.path,
-            "cost_usd": float(self.spent),
+            "cost_usd": self.spent,  # a Decimal: storyc.jsontext writes it exactly
         }
         if self.error:
             data["error"] = self.error
@@ -132,7 +132,7 @@ class RenderSummary:
         return {
             "backend": self.backend,
             "scenes": [r.to_json() for r in self.results],
-            "spent_usd": float(self.spent),
+            "spent_usd": self.spent,
             "interrupted": self.interrupted,
         }
 

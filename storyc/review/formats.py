@@ -21,9 +21,9 @@ FORMATS = ("text", "markdown", "json")
 
 def render(review: Review, fmt: str) -> str:
     if fmt == "json":
-        import json
+        from storyc.jsontext import dumps_indented  # writes the Decimal amounts exactly
 
-        return json.dumps(review_json(review), indent=2, ensure_ascii=False) + "\n"
+        return dumps_indented(review_json(review)) + "\n"
     if fmt == "markdown":
         return render_markdown(review)
     return render_text(review)
@@ -366,15 +366,15 @@ def review_json(review: Review) -> dict[str, Any]:
         "head": _side_json(review.head),
         "ok": review.ok,
         "scenes": [_scene_json(s) for s in review.scenes],
-        "cost_usd": None if cost is None else float(cost),
-        "uncertain_usd": None if uncertain is None else float(uncertain),
+        "cost_usd": cost,  # Decimals (or None): storyc.jsontext writes amounts exactly
+        "uncertain_usd": uncertain,
         **({"profile": review.profile} if review.profile is not None else {}),
         **(
             {
                 "profiles": {
                     name: {
-                        "cost_usd": None if c is None else float(c),
-                        "uncertain_usd": None if u is None else float(u),
+                        "cost_usd": c,
+                        "uncertain_usd": u,
                     }
                     for name, c, u in review.profile_costs
                 }
@@ -401,7 +401,7 @@ def _scene_json(scene: SceneChange) -> dict[str, Any]:
         "scene": scene.scene,
         "status": scene.status,
         "fields": list(scene.fields),
-        "cost_usd": float(scene.cost_usd),
+        "cost_usd": scene.cost_usd,
         "price_certain": scene.price_certain,
         "seconds": scene.seconds,
         "rendered": scene.rendered,

@@ -5,8 +5,10 @@
 The lock answers first for this clone; the team store answers for everyone
 else's: a key done in the store is taken from it ($0, no request to fal); a key
 another clone has submitted is resumed by that clone's request id; a key
-another clone is about to submit is waited for.  Only a clone that wins the
-create-only claim on a key submits it, so a team pays once per request.
+another clone is about to submit is waited for, while its holder shows it is
+alive (heartbeats, and its process when it runs on this machine: see
+`storyc.team.liveness`).  Only a clone that wins the create-only claim on a key
+submits it, so a team pays once per request.
 
 Which store: `STORYC_STORE` in the environment wins; else `store = "..."` in
 `storyc.toml` beside the board (committed, so every clone and CI agree);
@@ -16,6 +18,7 @@ Which store: `STORYC_STORE` in the environment wins; else `store = "..."` in
 from __future__ import annotations
 
 import os
+import threading
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,6 +31,7 @@ from storyc.lock.lockfile import Render, Video, now_utc
 
 if TYPE_CHECKING:
     from storyc.compile.compiler import Job
+    from storyc.team.liveness import Heartbeat, Pace
     from storyc.team.store import ClaimInfo, DoneRecord, TeamStore
 
 PROJECT_FILE = "storyc.toml"
@@ -58,8 +62,9 @@ class Waiting(Protocol):
 # right before the submit; a submit is at most 4 attempts (only when fal proves it did not take
 # one: 429, no connection), each bounded by fal_client's 120 s timeout, with backoff under 20 s:
 # under 9 minutes in the worst case.  15 minutes covers that with room for clocks that differ by
-# seconds; a clone that died before fal accepted blocks the others for at most that long.
+# seconds.  It is the outer bound: a claimer that died is known much sooner by its heartbeats.
 CLAIM_LEASE = timedelta(minutes=15)
+POLL = 2.0  # seconds between looks at a claim another clone holds (shorter if heartbeats are more often)
 
 
 def configured_store_url(board: Path, environ: Mapping[str, str] | None = None) -> str | None:
@@ -82,24 +87,46 @@ def open_team(board: Path, *, use_store: bool = True) -> TeamLayer | None:
         return None
     from storyc.team.store import open_team_store
 
-    return TeamLayer(open_team_store(url), lease=_lease(os.environ))
+    pace = _pace(os.environ)
+    return TeamLayer(open_team_store(url), lease=_lease(os.environ), poll=min(POLL, pace.beat_every), pace=pace)
 
 
-def _lease(environ: Mapping[str, str]) -> timedelta:
-    """CLAIM_LEASE, or STORYC_CLAIM_LEASE seconds (for tests and unusual networks)."""
-    raw = environ.get("STORYC_CLAIM_LEASE")
+def _seconds(environ: Mapping[str, str], name: str, default: float, *, positive: bool = False) -> float:
+    """`name` from the environment, in seconds (under a day), or `default` when it is not set."""
+    raw = environ.get(name)
     if raw is None:
-        return CLAIM_LEASE
+        return default
     try:
         seconds = float(raw)
     except ValueError:
         seconds = -1.0
-    if not 0 <= seconds < 86400:
-        raise StorycError(f"STORYC_CLAIM_LEASE must be a number of seconds (0 to 86400), found {raw!r}")
-    return timedelta(seconds=seconds)
+    if not 0 <= seconds < 86400 or (positive and seconds == 0):
+        least = "more than 0" if positive else "0"
+        raise StorycError(f"{name} must be a number of seconds ({least} to 86400), found {raw!r}")
+    return seconds
 
 
-def _elsewhere(found: DoneRecord | ClaimInfo) -> DoneElsewhere | SubmittedElsewhere | UnknownElsewhere | None:
+def _lease(environ: Mapping[str, str]) -> timedelta:
+    """CLAIM_LEASE, or STORYC_CLAIM_LEASE seconds (for tests and unusual networks)."""
+    return timedelta(seconds=_seconds(environ, "STORYC_CLAIM_LEASE", CLAIM_LEASE.total_seconds()))
+
+
+def _pace(environ: Mapping[str, str]) -> Pace:
+    """Heartbeats every STORYC_CLAIM_HEARTBEAT seconds (20), dead after STORYC_CLAIM_DEAD_AFTER (60)."""
+    from storyc.team.liveness import DEFAULT_BEAT_EVERY, DEFAULT_DEAD_AFTER, Pace
+
+    every = _seconds(environ, "STORYC_CLAIM_HEARTBEAT", DEFAULT_BEAT_EVERY, positive=True)
+    dead = _seconds(environ, "STORYC_CLAIM_DEAD_AFTER", DEFAULT_DEAD_AFTER, positive=True)
+    if dead < 2 * every:  # a beat may be late by a store request or a poll: two missed beats are not death
+        raise StorycError(
+            f"STORYC_CLAIM_DEAD_AFTER ({dead:g} s) must be at least twice STORYC_CLAIM_HEARTBEAT ({every:g} s)"
+        )
+    return Pace(every, dead)
+
+
+def _elsewhere(
+    found: DoneRecord | ClaimInfo, gone: Callable[[ClaimInfo], bool]
+) -> DoneElsewhere | SubmittedElsewhere | UnknownElsewhere | None:
     """What another clone's record or claim means here; None for a claim still in its holder's hands."""
     from storyc.team.store import DoneRecord
 
@@ -107,8 +134,8 @@ def _elsewhere(found: DoneRecord | ClaimInfo) -> DoneElsewhere | SubmittedElsewh
         return DoneElsewhere(found)
     if found.request_id is not None and not found.released:
         return SubmittedElsewhere(found)
-    # Its submit got no answer, or its holder died while sending (lease over): fal may have it.
-    if found.settled and (found.unknown or not found.live(now_utc())):
+    # Its submit got no answer, or its holder died while sending (lease over, or known dead): fal may have it.
+    if found.settled and (found.unknown or not found.live(now_utc()) or gone(found)):
         return UnknownElsewhere(found)
     return None
 
@@ -153,14 +180,21 @@ Decision = Claimed | DoneElsewhere | SubmittedElsewhere | UnknownElsewhere
 
 
 class TeamLayer:
-    def __init__(self, store: TeamStore, *, lease: timedelta = CLAIM_LEASE, poll: float = 2.0) -> None:
+    def __init__(
+        self, store: TeamStore, *, lease: timedelta = CLAIM_LEASE, poll: float = POLL, pace: Pace | None = None
+    ) -> None:
+        from storyc.team.liveness import Pace, Watch
         from storyc.team.store import default_owner
 
         self.store = store
         self.owner = default_owner()
         self.lease = lease
         self.poll = poll  # seconds between looks at a claim another clone is about to submit
+        self.pace = pace or Pace()
         self.notes: list[str] = []
+        self._watch = Watch()
+        self._beating: dict[tuple[str, int], Heartbeat] = {}  # claims held here -> their heartbeat
+        self._beating_lock = threading.Lock()
 
     def done_keys(self, keys: list[str]) -> set[str]:
         return self.store.done_keys(keys) if keys else set()
@@ -171,27 +205,57 @@ class TeamLayer:
         found = self.store.lookup(job.key)
         if found is None:
             return None
-        return _elsewhere(found)  # None: claimed, not yet sent: decided when this clone tries to claim it
+        return _elsewhere(found, self._watch.holder_gone)  # None: in another clone's hands: decided when claiming
 
     def decide(self, job: Job, ctx: Waiting) -> Decision:
-        """Claim the key, or learn who has it. Waits while another clone's claim has no answer yet."""
+        """Claim the key, or learn who has it. Waits while another clone's claim has no answer yet.
+
+        A claim won here beats (shows this clone alive) until `let_go`: the caller lets go of it
+        in a `finally`, once the submit's answer is written or nothing will be sent.
+        """
+        from storyc.team.liveness import this_holder
         from storyc.team.store import DoneRecord
 
+        gone = self._watch.holder_gone
+        holder = this_holder(self.pace)
         while True:
             ctx.check()
-            won, what = self.store.claim(job.key, self.owner, self.lease)
+            won, what = self.store.claim(job.key, self.owner, self.lease, holder=holder, gone=gone)
             if won and not isinstance(what, DoneRecord):
+                self._hold(what)
                 return Claimed(what)
-            elsewhere = _elsewhere(what)
+            elsewhere = _elsewhere(what, gone)
             if elsewhere is not None:
                 return elsewhere
             assert not isinstance(what, DoneRecord)
             ctx.progress.update(job.scene, "waiting", f"claimed by {what.owner}")
             ctx.sleep(self.poll)
 
-    def sending(self, claim: ClaimInfo) -> None:
-        """Said before the submit goes out: if this clone dies now, the others see "unknown", not "free"."""
-        self.store.mark_sending(claim)  # a StoreError here stops the submit: nothing is sent unrecorded
+    def _hold(self, claim: ClaimInfo) -> None:
+        from storyc.team.liveness import Heartbeat
+
+        def failed(why: str) -> None:
+            self.notes.append(f"could not record that this clone is alive on claim {claim.n} of {claim.key}: {why}")
+
+        name = f"{claim.key[7:19]} {claim.n}"
+        beat = Heartbeat(name, self.pace.beat_every, lambda k: self.store.beat(claim, k), failed)
+        with self._beating_lock:
+            self._beating[(claim.key, claim.n)] = beat.start()
+
+    def let_go(self, claim: ClaimInfo) -> None:
+        """This clone no longer has `claim` in hand (its answer is written, or nothing is sent): no more heartbeats."""
+        with self._beating_lock:
+            beat = self._beating.pop((claim.key, claim.n), None)
+        if beat is not None:
+            beat.stop()
+
+    def sending(self, claim: ClaimInfo) -> bool:
+        """Said before the submit goes out: if this clone dies now, the others see "unknown", not "free".
+
+        False when the submit must not go out after all: another clone took the key over (it took
+        this one for dead) or is sending it; the claim is then released.
+        """
+        return self.store.mark_sending(claim)  # a StoreError here stops the submit: nothing is sent unrecorded
 
     def accepted(self, claim: ClaimInfo, request_id: str, endpoint: str) -> None:
         self._quietly(lambda: self.store.mark_submitted(claim, request_id, endpoint), f"request {request_id}")

@@ -8,7 +8,8 @@ store has none), only "create if absent" (`mode="create"`, `AlreadyExistsError` 
 
 Under the URL's prefix (`s3://bucket/team/film` -> keys under `team/film/`):
 
-    claims/<hex>/<n>.json            {"key", "n", "owner", "claimed_at", "lease_until", "nonce"}
+    claims/<hex>/<n>.json            {"key", "n", "owner", "claimed_at", "lease_until", "nonce", "holder"}
+    claims/<hex>/<n>.alive/<k>.json  {"k"}        claim n's holder is alive (k = 1, 2, ...: one every few seconds)
     claims/<hex>/<n>.sending.json    {"sent_at"}              claim n's holder is sending its submit now
     claims/<hex>/<n>.released.json   {"released_at", "reason"}  fal proved it did not take it: key free
     claims/<hex>/<n>.submitted.json  {"request_id", "endpoint", "submitted_at"}   fal accepted claim n
@@ -20,9 +21,15 @@ Claiming: whoever creates `claims/<hex>/<n>.json` first owns the key for its lea
 writes `.sending` just before the submit goes out, then `.submitted` or `.unknown` with the answer.
 A new claim n+1 may be created only when no claim of the key has a `.sending`, `.submitted` or
 `.unknown` beside it (money may have been spent: the others fetch that request, or report
-"unknown") and the highest claim's lease has expired (its holder died before sending anything).
-A claim whose holder died after `.sending` and before the answer is "unknown" to everyone once its
-lease is over: fal may have it, so nobody pays for it again without an explicit choice.
+"unknown") and the highest claim's lease has expired or its holder is known to be dead (it died
+before sending anything).  A claim whose holder died after `.sending` and before the answer is
+"unknown" to everyone once its lease is over or its holder is known dead: fal may have it, so
+nobody pays for it again without an explicit choice.
+A claim's holder says it is alive with heartbeats (`.alive/<k>`, see `storyc.team.liveness`), so
+that a holder that died is known within about a minute, not at the end of its lease: a reader
+passes `gone` to `claim` to judge that.  Judged dead while alive, a holder still never pays twice
+with another clone: `mark_sending` writes `.sending`, then checks that nobody claimed the key after
+it (and that no other claim is sending) before the submit may go out.
 Two clones racing for the same n are settled by the store: one create succeeds, the other gets
 `AlreadyExistsError`, re-reads and reports the winner.  The `nonce` tells a claimer its own claim
 apart from anyone else's when a create it sent is answered "already exists" (a retried request
@@ -31,9 +38,10 @@ whose first try did land).
 The lease: `DEFAULT_LEASE` is 5 minutes for this module's callers; the render layer
 (`storyc.team.layer.CLAIM_LEASE`) uses 15, because a submit there is up to 4 attempts of fal_client's
 120 s timeout.  Once `.sending` is written the lease no longer frees the key (see above), so the
-lease only bounds how long a holder that died before sending anything blocks the others.  Leases
-are judged by each reader's clock: machines are assumed to
-keep time within seconds of each other (NTP), not minutes.
+lease only bounds how long a holder that died before sending anything blocks the others, when its
+heartbeats do not tell sooner (a claim written by an older storyc has none).  Leases are judged by
+each reader's clock: machines are assumed to keep time within seconds of each other (NTP), not
+minutes.  Heartbeats compare no clocks (see `storyc.team.liveness`).
 
 Every store failure (unreachable, 5xx after obstore's own retries, permission refused, timeout) is
 a `StoreError` naming the store by its display URL (never credentials or query strings), what
@@ -61,7 +69,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from storyc.diagnostics import StorycError
+from storyc.diagnostics import StorycError, redact, secrets_in, strip_userinfo
 from storyc.fsutil import atomic_writer
 
 if TYPE_CHECKING:
@@ -77,12 +85,12 @@ ACCEPTED_FORMS = (
 )
 _KEY = re.compile(r"^sha256:([0-9a-f]{64})$")
 _CLAIM_FILE = re.compile(r"^([1-9][0-9]*)(\.submitted|\.unknown|\.sending|\.released)?\.json$")
+_BEAT_FILE = re.compile(r"^([1-9][0-9]*)\.alive/([1-9][0-9]*)\.json$")
+_SETTLING = (".submitted", ".unknown", ".sending")  # notes that say money may have been spent on a claim
 _CHUNK = 1024 * 1024
 _LIST_WHEN_MORE_THAN = 8  # done_keys: one list of done/ beats this many HEAD requests
 _CLAIM_ATTEMPTS = 5
 _CONFLICT = re.compile(r"ConditionalRequestConflict|\b409 Conflict\b")
-# Environment variables whose values must never appear in a message.
-_SECRET_NAMES = re.compile(r"SECRET|TOKEN|PASSWORD|CREDENTIAL|ACCOUNT_KEY|SERVICE_ACCOUNT|SAS_KEY|_KEY$", re.IGNORECASE)
 
 T = TypeVar("T")
 
@@ -219,6 +227,44 @@ class DoneRecord:
 
 
 @dataclass(frozen=True)
+class Holder:
+    """Where a claim's holder runs and how it shows it is alive (see `storyc.team.liveness`)."""
+
+    host: str  # for people reading the claim
+    pid: int
+    process: str  # identifies the process on its machine (boot, pid namespace, start time); "" if unknown
+    beat_every: float  # seconds between its heartbeats
+    dead_after: float  # seconds without a new heartbeat after which it may be taken for dead
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "pid": self.pid,
+            "process": self.process,
+            "beat_every": self.beat_every,
+            "dead_after": self.dead_after,
+        }
+
+    @classmethod
+    def from_data(cls, data: Any) -> Holder | None:
+        """The holder a claim records; None when it records none, or one storyc can't use (then its lease decides)."""
+        if not isinstance(data, dict):
+            return None
+        host, pid, process = data.get("host"), data.get("pid"), data.get("process")
+        every, dead = _seconds(data.get("beat_every")), _seconds(data.get("dead_after"))
+        if not (isinstance(host, str) and isinstance(process, str) and isinstance(pid, int) and pid > 0):
+            return None
+        if every is None or dead is None or not 0 < every < dead:
+            return None
+        return cls(host, pid, process, every, dead)
+
+
+def _seconds(value: Any) -> float | None:
+    """A JSON number as seconds, or None for anything else (true and false included)."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+@dataclass(frozen=True)
 class ClaimInfo:
     """Claim n on a key, with what its holder wrote beside it since."""
 
@@ -234,6 +280,8 @@ class ClaimInfo:
     nonce: str = ""
     sending: bool = False  # the holder was about to send its submit (`<n>.sending.json`)
     released: bool = False  # fal proved it did not take the submit (429s, no connection): the key is free
+    holder: Holder | None = None  # None: written without heartbeats (an older storyc); its lease alone counts
+    beats: int = 0  # the newest heartbeat listed beside the claim (0: none yet)
 
     def live(self, now: datetime) -> bool:
         """The lease has not expired (whatever was written beside the claim), and was not given up."""
@@ -245,16 +293,17 @@ class ClaimInfo:
         return not self.released and (self.request_id is not None or self.unknown or self.sending)
 
     def to_json(self) -> str:
-        return _dumps(
-            {
-                "key": self.key,
-                "n": self.n,
-                "owner": self.owner,
-                "claimed_at": _iso(self.claimed_at),
-                "lease_until": _iso(self.lease_until),
-                "nonce": self.nonce,
-            }
-        ).decode()
+        data: dict[str, Any] = {
+            "key": self.key,
+            "n": self.n,
+            "owner": self.owner,
+            "claimed_at": _iso(self.claimed_at),
+            "lease_until": _iso(self.lease_until),
+            "nonce": self.nonce,
+        }
+        if self.holder is not None:
+            data["holder"] = self.holder.to_data()
+        return _dumps(data).decode()
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> ClaimInfo:
@@ -267,6 +316,7 @@ class ClaimInfo:
             claimed_at=_moment(data.get("claimed_at"), "claimed_at"),
             lease_until=_moment(data.get("lease_until"), "lease_until"),
             nonce=nonce if isinstance(nonce, str) else "",
+            holder=Holder.from_data(data.get("holder")),
         )
         _hex(claim.key)
         return claim
@@ -401,15 +451,11 @@ def _s3_settings(environ: Mapping[str, str], display: str) -> tuple[dict[str, An
     if endpoint:
         if endpoint.lower().startswith("http://") and not allow_http:
             raise StoreError(
-                f"team store {display}: the S3 endpoint {_strip_userinfo(endpoint)} is plain http; "
+                f"team store {display}: the S3 endpoint {strip_userinfo(endpoint)} is plain http; "
                 "set AWS_ALLOW_HTTP=true to allow it (only for a local or trusted network), or use https"
             )
         config["endpoint"] = endpoint
     return config, allow_http
-
-
-def _strip_userinfo(text: str) -> str:
-    return re.sub(r"//[^/@\s]*@", "//***@", text)
 
 
 def _open_cloud(loc: _Location, environ: Mapping[str, str], client: ClientConfig, retry: RetryConfig) -> ObjectStore:
@@ -434,7 +480,7 @@ def open_team_store(url: str, *, environ: Mapping[str, str] | None = None) -> Te
     """
     env: Mapping[str, str] = os.environ if environ is None else environ
     loc = _parse_url(url)
-    secrets = _secrets(env)
+    secrets = secrets_in(env)
     if loc.scheme == "memory":
         from obstore.store import MemoryStore
 
@@ -469,18 +515,6 @@ def open_team_store(url: str, *, environ: Mapping[str, str] | None = None) -> Te
 
 
 # --- errors -----------------------------------------------------------------------------------
-
-
-def _secrets(environ: Mapping[str, str]) -> tuple[str, ...]:
-    found = {value for name, value in environ.items() if _SECRET_NAMES.search(name) and len(value) >= 6}
-    found.update(v for n, v in os.environ.items() if _SECRET_NAMES.search(n) and len(v) >= 6)
-    return tuple(sorted(found, key=len, reverse=True))
-
-
-def _scrub(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return _strip_userinfo(text)
 
 
 def _reason(exc: BaseException) -> str:
@@ -526,7 +560,7 @@ def _store_error(display: str, what: str, exc: BaseException, secrets: Iterable[
     if isinstance(exc, StoreError):
         return exc
     message = f"team store {display}: could not {what}: {_reason(exc)}; {_advice(exc, display)}"
-    return StoreError(_scrub(message, secrets))
+    return StoreError(redact(message, secrets))
 
 
 class _Signal(Exception):
@@ -690,7 +724,7 @@ class TeamStore:
         except ValueError as exc:
             raise self._corrupt(path, str(exc)) from None
 
-    def _claim(self, hex_key: str, n: int, names: set[str]) -> ClaimInfo | None:
+    def _claim(self, hex_key: str, n: int, names: set[str], beats: int = 0) -> ClaimInfo | None:
         base = f"claims/{hex_key}/{n}"
         raw = self._read(f"{base}.json")
         if raw is None:
@@ -722,26 +756,22 @@ class TeamStore:
             fields.update(sending=True)
         if f"{n}.released.json" in names:
             fields.update(released=True)
-        return replace(claim, **fields)
+        return replace(claim, beats=beats, **fields)
 
     def _claims(self, hex_key: str) -> ClaimInfo | None:
         """The claim that decides: the highest with a request id, else with unknown, else the highest."""
         names = set(self._list(f"claims/{hex_key}/"))
-        numbers: dict[int, set[str]] = {}
-        for name in names:
-            match = _CLAIM_FILE.match(name)
-            if match:
-                numbers.setdefault(int(match.group(1)), set()).add(match.group(2) or "")
+        numbers, beats = _claim_files(names)
         # Normally only the highest claim has notes beside it; a holder that wrote its note after
         # its lease expired (and after someone claimed n+1) must still stop everyone paying again.
-        for note in (".submitted", ".unknown", ".sending"):
+        for note in _SETTLING:
             settled = (n for n, kinds in numbers.items() if note in kinds and "" in kinds and ".released" not in kinds)
             for n in sorted(settled, reverse=True):
-                found = self._claim(hex_key, n, names)
+                found = self._claim(hex_key, n, names, beats.get(n, 0))
                 if found is not None:
                     return found
         for n in sorted((n for n, kinds in numbers.items() if "" in kinds), reverse=True):
-            found = self._claim(hex_key, n, names)
+            found = self._claim(hex_key, n, names, beats.get(n, 0))
             if found is not None:
                 return found
         return None
@@ -751,8 +781,21 @@ class TeamStore:
         hex_key = _hex(key)
         return self._done(hex_key) or self._claims(hex_key)
 
-    def claim(self, key: str, owner: str, lease: timedelta = DEFAULT_LEASE) -> tuple[bool, DoneRecord | ClaimInfo]:
-        """Try to own `key` for `lease`: (True, my claim), or (False, the done record or claim in the way)."""
+    def claim(
+        self,
+        key: str,
+        owner: str,
+        lease: timedelta = DEFAULT_LEASE,
+        *,
+        holder: Holder | None = None,
+        gone: Callable[[ClaimInfo], bool] | None = None,
+    ) -> tuple[bool, DoneRecord | ClaimInfo]:
+        """Try to own `key` for `lease`: (True, my claim), or (False, the done record or claim in the way).
+
+        `holder` is recorded in the claim (this process, and the pace of its heartbeats); `gone`
+        says of another clone's claim, within its lease, that its holder died: then the key is
+        free unless that holder was sending.
+        """
         hex_key = _hex(key)
         if not owner or "\n" in owner or len(owner) > 200:
             raise ValueError(f"owner must be one short line: {owner!r}")
@@ -763,11 +806,12 @@ class TeamStore:
             if isinstance(state, DoneRecord):
                 return False, state
             now = self._clock()
-            if state is not None and (state.settled or state.live(now)):
+            if state is not None and (state.settled or (state.live(now) and not (gone and gone(state)))):
                 return False, state
             n = 1 if state is None else state.n + 1
             claimed_at = now.astimezone(UTC).replace(microsecond=0)
-            mine = ClaimInfo(key, n, owner, claimed_at, claimed_at + lease, nonce=uuid.uuid4().hex)
+            nonce = uuid.uuid4().hex
+            mine = ClaimInfo(key, n, owner, claimed_at, claimed_at + lease, nonce=nonce, holder=holder)
             if self._create(f"claims/{hex_key}/{n}.json", mine.to_json().encode()):
                 return True, mine
             # Someone created claim n first (or our own retried request did): report who.
@@ -804,21 +848,42 @@ class TeamStore:
                 f"{existing}, not {request_id}: two submits were sent for one claim; check fal's dashboard"
             )
 
-    def mark_sending(self, claim: ClaimInfo) -> None:
-        """Claim `claim.n`'s submit is about to go out: from now on, nobody may re-claim the key."""
+    def mark_sending(self, claim: ClaimInfo) -> bool:
+        """Claim `claim.n`'s submit is about to go out: from now on, nobody may re-claim the key.
+
+        False (and the claim released) when it may not go out after all: another clone took the
+        key over meanwhile (it judged this holder dead) or is sending on another claim of it.
+        Written first, checked after: of two clones that each write their claim or `.sending`
+        and then look, at least one sees the other's (the stores list what was created before),
+        so at most one of them sends.
+        """
         hex_key = _hex(claim.key)
         self._create_or_read(f"claims/{hex_key}/{claim.n}.sending.json", _dumps({"sent_at": _iso(self._clock())}))
+        numbers, _ = _claim_files(set(self._list(f"claims/{hex_key}/")))
+        rivals = (n for n, kinds in sorted(numbers.items()) if n != claim.n and _in_the_way(n > claim.n, kinds))
+        rival = next(rivals, None)
+        if rival is None:
+            return True
+        self.mark_released(claim, f"claim {rival} took the key over before the submit went out; nothing was sent")
+        return False
+
+    def beat(self, claim: ClaimInfo, k: int) -> None:
+        """Heartbeat `k` of claim `claim.n`: its holder is alive (create-only; one already there is the same news)."""
+        if k < 1:
+            raise ValueError(f"heartbeats count from 1: {k}")
+        self._create(f"claims/{_hex(claim.key)}/{claim.n}.alive/{k}.json", _dumps({"k": k}))
 
     def mark_released(self, claim: ClaimInfo, reason: str) -> None:
         """Claim `claim.n`'s submit provably did not reach fal: the next clone may claim the key at once."""
         hex_key = _hex(claim.key)
-        note = {"released_at": _iso(self._clock()), "reason": reason}
+        # A reason is mostly fal's words, which may echo the key; everyone in the team reads the store.
+        note = {"released_at": _iso(self._clock()), "reason": redact(reason, self._secrets)}
         self._create_or_read(f"claims/{hex_key}/{claim.n}.released.json", _dumps(note))
 
     def mark_unknown(self, claim: ClaimInfo, reason: str) -> None:
         """Claim `claim.n`'s submit got no answer: fal may have accepted it, so nobody may submit again."""
         hex_key = _hex(claim.key)
-        note = {"sent_at": _iso(self._clock()), "reason": reason}
+        note = {"sent_at": _iso(self._clock()), "reason": redact(reason, self._secrets)}
         self._create_or_read(f"claims/{hex_key}/{claim.n}.unknown.json", _dumps(note))  # already there: same news
 
     # -- videos --
@@ -931,6 +996,27 @@ class TeamStore:
             present = {name.removesuffix(".json") for name in self._list("done/") if name.endswith(".json")}
             return {key for hex_key, key in wanted.items() if hex_key in present}
         return {key for hex_key, key in wanted.items() if self._head(self._store, f"done/{hex_key}.json") is not None}
+
+
+def _claim_files(names: Iterable[str]) -> tuple[dict[int, set[str]], dict[int, int]]:
+    """From a listing of claims/<hex>/: each claim's objects ("" for itself, ".sending", ...), and its newest beat."""
+    numbers: dict[int, set[str]] = {}
+    beats: dict[int, int] = {}
+    for name in names:
+        match = _CLAIM_FILE.match(name)
+        if match:
+            numbers.setdefault(int(match.group(1)), set()).add(match.group(2) or "")
+        elif beat := _BEAT_FILE.match(name):
+            n, k = int(beat.group(1)), int(beat.group(2))
+            beats[n] = max(beats.get(n, 0), k)
+    return numbers, beats
+
+
+def _in_the_way(later: bool, kinds: set[str]) -> bool:
+    """Another claim that forbids sending on this one: any later claim, or one that may have been paid for."""
+    if ".released" in kinds:
+        return False
+    return (later and "" in kinds) or any(note in kinds for note in _SETTLING)
 
 
 def _file_digest(path: Path) -> tuple[str, int]:

@@ -43,7 +43,7 @@ import traceback
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -414,6 +414,9 @@ class FakeFal:
         strict_shot_durations: reject multi_prompt whose shot durations do not sum to `duration`.
         cdn_token_ttl: lifetime in seconds of the CDN upload tokens handed out.
         clock: a monotonic clock in seconds (default time.monotonic), for deterministic tests.
+        echo_key: every error text the fake writes ends with the credentials the request carried,
+            whole and by key id, as a careless server might (a 422's detail messages, a failed job's
+            `error`, a fault's JSON `detail`); settable at any time, for testing that they are scrubbed.
     """
 
     def __init__(
@@ -432,8 +435,10 @@ class FakeFal:
         strict_shot_durations: bool = False,
         cdn_token_ttl: float = 3600.0,
         clock: Callable[[], float] | None = None,
+        echo_key: bool = False,
     ) -> None:
         self.key = key
+        self.echo_key = echo_key
         self.tls = tls
         self.job_seconds = job_seconds
         self.latency = latency
@@ -619,7 +624,10 @@ class FakeFal:
         the request as usual (a submit creates its job, which is validated, runs and would be
         billed; a cancel cancels) and then answers `status` instead of its own answer: fal accepted
         it, the client never learned so. Only 5xx may come after processing; a 429 (or any 4xx)
-        proves the request was not accepted, so `after_processing=True` with it is a ValueError.
+        proves the request was not accepted, so `after_processing=True` with it is a ValueError,
+        except a 409: a conflict can be with the very request that took effect (an idempotency or
+        billing conflict reported for a submit fal did take; hermes-agent#106479).  A 408 proves
+        fal timed out reading the request: only before processing.
 
         `ingress=True` answers like fal's nginx ingress (HTML body mentioning nginx, no
         x-fal-request-id), which fal_client retries on 502/503/504 (so an accepted submit is sent
@@ -629,10 +637,10 @@ class FakeFal:
         like an unknown request id. `body` (JSON-able, or a str for `ingress`) and `headers`
         override what is sent, e.g. headers={"X-Fal-Request-Timeout-Type": "user"}.
         """
-        if after_processing and status < 500:
+        if after_processing and status < 500 and status != 409:
             raise ValueError(
                 f"HTTP {status} after processing is not something fal does: a {status} means the request was not "
-                "accepted; only 5xx may come after the request took effect"
+                "accepted; only a 409 or a 5xx may come after the request took effect"
             )
         self._add_fault(
             route,
@@ -1026,14 +1034,15 @@ class FakeFal:
             {"X-Fal-Error-Type": "client_cancelled"},
         )
 
-    def _plan(self, verdict: Verdict, payload: Any) -> _Outcome:
+    def _plan(self, verdict: Verdict, payload: Any, echo: str) -> _Outcome:
         if verdict.errors:
-            message = "; ".join(str(d["msg"]) for d in verdict.errors)
-            return _Outcome(422, {"detail": verdict.errors}, message, "validation_error", {"X-Fal-Retryable": "false"})
+            errors = [{**d, "msg": str(d["msg"]) + echo} for d in verdict.errors]
+            message = "; ".join(str(d["msg"]) for d in errors)
+            return _Outcome(422, {"detail": errors}, message, "validation_error", {"X-Fal-Retryable": "false"})
         for rule in self._failure_rules:
             for text in prompts(payload):
                 if rule.substring in text:
-                    return self._rule_outcome(rule, payload, text)
+                    return self._rule_outcome(replace(rule, error=rule.error + echo), payload, text)
         return _SUCCESS
 
     @staticmethod
@@ -1070,7 +1079,7 @@ class FakeFal:
             payload=payload,
             submitted_at=now,
             job_seconds=float(self.job_seconds),
-            planned=self._plan(verdict, payload),
+            planned=self._plan(verdict, payload, self._echo(headers)),
             verdict=verdict,
             via=via,
             headers=dict(headers),
@@ -1269,13 +1278,13 @@ class FakeFal:
         try:
             if fault is not None and fault.kind == "fail" and not fault.after_processing:
                 _note_fault(record, "ingress" if fault.ingress else "fail")
-                resp = self._fault_response(route, fault)
+                resp = self._fault_response(route, fault, headers)
             else:
                 resp = self._route(route, match, h.command, path, query, headers, body, parsed, record)
                 record.processed = True
                 if fault is not None and fault.kind == "fail":
                     _note_fault(record, "ingress" if fault.ingress else "fail")
-                    resp = self._fault_response(route, fault)
+                    resp = self._fault_response(route, fault, headers)
         except Exception:
             with self._lock:
                 self.internal_errors.append(f"{h.command} {h.path}\n{traceback.format_exc()}")
@@ -1299,7 +1308,14 @@ class FakeFal:
         except OSError:
             h.close_connection = True  # e.g. the client gave up during a delay
 
-    def _fault_response(self, route: str, fault: _Fault) -> _Response:
+    def _echo(self, headers: dict[str, str]) -> str:
+        """What an error text ends with when `echo_key` is on: the credentials this request carried."""
+        if not self.echo_key:
+            return ""
+        credentials = headers.get("authorization", "").partition(" ")[2].strip()
+        return f" (for key {credentials}; key id {credentials.partition(':')[0]})"
+
+    def _fault_response(self, route: str, fault: _Fault, headers_in: dict[str, str]) -> _Response:
         reason = _REASONS.get(fault.status, "Error")
         if fault.status == 404 and not fault.ingress and fault.body is None and route in _QUEUE_ROUTES:
             return _unknown_request(route, fault.headers)
@@ -1318,12 +1334,12 @@ class FakeFal:
         if fault.body is not None:
             obj = fault.body
         elif fault.status == 429:
-            obj = {"detail": "Too many requests, please retry later"}
+            obj = {"detail": "Too many requests, please retry later" + self._echo(headers_in)}
         elif error_type is not None:
-            obj = {"detail": reason, "error_type": error_type}
+            obj = {"detail": reason + self._echo(headers_in), "error_type": error_type}
             headers["X-Fal-Error-Type"] = error_type
         else:
-            obj = {"detail": reason}
+            obj = {"detail": reason + self._echo(headers_in)}
         return _json(fault.status, obj, {**headers, **fault.headers})
 
     def _route(

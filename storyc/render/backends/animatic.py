@@ -1,8 +1,11 @@
 """The animatic backend: each scene as cards held for its shots' durations, rendered locally for free.
 
 Animatics never enter the lock file.  They are cached by their own key (the
-request's key plus the backend, card size and card layout version) under
-`.storyc/animatic/`, and linked to `renders/animatic/<scene>-<key12>.mp4`.
+request's key plus what the cards draw that the request does not hold: the
+scene's id and the board's title; and the backend, card size and card layout
+version) under `.storyc/animatic/`, and linked to
+`renders/animatic/<scene>-<key12>.mp4`.  A renamed scene is redrawn (free, a
+few seconds); an unchanged board is not.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import TYPE_CHECKING, TypeGuard, get_args
 
 from storyc.compile.compiler import Job
 from storyc.compile.model import is_url
-from storyc.fsutil import atomic_path
+from storyc.fsutil import atomic_path, contained, why_not_written
 from storyc.lock.lockfile import video_path
 from storyc.render.plan import Plan, PlanItem
 from storyc.render.run import RunContext, SceneResult, SceneState
@@ -26,6 +29,8 @@ if TYPE_CHECKING:
 
 CARD_VERSION = "2"  # bump when cards change, so cached animatics are redrawn (2: labelled frames, captions)
 SIZES = ("preview", "4k")
+CACHE_FOLDER = ".storyc/animatic"  # encoded here, by key
+PLACED_FOLDER = "renders/animatic"  # linked here, by scene
 
 
 class AnimaticBackend:
@@ -37,15 +42,17 @@ class AnimaticBackend:
         self.title = title
         self.size = size
         self.fps = fps
-        self.cache = board_dir / ".storyc" / "animatic"
+        self.cache = board_dir / CACHE_FOLDER
 
     def key(self, job: Job) -> str:
-        parts = (job.key, self.name, self.size, str(self.fps), CARD_VERSION)
+        # The id and title are drawn on every card but are not part of the request (job.key): without them
+        # a renamed scene would keep showing its old id.
+        parts = (job.key, job.scene, self.title, self.name, self.size, str(self.fps), CARD_VERSION)
         return "sha256:" + hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
     def output_path(self, job: Job) -> str:
         """Where the scene's animatic is written, relative to the board."""
-        return video_path(job.scene, self.key(job), "renders/animatic")
+        return video_path(job.scene, self.key(job), PLACED_FOLDER)
 
     def cached_file(self, job: Job) -> Path:
         return self.cache / f"{self.key(job).removeprefix('sha256:')}.mp4"
@@ -63,7 +70,9 @@ class AnimaticBackend:
         return Plan(storyboard, self.name, tuple(items))
 
     def prepare(self, plan: Plan) -> None:
-        """Nothing to check: no key, no network."""
+        """No key, no network: only where the files go, inside the board's folder (else `OutsideTheBoard`)."""
+        for folder in (CACHE_FOLDER, PLACED_FOLDER):
+            contained(self.board_dir, folder)
 
     def run(self, item: PlanItem, ctx: RunContext) -> SceneResult:
         job = item.job
@@ -95,8 +104,7 @@ class AnimaticBackend:
         return SceneResult(job.scene, job.key, state, path=relative)
 
     def _failed(self, job: Job, ctx: RunContext, exc: OSError) -> SceneResult:
-        where = f"{exc.filename}: " if exc.filename else ""
-        error = f"could not write the animatic ({where}{exc.strerror or exc})"
+        error = f"could not write the animatic ({why_not_written(exc)})"
         ctx.progress.update(job.scene, "failed", error)
         return SceneResult(job.scene, job.key, "failed", error=error)
 

@@ -8,17 +8,24 @@ decides what to send and records every step.
 The answers are chosen for money: each exception says whether a request may
 have been paid for, so the ledger knows whether trying again could pay twice.
 
-- `NotSent`: proven not accepted (429, connection refused, an upload failed):
-  nothing was paid; trying again later is safe.
-- `Refused`: the service answered the submit with a definitive refusal (4xx):
-  not accepted, nothing paid, trying again unchanged will fail the same way.
+- `NotSent`: proven not accepted (429, a second 408, connection refused, an
+  upload failed): nothing was paid; trying again later is safe.
+- `Refused`: the service answered the submit with a definitive refusal (a 4xx
+  but 408, 409 and 429): not accepted, nothing paid, trying again unchanged
+  will fail the same way.
 - `NoAnswer`: the submit was sent and its outcome is unknown (no answer, a
-  5xx, a dropped connection): the service may have accepted it.
+  409 conflict, a 5xx, a dropped connection): the service may have accepted
+  it. Whatever does not prove "not accepted" is this, never `Refused`.
 - `JobFailed`: an accepted job ended in a definitive failure.
 - `Pending`: the job's state could not be learnt now (5xx, timeouts, an
   unexpected status): it stays submitted and is resumed later by its id.
 - `Gone`: the service says it does not know this request or file (404/410);
   whether that means "lost" depends on how long ago it was sent.
+
+An answer's text is mostly the service's own words (a 422's details, a failed
+job's error), which may echo the key it was sent: every answer is scrubbed of
+the environment's secrets (`storyc.diagnostics.redact`) as it is made, so no
+output, lock `error:` or team store note can carry the key.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from storyc.compile.assets import LocalFile
+from storyc.diagnostics import redact
 from storyc.render.run import RunContext
 
 
@@ -36,7 +44,7 @@ class ServiceAnswer(Exception):
     """Base of what a service says instead of a result."""
 
     def __init__(self, message: str, field_path: Sequence[Any] = ()) -> None:
-        super().__init__(message)
+        super().__init__(redact(message))  # the service's words may echo the key (see above)
         self.field_path = tuple(field_path)  # the request field it is about, e.g. ("prompt",)
 
 
@@ -45,7 +53,7 @@ class NotSent(ServiceAnswer):
 
 
 class Refused(ServiceAnswer):
-    """The submit was refused for good (4xx): not accepted, nothing paid."""
+    """The submit was refused for good (a 4xx but 408/409/429): not accepted, nothing paid."""
 
 
 class NoAnswer(ServiceAnswer):

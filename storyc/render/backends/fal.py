@@ -7,13 +7,25 @@ ledger knows when a request may have been paid for:
 
 - A submit is ONE POST, made through fal_client's own authenticated HTTP
   client but without fal_client's retry loop, which re-sends a POST whose
-  answer was lost (a possible duplicate charge, fal-facts 1.8).  storyc
-  repeats a submit only when fal's answer proves it was not accepted: 429, or
-  a connection that was never made.  Any other failure after sending is
-  `NoAnswer`: fal may have accepted it, and storyc does not send it again.
-- Status, result, upload and download are safe to repeat: transient failures
-  (429, 5xx, dropped connections) are retried with a bound, then the job is
-  `Pending`: it stays submitted and the next render resumes it by id.
+  answer was lost (a possible duplicate charge, fal-facts 1.8).  fal's answer
+  is read by what it proves:
+    2xx with a request id       accepted
+    429, no connection made     not accepted: sent again (`Retrying.attempts` in all)
+    408                         not accepted (fal timed out reading it): sent again once
+    400-499 but 408/409/429     refused for good (`Refused`): not accepted, nothing paid
+    409, 5xx, anything else     `NoAnswer`: a conflict, an error or a dropped answer does
+                                not prove fal did not take it, so it is never sent again
+  fal_client itself retries 408, 409 and 429 on every call; for a paid POST
+  only what proves "not accepted" may be repeated.
+- Status, result and download are ONE request per attempt, and storyc's
+  `Retrying` is the one policy around them: what fal_client would retry
+  (408, 409, 429, dropped connections), and every 5xx, is tried
+  `Retrying.attempts` times in all (4) with backoff and jitter.  So a status
+  check that keeps failing costs at most 4 GETs (not fal_client's 10 inside
+  each of storyc's 4, i.e. 40) before the job is `Pending`: it stays
+  submitted, never failed, and the next render resumes it by id.  Uploads
+  go through `fal_client.upload_file`, which keeps its own retries inside
+  storyc's (nothing is paid for an upload).
 
 fal is reached only through `fal_client` and its environment (FAL_KEY,
 FAL_QUEUE_RUN_HOST...).
@@ -60,9 +72,13 @@ class Polling:
 
 @dataclass(frozen=True)
 class Retrying:
-    """storyc's own bounded retries of what is safe to repeat: exponential backoff with jitter."""
+    """storyc's own bounded retries of what is safe to repeat: exponential backoff with jitter.
 
-    attempts: int = 4
+    The one policy for status, result and download (each attempt is one request, fal_client's own
+    retry loop is not used for them), and for re-sending a submit fal proved it did not take.
+    """
+
+    attempts: int = 4  # a status check that keeps failing costs at most this many GETs
     first_wait: float = 1.0
     max_wait: float = 20.0
 
@@ -127,9 +143,18 @@ class FalService:
         return url
 
     def submit(self, endpoint: str, arguments: dict[str, Any], ctx: RunContext) -> str:
+        timeouts = 0
+
         def attempt() -> str:
+            nonlocal timeouts
             ctx.check()
-            return self._post_once(endpoint, arguments)
+            try:
+                return self._post_once(endpoint, arguments)
+            except _TimedOut as exc:  # proves fal did not take it, but a second one says: not now
+                timeouts += 1
+                if timeouts > 1:
+                    raise NotSent(f"fal timed out reading the request twice ({exc})") from exc
+                raise _NotYet(str(exc)) from exc
 
         # Only what proves fal did not take it is repeated; running out of tries leaves nothing paid.
         return self._retry(attempt, "sending the request", on=_NotYet, give_up=NotSent)
@@ -154,13 +179,18 @@ class FalService:
         code = response.status_code
         if code == 429:
             raise _NotYet("fal is rate limiting (HTTP 429)")
-        if code >= 500:
-            raise NoAnswer(_no_answer(f"HTTP {code}"))
-        try:
-            fc._raise_for_status(response)
-        except fc.FalClientHTTPError as exc:
-            failure = _refusal(exc.status_code, exc.message)
-            raise Refused(str(failure), failure.field_path) from exc
+        if code == 408:
+            raise _TimedOut("HTTP 408")
+        if not 200 <= code < 300:
+            try:
+                fc._raise_for_status(response)
+            except fc.FalClientHTTPError as exc:
+                if code == 409:  # a conflict may be with the very job fal took: its words may say which
+                    raise NoAnswer(_no_answer(f"HTTP 409: {_message(exc.message)}")) from exc
+                if not 400 <= code < 500:
+                    raise NoAnswer(_no_answer(f"HTTP {code}")) from exc
+                failure = _refusal(exc.status_code, exc.message)
+                raise Refused(str(failure), failure.field_path) from exc
         try:
             request_id = response.json()["request_id"]
         except (ValueError, KeyError, TypeError) as exc:
@@ -210,9 +240,11 @@ class FalService:
         return _describe(self._status(handle, request_id))[0]
 
     def _status(self, handle: Any, request_id: str) -> Any:
+        client = self._fal()
+
         def poll() -> Any:
             try:
-                return _classify(lambda: handle.status(with_logs=False))
+                return _classify(lambda: _get_status(client, handle))
             except ValueError as exc:  # fal_client's "Unknown status: X"
                 word = str(exc).removeprefix("Unknown status: ").strip()
                 if word.upper() in ("CANCELLED", "CANCELED"):
@@ -248,7 +280,10 @@ class FalService:
         return self._retry(attempt, "downloading")
 
     def cancel(self, endpoint: str, request_id: str) -> None:
-        self._fal().cancel(endpoint, request_id)
+        try:
+            self._fal().cancel(endpoint, request_id)
+        except Exception as exc:  # fal's words, which may echo the key: an answer scrubs them
+            raise Pending(f"{type(exc).__name__}: {_message(getattr(exc, 'message', exc))}") from exc
 
     def _retry(
         self,
@@ -281,6 +316,10 @@ class _NotYet(Exception):
     """fal proved it did not take the submit (429, no connection): safe to send again."""
 
 
+class _TimedOut(Exception):
+    """fal answered the submit 408: it timed out reading the request, so it did not take it."""
+
+
 def _no_answer(what: str) -> str:
     return (
         f"the submit got no usable answer ({what}); fal may have accepted it. storyc does not send it again "
@@ -302,7 +341,7 @@ def _classify(call: Callable[[], T]) -> T:
         code = exc.status_code
         if code in (404, 410):
             raise Gone(f"fal does not know this request (HTTP {code})") from exc
-        if code == 429 or code >= 500:
+        if code in (408, 409, 429) or code >= 500:  # what fal_client itself would retry, and every 5xx
             raise _Transient(f"HTTP {code}: {_message(exc.message)}") from exc
         if code in (401, 403):  # an accepted job is still paid for: it stays resumable with a good key
             raise Pending(f"fal refused the API key (HTTP {code}); check FAL_KEY") from exc
@@ -340,6 +379,16 @@ def _message(detail: Any) -> str:
     return str(detail)
 
 
+def _get_status(client: fal_client.SyncClient, handle: Any) -> Any:
+    """ONE status GET, parsed as fal_client parses it: `handle.status()` would retry up to 10 GETs
+    inside each of storyc's attempts; storyc's `Retrying` is the one bound (module docstring)."""
+    from fal_client.client import QUEUE_POLL_TIMEOUT, _raise_for_status
+
+    response = client._client.get(handle.status_url, params={"logs": False}, timeout=QUEUE_POLL_TIMEOUT)
+    _raise_for_status(response)
+    return handle._parse_status(response.json())
+
+
 def _get_json(client: fal_client.SyncClient, url: str) -> Any:
     """GET the result directly: `handle.get()` would poll status once more for every job."""
     from fal_client.client import _raise_for_status
@@ -369,7 +418,14 @@ def _describe(status: Any) -> tuple[str, int | None]:
 
 
 def _progress_words(seen: tuple[str, int | None]) -> tuple[str, str]:
+    """("queued", "3rd in line"): fal's `queue_position` counts the jobs ahead (0: next to start)."""
     state, position = seen
     if state == "queued":
-        return ("queued", f"position {position + 1}" if position is not None else "")
+        return ("queued", f"{_ordinal(position + 1)} in line" if position is not None else "")
     return (state, "")
+
+
+def _ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st, 102nd."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
