@@ -560,3 +560,40 @@ async def test_rename_reaches_the_template_files_a_board_uses(client: LanguageCl
     assert apply_edits(text, edits[templated.as_uri()]) == text.replace("@dawn", "@sunrise").replace(
         "\n  dawn:", "\n  sunrise:"
     )
+
+
+# --- stills (examples/keyframes) -----------------------------------------------------------------
+
+
+@pytest.fixture
+def keyframes(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "examples" / "keyframes", tmp_path / "film")
+    (tmp_path / ".git").mkdir()
+    return tmp_path / "film" / "board.yaml"
+
+
+async def test_stills_in_the_outline_completion_and_definition(client: LanguageClient, keyframes: Path) -> None:
+    text = keyframes.read_text("utf-8")
+    assert await open_doc(client, keyframes) == []
+    found = await client.text_document_document_symbol_async(types.DocumentSymbolParams(doc_id(keyframes)))
+    stills = {s.name for s in found or [] if isinstance(s, types.DocumentSymbol) and s.kind == types.SymbolKind.File}
+    assert stills == {"ellie-sheet", "meet-open"}
+    to_still = await client.text_document_definition_async(
+        types.DefinitionParams(doc_id(keyframes), position_of(text, "{still: meet-open}", 0, 10))
+    )
+    assert isinstance(to_still, types.Location)
+    assert to_still.range.start == position_of(text, "  meet-open:", 0, 2)
+    to_scene = await client.text_document_definition_async(
+        types.DefinitionParams(doc_id(keyframes), position_of(text, "{last_frame_of: meet}", 0, 17))
+    )
+    assert isinstance(to_scene, types.Location) and to_scene.range.start == position_of(text, "id: meet", 0, 4)
+    client.text_document_did_close(types.DidCloseTextDocumentParams(doc_id(keyframes)))
+    await diagnostics_of(client, keyframes)
+    for typed, expected in (
+        ("{still: m<|>}", {"ellie-sheet", "meet-open"}),
+        ("{last_frame_of: <|>}", {"meet", "play"}),
+    ):
+        edited = text.replace("{still: meet-open}", typed, 1)
+        assert labels(await complete(client, keyframes, edited, "<|>")) == expected
+        client.text_document_did_close(types.DidCloseTextDocumentParams(doc_id(keyframes)))
+        await diagnostics_of(client, keyframes)

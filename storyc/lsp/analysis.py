@@ -27,10 +27,14 @@ from storyc.lsp.positions import UTF16, LineIndex
 SCENE_KEYS = frozenset({"last_frame_of", "first_frame_of"})
 PROFILE_KEYS = frozenset({"default_profile"})
 TEMPLATE_KEYS = frozenset({"template", "shot_template"})
+STILL_KEYS = frozenset({"still"})  # `{still: NAME}` in an image slot
 # Keys whose value is an asset (a local path or a URL); `references` holds a list of them.
 ASSET_KEYS = frozenset({"frontal", "video", "image", "start_frame", "end_frame", "file"})
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-_SCENE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+_NAME_OF_KIND = {
+    "reference": re.compile(r"[A-Za-z][A-Za-z0-9_]*"),
+    "scene": re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*"),
+    "still": re.compile(r"[A-Za-z][A-Za-z0-9_-]*"),
+}
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,7 @@ class Mention:
     start: int
     end: int
     name: str
-    kind: str  # "reference" (a character or style) or "scene"
+    kind: str  # "reference" (a character or style), "scene" or "still"
     path: JsonPath
 
 
@@ -138,6 +142,10 @@ class Analysis:
         return list(_mapping(self.data.get("profiles")))
 
     @cached_property
+    def stills(self) -> list[str]:
+        return list(_mapping(self.data.get("stills")))
+
+    @cached_property
     def templates(self) -> list[str]:
         return list(_mapping(self.data.get("templates")))
 
@@ -171,17 +179,15 @@ class Analysis:
 
     @cached_property
     def mentions(self) -> list[Mention]:
-        """Every name written in the board: `@name`s in any text, `with:` entries, scene ids and scene references."""
+        """Every name written in the board: `@name`s in texts, `with:` entries, scene ids, scene and still names."""
         return [m for scalar in self.scalars if isinstance(scalar.value, str) for m in self._mentions_in(scalar)]
 
     def _mentions_in(self, scalar: Scalar) -> Iterator[Mention]:
         source = self.text[scalar.start : scalar.end]
-        last = scalar.path[-1] if scalar.path else None
-        whole = (len(scalar.path) >= 2 and scalar.path[-2] == "with") or last in SCENE_KEYS or _is_scene_id(scalar.path)
-        if whole:
+        kind = _whole_name_kind(scalar.path)
+        if kind is not None:  # the value is a name: `with: [ellie]`, `id: meet`, `{still: meet-open}`
             at = source.find(scalar.value)
-            kind = "reference" if len(scalar.path) >= 2 and scalar.path[-2] == "with" else "scene"
-            if at >= 0 and (_NAME if kind == "reference" else _SCENE_ID).fullmatch(scalar.value):
+            if at >= 0 and _NAME_OF_KIND[kind].fullmatch(scalar.value):
                 yield Mention(scalar.start + at, scalar.start + at + len(scalar.value), scalar.value, kind, scalar.path)
             return
         for token in tokens(source):
@@ -215,8 +221,15 @@ class Analysis:
         return None
 
 
-def _is_scene_id(path: JsonPath) -> bool:
-    return len(path) == 3 and path[0] == "scenes" and path[2] == "id"
+def _whole_name_kind(path: JsonPath) -> str | None:
+    """What a scalar at `path` names as a whole ("reference", "scene", "still"), or None for a text."""
+    if len(path) >= 2 and path[-2] == "with":
+        return "reference"
+    if (len(path) == 3 and path[0] == "scenes" and path[2] == "id") or (path and path[-1] in SCENE_KEYS):
+        return "scene"
+    if path and path[-1] in STILL_KEYS:
+        return "still"
+    return None
 
 
 def _jobs_by_scene(board: CompiledBoard) -> dict[str, Job]:

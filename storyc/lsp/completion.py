@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from storyc.compile.validate import TEMPLATE_FILE_SUFFIXES
-from storyc.lsp.analysis import ASSET_KEYS, PROFILE_KEYS, SCENE_KEYS, TEMPLATE_KEYS, Analysis
+from storyc.lsp.analysis import ASSET_KEYS, PROFILE_KEYS, SCENE_KEYS, STILL_KEYS, TEMPLATE_KEYS, Analysis
 
 ITEM = 0  # a list item, in a path of keys
 KeyPath = list[str | int]
@@ -35,6 +35,11 @@ _VALUE_BEING_TYPED = re.compile(
     r"^(?P<indent> *)(?P<dash>-[ \t]+)?(?P<key>[A-Za-z_][A-Za-z0-9_]*):[ \t]+"
     r"(?:\[(?:[^\]]*,[ \t]*)?)?[\"']?(?P<word>[^\"',\]#]*)$"
 )
+# `slot: {still: na`: the value of a one-line mapping being typed
+_FLOW_VALUE_BEING_TYPED = re.compile(
+    r"^(?P<indent> *)(?P<dash>-[ \t]+)?(?P<outer>[A-Za-z_][A-Za-z0-9_]*):[ \t]*\{[ \t]*"
+    r"(?P<key>[A-Za-z_][A-Za-z0-9_]*):[ \t]*[\"']?(?P<word>[^\"',}#]*)$"
+)
 _ITEM_BEING_TYPED = re.compile(r"^(?P<indent> *)(?P<dash>-[ \t]+)[\"']?(?P<word>[^\"'#:]*)$")
 # A line's indentation, its `- ` and its key, if it has them
 _LINE = re.compile(
@@ -46,7 +51,7 @@ _LINE = re.compile(
 @dataclass(frozen=True)
 class Candidate:
     label: str
-    kind: str  # "character", "style", "key", "profile", "scene", "template", "file", "value"
+    kind: str  # "character", "style", "key", "profile", "scene", "still", "template", "file", "value"
     detail: str | None = None
     documentation: str | None = None
     insert: str | None = None  # what to insert, when not the label
@@ -65,6 +70,13 @@ def candidates(line_prefix: str, lines_above: list[str], known: Analysis | None,
         dash = key.group("dash")
         container = container_path(lines_above, key.start("word"), len(key.group("indent")) if dash else None)
         return list(_keys(container, len(key.group("word"))))
+    flow = _FLOW_VALUE_BEING_TYPED.match(line_prefix)
+    if flow is not None:
+        dash = flow.group("dash")
+        container = container_path(lines_above, flow.start("outer"), len(flow.group("indent")) if dash else None)
+        return list(
+            _values([*container, flow.group("outer"), flow.group("key")], known, board, len(flow.group("word")))
+        )
     value = _VALUE_BEING_TYPED.match(line_prefix)
     if value is not None:
         dash = value.group("dash")
@@ -98,6 +110,8 @@ def _values(path: KeyPath, known: Analysis | None, board: Path, typed: int) -> I
         yield from (Candidate(p, "profile", "profile", replace_from=typed) for p in known.profiles)
     elif key in SCENE_KEYS and known is not None:
         yield from (Candidate(s.id, "scene", "scene", replace_from=typed) for s in known.scenes)
+    elif key in STILL_KEYS and known is not None:
+        yield from (Candidate(name, "still", "still", replace_from=typed) for name in known.stills)
     elif key in TEMPLATE_KEYS and known is not None:
         yield from (Candidate(t, "template", "template", replace_from=typed) for t in known.templates)
     elif key == "with" and listed and known is not None:

@@ -136,6 +136,9 @@ def definition(analysis: Analysis, offset: int, encoding: str) -> types.Location
         scene = next((s for s in analysis.scenes if s.id == mention.name and s.id_span is not None), None)
         if scene is not None and scene.id_span is not None:
             return types.Location(uri, span_range(lines, scene.id_span.start, scene.id_span.end))
+    if mention is not None and mention.kind == "still":
+        span = analysis.key_span(("stills", mention.name))
+        return None if span is None else types.Location(uri, span_range(lines, *span))
     asset = _asset_at(analysis, offset)
     if asset is not None and asset.is_file():
         return types.Location(file_uri(asset), types.Range(types.Position(0, 0), types.Position(0, 0)))
@@ -240,6 +243,11 @@ def symbols(analysis: Analysis, encoding: str) -> list[types.DocumentSymbol]:
         where = span_range(lines, *span)
         kind = types.SymbolKind.Class if item.kind == "character" else types.SymbolKind.Constant
         found.append(types.DocumentSymbol(item.name, kind, where, where, detail=item.kind))
+    for name in analysis.stills:
+        span = analysis.key_span(("stills", name))
+        if span is not None:
+            where = span_range(lines, *span)
+            found.append(types.DocumentSymbol(name, types.SymbolKind.File, where, where, detail="still"))
     board = analysis.default_board
     for scene in analysis.scenes:
         if scene.id_span is None:

@@ -385,6 +385,7 @@ _ITEM_KIND = {
     "key": types.CompletionItemKind.Property,
     "profile": types.CompletionItemKind.EnumMember,
     "scene": types.CompletionItemKind.Event,
+    "still": types.CompletionItemKind.File,
     "template": types.CompletionItemKind.Module,
     "file": types.CompletionItemKind.File,
 }
