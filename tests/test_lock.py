@@ -301,7 +301,11 @@ def test_an_absurd_number_in_the_lock_is_a_located_error_in_every_command(
         result = CliRunner().invoke(cli, [*command, *output])
         assert result.exit_code == 1 and "Traceback" not in result.output
         assert f"board.lock:{line}:" in result.stderr and f"error: renders.{KEY}.{field}:" in result.stderr
-        assert not any(word in result.stdout for word in ("Infinity", "NaN", "inf"))
+        if output:  # JSON: a failure document (the message quotes the bad text) with no non-finite number in it
+            payload = json.loads(result.stdout, parse_constant=lambda word: pytest.fail(f"JSON holds {word}"))
+            assert payload["ok"] is False
+        else:
+            assert not any(word in result.stdout for word in ("Infinity", "NaN", "inf"))
 
 
 def test_a_sound_lock_still_reads_with_its_largest_values() -> None:

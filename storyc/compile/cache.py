@@ -37,8 +37,8 @@ from storyc.fsutil import atomic_write_bytes, contained_or_none
 
 # 2: Job.view carries field locations; 3: diagnostics reworded; 4: Job.view is a SceneView; 5: profiles;
 # 6: Job.cost_usd is the exact product of price and seconds, no longer rounded to cents;
-# 7: stills, and each step's upstreams (depends_on)
-FORMAT = 7
+# 7: stills, and each step's upstreams (depends_on); 8: a step's files carry their content type, read from their bytes
+FORMAT = 8
 
 
 def cache_dir(board: Path) -> Path:
@@ -223,6 +223,7 @@ def _encode_file(f: LocalFile) -> dict[str, Any]:
         "size": f.size,
         "mtime_ns": f.mtime_ns,
         "media": f.media,
+        "content_type": f.content_type,
     }
 
 

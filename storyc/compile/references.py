@@ -9,8 +9,8 @@ after a letter or digit (an e-mail address) is not a reference.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from storyc.compile import profiles
 from storyc.compile.endpoints import Endpoint, reference_refusal
@@ -35,14 +35,22 @@ class Token:
     name: str | None  # None: an escaped '@@'
 
 
-def tokens(text: str) -> Iterator[Token]:
+def tokens(text: str) -> tuple[Token, ...]:
+    """The `@name` and `@@` tokens of a text; a text is read many times (checks, order, rewrite): once here."""
+    return _tokens(text)
+
+
+@lru_cache(maxsize=16384)
+def _tokens(text: str) -> tuple[Token, ...]:
+    found: list[Token] = []
     for match in _TOKEN.finditer(text):
         if match.group(0) == "@@":
-            yield Token(match.start(), match.end(), None)
+            found.append(Token(match.start(), match.end(), None))
         elif match.start() > 0 and text[match.start() - 1].isalnum():
             continue  # an e-mail address, not a reference
         else:
-            yield Token(match.start(), match.end(), match.group(1))
+            found.append(Token(match.start(), match.end(), match.group(1)))
+    return tuple(found)
 
 
 def mentions(text: str) -> list[str]:

@@ -734,12 +734,14 @@ def _image_paths(render: Render) -> tuple[str, ...]:
 
 
 def _local_file(board_dir: Path, relative: str) -> LocalFile:
-    """A file storyc made (a candidate, a frame) as an upload sees a board's asset."""
-    from storyc.compile.assets import sha256_file
+    """A file storyc made (a candidate, a frame) as an upload sees a board's asset: its type from its bytes."""
+    from storyc.compile.assets import image_content_type, sha256_file
 
     path = board_dir / relative
     stat = path.stat()
-    return LocalFile(relative, path.resolve(), sha256_file(path), stat.st_size, stat.st_mtime_ns, "image")
+    with path.open("rb") as f:
+        content_type = image_content_type(f.read(16)) or "application/octet-stream"
+    return LocalFile(relative, path.resolve(), sha256_file(path), stat.st_size, stat.st_mtime_ns, "image", content_type)
 
 
 def _sent_ago(render: Render) -> str:
