@@ -26,13 +26,14 @@ from storyc.compile.compiler import CompiledBoard, CompileResult, Job
 from storyc.compile.source import MAX_BOARD_BYTES
 from storyc.compile.validate import MAX_TEMPLATE_FILE_BYTES
 from storyc.compile.view import SceneView
-from storyc.diagnostics import Diagnostic, Loc
+from storyc.diagnostics import Diagnostic
 from storyc.files import find_project_root, read_regular
 from storyc.fsutil import atomic_write_bytes, contained_or_none
 
 # 2: Job.view carries field locations; 3: diagnostics reworded; 4: Job.view is a SceneView; 5: profiles;
-# 6: Job.cost_usd is the exact product of price and seconds, no longer rounded to cents
-FORMAT = 6
+# 6: Job.cost_usd is the exact product of price and seconds, no longer rounded to cents; 7: diagnostics
+# carry their rule code, help, width and profiles
+FORMAT = 7
 
 
 def cache_dir(board: Path) -> Path:
@@ -148,7 +149,7 @@ def _encode(result: CompileResult) -> dict[str, Any]:
     board = result.board
     assert board is not None
     return {
-        "diagnostics": [d.to_json() for d in result.diagnostics],
+        "diagnostics": [d.to_record() for d in result.diagnostics],
         "storyboard": board.storyboard,
         "path": str(board.path),
         "title": board.title,
@@ -206,15 +207,7 @@ def _decode(data: dict[str, Any]) -> CompileResult:
         profiles=tuple(data["profiles"]),
         default_profile=data["default_profile"],
     )
-    diagnostics = [
-        Diagnostic(
-            d["path"],
-            Loc(d["line"], d["col"]) if d["line"] is not None else None,
-            d["severity"],
-            d["message"],
-        )
-        for d in data["diagnostics"]
-    ]
+    diagnostics = [Diagnostic.from_record(d) for d in data["diagnostics"]]
     return CompileResult(board, diagnostics, board.profiles)
 
 
