@@ -860,6 +860,9 @@ def lock_merge(base: Path, ours: Path, theirs: Path, name: str | None) -> None:
     state wins, done > submitted > unknown > intent > lost > failed (never drop
     a request id or a paid video; an uncertain submit stays visible), then the
     entry with more information (verified video, video URL, request id).
+    Two request ids for one key (two clones each paid for it) are both kept:
+    the entry keeps one, the other is listed under `also_paid`; `storyc
+    render` resumes it and fetches its video at no cost, never re-submits.
     Uploads: the newer wins. Scenes: the side that changed a scene since BASE,
     else ours (the next `storyc render` or `storyc gc` rewrites them anyway).
     The result is written atomically and sorted; its renders and uploads are

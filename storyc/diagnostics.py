@@ -143,6 +143,13 @@ UNDEFINED_VARIABLE = _rule("SC041", "undefined template variable")
 PROMPT_LENGTH = _rule("SC042", "prompt empty or too long after templates")
 REQUEST_SCHEMA = _rule("SC043", "request refused by the endpoint's input schema")
 ASSET = _rule("SC050", "an asset that cannot be used")
+CONTROL_CHAR = _rule("SC051", "a control character in text")
+UNKNOWN_STEP = _rule("SC060", "a frame or still from an unknown scene or still")
+FRAME_SHAPE = _rule("SC061", "a frame of another shape than its scene")
+DEPENDENCY_CYCLE = _rule("SC062", "a dependency cycle between scenes and stills")
+IMAGE_SOURCE = _rule("SC063", "an image given several ways, or none")
+STILL_INPUTS = _rule("SC064", "a still's input images and its endpoint disagree")
+ENDPOINT_SETTING = _rule("SC065", "a setting its endpoint does not take")
 
 
 @dataclass(frozen=True, slots=True)

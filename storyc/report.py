@@ -22,7 +22,7 @@ import click
 from storyc.diagnostics import printable
 
 if TYPE_CHECKING:
-    from storyc.compile.compiler import CompiledBoard, Job
+    from storyc.compile.compiler import CompiledBoard, Job, StillJob
     from storyc.diagnostics import Diagnostic
     from storyc.render.inventory import SceneStatus
     from storyc.render.plan import Comparison, Plan
@@ -183,6 +183,21 @@ class Output:
             self._block("prompt", args["prompt"])
         for i, shot in enumerate(args.get("multi_prompt", []), 1):
             self._block(f"shot {i} ({shot['duration']} s)", shot["prompt"])
+        self.echo()
+
+    def still(self, still: StillJob) -> None:
+        """A still's request, as `job` shows a scene's."""
+        head = f"{still.still}  {still.variants} x {still.resolution}  ${still.cost_usd}  {still.key[:19]}"
+        self.echo(self.style(head, bold=True))
+        if not still.price_certain:
+            self.echo(f"  price     {'; '.join(still.price_notes)}")
+        self.echo(f"  endpoint  {still.endpoint}")
+        args = still.arguments
+        for (words, name), image in zip(still.references.items(), args.get("image_urls", []), strict=True):
+            self.echo(f"  {words:<10} @{name}  {image}")
+        settings = f"num_images={args['num_images']}, aspect_ratio={args['aspect_ratio']}, pick={still.pick}"
+        self.echo(f"  settings  {settings}")
+        self._block("prompt", args["prompt"])
         self.echo()
 
     def _block(self, label: str, text: str) -> None:

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "storyc"
 
 # Bottom to top.  "shared" is the loose modules every stage may use; "top" is what drives the stages.
 STAGES = ("shared", "compile", "media", "lock", "team", "render", "preview", "review", "top")
-SHARED = {"diagnostics", "files", "fsutil", "jsontext", "progress", "resources"}
+SHARED = {"diagnostics", "ffmpeg", "files", "fsutil", "jsontext", "progress", "resources"}
 TOP = {"cli", "commands", "report", "__main__"}
 
 

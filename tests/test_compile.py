@@ -163,8 +163,9 @@ def test_video_element(tmp_path: Path) -> None:
         "  rex:\n    video: refs/rex.mp4\n    voice: v_123",
     )
     path = make_project(tmp_path, board, BASIC_IMAGES)
-    # a minimal ISO-BMFF header is all the compiler reads
-    (tmp_path / "refs/rex.mp4").write_bytes(b"\x00\x00\x00\x18ftypisom" + b"\x00" * 64)
+    # a real video: the compiler decodes it to the end (a bare MP4 header is refused as damaged)
+    ball = Path(__file__).resolve().parent.parent / "examples" / "elephant" / "refs" / "ball.mp4"
+    (tmp_path / "refs/rex.mp4").write_bytes(ball.read_bytes())
     meet = jobs_by_scene(path)["meet"]
     assert meet["arguments"]["elements"][1] == {"video_url": "refs/rex.mp4", "voice_id": "v_123"}
 

@@ -222,3 +222,59 @@ def test_temporaries_left_by_a_killed_run_are_removed_when_the_lock_is_next_held
         pass
     assert [p.exists() for p in stale] == [False, False]
     assert all(p.exists() for p in keep)
+
+
+# --- absurd numbers are located errors, never Infinity or NaN in an output ----------------------------
+
+ABSURD = [
+    ("cost_usd: 2.10", "cost_usd: 1e999999", "cost_usd"),
+    ("cost_usd: 2.10", "cost_usd: -2.10", "cost_usd"),
+    ("cost_usd: 2.10", "cost_usd: .inf", "cost_usd"),
+    ("cost_usd: 2.10", "cost_usd: -.inf", "cost_usd"),
+    ("cost_usd: 2.10", "cost_usd: .nan", "cost_usd"),
+    ("cost_usd: 2.10", "cost_usd: NaN", "cost_usd"),
+    ("cost_usd: 2.10", "cost_usd: Infinity", "cost_usd"),
+    ("cost_usd: 2.10", "cost_usd: 0." + "1" * 5000, "cost_usd"),
+    ("seconds: 5", "seconds: 99999999999999999999", "seconds"),
+    ("seconds: 5", "seconds: .inf", "seconds"),
+    ("bytes: 100", f"bytes: {2**64}", "video.bytes"),
+    ("bytes: 100", "bytes: 1e999999", "video.bytes"),
+]
+
+
+@pytest.mark.parametrize(("good", "bad", "field"), ABSURD, ids=[a[1][:24] for a in ABSURD])
+@pytest.mark.parametrize("command", [["status"], ["gc", "--dry-run"]])
+def test_an_absurd_number_in_the_lock_is_a_located_error_in_every_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str], good: str, bad: str, field: str
+) -> None:
+    from click.testing import CliRunner
+    from helpers import BASIC_BOARD, BASIC_IMAGES, make_project
+
+    from storyc.cli import cli
+
+    board = make_project(tmp_path / "film", BASIC_BOARD, BASIC_IMAGES)
+    monkeypatch.chdir(board.parent)
+    entry = Render(
+        "old", "e/p", "done", 5, Decimal("2.10"), "req-1", Video("https://v/1.mp4", 100, KEY, "renders/a.mp4")
+    )
+    text = lockmod.dumps(Lock(renders={KEY: entry}))
+    assert good in text
+    lockmod.lock_path(board).write_text(text.replace(good, bad), "utf-8")
+    line = text.splitlines().index(next(x for x in text.splitlines() if x.strip() == good)) + 1
+    for output in ([], ["--json"]):
+        result = CliRunner().invoke(cli, [*command, *output])
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert f"board.lock:{line}:" in result.stderr and f"error: renders.{KEY}.{field}:" in result.stderr
+        if output:  # JSON: a failure document (the message quotes the bad text) with no non-finite number in it
+            payload = json.loads(result.stdout, parse_constant=lambda word: pytest.fail(f"JSON holds {word}"))
+            assert payload["ok"] is False
+        else:
+            assert not any(word in result.stdout for word in ("Infinity", "NaN", "inf"))
+
+
+def test_a_sound_lock_still_reads_with_its_largest_values() -> None:
+    entry = Render(
+        "s", "e/p", "done", lockmod.MAX_SECONDS, lockmod.MAX_COST_USD, "r", Video("u", lockmod.MAX_VIDEO_BYTES)
+    )
+    lock = Lock(renders={KEY: entry})
+    assert lockmod.loads(lockmod.dumps(lock)) == lock

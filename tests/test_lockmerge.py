@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import storyc
 from storyc.cli import cli
-from storyc.lock.lockfile import RENDER_STATES, Lock, LockError, Render, Upload, Video, dumps, loads
+from storyc.lock.lockfile import RENDER_STATES, Lock, LockError, Render, Upload, Video, dumps, loads, video_path
 from storyc.lock.merge import (
     ATTRIBUTES_LINE,
     STATE_RANK,
@@ -142,6 +142,8 @@ videos = st.builds(
     url=st.sampled_from(["https://v/1.mp4", "https://v/2.mp4"]),
     bytes=st.none() | st.integers(0, 9),
     sha256=st.none() | st.sampled_from([key(5), key(6)]),
+    # each clone downloads its request to the key's own file: a merge moves another request's away from it
+    path=st.none() | st.sampled_from(["renders/meet-000000000000.mp4", "renders/play-000000000000.mp4"]),
 )
 renders = st.builds(
     Render,
@@ -175,8 +177,13 @@ def test_merge_properties(base: Lock | None, a: Lock, b: Lock, c: Lock) -> None:
     assert set(merged.uploads) == set(a.uploads) | set(b.uploads)
     assert set(merged.scenes) == set(a.scenes) | set(b.scenes)
     for k, entry in merged.renders.items():
-        assert entry in (a.renders.get(k), b.renders.get(k))
-        assert all(STATE_RANK[entry.state] >= STATE_RANK[s.renders[k].state] for s in (a, b) if k in s.renders)
+        sides = [s.renders[k] for s in (a, b) if k in s.renders]
+        assert replace(entry, also_paid={}) in [r.requests().get(entry.request_id or "", r) for r in sides]
+        assert all(STATE_RANK[entry.state] >= STATE_RANK[r.state] for r in sides)
+        paid = {rid for r in sides for rid in r.requests()}  # no request fal accepted is dropped
+        assert paid <= set(entry.requests())
+        others = entry.also_paid.values()  # the key's own file is the entry's alone
+        assert all(r.video is None or r.video.path != video_path(r.scene, k) for r in others)
     left = merge_locks(None, merge_locks(None, a, b), c)  # associative: the order branches land in is moot
     right = merge_locks(None, a, merge_locks(None, b, c))
     assert left.renders == right.renders and left.uploads == right.uploads
@@ -353,8 +360,8 @@ TWO_LOCK = Lock(
 )
 
 
-def two_branches(root: Path, *, driver: bool) -> Path:
-    """main (the base lock) with branches `one` and `two`, each of which rendered a scene of its own."""
+def git_repo(root: Path, *, driver: bool) -> None:
+    """A new git repository at `root` with the `.gitattributes` line, and the lock merge driver configured or not."""
     root.mkdir()
     run_git(root, "init", "-q", "-b", "main")
     run_git(root, "config", "user.name", "Test")
@@ -363,6 +370,11 @@ def two_branches(root: Path, *, driver: bool) -> Path:
         command = f"{shlex.quote(sys.executable)} -m storyc lock merge %O %A %B %P"
         run_git(root, "config", "merge.storyc-lock.driver", command)
     ensure_gitattributes(root)  # what `storyc init` writes
+
+
+def two_branches(root: Path, *, driver: bool) -> Path:
+    """main (the base lock) with branches `one` and `two`, each of which rendered a scene of its own."""
+    git_repo(root, driver=driver)
     lock_file = root / "board.lock"
     lock_file.write_text(dumps(BASE_LOCK), "utf-8")
     run_git(root, "add", "-A")

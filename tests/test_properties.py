@@ -6,6 +6,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from helpers import BASIC_BOARD, BASIC_IMAGES, make_image, make_project
@@ -65,7 +66,11 @@ def apply_edits(text: str, ops: list[tuple[str, int, str]]) -> str:
 @FAST
 @given(edits)
 def test_random_edits_never_raise_and_diagnostics_are_located(ops: list[tuple[str, int, str]]) -> None:
-    text = apply_edits(BASIC_BOARD.lstrip(), ops)
+    assert_edits_compile_with_located_diagnostics(BASIC_BOARD, ops)
+
+
+def assert_edits_compile_with_located_diagnostics(board: str, ops: list[tuple[str, int, str]]) -> None:
+    text = apply_edits(board.lstrip(), ops)
     with project(text) as path:
         result = compile_file(path, "board.yaml", use_cache=False)
     n_lines = text.count("\n") + 1
@@ -165,3 +170,173 @@ def test_rename_keeps_key_and_new_bytes_change_it(new_name: str, color: tuple[in
     orange = (255, 165, 0)
     if color != orange:
         assert repainted.job("meet").key != before.job("meet").key  # type: ignore[union-attr]
+
+
+# --- keys through the graph of stills and frames are Merkle ------------------------------
+
+
+@dataclass(frozen=True)
+class GraphBoard:
+    """A board of stills and scenes wired at random: which step each one takes an image from."""
+
+    stills: int  # still0 .. still{n-1}
+    hero_from_still: bool  # the character's frontal is {still: still0}
+    mentions_hero: tuple[bool, ...]  # per still after the first: its prompt names @hero
+    starts: tuple[str | None, ...]  # per scene: its start_frame, "still:N" or "scene:N" (an earlier one)
+    texts: dict[str, str]  # step -> the words in its prompt
+    picks: dict[str, int]  # still -> pick (of 2 variants)
+
+    def steps(self) -> list[str]:
+        return [f"still{i}" for i in range(self.stills)] + [f"scene{i}" for i in range(len(self.starts))]
+
+    def needs(self, step: str) -> set[str]:
+        """The steps `step` takes an image from, directly (the model of the contract, not of the code)."""
+        kind, index = step[:5], int(step[5:])
+        found: set[str] = set()
+        hero = {"still0"} if self.hero_from_still else set()
+        if kind == "still":
+            return hero if index > 0 and self.mentions_hero[index - 1] else set()
+        found |= hero  # every scene names @hero
+        start = self.starts[index]
+        if start is not None:
+            found.add(start.replace(":", ""))
+        return found
+
+    def downstream(self, changed: str) -> set[str]:
+        """`changed` and every step that needs it, directly or not."""
+        found = {changed}
+        grew = True
+        while grew:
+            more = {s for s in self.steps() if s not in found and self.needs(s) & found}
+            found |= more
+            grew = bool(more)
+        return found
+
+    def yaml(self) -> str:
+        lines = ["version: 1", "stills:"]
+        for i in range(self.stills):
+            hero = "@hero " if i > 0 and self.mentions_hero[i - 1] else ""
+            lines += [f"  still{i}:", f"    prompt: '{hero}{self.texts[f'still{i}']}'", "    variants: 2"]
+            lines.append(f"    pick: {self.picks[f'still{i}']}")
+        frontal = "{still: still0}" if self.hero_from_still else "refs/ellie-front.png"
+        lines += ["characters:", "  hero:", f"    frontal: {frontal}", "    references: [refs/ellie-side.png]"]
+        lines.append("scenes:")
+        for i, start in enumerate(self.starts):
+            lines += [f"  - id: scene{i}", f"    prompt: '@hero {self.texts[f'scene{i}']}'", "    duration: 5"]
+            if start is not None:
+                kind, n = start.split(":")
+                slot = f"{{still: still{n}}}" if kind == "still" else f"{{last_frame_of: scene{n}}}"
+                lines.append(f"    start_frame: {slot}")
+        return "\n".join(lines) + "\n"
+
+
+@st.composite
+def graph_boards(draw: st.DrawFn) -> GraphBoard:
+    stills = draw(st.integers(1, 3))
+    scenes = draw(st.integers(1, 4))
+    starts: list[str | None] = []
+    for i in range(scenes):
+        options: list[str | None] = [None, *(f"still:{n}" for n in range(stills)), *(f"scene:{n}" for n in range(i))]
+        starts.append(draw(st.sampled_from(options)))
+    steps = [f"still{i}" for i in range(stills)] + [f"scene{i}" for i in range(scenes)]
+    return GraphBoard(
+        stills=stills,
+        hero_from_still=draw(st.booleans()),
+        mentions_hero=tuple(draw(st.lists(st.booleans(), min_size=stills - 1, max_size=stills - 1))),
+        starts=tuple(starts),
+        texts={s: f"{s} at dawn" for s in steps},
+        picks={f"still{i}": draw(st.integers(1, 2)) for i in range(stills)},
+    )
+
+
+def graph_keys(board: GraphBoard, path: Path) -> dict[str, str]:
+    path.write_text(board.yaml(), "utf-8")
+    result = compile_file(path, "board.yaml", use_cache=False)
+    compiled = result.board
+    assert compiled is not None, [d.format() for d in result.diagnostics]
+    keys = {s.still: s.key for s in compiled.stills}
+    keys.update({j.scene: j.key for j in compiled.jobs})
+    return keys
+
+
+GRAPH = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@GRAPH
+@given(graph_boards(), st.data())
+def test_an_upstream_change_changes_exactly_its_downstream_keys_and_reverting_restores_them(
+    board: GraphBoard, data: st.DataObject
+) -> None:
+    changed = data.draw(st.sampled_from(board.steps()))
+    edited = replace(board, texts={**board.texts, changed: board.texts[changed] + ", in the rain"})
+    with project("version: 1\n") as path:
+        before = graph_keys(board, path)
+        after = graph_keys(edited, path)
+        reverted = graph_keys(board, path)
+    moved = {step for step in before if before[step] != after[step]}
+    assert moved == board.downstream(changed)
+    assert reverted == before
+
+
+@GRAPH
+@given(graph_boards(), st.data())
+def test_a_new_pick_changes_what_uses_the_still_but_not_the_still(board: GraphBoard, data: st.DataObject) -> None:
+    still = data.draw(st.sampled_from([s for s in board.steps() if s.startswith("still")]))
+    edited = replace(board, picks={**board.picks, still: 3 - board.picks[still]})
+    with project("version: 1\n") as path:
+        before = graph_keys(board, path)
+        after = graph_keys(edited, path)
+    moved = {step for step in before if before[step] != after[step]}
+    assert moved == board.downstream(still) - {still}
+
+
+@GRAPH
+@given(graph_boards(), st.lists(st.sampled_from(["a", "bird", "flies", "@hero", "away"]), min_size=1).map(" ".join))
+def test_boards_differing_in_an_unrelated_scene_share_every_other_key(board: GraphBoard, words: str) -> None:
+    with project("version: 1\n") as path:
+        before = graph_keys(board, path)
+        path.write_text(board.yaml() + f"  - id: extra\n    prompt: '{words}'\n    duration: 5\n", "utf-8")
+        result = compile_file(path, "board.yaml", use_cache=False)
+    compiled = result.board
+    assert compiled is not None, [d.format() for d in result.diagnostics]
+    after = {s.still: s.key for s in compiled.stills} | {j.scene: j.key for j in compiled.jobs}
+    assert after.pop("extra")
+    assert after == before
+
+
+GRAPH_BOARD = """
+version: 1
+target:
+  still_endpoint: fal-ai/nano-banana-2/edit
+stills:
+  sheet:
+    prompt: "a turnaround sheet, {{ vars.look }}"
+  open:
+    prompt: "@ellie at dawn in the palette of @dawn"
+    variants: 3
+    pick: 2
+vars:
+  look: flat colours
+characters:
+  ellie:
+    frontal: {still: sheet}
+    references: [refs/ellie-side.png]
+styles:
+  dawn: {image: {still: sheet}}
+scenes:
+  - id: meet
+    start_frame: {still: open}
+    prompt: "@ellie walks in."
+    duration: 5
+  - id: play
+    start_frame: {last_frame_of: meet}
+    end_frame: {first_frame_of: meet}
+    prompt: "@ellie plays in the light of @dawn."
+    duration: 5
+"""
+
+
+@FAST
+@given(edits)
+def test_random_edits_of_a_graph_board_never_raise_and_diagnostics_are_located(ops: list[tuple[str, int, str]]) -> None:
+    assert_edits_compile_with_located_diagnostics(GRAPH_BOARD, ops)

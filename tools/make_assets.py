@@ -66,6 +66,19 @@ def savanna(sun_height: float, size: tuple[int, int] = (480, 320)) -> Image.Imag
     return image
 
 
+def ball(view: str, size: tuple[int, int] = (360, 360)) -> Image.Image:
+    """A red ball with a white stripe, seen from the front (stripe across) or the side (stripe around)."""
+    image = Image.new("P", size, 0)
+    image.putpalette([240, 232, 214, 200, 40, 40, 250, 250, 250] + [0] * 759)
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((40, 40, 320, 320), fill=1)
+    if view == "front":
+        draw.rectangle((40, 165, 320, 195), fill=2)
+    else:
+        draw.ellipse((150, 40, 210, 320), outline=2, width=14)
+    return image
+
+
 def ball_video(path: Path) -> None:
     """A 3 s clip of a blue ball rolling across the frame.
 
@@ -116,5 +129,18 @@ def elephant_example() -> None:
     ball_video(refs / "ball.mp4")
 
 
+def keyframes_example() -> None:
+    """The stills example: what the stills themselves are generated from."""
+    refs = ROOT / "examples" / "keyframes" / "refs"
+    refs.mkdir(parents=True, exist_ok=True)
+    elephant("side").save(refs / "ellie-side.png", optimize=True)
+    palette([(255, 200, 120), (250, 160, 90), (230, 110, 80), (120, 70, 90)]).save(
+        refs / "dawn-palette.jpg", quality=60
+    )
+    for view in ("front", "side"):
+        ball(view).save(refs / f"ball-{view}.png", optimize=True)
+
+
 if __name__ == "__main__":
     elephant_example()
+    keyframes_example()

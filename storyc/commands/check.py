@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from storyc.commands import EXIT_OK, EXIT_PROBLEMS
 from storyc.commands._board import compile_board, read_lock
-from storyc.compile.compiler import price_text
+from storyc.compile.compiler import price_text, stills_text
 from storyc.diagnostics import once_per_problem, summary_line
 from storyc.report import Output, plural
 
@@ -108,6 +108,7 @@ def _profiles_json(checked: Checked) -> dict[str, Any]:
             "seconds": r.board.total_seconds,
             "cost_usd": r.board.total_cost,  # Decimals: storyc.jsontext writes amounts exactly
             "uncertain_usd": r.board.total_uncertain,
+            **({"stills": len(r.board.stills), "stills_usd": r.board.stills_cost} if r.board.stills else {}),
         }
         for r in checked.results
         if r.board is not None and r.board.profile is not None
@@ -116,9 +117,10 @@ def _profiles_json(checked: Checked) -> dict[str, Any]:
 
 def _totals_line(compiled: CompiledBoard) -> str:
     named = f" [{compiled.profile}]" if compiled.profile is not None else ""
+    stills = f"; {stills_text(compiled.stills)}" if compiled.stills else ""
     return (
         f"{compiled.storyboard}{named}: {plural(len(compiled.jobs), 'scene')}, {compiled.total_seconds} s, "
-        f"{price_text(compiled.total_cost, compiled.total_uncertain)} to render"
+        f"{price_text(compiled.total_cost, compiled.total_uncertain)} to render{stills}"
     )
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from storyc.commands import EXIT_OK, EXIT_PROBLEMS
 from storyc.commands._board import compiled_jobs
-from storyc.compile.compiler import price_text
+from storyc.compile.compiler import price_text, stills_text
+from storyc.compile.graph import upstream_stills
 from storyc.report import Output, plural
 
 
@@ -22,6 +23,9 @@ def compile_board(
     if out.json:
         out.data(compiled.to_json([j.scene for j in jobs]))
         return EXIT_OK
+    stills = upstream_stills(compiled, jobs) if scenes else compiled.stills
+    for still in stills:
+        out.still(still)
     for job in jobs:
         out.job(job)
     total_seconds = sum(j.seconds for j in jobs)
@@ -29,5 +33,6 @@ def compile_board(
     uncertain = sum((j.uncertain_usd for j in jobs), Decimal("0.00"))
     price = price_text(total_cost, uncertain)
     named = f" in profile '{compiled.profile}'" if compiled.profile is not None else ""
-    out.echo(out.style(f"{plural(len(jobs), 'scene')}, {total_seconds} s, {price} to render{named}", bold=True))
+    made = f"; {stills_text(stills)}" if stills else ""
+    out.echo(out.style(f"{plural(len(jobs), 'scene')}, {total_seconds} s, {price} to render{named}{made}", bold=True))
     return EXIT_OK

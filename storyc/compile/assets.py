@@ -4,18 +4,27 @@ A local file must resolve (symlinks included) inside the project root, so a
 storyboard from an untrusted branch can't send `~/.ssh/id_rsa` to a third
 party.  Files are checked as Kling documents its inputs, before anything is
 sent, and hashed once per run, streaming, for the content key.
+
+A file whose header passes is then read to its end, as fal will read it: a
+PNG's every chunk against its checksum, a JPEG's every entropy-coded byte, a
+video decoded by ffmpeg.  A truncated download fails here, at the board's
+line, not after a paid render.  That costs a decode, so a file found whole
+is remembered by its content hash (in-process, and in the compile cache's
+`WholeFiles` when the caller gives one): an unchanged file is decoded once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, BinaryIO, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol
 
 from storyc.compile.model import AssetRef, Storyboard
 from storyc.diagnostics import ASSET, Diagnostics, printable
-from storyc.files import FileSource, NotARegularFile
+from storyc.files import FileSource, LocalFiles, NotARegularFile
 from storyc.files import sha256_file as sha256_file  # where it used to be
 
 if TYPE_CHECKING:
@@ -33,6 +42,27 @@ _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")
 # at 200 MB (RGBA).
 MAX_IMAGE_PIXELS = 50_000_000
 _VIDEO_ATOMS = (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip")
+# Decoding a reference video (Kling takes 3 to 10 s, at most 200 MB) takes seconds; a file swapped
+# for a FIFO after its stat would block ffmpeg's open forever.  Past this, the check gives up.
+VIDEO_DECODE_TIMEOUT_S = 120
+# ffmpeg's log prefix: "[h264 @ 0x55f5...] " (the address differs on every run), sometimes two.
+_FFMPEG_PREFIX = re.compile(r"^(?:\[[^\]]*\]\s*)+")
+
+
+class WholeFiles(Protocol):
+    """Where verdicts "this content decodes whole" are kept across runs (`storyc.compile.cache`).
+
+    Only whole files are recorded: a damaged one is decoded, and reported, every time.
+    """
+
+    def known(self, sha256: str, media: MediaKind) -> bool: ...
+
+    def remember(self, sha256: str, media: MediaKind) -> None: ...
+
+
+# (content hash, media) of files decoded whole in this process: a board compiled once per
+# profile, or an unchanged file named by two boards, is decoded once.
+_decoded_whole: set[tuple[str, MediaKind]] = set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +94,7 @@ def normalize(value: str) -> str:
 class Assets:
     """Checks and hashes every asset of one board, each file once."""
 
-    def __init__(self, board: Storyboard, diags: Diagnostics) -> None:
+    def __init__(self, board: Storyboard, diags: Diagnostics, whole: WholeFiles | None = None) -> None:
         self.board = board
         self.doc = board.doc
         self.diags = diags
@@ -72,6 +102,7 @@ class Assets:
         self.root = self.fs.resolve(board.root)
         self.files: dict[str, LocalFile] = {}  # by `written`
         self._problems: dict[tuple[str, MediaKind], str | None] = {}
+        self.whole = whole
 
     def check(self, ref: AssetRef, media: MediaKind) -> str | None:
         """The value for the request (URL or relative path), or None after an error."""
@@ -87,7 +118,8 @@ class Assets:
             for ref in character.assets:
                 self.check(ref, "video" if ref is character.video else "image")
         for style in self.board.styles.values():
-            self.check(style.image, "image")
+            for ref in style.assets:
+                self.check(ref, "image")
         for scene in self.board.scenes:
             for ref in scene.assets:
                 self.check(ref, "image")
@@ -138,15 +170,30 @@ class Assets:
             problem = check(self.fs, target, value, stat.size)
         except NotARegularFile as exc:  # swapped for a FIFO or device since the stat
             return f"'{value}' is not a regular file: it is {exc.kind}"
+        if problem is not None:
+            return problem
+        sha256 = self.fs.sha256(target)
+        try:
+            problem = self._damage(target, value, media, sha256)
+        except NotARegularFile as exc:
+            return f"'{value}' is not a regular file: it is {exc.kind}"
         if problem is None:
             self.files[written] = LocalFile(
-                written=written,
-                path=target,
-                sha256=self.fs.sha256(target),
-                size=stat.size,
-                mtime_ns=stat.mtime_ns,
-                media=media,
+                written=written, path=target, sha256=sha256, size=stat.size, mtime_ns=stat.mtime_ns, media=media
             )
+        return problem
+
+    def _damage(self, target: Path, value: str, media: MediaKind, sha256: str) -> str | None:
+        """Why a file whose header passed is not whole, or None; a file known whole is not decoded again."""
+        verdict = (sha256, media)
+        if verdict in _decoded_whole or (self.whole is not None and self.whole.known(sha256, media)):
+            return None
+        decode = _image_damage if media == "image" else _video_damage
+        problem = decode(self.fs, target, value)
+        if problem is None:
+            _decoded_whole.add(verdict)
+            if self.whole is not None:
+                self.whole.remember(sha256, media)
         return problem
 
 
@@ -210,6 +257,75 @@ def _check_image(fs: FileSource, path: Path, value: str, size: int) -> str | Non
         ratio = f"{limits.image_max_aspect:g}"
         return f"image '{value}' is {width}x{height}; Kling accepts aspect ratios between 1:{ratio} and {ratio}:1"
     return None
+
+
+def _image_damage(fs: FileSource, path: Path, value: str) -> str | None:
+    """Why an image (JPEG or PNG, within the pixel cap: checked already) is not whole, or None."""
+    try:
+        with fs.open(path) as f, open_image(f) as image:
+            if image.format == "PNG":
+                image.verify()  # every chunk against its CRC, through IEND: no pixel is inflated
+            else:
+                # JPEG: decoding at 1/8 scale still entropy-decodes every byte, in 1/64 of the memory.
+                image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
+                image.load()
+    except NotARegularFile:
+        raise
+    except Exception as exc:  # a decoder fed damaged bytes fails in many ways (OSError, SyntaxError, ...)
+        return f"image '{value}' is truncated or damaged: {printable(str(exc)) or type(exc).__name__}"
+    return None
+
+
+def _video_damage(fs: FileSource, path: Path, value: str) -> str | None:
+    """Why a video is not whole, or None: ffmpeg decodes every stream, and any error it logs is damage.
+
+    ffmpeg exits 0 over a file cut short in its last frames, logging the errors
+    on stderr (at `-loglevel error`, stderr holds nothing else).
+    """
+    import subprocess
+
+    from storyc.ffmpeg import quiet_command
+
+    with _on_disk(fs, path) as local:
+        try:
+            command = quiet_command(["-i", f"file:{local}", "-f", "null", "-"])
+            proc = subprocess.run(command, capture_output=True, timeout=VIDEO_DECODE_TIMEOUT_S, check=False)
+        except subprocess.TimeoutExpired:
+            return f"video '{value}' could not be decoded in {VIDEO_DECODE_TIMEOUT_S} s; is it a regular video file?"
+        except OSError as exc:
+            return f"cannot check video '{value}': cannot run ffmpeg ({exc.strerror or exc})"
+    errors = proc.stderr.decode("utf-8", "replace").replace(str(local), value).splitlines()
+    if proc.returncode == 0 and not any(line.strip() for line in errors):
+        return None
+    return f"video '{value}' is truncated or damaged: {_ffmpeg_complaint(errors, proc.returncode)}"
+
+
+def _ffmpeg_complaint(lines: list[str], returncode: int) -> str:
+    """ffmpeg's words for what is wrong, without its log prefixes.
+
+    The container's complaint ("stream 0, offset 0x674: partial file", "moov atom
+    not found") says more than the decoder's that follows from it, so the first
+    line from the input (prefix "[in#0...") wins over the first line.
+    """
+    from_input = [line for line in lines if line.startswith("[in#")]
+    chosen = next((line for line in (*from_input, *lines) if line.strip()), "")
+    return printable(_FFMPEG_PREFIX.sub("", chosen).strip()) or f"ffmpeg exit status {returncode}"
+
+
+@contextlib.contextmanager
+def _on_disk(fs: FileSource, path: Path) -> Iterator[Path]:
+    """A path ffmpeg can open holding the file's bytes: the file itself, or a copy (a git revision's blob)."""
+    if isinstance(fs, LocalFiles):
+        yield path
+        return
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="storyc-") as folder, fs.open(path) as source:
+        copy = Path(folder) / f"asset{path.suffix}"
+        with copy.open("wb") as target:
+            shutil.copyfileobj(source, target)
+        yield copy
 
 
 def _mb(size: int) -> str:

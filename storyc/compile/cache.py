@@ -6,6 +6,11 @@ version, the endpoint files and the display path) and records every other
 input: template files by their bytes, asset files by stat (size, mtime,
 inode, resolved path) the way git's index does.  Any difference is a miss.
 Only successful compiles are cached, so a missing file is always re-checked.
+
+A miss (an edited prompt) checks every asset again, and reading each file to
+its end to know it is whole costs a decode (a video: ffmpeg).  So the verdict
+"decodes whole" is kept apart, by the file's content hash, under `whole/`:
+an unchanged file is decoded once, whatever happens to the board around it.
 """
 
 from __future__ import annotations
@@ -21,8 +26,8 @@ from typing import Any
 
 from storyc import __version__
 from storyc.compile import endpoints
-from storyc.compile.assets import LocalFile
-from storyc.compile.compiler import CompiledBoard, CompileResult, Job
+from storyc.compile.assets import LocalFile, MediaKind
+from storyc.compile.compiler import CompiledBoard, CompileResult, Edge, Job, StillJob
 from storyc.compile.source import MAX_BOARD_BYTES
 from storyc.compile.validate import MAX_TEMPLATE_FILE_BYTES
 from storyc.compile.view import SceneView
@@ -31,9 +36,10 @@ from storyc.files import find_project_root, read_regular
 from storyc.fsutil import atomic_write_bytes, contained_or_none
 
 # 2: Job.view carries field locations; 3: diagnostics reworded; 4: Job.view is a SceneView; 5: profiles;
-# 6: Job.cost_usd is the exact product of price and seconds, no longer rounded to cents; 7: diagnostics
-# carry their rule code, help, width and profiles
-FORMAT = 7
+# 6: Job.cost_usd is the exact product of price and seconds, no longer rounded to cents;
+# 7: stills, and each step's upstreams (depends_on); 8: diagnostics carry their rule code, help, width
+# and profiles
+FORMAT = 8
 
 
 def cache_dir(board: Path) -> Path:
@@ -46,13 +52,43 @@ def _usable_cache_dir(board: Path) -> Path | None:
     return contained_or_none(board.parent, ".storyc/compile")
 
 
+class WholeFolder:
+    """`assets.WholeFiles` on disk: one empty file per content found whole, named by its hash.
+
+    The name also holds storyc's version (a later storyc may check more) and
+    the media the file was decoded as.  Writing is best effort: a read-only
+    checkout decodes again next time, as it compiles again.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def _marker(self, sha256: str, media: MediaKind) -> Path:
+        name = hashlib.sha256(f"{FORMAT}\0{__version__}\0{media}\0{sha256}".encode()).hexdigest()
+        return self.folder / name[:40]
+
+    def known(self, sha256: str, media: MediaKind) -> bool:
+        return self._marker(sha256, media).is_file()
+
+    def remember(self, sha256: str, media: MediaKind) -> None:
+        with contextlib.suppress(OSError):
+            self.folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(self._marker(sha256, media), b"")
+
+
+def whole_files(board: Path) -> WholeFolder | None:
+    """Where this board's verdicts "whole" are kept; None where the cache folder is not usable."""
+    folder = _usable_cache_dir(board)
+    return None if folder is None else WholeFolder(folder / "whole")
+
+
 def _entry_path(board: Path, display: str, board_bytes: bytes, profile: str | None) -> Path | None:
     h = hashlib.sha256()
     # None (the board's default profile) can't collide with a name: names start with a letter
     asked = "\0default" if profile is None else profile
     for part in (str(FORMAT), __version__, str(board.resolve()), display, str(find_project_root(board.parent)), asked):
         h.update(part.encode() + b"\0")
-    for endpoint in endpoints.registry().values():
+    for endpoint in endpoints.catalog().values():
         h.update(endpoint.source_bytes)
     h.update(board_bytes)
     folder = _usable_cache_dir(board)
@@ -160,12 +196,22 @@ def _encode(result: CompileResult) -> dict[str, Any]:
         "default_profile": board.default_profile,
         "jobs": [
             {
-                **job.to_json(),
+                **job.to_json(graph=True),
                 "cost_usd": str(job.cost_usd),
                 "files": {k: _encode_file(f) for k, f in job.files.items()},
                 "view": job.view.to_json(),
             }
             for job in board.jobs
+        ],
+        "stills": [
+            {
+                **still.to_json(),
+                "cost_usd": str(still.cost_usd),
+                "price_notes": list(still.price_notes),
+                "segments": [list(seg) for seg in still.segments],
+                "files": {k: _encode_file(f) for k, f in still.files.items()},
+            }
+            for still in board.stills
         ],
     }
 
@@ -191,16 +237,36 @@ def _decode(data: dict[str, Any]) -> CompileResult:
             seconds=j["seconds"],
             cost_usd=Decimal(j["cost_usd"]),
             key=j["key"],
-            files={k: LocalFile(**{**f, "path": Path(f["path"])}) for k, f in j["files"].items()},
+            files=_decode_files(j["files"]),
             view=SceneView.from_json(j["view"]),
+            depends_on=tuple(Edge.from_json(e) for e in j["depends_on"]),
         )
         for j in data["jobs"]
+    )
+    stills = tuple(
+        StillJob(
+            still=s["still"],
+            endpoint=s["endpoint"],
+            arguments=s["arguments"],
+            references=s["references"],
+            segments=tuple((str(text), None if name is None else str(name)) for text, name in s["segments"]),
+            variants=s["variants"],
+            pick=s["pick"],
+            resolution=s["resolution"],
+            cost_usd=Decimal(s["cost_usd"]),
+            key=s["key"],
+            price_notes=tuple(s["price_notes"]),
+            files=_decode_files(s["files"]),
+            depends_on=tuple(Edge.from_json(e) for e in s["depends_on"]),
+        )
+        for s in data["stills"]
     )
     board = CompiledBoard(
         storyboard=data["storyboard"],
         path=Path(data["path"]),
         title=data["title"],
         jobs=jobs,
+        stills=stills,
         template_files=tuple(data["template_files"]),
         asset_files=tuple(data["asset_files"]),
         profile=data["profile"],
@@ -211,9 +277,15 @@ def _decode(data: dict[str, Any]) -> CompileResult:
     return CompileResult(board, diagnostics, board.profiles)
 
 
+def _decode_files(data: dict[str, Any]) -> dict[str, LocalFile]:
+    return {k: LocalFile(**{**f, "path": Path(f["path"])}) for k, f in data.items()}
+
+
 def clear(board: Path) -> None:
     folder = _usable_cache_dir(board)
-    if folder is not None and folder.is_dir():
-        for entry in folder.glob("*.json"):
+    if folder is None:
+        return
+    for pattern in ("*.json", "whole/*"):
+        for entry in folder.glob(pattern):
             with contextlib.suppress(OSError):
                 entry.unlink()

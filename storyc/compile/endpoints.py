@@ -1,6 +1,12 @@
 """The endpoint registry: one JSON file per fal endpoint in `schemas/endpoints/`.
 
-Each file gives the endpoint's id, price per second, limits (durations,
+An endpoint file has a `kind`: `video` (the default, so the Kling files need no
+such field) for the scenes' endpoints, priced per second; `image` for the
+stills' endpoints, priced per image (`ImageEndpoint`).  `registry()` holds the
+video endpoints a scene may use, `image_registry()` the image endpoints a still
+may use; both come from the one folder through `catalog()`.
+
+A video file gives the endpoint's id, price per second, limits (durations,
 shots, references, prompt lengths), asset limits (image and video files, as
 Kling documents them) and input JSON Schema, so supporting another endpoint
 of the family is one new file, not new code: every limit storyc checks is
@@ -17,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache, cached_property
-from typing import Any
+from typing import Any, Literal
 
 from storyc.resources import schemas_dir
 
@@ -85,27 +91,13 @@ class AssetLimits:
 
 
 @dataclass(frozen=True)
-class Endpoint:
+class _Endpoint:
+    """What every endpoint file has: an id, an input JSON Schema, and its own bytes."""
+
     id: str
     title: str
-    price_per_second: Decimal  # without generated audio
-    price_per_second_with_audio: Decimal  # the same for a flat price (4K)
-    limits: Limits
-    assets: AssetLimits
     input_schema: dict[str, Any]
     source_bytes: bytes  # the file's bytes: part of the compile cache key
-
-    def cost(self, seconds: int, *, audio: bool = False) -> Decimal:
-        """The exact price: 7 s at $0.084 is $0.588 (text shows cents, JSON every digit; fal bills the product)."""
-        rate = self.price_per_second_with_audio if audio else self.price_per_second
-        return rate * seconds
-
-    @property
-    def family(self) -> str:
-        """`fal-ai/kling-video/o3/4k/reference-to-video` -> `fal-ai/kling-video/o3/*/reference-to-video`:
-        the endpoints that take the same request at another fidelity (and price)."""
-        parts = self.id.split("/")
-        return "/".join([*parts[:-2], "*", parts[-1]]) if len(parts) >= 3 else self.id
 
     @cached_property
     def validator(self) -> Any:
@@ -139,6 +131,72 @@ class Endpoint:
         return verdict
 
 
+@dataclass(frozen=True)
+class Endpoint(_Endpoint):
+    """A video endpoint (Kling): one scene's request, priced per second."""
+
+    price_per_second: Decimal  # without generated audio
+    price_per_second_with_audio: Decimal  # the same for a flat price (4K)
+    limits: Limits
+    assets: AssetLimits
+    kind: Literal["video"] = "video"
+
+    def cost(self, seconds: int, *, audio: bool = False) -> Decimal:
+        """The exact price: 7 s at $0.084 is $0.588 (text shows cents, JSON every digit; fal bills the product)."""
+        rate = self.price_per_second_with_audio if audio else self.price_per_second
+        return rate * seconds
+
+    @property
+    def family(self) -> str:
+        """`fal-ai/kling-video/o3/4k/reference-to-video` -> `fal-ai/kling-video/o3/*/reference-to-video`:
+        the endpoints that take the same request at another fidelity (and price)."""
+        parts = self.id.split("/")
+        return "/".join([*parts[:-2], "*", parts[-1]]) if len(parts) >= 3 else self.id
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    num_images_min: int
+    num_images_max: int
+    aspect_ratios: tuple[str, ...]
+    resolutions: tuple[str, ...]
+    default_resolution: str
+
+
+@dataclass(frozen=True)
+class ImageEndpoint(_Endpoint):
+    """An image endpoint (a still's): priced per image, times its resolution's multiplier.
+
+    `image_reference` is how the endpoint's prompt names its input images ("image {n}":
+    the first is "image 1"); None for an endpoint that takes no input images.
+    """
+
+    price_per_image: Decimal
+    resolution_multipliers: dict[str, Decimal]
+    limits: ImageLimits
+    image_reference: str | None
+    # the same model the other way round (taking input images, or not): a still whose endpoint is a
+    # default (target or profile) and whose prompt names references or none is made on the one that fits
+    pair: str | None
+    price_note: str | None  # why the per-image price is only an estimate (None: read from fal's page)
+    variants_note: str  # what is not known of how fal bills several images in one request
+    output: Literal["images"] = "images"  # what a request gives: `{"images": [{"url", ...}], ...}`
+    kind: Literal["image"] = "image"
+
+    @property
+    def takes_images(self) -> bool:
+        return self.image_reference is not None
+
+    def image_name(self, position: int) -> str:
+        """How the prompt names input image `position` (1-based): "image 2"."""
+        assert self.image_reference is not None
+        return self.image_reference.replace("{n}", str(position))
+
+    def cost(self, resolution: str, images: int) -> Decimal:
+        """The price of `images` images at `resolution` in one request (each billed as one image)."""
+        return self.price_per_image * self.resolution_multipliers[resolution] * images  # exact, as for video
+
+
 def _without_prompts(arguments: dict[str, Any]) -> dict[str, Any]:
     shaped = dict(arguments)
     if isinstance(shaped.get("prompt"), str) and shaped["prompt"]:
@@ -168,8 +226,10 @@ def tiers(endpoint_id: str) -> list[Endpoint]:
     return sorted((e for e in registry().values() if e.family == wanted), key=lambda e: (e.price_per_second, e.id))
 
 
-def _parse(raw: bytes) -> Endpoint:
+def _parse(raw: bytes) -> Endpoint | ImageEndpoint:
     data = json.loads(raw)
+    if data.get("kind", "video") == "image":
+        return _parse_image(data, raw)
     return Endpoint(
         id=data["id"],
         title=data.get("title", data["id"]),
@@ -182,14 +242,64 @@ def _parse(raw: bytes) -> Endpoint:
     )
 
 
+def _parse_image(data: dict[str, Any], raw: bytes) -> ImageEndpoint:
+    if data["output"] != "images":
+        raise ValueError(f"{data['id']}: an image endpoint gives images, not {data['output']!r}")
+    limits = data["limits"]
+    return ImageEndpoint(
+        id=data["id"],
+        title=data.get("title", data["id"]),
+        input_schema=data["input"],
+        source_bytes=raw,
+        price_per_image=Decimal(str(data["price_usd_per_image"])),
+        resolution_multipliers={k: Decimal(str(v)) for k, v in data["resolution_multipliers"].items()},
+        limits=ImageLimits(
+            num_images_min=limits["num_images_min"],
+            num_images_max=limits["num_images_max"],
+            aspect_ratios=tuple(limits["aspect_ratios"]),
+            resolutions=tuple(limits["resolutions"]),
+            default_resolution=limits["default_resolution"],
+        ),
+        image_reference=data["image_reference"] if data.get("takes_images") else None,
+        pair=data.get("pair"),
+        price_note=data.get("price_note"),
+        variants_note=data["variants_note"],
+    )
+
+
+def _load() -> list[Endpoint | ImageEndpoint]:
+    return [_parse(p.read_bytes()) for p in sorted((schemas_dir() / "endpoints").glob("*.json"))]
+
+
 @cache
 def registry() -> dict[str, Endpoint]:
-    endpoints = (_parse(p.read_bytes()) for p in sorted((schemas_dir() / "endpoints").glob("*.json")))
-    return {e.id: e for e in endpoints}
+    """The video endpoints: what a scene may be rendered on."""
+    return {e.id: e for e in _load() if isinstance(e, Endpoint)}
+
+
+@cache
+def image_registry() -> dict[str, ImageEndpoint]:
+    """The image endpoints: what a still may be made on."""
+    return {e.id: e for e in _load() if isinstance(e, ImageEndpoint)}
+
+
+def catalog() -> dict[str, Endpoint | ImageEndpoint]:
+    """Every endpoint file, video and image, by id."""
+    return {**registry(), **image_registry()}
+
+
+def clear_caches() -> None:
+    """Forget the loaded files (tests that swap the endpoints folder)."""
+    for loaded in (registry, image_registry, asset_limits):
+        loaded.cache_clear()
 
 
 def get(endpoint_id: str) -> Endpoint | None:
     return registry().get(endpoint_id)
+
+
+def get_image(endpoint_id: str) -> ImageEndpoint | None:
+    return image_registry().get(endpoint_id)
 
 
 @cache
@@ -201,3 +311,7 @@ def asset_limits() -> AssetLimits:
 
 
 DEFAULT_ENDPOINT = "fal-ai/kling-video/o3/4k/reference-to-video"
+# A still's endpoint when neither it nor the target names one: the edit endpoint when its prompt
+# names reference images, the text-to-image one when it names none.
+DEFAULT_STILL_ENDPOINT = "fal-ai/nano-banana-2/edit"
+DEFAULT_TEXT_STILL_ENDPOINT = "fal-ai/nano-banana-2"

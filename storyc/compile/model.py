@@ -17,6 +17,9 @@ STRUCTURED_FIELDS = ("scene", "subjects", "style", "camera", "details", "audio",
 TEXT_FIELDS = ("prompt", *STRUCTURED_FIELDS[:-1])
 
 RefKind = Literal["character", "style"]
+# What an image slot may take besides a file or URL: another step's output.
+UpstreamKind = Literal["still", "last_frame_of", "first_frame_of"]
+UPSTREAM_KINDS: tuple[UpstreamKind, ...] = ("still", "last_frame_of", "first_frame_of")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,33 +48,70 @@ class AssetRef:
 
 
 @dataclass(frozen=True, slots=True)
+class Upstream:
+    """An image slot taking another step's output: `{still: NAME}`, `{last_frame_of: SCENE}`, `{first_frame_of: X}`."""
+
+    kind: UpstreamKind
+    name: str  # the still's name or the scene's id
+    path: JsonPath  # the slot's YAML node
+
+    @property
+    def what(self) -> str:
+        """In words: "still 'meet-open'", "the last frame of scene 'meet'"."""
+        if self.kind == "still":
+            return f"still '{self.name}'"
+        return f"the {self.kind.split('_')[0]} frame of scene '{self.name}'"
+
+
+# An image slot as written: a file or URL, or another step's output.
+ImageRef = AssetRef | Upstream
+
+
+def files_of(slots: tuple[ImageRef | None, ...]) -> tuple[AssetRef, ...]:
+    return tuple(a for a in slots if isinstance(a, AssetRef))
+
+
+def upstreams_of(slots: tuple[ImageRef | None, ...]) -> tuple[Upstream, ...]:
+    return tuple(a for a in slots if isinstance(a, Upstream))
+
+
+@dataclass(frozen=True, slots=True)
 class Character:
     name: str
     path: JsonPath
     description: str | None = None
-    frontal: AssetRef | None = None
-    references: tuple[AssetRef, ...] = ()
+    frontal: ImageRef | None = None
+    references: tuple[ImageRef, ...] = ()
     video: AssetRef | None = None
     voice: str | None = None
     kind: RefKind = "character"
 
     @property
-    def assets(self) -> tuple[AssetRef, ...]:
+    def slots(self) -> tuple[ImageRef, ...]:
         items = [self.frontal, *self.references, self.video]
         return tuple(a for a in items if a is not None)
+
+    @property
+    def assets(self) -> tuple[AssetRef, ...]:
+        """Its local files and URLs (not the slots taking a still or a frame)."""
+        return files_of(self.slots)
 
 
 @dataclass(frozen=True, slots=True)
 class Style:
     name: str
     path: JsonPath
-    image: AssetRef
+    image: ImageRef
     description: str | None = None
     kind: RefKind = "style"
 
     @property
-    def assets(self) -> tuple[AssetRef, ...]:
+    def slots(self) -> tuple[ImageRef, ...]:
         return (self.image,)
+
+    @property
+    def assets(self) -> tuple[AssetRef, ...]:
+        return files_of(self.slots)
 
 
 Reference = Character | Style
@@ -110,8 +150,8 @@ class Scene:
     template: str | None = None
     shot_template: str | None = None
     with_names: tuple[tuple[str, JsonPath], ...] = ()
-    start_frame: AssetRef | None = None
-    end_frame: AssetRef | None = None
+    start_frame: ImageRef | None = None
+    end_frame: ImageRef | None = None
     # its schema errors are reported: only the parts without errors are here, checked
     # for more problems (references, templates, assets), never compiled into a request
     has_errors: bool = False
@@ -125,7 +165,25 @@ class Scene:
 
     @property
     def assets(self) -> tuple[AssetRef, ...]:
-        return tuple(a for a in (self.start_frame, self.end_frame) if a is not None)
+        return files_of((self.start_frame, self.end_frame))
+
+
+@dataclass(frozen=True)
+class Still:
+    """A generated image: one request to an image endpoint, `variants` candidates, `pick` flows on."""
+
+    name: str
+    path: JsonPath
+    prompt: Text
+    endpoint: str | None  # as chosen by the board (still, profile, target); None: by its prompt
+    aspect_ratio: str
+    resolution: str | None  # None: the endpoint's default
+    variants: int
+    pick: int
+    with_names: tuple[tuple[str, JsonPath], ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict)  # its fields as written, for templates (`still.*`)
+    # where `endpoint` and `resolution` are written, when the still or its profile or target sets them
+    where: dict[str, JsonPath] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -138,6 +196,8 @@ class Storyboard:
     styles: dict[str, Style]
     templates: dict[str, TemplateDef]
     scenes: tuple[Scene, ...]
+    stills: dict[str, Still] = field(default_factory=dict)
+    broken_stills: frozenset[str] = frozenset()  # declared, with errors (reported): using one fails quietly
     # declared names whose declaration has errors: already reported, so a scene
     # using one fails quietly instead of adding "unknown reference" noise
     broken_names: frozenset[str] = frozenset()

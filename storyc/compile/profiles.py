@@ -17,7 +17,7 @@ from storyc.compile.source import JsonPath
 from storyc.diagnostics import StorycError, did_you_mean
 
 # The settings a profile (or `target`) may give; a scene may override each of them.
-SETTINGS = ("endpoint", "aspect_ratio", "generate_audio", "shot_type", "duration")
+SETTINGS = ("endpoint", "aspect_ratio", "generate_audio", "shot_type", "duration", "still_endpoint", "still_resolution")
 
 
 class UnknownProfile(StorycError):

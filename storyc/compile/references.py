@@ -9,12 +9,12 @@ after a letter or digit (an e-mail address) is not a reference.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from storyc.compile import profiles
 from storyc.compile.endpoints import Endpoint, reference_refusal
-from storyc.compile.model import Character, Reference, Scene, Storyboard, Style
+from storyc.compile.model import Character, Reference, Scene, Still, Storyboard, Style
 from storyc.compile.names import lookalike_problem
 from storyc.compile.source import JsonPath, display_path, locate_in_text
 from storyc.compile.templates import RenderedScene, RenderedText
@@ -44,14 +44,22 @@ class Token:
     name: str | None  # None: an escaped '@@'
 
 
-def tokens(text: str) -> Iterator[Token]:
+def tokens(text: str) -> tuple[Token, ...]:
+    """The `@name` and `@@` tokens of a text; a text is read many times (checks, order, rewrite): once here."""
+    return _tokens(text)
+
+
+@lru_cache(maxsize=16384)
+def _tokens(text: str) -> tuple[Token, ...]:
+    found: list[Token] = []
     for match in _TOKEN.finditer(text):
         if match.group(0) == "@@":
-            yield Token(match.start(), match.end(), None)
+            found.append(Token(match.start(), match.end(), None))
         elif match.start() > 0 and text[match.start() - 1].isalnum():
             continue  # an e-mail address, not a reference
         else:
-            yield Token(match.start(), match.end(), match.group(1))
+            found.append(Token(match.start(), match.end(), match.group(1)))
+    return tuple(found)
 
 
 def mentions(text: str) -> list[str]:
@@ -127,6 +135,33 @@ class Resolver:
         if rendered.prompt is not None:
             return ResolvedScene(rendered, resolved[0], (), elements, images)
         return ResolvedScene(rendered, None, tuple(resolved), elements, images)
+
+    def still(self, still: Still, rendered: RenderedText) -> list[Reference] | None:
+        """The references a still's prompt names, in order of first mention, then its `with:` names;
+        None after reporting an unknown one."""
+        errors_before = self.diags.error_count
+        self._check_field(rendered, set())
+        names = mentions(rendered.text)
+        if any(name in self.board.broken_names for name in names):
+            return None  # its declaration's errors are reported already
+        order: list[Reference] = []
+        for name in names:
+            ref = self.board.reference(name)
+            if ref is not None and ref not in order:
+                order.append(ref)
+        for name, node in still.with_names:
+            ref = self.board.reference(name)
+            if ref is None:
+                if name not in self.board.broken_names:
+                    message = f"still '{still.name}': 'with' names unknown reference '{name}'"
+                    self.diags.error(
+                        UNKNOWN_REFERENCE, self.doc.loc(node), message + did_you_mean(name, self.board.names)
+                    )
+                continue
+            self.used.add(name)
+            if ref not in order:
+                order.append(ref)
+        return None if self.diags.error_count > errors_before else order
 
     def _known(self, rendered: RenderedScene) -> list[Reference]:
         """The declared references a scene's texts and `with:` name, in order of first mention."""
@@ -320,3 +355,6 @@ def _rewrite(text: str, positions: dict[str, str]) -> ResolvedText:
         elif seg[0]:
             merged.append(seg)
     return ResolvedText("".join(out), tuple(merged))
+
+
+rewrite = _rewrite  # a text with `@name`s put in each reference's words (`positions`): stills use it too

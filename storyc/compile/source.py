@@ -124,6 +124,39 @@ class SourceDoc:
         offset = find_name(self.text[span.start : span.end], needle, occurrence)
         return None if offset is None else _offset_to_loc(self.text, span.start + offset)
 
+    def find_char(self, path: JsonPath, char: str) -> Loc | None:
+        """Where the scalar at `path` first writes `char`: as itself, or as the escape
+        standing for it in a double-quoted scalar ("\\0", "\\x07", "\\u0085")."""
+        span = self.spans.get(path)
+        if span is None:
+            return None
+        offset = first_spelling(self.text[span.start : span.end], char)
+        return None if offset is None else _offset_to_loc(self.text, span.start + offset)
+
+
+# One character of a double-quoted scalar's source: an escape ("\\x07", "\\e", "\\\\") or itself.
+_QUOTED_CHARACTER = re.compile(r"\\(?:x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)|.", re.DOTALL)
+
+
+def first_spelling(source: str, char: str) -> int | None:
+    """Offset in a scalar's source text of the first `char`, written as itself or as an escape."""
+    if not source.startswith('"'):  # plain, single-quoted, block: no escapes
+        found = source.find(char)
+        return None if found < 0 else found
+    from ruamel.yaml.scanner import Scanner
+
+    for match in _QUOTED_CHARACTER.finditer(source, 1):
+        written = match.group()
+        if len(written) == 1:
+            meant = written
+        elif written[1] in "xuU":
+            meant = chr(min(int(written[2:], 16), 0x10FFFF))  # beyond Unicode: no control character either
+        else:
+            meant = Scanner.ESCAPE_REPLACEMENTS.get(written[1], "")
+        if meant == char:
+            return match.start()
+    return None
+
 
 def find_name(text: str, needle: str, occurrence: int = 0) -> int | None:
     """Offset of the `occurrence`-th `needle` in `text`, as a whole name."""
@@ -131,6 +164,11 @@ def find_name(text: str, needle: str, occurrence: int = 0) -> int | None:
     pattern = re.compile(re.escape(needle) + r"(?![A-Za-z0-9_])")
     found = list(pattern.finditer(text))
     return found[occurrence].start() if occurrence < len(found) else None
+
+
+def locate_offset(text: str, offset: int) -> Loc:
+    """The line and column of a character offset into a text, such as a template file."""
+    return _offset_to_loc(text, offset)
 
 
 def locate_in_text(text: str, needle: str) -> Loc | None:
@@ -270,12 +308,29 @@ def parse(text: str, path: Path, diags: Diagnostics, files: FileSource = LOCAL) 
     except YAMLError as exc:
         diags.error(YAML_SYNTAX, START, f"invalid YAML: {exc}")
         return None
+    except (OverflowError, ValueError):  # ruamel's scanner on an escape past Unicode: "\UFFFFFFFF"
+        diags.error(YAML_SYNTAX, *_escape_past_unicode(text))
+        return None
     if root is None:
         diags.error(EMPTY_BOARD, START, "the storyboard is empty")
         return None
     builder = _Builder(doc, diags, alias_locs)
     doc.data = builder.build(root, ())
     return None if diags.has_errors else doc
+
+
+_LONG_ESCAPE = re.compile(r"\\U([0-9A-Fa-f]{8})")
+
+
+def _escape_past_unicode(text: str) -> tuple[Loc, str]:
+    """Where a `\\U` escape names no character, and what the largest one is."""
+    for match in _LONG_ESCAPE.finditer(text):
+        if int(match.group(1), 16) > 0x10FFFF:
+            return (
+                _offset_to_loc(text, match.start()),
+                f"invalid YAML: '{match.group(0)}' is no Unicode character (the largest is \\U0010FFFF)",
+            )
+    return START, "invalid YAML: an escape in a quoted string names no Unicode character"
 
 
 # An unquoted value starting like a Jinja tag: YAML reads its '{' as a flow mapping.

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Any
 
-from storyc.compile.model import Scene, Shot, Storyboard, TemplateDef, Text
+from storyc.compile.model import Scene, Shot, Still, Storyboard, TemplateDef, Text
 from storyc.compile.source import JsonPath, SourceDoc, display_path, locate_in_text
-from storyc.compile.validate import DEFAULT_TEMPLATE
-from storyc.diagnostics import TEMPLATE_SYNTAX, UNDEFINED_VARIABLE, Diagnostics, Loc, Rule
+from storyc.compile.validate import CONTROL_CHARACTER, DEFAULT_TEMPLATE, control_name
+from storyc.diagnostics import CONTROL_CHAR, TEMPLATE_SYNTAX, UNDEFINED_VARIABLE, Diagnostics, Loc, Rule
 
 # Section labels of the seed's default prompt template, in its order.
 DEFAULT_SECTIONS = (
@@ -75,6 +75,13 @@ def render_scenes(board: Storyboard, diags: Diagnostics) -> list[RenderedScene]:
     renderer = _Renderer(board, diags)
     results = (renderer.scene(s) for s in board.scenes)
     return [r for r in results if r is not None]
+
+
+def render_stills(board: Storyboard, diags: Diagnostics) -> dict[str, RenderedText]:
+    """Each still's prompt through the same sandbox; a template sees `still` (its own fields as written)."""
+    renderer = _Renderer(board, diags)
+    results = ((name, renderer.still(still)) for name, still in board.stills.items())
+    return {name: rendered for name, rendered in results if rendered is not None}
 
 
 def _loop_info(index: int, length: int) -> dict[str, Any]:
@@ -131,6 +138,11 @@ class _Renderer:
             return None
         return RenderedScene(scene, tuple(fields), prompt, ())
 
+    def still(self, still: Still) -> RenderedText | None:
+        errors_before = self.diags.error_count
+        rendered = self._field(still.prompt, {**self.base_context, "still": still.raw})
+        return None if self._failed(errors_before) else rendered
+
     def _texts_only(self, scene: Scene, context: dict[str, Any]) -> RenderedScene:
         """A scene with problems: its own texts are rendered, for their own problems; nothing is laid out."""
         texts = [t for t in (scene.prompt, *scene.fields.values(), *scene.constraints) if t is not None]
@@ -155,7 +167,7 @@ class _Renderer:
             fields.append(rendered)
             if template is not None:
                 shot_values = {**raw_shot, "prompt": rendered.text, "number": shot_context["loop"]["index"]}
-                text = self._template(template, {**shot_context, "shot": shot_values})
+                text = self._template(template, {**shot_context, "shot": shot_values}, (*scene.path, "shot_template"))
                 rendered = RenderedText(text or "", template.path if template.file is None else shot.prompt.path)
             shots.append(rendered)
         if self._failed(errors_before):
@@ -173,21 +185,44 @@ class _Renderer:
         if template is None:  # the built-in default
             return RenderedText(default_layout(values, scene.generate_audio), scene.path)
         context = {**self.base_context, "scene": {**scene.raw, **values}}
-        text = self._template(template, context)
+        text = self._template(template, context, (*scene.path, "template") if scene.template else scene.path)
         return None if text is None else RenderedText(text, scene.path)
 
     def _field(self, text: Text, context: dict[str, Any]) -> RenderedText:
         if not any(m in text.value for m in _JINJA_MARKERS):
             return RenderedText(text.value.strip(), text.path)  # fast path: no Jinja in it
         rendered = self._render(text.value, context, lambda line: self._field_loc(text.path, line), None, text.path)
+        if rendered is not None:
+            rendered = self._without_controls(rendered, text.value, text.path)
         return RenderedText(rendered if rendered is not None else "", text.path)
 
-    def _template(self, template: TemplateDef, context: dict[str, Any]) -> str | None:
+    def _template(self, template: TemplateDef, context: dict[str, Any], use: JsonPath) -> str | None:
+        """A named template's text (`use`: where the scene names it), or None after reporting why not."""
         if template.file is not None:
             file_display = display_path(template.file)
-            return self._render(template.source, context, lambda line: Loc(line, 1), file_display, None)
-        loc_of = partial(self._field_loc, template.path)
-        return self._render(template.source, context, loc_of, None, template.path)
+            text = self._render(template.source, context, lambda line: Loc(line, 1), file_display, None)
+        else:
+            loc_of = partial(self._field_loc, template.path)
+            text = self._render(template.source, context, loc_of, None, template.path)
+        return None if text is None else self._without_controls(text, template.source, use)
+
+    def _without_controls(self, text: str, source: str, use: JsonPath) -> str | None:
+        """The rendered text, or None after reporting a control character a template wrote into it.
+
+        Validation refused one written in the template itself; this one came in
+        with a value the template inserts (`vars:`, a description, an escape in
+        template code): it is reported where the template is used.
+        """
+        found = CONTROL_CHARACTER.search(text)
+        if found is None or CONTROL_CHARACTER.search(source):  # none, or reported as written
+            return text
+        self.diags.error(
+            CONTROL_CHAR,
+            self.doc.loc(use),
+            f"the template writes control character {control_name(found.group())} into the prompt, "
+            "from a value it inserts (vars, a description); remove it there",
+        )
+        return None
 
     def _render(
         self, source: str, context: dict[str, Any], loc_of: Any, file: str | None, node: JsonPath | None

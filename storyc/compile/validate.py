@@ -19,26 +19,32 @@ from typing import Any
 from storyc.compile import endpoints, profiles
 from storyc.compile.model import (
     STRUCTURED_FIELDS,
+    UPSTREAM_KINDS,
     AssetRef,
     Character,
+    ImageRef,
     Scene,
     Shot,
+    Still,
     Storyboard,
     Style,
     TemplateDef,
     Text,
+    Upstream,
 )
 from storyc.compile.names import skeleton
-from storyc.compile.source import JsonPath, SourceDoc
+from storyc.compile.source import JsonPath, SourceDoc, display_path, locate_offset
 from storyc.diagnostics import (
     AUDIO_IGNORED,
     BAD_NAME,
     BAD_VALUE,
     CHARACTER_IMAGES,
+    CONTROL_CHAR,
     DUPLICATE_SCENE,
     DURATION,
     DURATION_MISMATCH,
     ENDPOINT_OVERRIDE,
+    IMAGE_SOURCE,
     LOOKALIKE_NAMES,
     MISSING_KEY,
     NAME_CLASH,
@@ -63,6 +69,36 @@ RESERVED_NAME = re.compile(r"(Element|Image|Video)\d+")
 TEMPLATE_FILE_SUFFIXES = (".j2", ".jinja", ".jinja2", ".txt", ".tmpl")
 DEFAULT_TEMPLATE = "default"
 MAX_TEMPLATE_FILE_BYTES = 1024 * 1024  # a prompt is at most 2,500 characters; its template is far smaller
+
+# Control characters but tab and line feed: the rest of C0, DEL and C1.  A YAML file can't hold
+# them as they are (but NEL): they come from an escape ("\0", "\e", "\x07", "\N") or a template,
+# and mean nothing in a prompt; fal would receive them as they are.  C1 controls (U+0080 to
+# U+009F) are no characters anyone types: in text they are cp1252 bytes read as Latin-1 (a curly
+# quote becomes U+0093), so they are refused with the rest.
+CONTROL_CHARACTER = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_C0_NAMES = (
+    *("NUL", "SOH", "STX", "ETX", "EOT", "ENQ", "ACK", "BEL", "BS", "HT", "LF", "VT", "FF", "CR", "SO", "SI"),
+    *("DLE", "DC1", "DC2", "DC3", "DC4", "NAK", "SYN", "ETB", "CAN", "EM", "SUB", "ESC", "FS", "GS", "RS", "US"),
+)
+
+
+def control_name(char: str) -> str:
+    """'U+0000 (NUL)', 'U+007F (DEL)', 'U+0093 (a C1 control; Windows-1252's '“' read as Latin-1?)'."""
+    code = ord(char)
+    if code < 0x20:
+        return f"U+{code:04X} ({_C0_NAMES[code]})"
+    if code == 0x7F:
+        return "U+007F (DEL)"
+    try:
+        meant = f"; Windows-1252's '{bytes([code]).decode('cp1252')}' read as Latin-1?"
+    except UnicodeDecodeError:  # 0x81, 0x8D, 0x8F, 0x90, 0x9D: none in Windows-1252 either
+        meant = ""
+    return f"U+{code:04X} (a C1 control{meant})"
+
+
+def control_in_text(char: str, what: str = "prompt text") -> str:
+    return f"control character {control_name(char)} in {what}; delete it"
+
 
 _JSON_TYPES = {
     "object": "a mapping",
@@ -145,7 +181,7 @@ def _schema_errors(doc: SourceDoc, diags: Diagnostics) -> set[JsonPath]:
 
 def _entity(path: JsonPath) -> JsonPath:
     """The entity an error belongs to: ('scenes', 3), ('characters', 'ellie'), ..."""
-    if path and path[0] in ("scenes", "characters", "styles", "templates", "profiles") and len(path) > 1:
+    if path and path[0] in ("scenes", "characters", "styles", "templates", "profiles", "stills") and len(path) > 1:
         return path[:2]
     return path[:1]
 
@@ -212,7 +248,7 @@ def _report_alternatives(doc: SourceDoc, diags: Diagnostics, error: Any, path: J
         for sub in branch:
             reported += _report(doc, diags, sub)
         return reported
-    options = [_JSON_TYPES.get(s.get("type", ""), "") for s in error.validator_value]
+    options = dict.fromkeys(_JSON_TYPES.get(s.get("type", ""), "") for s in error.validator_value)
     expected = " or ".join(o for o in options if o) or "a different value"
     diags.error(BAD_VALUE, doc.loc(path), f"{where}: expected {expected}, got {_kind_of(error.instance)}")
     return [path]
@@ -292,7 +328,7 @@ def describe(data: Any, path: JsonPath) -> str:
         sid = scene.get("id") if isinstance(scene, dict) else None
         parts.append(f"scene '{sid}'" if isinstance(sid, str) else f"scene #{path[1] + 1}")
         rest = path[2:]
-    elif path[0] in ("characters", "styles", "templates") and len(path) > 1:
+    elif path[0] in ("characters", "styles", "templates", "stills") and len(path) > 1:
         parts.append(f"{path[0][:-1]} '{path[1]}'")
         rest = path[2:]
     text = ""
@@ -355,6 +391,7 @@ class _Builder:
         self.broken_names = frozenset(self._declared_names() - characters.keys() - styles.keys())
         self.declared_templates = self._names_under("templates") | self.stray_names
         scenes = self._scenes(characters, styles, templates)
+        stills = self._stills()
         self._check_default_profile()
         return Storyboard(
             doc=self.doc,
@@ -365,11 +402,51 @@ class _Builder:
             styles=styles,
             templates=templates,
             scenes=tuple(scenes),
+            stills=stills,
+            broken_stills=frozenset(self._names_under("stills") - stills.keys()),
             broken_names=self.broken_names,
             profile=self.profile.name,
             profiles=tuple(profiles.declared(self.data)),
             default_profile=profiles.default_name(self.data),
         )
+
+    def _stills(self) -> dict[str, Still]:
+        """The stills (`stills:`), each with the target's and profile's still settings under its own."""
+        result: dict[str, Still] = {}
+        for name, spec in self._table("stills").items():
+            path: JsonPath = ("stills", name)
+            if not self._ok(path):
+                continue
+            where: dict[str, JsonPath] = {}
+            for key, default_key in (("endpoint", "still_endpoint"), ("resolution", "still_resolution")):
+                if key in spec:
+                    where[key] = (*path, key)
+                elif default_key in self.profile.where:
+                    where[key] = self.profile.where[default_key]
+            variants = spec.get("variants", 1)
+            pick = spec.get("pick", 1)
+            if pick > variants:
+                self.diags.error(
+                    BAD_VALUE,
+                    self.doc.loc((*path, "pick")),
+                    f"still '{name}': pick {pick}, but it makes {variants} "
+                    f"{'variant' if variants == 1 else 'variants'}: pick 1 to {variants}",
+                )
+                continue
+            result[name] = Still(
+                name=name,
+                path=path,
+                prompt=Text(spec["prompt"], (*path, "prompt")),
+                endpoint=spec.get("endpoint", self.target.get("still_endpoint")),
+                aspect_ratio=spec.get("aspect_ratio", self.target.get("aspect_ratio", "16:9")),
+                resolution=spec.get("resolution", self.target.get("still_resolution")),
+                variants=variants,
+                pick=pick,
+                with_names=tuple((n, (*path, "with", i)) for i, n in enumerate(spec.get("with", []))),
+                raw=spec,
+                where=where,
+            )
+        return result
 
     def _check_default_profile(self) -> None:
         chosen = self.data.get("default_profile")
@@ -386,6 +463,11 @@ class _Builder:
 
     def _declared_names(self) -> set[str]:
         return self._names_under("characters", "styles") | self.stray_names
+
+    def _table(self, name: str) -> dict[str, Any]:
+        """A top-level table of named entries; empty when it is not a mapping (its schema error is reported)."""
+        table = self.data.get(name)
+        return table if isinstance(table, dict) else {}
 
     def _names_under(self, *tables: str) -> set[str]:
         names: set[str] = set()
@@ -419,9 +501,28 @@ class _Builder:
     def _asset(self, value: Any, path: JsonPath) -> AssetRef | None:
         return AssetRef(value, path) if isinstance(value, str) else None
 
+    def _slot(self, value: Any, path: JsonPath) -> ImageRef | None:
+        """An image slot: a file or URL, or `{still: NAME}` / `{last_frame_of: SCENE}` / `{first_frame_of: SCENE}`."""
+        if not isinstance(value, dict):
+            return self._asset(value, path)
+        given = [k for k in UPSTREAM_KINDS if k in value]
+        if len(given) != 1:  # the schema allows no other key
+            if self._clean(path):
+                listed = ", ".join(f"'{k}'" for k in given) if given else "none"
+                self.diags.error(
+                    IMAGE_SOURCE,
+                    self.doc.loc(path),
+                    f"{describe(self.data, path)}: give a file, an https URL, or exactly one of "
+                    f"still, last_frame_of, first_frame_of (given: {listed})",
+                )
+            return None
+        kind = given[0]
+        name = value[kind]
+        return Upstream(kind, name, path) if isinstance(name, str) else None
+
     def _characters(self) -> dict[str, Character]:
         result: dict[str, Character] = {}
-        for name, spec in (self.data.get("characters") or {}).items():
+        for name, spec in self._table("characters").items():
             path = ("characters", name)
             if not self._ok(path):
                 continue
@@ -429,13 +530,20 @@ class _Builder:
                 name=name,
                 path=path,
                 description=spec.get("description"),
-                frontal=self._asset(spec.get("frontal"), (*path, "frontal")),
+                frontal=self._slot(spec.get("frontal"), (*path, "frontal")),
                 references=tuple(
-                    AssetRef(v, (*path, "references", i)) for i, v in enumerate(spec.get("references", []))
+                    slot
+                    for i, v in enumerate(spec.get("references", []))
+                    if (slot := self._slot(v, (*path, "references", i))) is not None
                 ),
                 video=self._asset(spec.get("video"), (*path, "video")),
                 voice=spec.get("voice"),
             )
+            self._check_description(character)
+            if character.voice is not None:  # sent as the element's voice_id
+                self._check_text(Text(character.voice, (*path, "voice")), "a voice id")
+            if spec.get("frontal") is not None and character.frontal is None:
+                continue  # a frontal slot naming neither one step nor a file: reported, and nothing else to say
             if self._check_character(character):
                 result[name] = character
         return result
@@ -470,20 +578,37 @@ class _Builder:
 
     def _styles(self) -> dict[str, Style]:
         result: dict[str, Style] = {}
-        for name, spec in (self.data.get("styles") or {}).items():
+        for name, spec in self._table("styles").items():
             path = ("styles", name)
             if not self._ok(path):
                 continue
             if isinstance(spec, str):
                 result[name] = Style(name=name, path=path, image=AssetRef(spec, path))
-            else:
-                result[name] = Style(
-                    name=name,
-                    path=path,
-                    image=AssetRef(spec["image"], (*path, "image")),
-                    description=spec.get("description"),
-                )
+                continue
+            # `{image, description}`, or the short form of another step's output: `dawn: {still: palette}`
+            image = self._slot(spec["image"], (*path, "image")) if "image" in spec else self._slot(spec, path)
+            if image is not None:
+                result[name] = Style(name=name, path=path, image=image, description=spec.get("description"))
+                self._check_description(result[name])
         return result
+
+    def _check_description(self, ref: Character | Style) -> None:
+        """A description is prompt text (templates insert it); a control character in it is reported
+        there, and the declaration is kept: its images are sound, and a template using it must not
+        add "undefined" noise (what it writes into a prompt is reported at that use)."""
+        if ref.description is not None:
+            self._check_text(Text(ref.description, (*ref.path, "description")))
+
+    def _check_text(self, text: Text, what: str = "prompt text") -> bool:
+        """No control character (but tab and newline) in text that may reach fal; False after reporting one."""
+        found = CONTROL_CHARACTER.search(text.value)
+        if found is None:
+            return True
+        char = found.group()
+        self.diags.error(
+            CONTROL_CHAR, self.doc.find_char(text.path, char) or self.doc.loc(text.path), control_in_text(char, what)
+        )
+        return False
 
     def _check_names(self, characters: dict[str, Character], styles: dict[str, Style]) -> None:
         for name in characters.keys() & styles.keys():
@@ -519,7 +644,7 @@ class _Builder:
 
     def _templates(self) -> dict[str, TemplateDef]:
         result: dict[str, TemplateDef] = {}
-        for name, spec in (self.data.get("templates") or {}).items():
+        for name, spec in self._table("templates").items():
             path = ("templates", name)
             if not self._ok(path):
                 continue
@@ -529,15 +654,28 @@ class _Builder:
         return result
 
     def _template(self, name: str, spec: Any, path: JsonPath) -> TemplateDef | None:
+        """The template, or None after reporting why not (a scene using it then fails quietly)."""
         if isinstance(spec, dict) and "text" in spec:
-            return TemplateDef(name, spec["text"], (*path, "text"))
+            return self._checked_inline(TemplateDef(name, spec["text"], (*path, "text")))
         if isinstance(spec, dict):
-            file_value, node = spec["file"], (*path, "file")
-        elif _looks_like_template_file(spec):
-            file_value, node = spec, path
-        else:
-            return TemplateDef(name, spec, path)
-        return self._template_file(name, file_value, node)
+            return self._checked_file(self._template_file(name, spec["file"], (*path, "file")))
+        if _looks_like_template_file(spec):
+            return self._checked_file(self._template_file(name, spec, path))
+        return self._checked_inline(TemplateDef(name, spec, path))
+
+    def _checked_inline(self, template: TemplateDef) -> TemplateDef | None:
+        return template if self._check_text(Text(template.source, template.path)) else None
+
+    def _checked_file(self, template: TemplateDef | None) -> TemplateDef | None:
+        """A template file without control characters, which are reported at their place in the file."""
+        if template is None or template.file is None:
+            return template
+        found = CONTROL_CHARACTER.search(template.source)
+        if found is None:
+            return template
+        where = locate_offset(template.source, found.start())
+        self.diags.error_in(CONTROL_CHAR, display_path(template.file), where, control_in_text(found.group()))
+        return None
 
     def _template_file(self, name: str, value: str, node: JsonPath) -> TemplateDef | None:
         files = self.doc.files
@@ -633,6 +771,10 @@ class _Builder:
         if self._clean((*path, "duration")) and self._clean((*path, "shots")):
             ok &= self._check_duration(sid, raw, path, shots, duration, has_errors, limits)
         ok &= self._check_templates(sid, raw, path, templates)
+        prompt, fields, constraints = _text(raw, path, "prompt"), _fields(raw, path), _constraints(raw, path)
+        texts = [t for t in (prompt, *fields.values(), *constraints, *(s.prompt for s in shots)) if t is not None]
+        for text in texts:  # each text's problem is reported
+            ok &= self._check_text(text)
         with_names = self._with_names(raw, path)
         ok &= self._check_with(sid, with_names, characters, styles)
         generate_audio = bool(self._setting(raw, "generate_audio", False))
@@ -652,9 +794,9 @@ class _Builder:
             generate_audio=generate_audio,
             shot_type=self._setting(raw, "shot_type", "customize"),
             duration=duration,
-            prompt=_text(raw, path, "prompt"),
-            fields={k: t for k in STRUCTURED_FIELDS if k != "constraints" and (t := _text(raw, path, k)) is not None},
-            constraints=_constraints(raw, path),
+            prompt=prompt,
+            fields=fields,
+            constraints=constraints,
             shots=shots,
             template=raw.get("template"),
             shot_template=raw.get("shot_template"),
@@ -718,8 +860,8 @@ class _Builder:
             return ()
         return tuple((n, (*path, "with", i)) for i, n in enumerate(raw.get("with", [])))
 
-    def _scene_asset(self, raw: dict[str, Any], path: JsonPath, key: str) -> AssetRef | None:
-        return self._asset(raw.get(key), (*path, key)) if self._clean((*path, key)) else None
+    def _scene_asset(self, raw: dict[str, Any], path: JsonPath, key: str) -> ImageRef | None:
+        return self._slot(raw.get(key), (*path, key)) if self._clean((*path, key)) else None
 
     def _check_prompt_kind(self, sid: str, raw: dict[str, Any], path: JsonPath, has_errors: bool) -> bool:
         structured = [k for k in STRUCTURED_FIELDS if k in raw]
@@ -875,6 +1017,11 @@ class _Builder:
 def _text(raw: dict[str, Any], path: JsonPath, key: str) -> Text | None:
     value = raw.get(key)
     return Text(value, (*path, key)) if isinstance(value, str) else None
+
+
+def _fields(raw: dict[str, Any], path: JsonPath) -> dict[str, Text]:
+    """The structured text fields but constraints (a list), by name."""
+    return {k: t for k in STRUCTURED_FIELDS if k != "constraints" and (t := _text(raw, path, k)) is not None}
 
 
 def _constraints(raw: dict[str, Any], path: JsonPath) -> tuple[Text, ...]:

@@ -22,6 +22,13 @@ next network call:
 storyc is writing, it means the process died with the outcome unknown, exactly
 like `unknown`.  A submitted render that already knows its video URL only has
 its download left.
+
+One key can have been paid for more than once: two clones without a team store
+each submitted it, and a merge brought their entries together.  The entry keeps
+one request (its own `request_id`, the one the scene uses) and lists every
+other paid request under `also_paid: {request id: {state, video, sent_at,
+error}}`.  Those are resumed and their videos fetched like the entry's own
+(to a file of their own), never submitted again, and never dropped by a merge.
 """
 
 from __future__ import annotations
@@ -76,22 +83,46 @@ class Render:
     video: Video | None = None
     error: str | None = None  # fal's message for `failed`, the reason for `lost` or `unknown`
     sent_at: datetime | None = None  # UTC, when the submit was (about to be) sent: written with `intent`
+    # Other requests paid for this same key (by request id), each a Render of the same scene, endpoint,
+    # seconds and cost with its own state, video, error and sent_at; their own `also_paid` is empty.
+    also_paid: dict[str, Render] = field(default_factory=dict)
 
     @property
     def uncertain(self) -> bool:
         """A submit went out (or was about to) and its answer was never recorded."""
         return self.state in UNCERTAIN_STATES
 
+    def requests(self) -> dict[str, Render]:
+        """Every request of this key with a request id (fal accepted it), by id: the entry's own, then `also_paid`."""
+        own = {self.request_id: replace(self, also_paid={})} if self.request_id is not None else {}
+        return {**own, **self.also_paid}
+
+    def with_request(self, render: Render) -> Render:
+        """This entry with `render` recorded: in `also_paid` when it is one of those requests, else as the
+        entry's own (the other paid requests stay listed: a new state of one request never drops another)."""
+        if render.request_id is not None and render.request_id in self.also_paid:
+            return replace(self, also_paid={**self.also_paid, render.request_id: replace(render, also_paid={})})
+        others = {rid: r for rid, r in self.also_paid.items() if rid != render.request_id}
+        return replace(render, also_paid=others)
+
+    def also_paid_note(self) -> str:
+        """How `status` and `render` name one of `also_paid`: paid for, so never out of sight."""
+        at = f" ({self.video.path})" if self.video is not None and self.video.path else ""
+        return f"also paid: request {self.request_id}, {self.state}{at}"
+
     def to_data(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "scene": self.scene,
-            "endpoint": self.endpoint,
-            "state": self.state,
-            "seconds": self.seconds,
-            "cost_usd": self.cost_usd,
-        }
+        data = self._request_data()
+        data.update(scene=self.scene, endpoint=self.endpoint, seconds=self.seconds, cost_usd=self.cost_usd)
         if self.request_id is not None:
             data["request_id"] = self.request_id
+        if self.also_paid:
+            data["also_paid"] = {rid: r._request_data() for rid, r in sorted(self.also_paid.items())}
+        return data
+
+    def _request_data(self) -> dict[str, Any]:
+        """What one request of the key has of its own (an `also_paid` record: its id is the record's name;
+        scene, endpoint, seconds and cost are the entry's: the same key is the same request)."""
+        data: dict[str, Any] = {"state": self.state}
         if self.video is not None:
             data["video"] = self.video.to_data()
         if self.error is not None:
@@ -140,6 +171,12 @@ def lock_path(board: Path) -> Path:
 def video_path(scene: str, key: str, folder: str = "renders") -> str:
     """Where a scene's render is written, relative to the board: `renders/<scene>-<first 12 hex of key>.mp4`."""
     return f"{folder}/{scene}-{key.removeprefix('sha256:')[:12]}.mp4"
+
+
+def also_paid_video_path(scene: str, key: str, request_id: str) -> str:
+    """Where the video of another paid request of a key goes: beside the key's own, named by the request."""
+    tag = re.sub(r"[^A-Za-z0-9]", "", request_id)[:12] or "request"
+    return video_path(scene, key).removesuffix(".mp4") + f"-{tag}.mp4"
 
 
 def video_target(board_dir: Path, relative: str) -> Path:
@@ -323,6 +360,12 @@ def _unquote(raw: str) -> str | None:
 # hand-edited files) is bounded like the board loader, so a crafted lock can't cost minutes or gigabytes.
 MAX_LOCK_BYTES = 64 * 1024 * 1024
 MAX_LOCK_DEPTH = 8
+# What one entry's numbers can be.  Past these a value is a hand edit or a corrupted merge, not a render: read
+# as is, `1e999999` dollars would print as Infinity in `gc` and `status`, and sum to it in every total.
+MAX_SECONDS = 3600  # an hour: every endpoint renders clips of seconds (Kling: 15 s at most)
+MAX_COST_USD = Decimal("100000")  # far past an hour of the dearest endpoint ($0.42 a second in 4K)
+MAX_MONEY_DIGITS = 28  # significant digits: a price is a few cents times a few seconds
+MAX_VIDEO_BYTES = 2**63 - 1  # the largest size a file system can record (a signed 64-bit offset)
 _CONFLICT_MARKER = re.compile(r"^(<{7}|\|{7}|={7}|>{7})(?: |$)", re.MULTILINE)
 
 
@@ -402,48 +445,90 @@ class _Where:
             raise self.fail(what, "expected a non-empty string")
         return value
 
-    def integer(self, value: Any, what: str) -> int:
+    def integer(self, value: Any, what: str, maximum: int) -> int:
         try:
             number = int(str(value))
         except ValueError:
-            raise self.fail(what, f"expected a whole number, found {value!r}") from None
+            raise self.fail(what, f"expected a whole number, found {_shown(value)}") from None
         if number < 0:
             raise self.fail(what, "must not be negative")
+        if number > maximum:
+            raise self.fail(what, f"{_shown(value)} is past what a lock can hold here ({maximum:,})")
         return number
 
     def money(self, value: Any, what: str) -> Decimal:
         try:
-            return Decimal(str(value))
+            amount = Decimal(str(value))
         except InvalidOperation:
-            raise self.fail(what, f"expected an amount in USD, found {value!r}") from None
+            raise self.fail(what, f"expected an amount in USD, found {_shown(value)}") from None
+        if not amount.is_finite():  # `.inf`, `.nan`: every total and JSON output would say Infinity or NaN
+            raise self.fail(what, f"expected an amount in USD, found {_shown(value)}")
+        if amount < 0:
+            raise self.fail(what, "must not be negative")
+        if amount > MAX_COST_USD or len(amount.as_tuple().digits) > MAX_MONEY_DIGITS:
+            raise self.fail(what, f"{_shown(value)} is past what one render can cost (${MAX_COST_USD:,})")
+        return amount
+
+
+def _shown(value: Any) -> str:
+    """A value as the message quotes it: never thousands of digits from a hand-edited lock."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _render(where: _Where, key: str, value: Any) -> Render:
     entry = f"renders.{key}"
     data = where.mapping(value, entry)
-    state = data.get("state")
-    if state not in RENDER_STATES:
-        raise where.fail(f"{entry}.state", f"expected one of {', '.join(RENDER_STATES)}, found {state!r}")
-    video = None
-    if data.get("video") is not None:
-        v = where.mapping(data["video"], f"{entry}.video")
-        video = Video(
-            url=where.text(v.get("url"), f"{entry}.video.url"),
-            bytes=where.integer(v["bytes"], f"{entry}.video.bytes") if v.get("bytes") is not None else None,
-            sha256=where.text(v["sha256"], f"{entry}.video.sha256") if v.get("sha256") is not None else None,
-            path=_relative_path(where, v["path"], f"{entry}.video.path") if v.get("path") is not None else None,
-        )
-    return Render(
+    state = _state(where, data.get("state"), f"{entry}.state", RENDER_STATES)
+    render = Render(
         scene=where.text(data.get("scene"), f"{entry}.scene"),
         endpoint=where.text(data.get("endpoint"), f"{entry}.endpoint"),
         state=state,
-        seconds=where.integer(data.get("seconds"), f"{entry}.seconds"),
+        seconds=where.integer(data.get("seconds"), f"{entry}.seconds", MAX_SECONDS),
         cost_usd=where.money(data.get("cost_usd"), f"{entry}.cost_usd"),
         request_id=where.text(data["request_id"], f"{entry}.request_id") if data.get("request_id") else None,
+    )
+    render = _request(where, render, data, entry)
+    others = where.mapping(data.get("also_paid"), f"{entry}.also_paid")
+    also_paid = {where.text(rid, f"{entry}.also_paid"): v for rid, v in others.items()}
+    if render.request_id in also_paid:
+        raise where.fail(f"{entry}.also_paid.{render.request_id}", "is the entry's own request_id")
+    return replace(render, also_paid={rid: _paid(where, render, rid, v, entry) for rid, v in also_paid.items()})
+
+
+def _paid(where: _Where, render: Render, request_id: str, value: Any, entry: str) -> Render:
+    """One `also_paid` record: another request fal accepted for the same key."""
+    what = f"{entry}.also_paid.{request_id}"
+    data = where.mapping(value, what)
+    state = _state(where, data.get("state"), f"{what}.state", RENDER_STATES)
+    return _request(where, replace(render, state=state, request_id=request_id), data, what)
+
+
+def _request(where: _Where, render: Render, data: dict[Any, Any], what: str) -> Render:
+    """`render` with what one request has of its own: its video, error and time sent."""
+    video = None
+    if data.get("video") is not None:
+        v = where.mapping(data["video"], f"{what}.video")
+        video = Video(
+            url=where.text(v.get("url"), f"{what}.video.url"),
+            bytes=where.integer(v["bytes"], f"{what}.video.bytes", MAX_VIDEO_BYTES)
+            if v.get("bytes") is not None
+            else None,
+            sha256=where.text(v["sha256"], f"{what}.video.sha256") if v.get("sha256") is not None else None,
+            path=_relative_path(where, v["path"], f"{what}.video.path") if v.get("path") is not None else None,
+        )
+    return replace(
+        render,
         video=video,
         error=str(data["error"]) if data.get("error") is not None else None,
-        sent_at=_moment(where, data["sent_at"], f"{entry}.sent_at") if data.get("sent_at") is not None else None,
+        sent_at=_moment(where, data["sent_at"], f"{what}.sent_at") if data.get("sent_at") is not None else None,
     )
+
+
+def _state(where: _Where, state: Any, what: str, allowed: tuple[RenderState, ...]) -> RenderState:
+    if state not in allowed:
+        raise where.fail(what, f"expected one of {', '.join(allowed)}, found {state!r}")
+    return state  # type: ignore[no-any-return]
 
 
 def _relative_path(where: _Where, value: Any, what: str) -> str:
@@ -503,7 +588,13 @@ class LockStore:
             return self._lock
 
     def set_render(self, key: str, render: Render) -> None:
-        self.update(lambda lock: replace(lock, renders={**lock.renders, key: render}))
+        """Record one request's state under `key`; the key's other paid requests stay (`Render.with_request`)."""
+
+        def change(lock: Lock) -> Lock:
+            entry = lock.renders.get(key)
+            return replace(lock, renders={**lock.renders, key: render if entry is None else entry.with_request(render)})
+
+        self.update(change)
 
     def set_upload(self, digest: str, upload: Upload) -> None:
         self.update(lambda lock: replace(lock, uploads={**lock.uploads, digest: upload}))

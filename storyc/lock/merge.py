@@ -24,12 +24,22 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, TypeVar
 
 from storyc.fsutil import atomic_write_bytes
-from storyc.lock.lockfile import Lock, LockError, Render, RenderState, Upload, dumps, loads
+from storyc.lock.lockfile import (
+    Lock,
+    LockError,
+    Render,
+    RenderState,
+    Upload,
+    also_paid_video_path,
+    dumps,
+    loads,
+    video_path,
+)
 
 DRIVER = "storyc-lock"
 GIT_CONFIG_LINE = f'git config merge.{DRIVER}.driver "storyc lock merge %O %A %B"'
@@ -62,9 +72,12 @@ def merge_locks(base: Lock | None, ours: Lock, theirs: Lock) -> Lock:
       whose canonical JSON sorts last.  So renders never depend on which side is
       "ours", and merge(x, x) == x.  A render removed on one side (`storyc gc`)
       and kept on the other is kept: gc can drop it again, a lost request id
-      can't be recovered.  Two different request ids for one key (both branches
-      paid for the same request) keep one: one finished video per key is all a
-      scene needs; the other job's money is spent either way.
+      can't be recovered.  Two different request ids for one key (two clones
+      each paid for the same request) are both kept: the entry is the best of
+      them by the order above (a video already at the key's own file before
+      one at a file of its own), every other under `also_paid`, so `storyc
+      render` resumes it and fetches its video (to a file of its own) and never
+      submits the key again (see `merge_renders`).
     uploads: the union by digest; the newer `uploaded` wins (then the URL that
       sorts last).
     scenes (the board's current scene -> key, rewritten from the board by the
@@ -76,7 +89,7 @@ def merge_locks(base: Lock | None, ours: Lock, theirs: Lock) -> Lock:
     renders = dict(ours.renders)
     for key, entry in theirs.renders.items():
         mine = renders.get(key)
-        renders[key] = entry if mine is None else better_render(mine, entry)
+        renders[key] = entry if mine is None else merge_renders(key, mine, entry)
     uploads = dict(ours.uploads)
     for digest, upload in theirs.uploads.items():
         mine_upload = uploads.get(digest)
@@ -89,8 +102,40 @@ def merge_locks(base: Lock | None, ours: Lock, theirs: Lock) -> Lock:
     return Lock(scenes=_sorted(scenes), renders=_sorted(renders), uploads=_sorted(uploads))
 
 
+def merge_renders(key: str, *entries: Render) -> Render:
+    """One entry for `key` holding every request fal accepted in `entries` (never a paid request id dropped).
+
+    The same request on both sides: its better record (`better_render`).  The entry's own request is the
+    best of all by `_entry_order`; each other one is listed in `also_paid`, its video moved to a file of
+    its own if it named the key's own file.  A pure function of the set of records (symmetric, associative,
+    `merge_renders(k, e) is e` for an entry the ledger wrote), so the order branches merge in is moot.
+    An entry without a request id (intent, unknown) competes as the entry's own only.
+    """
+    records: dict[str, Render] = {}
+    unnamed: list[Render] = []
+    for entry in entries:
+        if entry.request_id is None:  # no request fal accepted, or none recorded (intent, unknown)
+            unnamed.append(replace(entry, also_paid={}))
+        for request_id, record in entry.requests().items():
+            known = records.get(request_id)
+            records[request_id] = record if known is None else better_render(known, record)
+    own = max([*records.values(), *unnamed], key=lambda r: _entry_order(key, r))
+    others = {rid: _own_file(key, r) for rid, r in sorted(records.items()) if rid != own.request_id}
+    return replace(own, also_paid=others)
+
+
+def settle(key: str, entry: Render) -> Render:
+    """The entry after one of its requests moved on (a run, a hand edit): its own request stays the scene's
+    unless another is further along (done while it failed, a video while it has none); then the merge's
+    choice.  Never a reorder on content alone: the video a scene shows does not change between runs."""
+    best = merge_renders(key, entry)
+    if _entry_order(key, best)[:4] > _entry_order(key, replace(entry, also_paid={}))[:4]:
+        return best
+    return entry
+
+
 def better_render(a: Render, b: Render) -> Render:
-    """Of two entries for one key, the one to keep (symmetric: better_render(a, b) is better_render(b, a))."""
+    """Of two records of one request, the one to keep (symmetric: better_render(a, b) is better_render(b, a))."""
     return max(a, b, key=_render_order)
 
 
@@ -103,6 +148,24 @@ def _render_order(render: Render) -> tuple[int, bool, bool, bool, str]:
         render.request_id is not None,
         _canonical(render.to_data()),
     )
+
+
+def _entry_order(key: str, render: Render) -> tuple[int, bool, bool, bool, bool, str]:
+    """`_render_order`, but a video at the key's own file first: the first request of a key to finish is
+    downloaded there, and the next merge or run must not make the scene another paid video of it."""
+    rank, verified, has_video, named, canonical = _render_order(render)
+    at_own_file = render.video is not None and render.video.path == video_path(render.scene, key)
+    return rank, verified, has_video, at_own_file, named, canonical
+
+
+def _own_file(key: str, record: Render) -> Render:
+    """Another paid request whose video names the key's own file (each clone downloaded its request there):
+    a file of its own.  Whichever request is the entry's, so the order of merges does not matter."""
+    video = record.video
+    if video is None or video.path != video_path(record.scene, key):
+        return record
+    assert record.request_id is not None
+    return replace(record, video=replace(video, path=also_paid_video_path(record.scene, key, record.request_id)))
 
 
 def _newer_upload(a: Upload, b: Upload) -> Upload:
@@ -295,15 +358,17 @@ class RepairReport:
     from_theirs: int = 0  # only on their side, or the two sides differed and theirs won
     same: int = 0  # identical on both sides
     sections: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # section -> (ours, theirs, same)
+    both_paid: int = 0  # renders both sides paid for under different request ids: kept whole (`also_paid`)
 
     def summary(self) -> str:
         if not self.repaired:
             return f"{self.path}: no conflict markers; nothing to repair"
         hunks = "1 conflict" if self.hunks == 1 else f"{self.hunks} conflicts"
         entries = "1 entry" if self.from_ours == 1 else f"{self.from_ours} entries"
+        both = f", {self.both_paid} paid on both sides (both request ids kept)" if self.both_paid else ""
         return (
             f"{self.path}: repaired {hunks}: {entries} from ours, "
-            f"{self.from_theirs} from theirs, {self.same} the same on both sides"
+            f"{self.from_theirs} from theirs, {self.same} the same on both sides{both}"
         )
 
 
@@ -344,19 +409,26 @@ def repair(lock_file: Path) -> RepairReport:
         from_theirs=sum(s[1] for s in sections.values()),
         same=sum(s[2] for s in sections.values()),
         sections=sections,
+        both_paid=_both_paid(merged, ours, theirs),
     )
 
 
 def _provenance(merged: dict[str, V], ours: dict[str, V], theirs: dict[str, V]) -> tuple[int, int, int]:
+    """(from ours, from theirs, the same on both sides); an entry made of both sides (`_both_paid`) is in none."""
     from_ours = from_theirs = same = 0
     for key, value in merged.items():
         if ours.get(key) == value and theirs.get(key) == value:
             same += 1
         elif ours.get(key) == value:
             from_ours += 1
-        else:
+        elif key not in ours or theirs.get(key) == value:
             from_theirs += 1
     return from_ours, from_theirs, same
+
+
+def _both_paid(merged: Lock, ours: Lock, theirs: Lock) -> int:
+    """Renders equal to neither side's entry: both sides' requests combined into one entry."""
+    return sum(1 for k, r in merged.renders.items() if r not in (ours.renders.get(k), theirs.renders.get(k)))
 
 
 # --- .gitattributes ---------------------------------------------------------------------

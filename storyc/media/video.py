@@ -15,7 +15,6 @@ longer audio track).
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import statistics
 import subprocess
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import Literal
 
 from storyc.diagnostics import StorycError
+from storyc.ffmpeg import ffmpeg_exe as ffmpeg_exe  # where it used to be
+from storyc.ffmpeg import quiet_command
 from storyc.files import sha256_file
 from storyc.fsutil import DISK_REFUSALS, atomic_path
 
@@ -82,19 +83,10 @@ class _Media:
 # --------------------------------------------------------------------------- running ffmpeg
 
 
-@functools.lru_cache(maxsize=1)
-def ffmpeg_exe() -> str:
-    """The path of the ffmpeg binary bundled with imageio-ffmpeg."""
-    import imageio_ffmpeg
-
-    return str(imageio_ffmpeg.get_ffmpeg_exe())
-
-
 def run_ffmpeg(args: Sequence[str], *, what: str) -> str:
     """Run ffmpeg quietly with `args`; return its stdout or raise VideoError with the tail of stderr."""
-    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", *args]
     try:
-        proc = subprocess.run(cmd, capture_output=True, check=False)
+        proc = subprocess.run(quiet_command(args), capture_output=True, check=False)
     except OSError as exc:
         raise VideoError(f"{what}: cannot run ffmpeg ({exc})") from exc
     stderr = proc.stderr.decode("utf-8", "replace").strip()

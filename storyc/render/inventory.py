@@ -16,9 +16,11 @@ from storyc.compile.assets import sha256_file
 from storyc.compile.compiler import Job
 from storyc.compile.endpoints import tier_name
 from storyc.fsutil import contained_or_none
-from storyc.lock.lockfile import Lock, LockError, LockStore, Render, video_path, video_target
+from storyc.lock.lockfile import Lock, LockError, LockStore, Render, also_paid_video_path, video_path, video_target
 
 if TYPE_CHECKING:
+    import httpx
+
     from storyc.compile.compiler import CompiledBoard
     from storyc.team.layer import TeamLayer
 
@@ -32,9 +34,33 @@ class SceneStatus:
     status: SceneStatusWord
     detail: str
     path: str | None = None
+    also_paid: tuple[Render, ...] = ()  # other requests fal accepted for this key (`Render.also_paid`)
 
     def to_json(self) -> dict[str, Any]:
-        return {"scene": self.scene, "state": self.status, "key": self.key, "path": self.path, "detail": self.detail}
+        data: dict[str, Any] = {
+            "scene": self.scene,
+            "state": self.status,
+            "key": self.key,
+            "path": self.path,
+            "detail": self.detail,
+        }
+        if self.also_paid:
+            data["also_paid"] = [_paid_json(r) for r in self.also_paid]
+        return data
+
+
+def _paid_json(render: Render) -> dict[str, Any]:
+    path = render.video.path if render.video is not None else None
+    return {"request_id": render.request_id, "state": render.state, "path": path}
+
+
+def _also_paid(status: SceneStatus, render: Render | None) -> SceneStatus:
+    """A status that names every other paid request of its key: paid for, so never silently out of sight."""
+    if render is None or not render.also_paid:
+        return status
+    others = tuple(render.also_paid.values())
+    named = "; ".join(r.also_paid_note() for r in others)
+    return replace(status, detail=f"{status.detail}; {named}", also_paid=others)
 
 
 def scene_status(
@@ -45,7 +71,7 @@ def scene_status(
     A scene's render in another profile (its final, say) is not an earlier version of this
     profile's request: without `current` a draft never rendered would say `stale`.
     """
-    return [_status(board_dir, job, lock, current) for job in jobs]
+    return [_also_paid(_status(board_dir, job, lock, current), lock.renders.get(job.key)) for job in jobs]
 
 
 def _status(board_dir: Path, job: Job, lock: Lock, current: Collection[str] = frozenset()) -> SceneStatus:
@@ -136,50 +162,79 @@ def pull(
     team: TeamLayer | None = None,
     on_scene: Callable[[str, str], None] = lambda scene, what: None,
 ) -> list[Pulled]:
-    """Download each done render whose local file is missing or altered, verifying its sha256.
+    """Download each done render whose local file is missing or altered, verifying its sha256; the videos of
+    the other requests paid for a scene's key (`also_paid`) too.
 
     From the team store first when there is one (it keeps every paid video; fal's URLs expire),
     else from the URL the lock recorded.
     """
-    from storyc.render.download import DownloadError, fetch, new_client
+    from storyc.render.download import new_client
 
-    pulled: list[Pulled] = []
     with new_client() as client:
-        for status in scene_status(board_dir, jobs, store.lock):
-            if status.status not in ("missing", "altered"):
+        return [
+            _pull_one(board_dir, client, store, key, render, scene, path, team, on_scene)
+            for scene, key, render, path in _to_pull(board_dir, jobs, store.lock)
+        ]
+
+
+def _to_pull(board_dir: Path, jobs: Sequence[Job], lock: Lock) -> list[tuple[str, str, Render, str]]:
+    """(scene, key, render, the path its video goes to) of each paid video missing or altered here."""
+    wanted: list[tuple[str, str, Render, str]] = []
+    for job, status in zip(jobs, scene_status(board_dir, jobs, lock), strict=True):
+        entry = lock.renders.get(job.key)
+        if entry is None:
+            continue
+        if status.status in ("missing", "altered") and entry.video is not None:
+            wanted.append((job.scene, job.key, entry, entry.video.path or video_path(job.scene, job.key)))
+        for other in entry.also_paid.values():
+            if other.state != "done" or other.video is None or other.request_id is None:
                 continue
-            render = store.lock.renders[status.key]
-            assert render.video is not None
-            path = render.video.path or video_path(status.scene, status.key)
-            on_scene(status.scene, f"downloading {path}")
-            try:
-                target = video_target(board_dir, path)  # a hand-edited lock may point outside renders/
-            except LockError as exc:
-                pulled.append(Pulled(status.scene, path, False, str(exc)))
+            if any(r.request_id == other.request_id for _, _, r, _ in wanted):  # two scenes, one request
                 continue
-            if team is not None:
-                size, why_not = team.try_fetch(render.video.sha256, target)
-                if size is not None:
-                    detail = f"{size:,} bytes from the team store, sha256 verified"
-                    pulled.append(Pulled(status.scene, path, True, detail))
-                    continue
-                on_scene(status.scene, f"not from the team store ({why_not}); trying the lock's URL")
-            try:
-                got = fetch(
-                    client,
-                    render.video.url,
-                    target,
-                    expected_size=render.video.bytes,
-                    expected_sha256=render.video.sha256,
-                )
-            except (DownloadError, LockError, OSError) as exc:
-                pulled.append(Pulled(status.scene, path, False, str(exc)))
-                continue
-            if render.video.path is None or render.video.sha256 is None:
-                video = replace(render.video, path=path, bytes=got.size, sha256=got.sha256)
-                store.set_render(status.key, replace(render, video=video))
-            pulled.append(Pulled(status.scene, path, True, f"{got.size:,} bytes, sha256 verified"))
-    return pulled
+            if _local_file_status(board_dir, job, other).status in ("missing", "altered"):
+                path = other.video.path or also_paid_video_path(job.scene, job.key, other.request_id)
+                wanted.append((job.scene, job.key, other, path))
+    return wanted
+
+
+def _pull_one(
+    board_dir: Path,
+    client: httpx.Client,
+    store: LockStore,
+    key: str,
+    render: Render,
+    scene: str,
+    path: str,
+    team: TeamLayer | None,
+    on_scene: Callable[[str, str], None],
+) -> Pulled:
+    from storyc.render.download import DownloadError, fetch
+
+    assert render.video is not None
+    on_scene(scene, f"downloading {path}")
+    try:
+        target = video_target(board_dir, path)  # a hand-edited lock may point outside renders/
+    except LockError as exc:
+        return Pulled(scene, path, False, str(exc))
+    if team is not None:
+        size, why_not = team.try_fetch(render.video.sha256, target)
+        if size is not None:
+            return Pulled(scene, path, True, f"{size:,} bytes from the team store, sha256 verified")
+        on_scene(scene, f"not from the team store ({why_not}); trying the lock's URL")
+    try:
+        got = fetch(
+            client,
+            render.video.url,
+            target,
+            expected_size=render.video.bytes,
+            expected_sha256=render.video.sha256,
+        )
+    except (DownloadError, LockError, OSError) as exc:
+        return Pulled(scene, path, False, str(exc))
+    if render.video.path is None or render.video.sha256 is None:
+        video = replace(render.video, path=path, bytes=got.size, sha256=got.sha256)
+        store.set_render(key, replace(render, video=video))  # the request's own record: `Render.with_request`
+    return Pulled(scene, path, True, f"{got.size:,} bytes, sha256 verified")
 
 
 @dataclass(frozen=True)
@@ -215,6 +270,7 @@ def gc(
     store.update(change)
     if delete_videos:
         for d in dropped:
-            if d.render.video is not None and d.render.video.path:
-                video_target(board_dir, d.render.video.path).unlink(missing_ok=True)
+            for render in (d.render, *d.render.also_paid.values()):  # every paid video of the key
+                if render.video is not None and render.video.path:
+                    video_target(board_dir, render.video.path).unlink(missing_ok=True)
     return dropped

@@ -21,6 +21,9 @@ the ledger owns the money rules:
 - A paid job stays resumable until the service says otherwise: transient
   errors (`Pending`) and a 404 soon after sending leave it `submitted`.
 - Scenes with identical requests share one render per run.
+- Every other request paid for a key (`also_paid`: two clones each submitted it,
+  and a merge kept both) is resumed too and its video fetched to a file of its
+  own, at no cost; the key is never submitted again while one of them may finish.
 - A request that was never accepted (`NotSent`, `Refused`) leaves no entry:
   nothing was paid, and the lock says nothing false about it.
 """
@@ -38,7 +41,19 @@ from typing import TYPE_CHECKING, Any
 from storyc.compile.compiler import Job, money
 from storyc.diagnostics import StorycError
 from storyc.fsutil import why_not_written
-from storyc.lock.lockfile import Lock, LockError, LockStore, Render, Upload, Video, now_utc, video_path, video_target
+from storyc.lock.lockfile import (
+    Lock,
+    LockError,
+    LockStore,
+    Render,
+    Upload,
+    Video,
+    also_paid_video_path,
+    now_utc,
+    video_path,
+    video_target,
+)
+from storyc.lock.merge import settle
 from storyc.render.backends.base import Gone, JobFailed, NoAnswer, NotSent, Pending, Refused, RemoteVideo, RenderService
 from storyc.render.plan import Plan, PlanItem, plan_with_lock
 from storyc.render.run import Interrupted, RunContext, SceneResult
@@ -93,7 +108,7 @@ class Ledger:
 
     def prepare(self, plan: Plan) -> None:
         """Refuse before anything is sent when the service would need a key and there is none."""
-        if any(i.action in ("render", "resume") for i in plan.items):
+        if any(i.action in ("render", "resume") or _others_pending(i.previous) for i in plan.items):
             self.service.check_credentials()
 
     def run(self, item: PlanItem, ctx: RunContext) -> SceneResult:
@@ -104,7 +119,8 @@ class Ledger:
             first = self._handled.get(key)
             if first is not None:
                 return _shared(item, first)
-            result = self._run(item, ctx.scene(item.scene))
+            scene_ctx = ctx.scene(item.scene)
+            result = self._other_requests(item.job, self._run(item, scene_ctx), scene_ctx)
             self._handled[key] = result
             return result
 
@@ -317,7 +333,7 @@ class Ledger:
             return SceneResult(job.scene, job.key, "failed", render.request_id, error=str(exc), location=location)
         self._record(job, done, request_id=render.request_id)
         path = done.video.path if done.video else None
-        if self.team is not None and path is not None:
+        if self.team is not None and path is not None and not self._is_other_request(job.key, render):
             self.team.share(job.key, done, self.board_dir / path)
         ctx.progress.update(job.scene, "done", path or "")
         return SceneResult(job.scene, job.key, "done", render.request_id, path=path, spent=spent)
@@ -346,7 +362,7 @@ class Ledger:
         video = render.video
         assert video is not None
         if self.team is not None:
-            relative = video.path or video_path(job.scene, job.key)
+            relative = video.path or self._new_video_path(job, render)
             size, why_not = self.team.try_fetch(video.sha256, video_target(self.board_dir, relative))
             if size is not None:
                 return replace(render, video=replace(video, path=relative))
@@ -356,10 +372,61 @@ class Ledger:
     def _download(self, job: Job, render: Render, ctx: RunContext) -> Render:
         video = render.video
         assert video is not None
-        relative = video.path or video_path(job.scene, job.key)
+        relative = video.path or self._new_video_path(job, render)
         target = video_target(self.board_dir, relative)
         got = self.service.download(RemoteVideo(video.url, video.bytes), target, ctx, sha256=video.sha256)
         return replace(render, state="done", video=replace(video, bytes=got.bytes, sha256=got.sha256, path=relative))
+
+    def _new_video_path(self, job: Job, render: Render) -> str:
+        """Where a request's video goes: the key's own file, or one of its own for another paid request."""
+        if render.request_id is not None and self._is_other_request(job.key, render):
+            return also_paid_video_path(job.scene, job.key, render.request_id)
+        return video_path(job.scene, job.key)
+
+    def _is_other_request(self, key: str, render: Render) -> bool:
+        entry = self.store.lock.renders.get(key)
+        return entry is not None and render.request_id in entry.also_paid
+
+    # --- other requests paid for the same key -------------------------------------------------
+
+    def _other_requests(self, job: Job, result: SceneResult, ctx: RunContext) -> SceneResult:
+        """Every other request fal accepted for this key (two clones each paid for it, and a merge kept both):
+        resumed and its video fetched, at no cost and never submitted again.  The entry stays the request
+        that finished first; when the scene's own request failed or was lost, a finished other takes its place.
+        """
+        handled = {result.request_id}
+        while True:  # the entry is read again each time: a request that settles can change which is its own
+            entry = self.store.lock.renders.get(job.key)
+            if entry is None or not entry.also_paid:
+                return result
+            waiting = [r for rid, r in entry.requests().items() if rid not in handled and self._unsettled(r)]
+            if not waiting:
+                break
+            handled.add(waiting[0].request_id)
+            self._settle_request(job, waiting[0], ctx)
+        if result.state not in ("done", "cached") and entry.state == "done" and entry.video is not None:
+            path = entry.video.path
+            result = replace(result, state="done", request_id=entry.request_id, path=path, error=None)
+        notes = [r.also_paid_note() for r in entry.also_paid.values()]
+        return replace(result, notes=(*result.notes, *notes))
+
+    def _unsettled(self, render: Render) -> bool:
+        """Still to resume (submitted), or done but its video is not on disk here."""
+        if render.state == "submitted":
+            return True
+        video = render.video if render.state == "done" else None
+        return video is not None and (video.path is None or not (self.board_dir / video.path).exists())
+
+    def _settle_request(self, job: Job, render: Render, ctx: RunContext) -> None:
+        if render.state == "submitted":
+            self._finish(job, render, ctx, spent=Decimal("0"), resumed=True)
+            return
+        try:
+            self._record(job, self._download_again(job, render, ctx), request_id=render.request_id)
+        except (Gone, Pending, LockError, OSError) as exc:
+            self.notes.append(
+                f"scene '{job.scene}': the video of request {render.request_id} (also paid) could not be fetched: {exc}"
+            )
 
     def _upload_assets(self, job: Job, ctx: RunContext) -> dict[str, str]:
         urls: dict[str, str] = {}
@@ -387,7 +454,7 @@ class Ledger:
     def _record(self, job: Job, render: Render, *, request_id: str | None) -> bool:
         """Write one state to the lock; when that fails after fal accepted, say which request it was."""
         try:
-            self.store.set_render(job.key, render)
+            self.store.update(lambda lock: _with_request(lock, job.key, render))
         except OSError as exc:
             if request_id is not None:
                 self.notes.append(
@@ -520,6 +587,21 @@ def plan_paid(
     if team is not None:  # one listing of the store's records
         in_store = team.done_keys([j.key for j in jobs if lock.done(j.key) is None])
     return plan_with_lock(storyboard, jobs, lock, backend, resend_unknown=resend_unknown, in_store=in_store)
+
+
+def _with_request(lock: Lock, key: str, render: Render) -> Lock:
+    """The lock with one request's new state recorded under `key` (the key's other paid requests kept), then
+    settled: a failed own request gives way to a pending other one, so the next plan resumes that one
+    instead of paying again."""
+    entry = lock.renders.get(key)
+    updated = render if entry is None else entry.with_request(render)
+    if updated.also_paid:
+        updated = settle(key, updated)
+    return replace(lock, renders={**lock.renders, key: updated})
+
+
+def _others_pending(render: Render | None) -> bool:
+    return render is not None and any(r.state == "submitted" for r in render.also_paid.values())
 
 
 def _shared(item: PlanItem, first: SceneResult) -> SceneResult:

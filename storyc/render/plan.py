@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from storyc.compile.compiler import CompiledBoard, Job
 from storyc.lock.lockfile import Lock, Render
+from storyc.lock.merge import settle
 
 Action = Literal["cached", "store", "resume", "render", "unknown"]
 
@@ -119,6 +120,8 @@ def plan_with_lock(
 
 def _classify(job: Job, lock: Lock, resend_unknown: bool) -> PlanItem:
     previous = lock.renders.get(job.key)
+    if previous is not None and previous.also_paid:  # a failed own request must not hide a pending other
+        previous = settle(job.key, previous)  # one (a hand edit, a killed run): that one is resumed, not re-sent
     if previous is not None and previous.state == "done":
         return PlanItem(job, "cached", _cached_note(job, previous), previous)
     if previous is not None and previous.state == "submitted":
