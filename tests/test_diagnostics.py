@@ -393,3 +393,20 @@ def test_the_readme_example_is_real_output(tmp_path: Path, monkeypatch: pytest.M
         "\n"
         "1 error, 0 warnings in 1 file\n"
     )
+
+
+def test_plan_shows_a_board_s_problems_the_same_way_on_stderr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    board(tmp_path, monkeypatch, BOARD.replace("@rex in", "@rexx in"))
+    result = CliRunner().invoke(cli, ["plan", "board.yaml"], catch_exceptions=False)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[:5] == [
+        "board.yaml:13:27: error: unknown reference '@rexx' (did you mean 'rex'?)",
+        "   |",
+        '13 |     prompt: "@ellie meets @rexx in {{ vars.place }}."',
+        "   |                           ^^^^^ SC031 unknown reference",
+        "   = help: write '@rex'",
+    ]
+    result = CliRunner().invoke(cli, ["plan", "--json", "board.yaml"], catch_exceptions=False)
+    assert result.stderr.splitlines()[0] == "board.yaml:13:27: error: unknown reference '@rexx' (did you mean 'rex'?)"
+    assert "^^^^^" not in result.stderr  # beside a JSON document, one line each
+    assert json.loads(result.stdout)["diagnostics"][0]["code"] == "SC031"
