@@ -5,22 +5,27 @@ storyboard from an untrusted branch can't send `~/.ssh/id_rsa` to a third
 party.  Files are checked as Kling documents its inputs, before anything is
 sent, and hashed once per run, streaming, for the content key.
 
+An image's format is read from its bytes, never from its name (a `.png` that
+is really a WebP is judged, and uploaded, as a WebP), and must be one the
+endpoints take (`assets.image_formats` in their files: what fal's pages list).
+
 A file whose header passes is then read to its end, as fal will read it: a
-PNG's every chunk against its checksum, a JPEG's every entropy-coded byte, a
-video decoded by ffmpeg.  A truncated download fails here, at the board's
-line, not after a paid render.  That costs a decode, so a file found whole
-is remembered by its content hash (in-process, and in the compile cache's
-`WholeFiles` when the caller gives one): an unchanged file is decoded once.
+PNG's every chunk against its checksum, a JPEG's every entropy-coded byte,
+every frame of a WebP, GIF or AVIF decoded, a video decoded by ffmpeg.  A
+truncated download fails here, at the board's line, not after a paid render.
+That costs a decode, so a file found whole is remembered by its content hash
+(in-process, and in the compile cache's `WholeFiles` when the caller gives
+one): an unchanged file is decoded once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Literal, NamedTuple, Protocol
 
 from storyc.compile.model import AssetRef, Storyboard
 from storyc.diagnostics import ASSET, Diagnostics, printable
@@ -42,6 +47,24 @@ _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")
 # at 200 MB (RGBA).
 MAX_IMAGE_PIXELS = 50_000_000
 _VIDEO_ATOMS = (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip")
+
+
+class _Format(NamedTuple):
+    """An image format an endpoint may take, under Pillow's name (as the endpoint files list them)."""
+
+    name: str  # as a diagnostic says it
+    content_type: str  # what an upload declares: fal's storage serves the file with it
+    suffix: str  # what an uploaded file's name ends with
+
+
+_FORMATS = {
+    "JPEG": _Format("JPEG", "image/jpeg", ".jpg"),
+    "PNG": _Format("PNG", "image/png", ".png"),
+    "WEBP": _Format("WebP", "image/webp", ".webp"),
+    "GIF": _Format("GIF", "image/gif", ".gif"),
+    "AVIF": _Format("AVIF", "image/avif", ".avif"),
+}
+
 # Decoding a reference video (Kling takes 3 to 10 s, at most 200 MB) takes seconds; a file swapped
 # for a FIFO after its stat would block ffmpeg's open forever.  Past this, the check gives up.
 VIDEO_DECODE_TIMEOUT_S = 120
@@ -73,17 +96,18 @@ class LocalFile:
     size: int
     mtime_ns: int
     media: MediaKind
+    content_type: str  # from the bytes ("image/webp"), not the name: what an upload declares
 
     @property
-    def content_type(self) -> str:
-        suffix = self.path.suffix.lower()
-        return {
-            ".png": "image/png",
-            ".jpg": "image/jpeg",
-            ".jpeg": "image/jpeg",
-            ".mp4": "video/mp4",
-            ".mov": "video/quicktime",
-        }.get(suffix, "application/octet-stream")
+    def upload_name(self) -> str:
+        """The file's name with the suffix of its real format: `photo.png` holding a WebP is `photo.webp`."""
+        import mimetypes
+
+        name = PurePosixPath(self.written).name
+        suffix = next((f.suffix for f in _FORMATS.values() if f.content_type == self.content_type), None)
+        if suffix is None or mimetypes.guess_type(name)[0] == self.content_type:  # "a.jpeg" stays "a.jpeg"
+            return name
+        return f"{PurePosixPath(name).stem}{suffix}"
 
 
 def normalize(value: str) -> str:
@@ -167,11 +191,11 @@ class Assets:
             return f"'{value}' is not a regular file: it is {stat.kind}"  # never opened: a FIFO would block
         check = _check_image if media == "image" else _check_video
         try:
-            problem = check(self.fs, target, value, stat.size)
+            checked = check(self.fs, target, value, stat.size)
         except NotARegularFile as exc:  # swapped for a FIFO or device since the stat
             return f"'{value}' is not a regular file: it is {exc.kind}"
-        if problem is not None:
-            return problem
+        if isinstance(checked, Refused):
+            return checked.why
         sha256 = self.fs.sha256(target)
         try:
             problem = self._damage(target, value, media, sha256)
@@ -179,7 +203,13 @@ class Assets:
             return f"'{value}' is not a regular file: it is {exc.kind}"
         if problem is None:
             self.files[written] = LocalFile(
-                written=written, path=target, sha256=sha256, size=stat.size, mtime_ns=stat.mtime_ns, media=media
+                written=written,
+                path=target,
+                sha256=sha256,
+                size=stat.size,
+                mtime_ns=stat.mtime_ns,
+                media=media,
+                content_type=checked,
             )
         return problem
 
@@ -197,30 +227,71 @@ class Assets:
         return problem
 
 
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Why a file is refused by its header: the header checks' other answer (else the file's content type)."""
+
+    why: str
+
+
+def image_format(head: bytes) -> str | None:
+    """The image format (Pillow's name) a file's first 16 bytes show, or None: from the bytes, never the name."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "WEBP"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "GIF"
+    if head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis"):
+        return "AVIF"
+    if head.startswith((b"II*\0", b"MM\0*")):
+        return "TIFF"
+    return None
+
+
 def open_image(f: BinaryIO) -> Image:
     """An image with only its header read (`.load()` decodes it), never refused for its size.
 
     Pillow's `Image.open` refuses images beyond its own pixel limit with
     `DecompressionBombError` (not an `OSError`); storyc checks pixel counts
-    itself, against `MAX_IMAGE_PIXELS`, before anything is decoded.  Raises
+    itself, against `MAX_IMAGE_PIXELS`, before anything is decoded, so the
+    formats the endpoints take are opened by their own plugin.  Raises
     `OSError` for what is not a readable image.
     """
     import warnings
 
-    from PIL import Image, JpegImagePlugin, PngImagePlugin
+    from PIL import Image
 
     head = f.read(16)
     f.seek(0)
     try:
-        if head.startswith(b"\x89PNG\r\n\x1a\n"):
-            return PngImagePlugin.PngImageFile(f)
-        if head.startswith(b"\xff\xd8\xff"):
-            return JpegImagePlugin.jpeg_factory(f)
+        plugin = _plugin(image_format(head))
+        if plugin is not None:
+            return plugin(f)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             return Image.open(f)
     except (SyntaxError, ValueError, Image.DecompressionBombError) as exc:  # how the format plugins fail
         raise OSError(f"not a readable image: {exc}") from exc
+
+
+def _plugin(kind: str | None) -> Callable[[BinaryIO], Image] | None:
+    """The Pillow class that opens `kind` without Pillow's own pixel limit, or None (Pillow then guesses)."""
+    from PIL import GifImagePlugin, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
+
+    if kind == "AVIF":
+        from PIL import AvifImagePlugin  # Pillow 11.3 and later
+
+        return AvifImagePlugin.AvifImageFile
+    plugins: dict[str, Callable[[BinaryIO], Image]] = {
+        "PNG": PngImagePlugin.PngImageFile,
+        "JPEG": JpegImagePlugin.jpeg_factory,
+        "WEBP": WebPImagePlugin.WebPImageFile,
+        "GIF": GifImagePlugin.GifImageFile,
+    }
+    return plugins.get(kind or "")
 
 
 def too_many_pixels(width: int, height: int) -> str | None:
@@ -233,47 +304,89 @@ def too_many_pixels(width: int, height: int) -> str | None:
     )
 
 
-def _check_image(fs: FileSource, path: Path, value: str, size: int) -> str | None:
+def format_list(formats: tuple[str, ...]) -> str:
+    """("JPEG", "PNG", "WEBP") -> "JPEG, PNG or WebP": the formats an endpoint takes, as a message names them."""
+    names = [_format_name(f) for f in formats]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def _check_image(fs: FileSource, path: Path, value: str, size: int) -> Refused | str:
+    """The image's content type, or why it is refused: its format (from its bytes), size, sides, aspect."""
     from storyc.compile.endpoints import asset_limits
 
     limits = asset_limits()
+    accepted = format_list(limits.image_formats)
     if size > limits.image_max_bytes:
-        return f"image '{value}' is {size / 1e6:.1f} MB; Kling accepts at most {_mb(limits.image_max_bytes)} MB"
+        return Refused(
+            f"image '{value}' is {size / 1e6:.1f} MB; Kling accepts at most {_mb(limits.image_max_bytes)} MB"
+        )
+    sniffed = image_format(fs.head(path, 16))
+    if sniffed is not None and sniffed not in limits.image_formats:  # TIFF: named without decoding it
+        return _wrong_format(value, sniffed, accepted)
     try:
         with fs.open(path) as f, open_image(f) as image:
             kind, (width, height) = image.format, image.size
     except NotARegularFile:
         raise
-    except OSError:  # UnidentifiedImageError is one
-        return f"'{value}' is not a readable image (JPEG or PNG expected)"
+    except OSError as exc:  # UnidentifiedImageError is one
+        if sniffed is not None:  # its first bytes say which format: a WebP cut short fails to open at all
+            return Refused(f"image '{value}' is truncated or damaged: {_decoder_words(exc.__cause__ or exc)}")
+        return Refused(f"'{value}' is not a readable image ({accepted} expected)")
     if kind not in limits.image_formats:
-        return f"image '{value}' is {kind}; Kling accepts {' or '.join(limits.image_formats)}"
+        return _wrong_format(value, kind or "of an unknown format", accepted)
     big = too_many_pixels(width, height)
     if big is not None:
-        return f"image '{value}' is {big}"
+        return Refused(f"image '{value}' is {big}")
     if min(width, height) < limits.image_min_side:
-        return f"image '{value}' is {width}x{height}; Kling needs at least {limits.image_min_side} px on each side"
+        return Refused(
+            f"image '{value}' is {width}x{height}; Kling needs at least {limits.image_min_side} px on each side"
+        )
     if max(width / height, height / width) > limits.image_max_aspect:
         ratio = f"{limits.image_max_aspect:g}"
-        return f"image '{value}' is {width}x{height}; Kling accepts aspect ratios between 1:{ratio} and {ratio}:1"
-    return None
+        return Refused(
+            f"image '{value}' is {width}x{height}; Kling accepts aspect ratios between 1:{ratio} and {ratio}:1"
+        )
+    return _FORMATS[kind].content_type
+
+
+def _format_name(kind: str) -> str:
+    """How a message names a format: "WebP" for Pillow's "WEBP"; one no endpoint takes by Pillow's name ("TIFF")."""
+    return _FORMATS[kind].name if kind in _FORMATS else kind
+
+
+def _wrong_format(value: str, kind: str, accepted: str) -> Refused:
+    return Refused(f"image '{value}' is {_format_name(kind)}; Kling accepts {accepted}")
 
 
 def _image_damage(fs: FileSource, path: Path, value: str) -> str | None:
-    """Why an image (JPEG or PNG, within the pixel cap: checked already) is not whole, or None."""
+    """Why an image (of a format the endpoints take, within the pixel cap: checked already) is not whole, or None."""
     try:
         with fs.open(path) as f, open_image(f) as image:
-            if image.format == "PNG":
-                image.verify()  # every chunk against its CRC, through IEND: no pixel is inflated
-            else:
-                # JPEG: decoding at 1/8 scale still entropy-decodes every byte, in 1/64 of the memory.
-                image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
-                image.load()
+            _read_whole(image)
     except NotARegularFile:
         raise
     except Exception as exc:  # a decoder fed damaged bytes fails in many ways (OSError, SyntaxError, ...)
-        return f"image '{value}' is truncated or damaged: {printable(str(exc)) or type(exc).__name__}"
+        return f"image '{value}' is truncated or damaged: {_decoder_words(exc)}"
     return None
+
+
+def _decoder_words(exc: BaseException) -> str:
+    """What a decoder said of damaged bytes, printable (its words may quote them)."""
+    return printable(str(exc)) or type(exc).__name__
+
+
+def _read_whole(image: Image) -> None:
+    """Read every byte of the image's data as its decoder does, in as little memory as it allows."""
+    if image.format == "PNG":
+        image.verify()  # every chunk against its CRC, through IEND: no pixel is inflated
+    elif image.format == "JPEG":
+        # decoding at 1/8 scale still entropy-decodes every byte, in 1/64 of the memory
+        image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
+        image.load()
+    else:  # WebP, GIF, AVIF: every frame of an animation decoded in turn (one canvas, within the pixel cap)
+        for frame in range(getattr(image, "n_frames", 1)):
+            image.seek(frame)
+            image.load()
 
 
 def _video_damage(fs: FileSource, path: Path, value: str) -> str | None:
@@ -339,16 +452,17 @@ _SCHEMES = frozenset(
 )
 
 
-def _check_video(fs: FileSource, path: Path, value: str, size: int) -> str | None:
+def _check_video(fs: FileSource, path: Path, value: str, size: int) -> Refused | str:
+    """The video's content type (a QuickTime brand is a MOV), or why it is refused."""
     from storyc.compile.endpoints import asset_limits
 
     max_bytes = asset_limits().video_max_bytes
     if size > max_bytes:
-        return f"video '{value}' is {size / 1e6:.0f} MB; Kling accepts at most {_mb(max_bytes)} MB"
+        return Refused(f"video '{value}' is {size / 1e6:.0f} MB; Kling accepts at most {_mb(max_bytes)} MB")
     head = fs.head(path, 12)
     if len(head) < 8 or head[4:8] not in _VIDEO_ATOMS:
-        return f"'{value}' is not an MP4 or MOV video"
-    return None
+        return Refused(f"'{value}' is not an MP4 or MOV video")
+    return "video/quicktime" if head[4:12] == b"ftypqt  " else "video/mp4"
 
 
 def _nearby(target: Path, written: str) -> str:

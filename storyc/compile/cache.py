@@ -37,9 +37,9 @@ from storyc.fsutil import atomic_write_bytes, contained_or_none
 
 # 2: Job.view carries field locations; 3: diagnostics reworded; 4: Job.view is a SceneView; 5: profiles;
 # 6: Job.cost_usd is the exact product of price and seconds, no longer rounded to cents;
-# 7: stills, and each step's upstreams (depends_on); 8: diagnostics carry their rule code, help, width
-# and profiles
-FORMAT = 8
+# 7: stills, and each step's upstreams (depends_on); 8: a step's files carry their content type, read from their bytes;
+# 9: diagnostics carry their rule code, help, width and profiles
+FORMAT = 9
 
 
 def cache_dir(board: Path) -> Path:
@@ -224,6 +224,7 @@ def _encode_file(f: LocalFile) -> dict[str, Any]:
         "size": f.size,
         "mtime_ns": f.mtime_ns,
         "media": f.media,
+        "content_type": f.content_type,
     }
 
 

@@ -321,6 +321,8 @@ def substitute(source: str, context: dict[str, Any]) -> str | None:
     position = 0
     size = 0
     for match in _SUBSTITUTION.finditer(source):
+        if match.start() and source[match.start() - 1] == "{":
+            return None  # `{{{ x }}`: Jinja's tag starts one brace earlier, and reads it otherwise
         value = _plain_value(context, match.group(1))
         if value is None:
             return None

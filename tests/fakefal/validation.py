@@ -47,6 +47,7 @@ _IMAGE_MAGIC: tuple[tuple[int, bytes], ...] = (
     (0, b"GIF89a"),
     (8, b"WEBP"),
     (4, b"ftypavif"),
+    (4, b"ftypavis"),  # an AVIF image sequence: fal's page takes avif
 )
 
 Detail = dict[str, Any]

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from storyc.compile.assets import LocalFile
+from storyc.files import read_regular
 from storyc.render.backends.base import (
     Fetched,
     Gone,
@@ -134,10 +135,16 @@ class FalService:
 
     def upload(self, local: LocalFile, ctx: RunContext) -> str:
         client = self._fal()
+
+        def send() -> str:
+            if local.media == "video":  # up to 200 MB: fal_client streams it in parts past 100 MB
+                return client.upload_file(local.path)
+            # fal_client would guess the type from the name; an image's is known from its bytes (at most 10 MB)
+            data = read_regular(local.path)
+            return client.upload(data, local.content_type, file_name=local.upload_name)
+
         try:
-            url: str = self._retry(
-                lambda: _classify(lambda: client.upload_file(local.path)), f"uploading {local.written}"
-            )
+            url: str = self._retry(lambda: _classify(send), f"uploading {local.written}")
         except (JobFailed, Pending, Gone) as exc:
             raise NotSent(f"could not upload {local.written}: {exc}") from exc
         return url
