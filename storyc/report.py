@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -278,15 +278,23 @@ class Output:
         label = tier_name if comparison.kind == "tiers" else str
         names = ["animatic", *(label(c) for c in comparison.columns)]
         width = max([len("total"), *(len(job.scene) for job, _ in comparison.rows)])
+        width = max(width, len(plural(len(comparison.stills), "still"))) if comparison.stills else width
         cell = max([10, *(len(n) for n in names)])
         self.echo(f"  {'scene':<{width}}  {'s':>3}  " + "  ".join(f"{n:>{cell}}" for n in names))
         for job, row in comparison.rows:
             cells = ["free"] + [_cell(p.price, p.note) for p in row]
             self.echo(f"  {job.scene:<{width}}  {job.seconds:>3}  " + "  ".join(f"{c:>{cell}}" for c in cells))
-        totals = ["free"] + [_cell(comparison.total(c), "") for c in comparison.columns]
-        line = f"  {'total':<{width}}  {'':>3}  " + "  ".join(f"{c:>{cell}}" for c in totals)
-        self.echo(self.style(line, bold=True))
+
+        def total_line(name: str, total: Callable[[str], Decimal | None]) -> str:
+            totals = ["free"] + [_cell(total(c), "") for c in comparison.columns]
+            return f"  {name:<{width}}  {'':>3}  " + "  ".join(f"{c:>{cell}}" for c in totals)
+
+        if comparison.stills:  # a board with stills: the scenes and the stills apart, then the whole graph
+            self.echo(total_line("scenes", comparison.scenes_total))
+            self.echo(total_line(plural(len(comparison.stills), "still"), comparison.stills_total))
+        self.echo(self.style(total_line("total", comparison.total), bold=True))
         notes = {f"{job.scene} on {label(p.column)}: {p.note}" for job, row in comparison.rows for p in row}
+        notes |= {f"still {s.still} on {label(p.column)}: {p.note}" for s, row in comparison.stills for p in row}
         for note in sorted(n for n in notes if not n.endswith(": ") and not n.endswith(": done")):
             self.echo(f"  refused: {note}")
         each = "tier" if comparison.kind == "tiers" else "profile"

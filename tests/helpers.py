@@ -15,6 +15,16 @@ if TYPE_CHECKING:
     from storyc.render.backends.fal import FalSettings
 
 
+def wait_for(condition: Callable[[], object], seconds: float, what: str) -> None:
+    """Until `condition()` is true, polling every 50 ms; an AssertionError naming `what` after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"not within {seconds} s: {what}")
+
+
 def make_image(path: Path, size: tuple[int, int] = (400, 320), color: str = "red", fmt: str = "PNG") -> Path:
     from PIL import Image
 

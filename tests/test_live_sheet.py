@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from helpers import wait_for
 
 from storyc.compile.edit import set_scalar
 from storyc.diagnostics import StorycError
@@ -28,15 +29,6 @@ from storyc.diagnostics import StorycError
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium" if Path("/usr/bin/chromium").is_file() else shutil.which("chromium")
 pytestmark = pytest.mark.slow
-
-
-def wait_for(condition: Callable[[], object], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"not within {seconds} s: {what}")
 
 
 @pytest.fixture

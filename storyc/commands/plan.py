@@ -75,8 +75,10 @@ def plan(
 
 def comparison(compiled: CompiledBoard, jobs: list[Job], lock: Lock, out: Output) -> Comparison:
     """The board's profiles side by side; a board without profiles: its endpoint's tiers."""
+    from storyc.compile.graph import upstream_stills
     from storyc.render.plan import compare_profiles, compare_tiers
 
+    stills = upstream_stills(compiled, jobs)  # the stills these scenes need (all of them, without --scene)
     if not compiled.profiles:
-        return compare_tiers(jobs, lock)
-    return compare_profiles(jobs, list(every_profile(compiled, out).items()), lock)
+        return compare_tiers(jobs, lock, stills)
+    return compare_profiles(jobs, list(every_profile(compiled, out).items()), lock, stills)

@@ -67,10 +67,10 @@ def _live(board: Path, out: Output, output: Path | None, profile: str | None, se
     if server is not None:
         out.echo(f"serving {target.name} at {live.url_of(server, target)} (Ctrl-C stops)", err=True)
     try:
-        _rewrite(board, target, profile, state, out)
+        _rewrite(board, target, profile, state, out, pickable=serve)
         ignored = {target, live.side_file(target)}
         for _changes in watch(folder, watch_filter=live.watched(folder, ignored), debounce=200, step=50):
-            _rewrite(board, target, profile, state, out)
+            _rewrite(board, target, profile, state, out, pickable=serve)
     finally:
         if server is not None:
             server.shutdown()
@@ -78,15 +78,18 @@ def _live(board: Path, out: Output, output: Path | None, profile: str | None, se
     return EXIT_OK
 
 
-def _rewrite(board: Path, target: Path, profile: str | None, state: LiveState, out: Output) -> None:
-    """One pass: a board that does not compile keeps the last page (its problems are printed)."""
+def _rewrite(board: Path, target: Path, profile: str | None, state: LiveState, out: Output, *, pickable: bool) -> None:
+    """One pass: a board that does not compile keeps the last page (its problems are printed).
+
+    `pickable`: the page is served, so a click on a still's candidate can write the pick into the board.
+    """
     from storyc.preview import live
 
     loaded = compiled_jobs(board, (), out, profile=profile)
     if loaded is None:
         return
     compiled, jobs = loaded
-    html = _page(compiled, jobs, read_lock(board), target, out)
+    html = _page(compiled, jobs, read_lock(board), target, out, pickable=pickable)
     version = live.version_of(html)
     if version == state.version:
         return  # a save that changed nothing on the page (a comment, a file it does not show)
@@ -116,14 +119,16 @@ def _pick(board: Path, out: Output, still: str, number: int) -> str:
     return message
 
 
-def _page(compiled: CompiledBoard, jobs: list[Job], lock: Lock, target: Path, out: Output) -> str:
+def _page(
+    compiled: CompiledBoard, jobs: list[Job], lock: Lock, target: Path, out: Output, *, pickable: bool = False
+) -> str:
     """The sheet's HTML: one video per scene, or for a board with profiles each scene's lanes side by side."""
     from storyc.preview.sheet import current_keys, find_lanes, find_videos, render_sheet
     from storyc.render.inventory import scene_status
 
     if not compiled.profiles:
         statuses = scene_status(compiled.path.parent, jobs, lock)
-        return render_sheet(compiled, statuses, find_videos(compiled, statuses), target)
+        return render_sheet(compiled, statuses, find_videos(compiled, statuses), target, pickable=pickable)
     boards = every_profile(compiled, out)
     statuses = scene_status(compiled.path.parent, jobs, lock, current_keys(boards))
-    return render_sheet(compiled, statuses, {}, target, find_lanes(compiled, boards, lock))
+    return render_sheet(compiled, statuses, {}, target, find_lanes(compiled, boards, lock), pickable=pickable)

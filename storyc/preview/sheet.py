@@ -8,6 +8,15 @@ animatic, then its render in each profile (draft, final...), each labelled with
 its state, price and tier.  Thumbnails are embedded as data: URIs and the CSS
 is inline, so the page works from file:// with no server and no network;
 videos are linked relatively (they are large).
+
+A board with stills shows them first, as the storyboard's frames: each with
+its prompt (references as chips), its price, and every candidate side by
+side (`renders/stills/<still>-<key12>-<n>.png` when there, else a card with
+its price), the pick outlined; a scene's start or end frame taken from a
+still shows the picked candidate, one taken from another scene says which
+frame.  On the page `storyc sheet --serve` serves, candidates are buttons
+that write the pick into the board (`storyc.preview.live`); from disk they
+are plain images.  A board without stills gives the page it always did.
 """
 
 from __future__ import annotations
@@ -22,11 +31,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from storyc.compile.compiler import VIDEO_INPUT_CAVEAT, CompiledBoard, Job
+from storyc.compile.compiler import VIDEO_INPUT_CAVEAT, CompiledBoard, Edge, Job, StillJob
 from storyc.compile.endpoints import tier_name
 from storyc.compile.model import is_url
 from storyc.compile.view import RefView, ShotView
-from storyc.lock.lockfile import Lock
+from storyc.lock.lockfile import Lock, video_path
 from storyc.render.inventory import SceneStatus, scene_status
 
 if TYPE_CHECKING:
@@ -36,6 +45,7 @@ K = TypeVar("K", bound=Hashable)
 
 THUMB_PX = 160  # reference and frame thumbnails, at most this many pixels a side
 POSTER_PX = 480  # a video's first frame, shown before it plays
+CANDIDATE_PX = 320  # a still's candidate, shown as a storyboard frame
 
 
 @dataclass(frozen=True)
@@ -170,18 +180,23 @@ def render_sheet(
     videos: dict[str, SceneVideo],
     out: Path,
     lanes: ProfileLanes | None = None,
+    *,
+    pickable: bool = False,
 ) -> str:
     """The page's HTML; video links are relative to where `out` will be written.
 
     With `lanes` (a board with profiles) each scene shows its lanes instead of its one video.
+    `pickable` (the page `storyc sheet --serve` serves, whose script can write a pick into the
+    board): a still's candidates are buttons that pick it.
     """
     from jinja2 import Environment
 
     env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)  # user text is escaped
-    thumbs = _Thumbnails(board.path.parent)
+    thumbs = _Thumbnails(board.path.parent, board.stills)
     by_scene = {s.scene: s for s in statuses}
     posters = _posters({scene: video.path for scene, video in videos.items()})
     lane_views = _lane_views(lanes, board.profile, out.parent) if lanes else {}
+    kinds = _reference_kinds(board) if board.stills else {}
     scenes = [
         {
             **_scene_view(job, by_scene.get(job.scene), videos.get(job.scene), thumbs, out.parent),
@@ -199,6 +214,9 @@ def render_sheet(
         shown=board.profile,
         totals=[_total_view(name, b, board.profile) for name, b in lanes.boards.items()] if lanes else [],
         scenes=scenes,
+        stills=[_still_view(still, kinds, thumbs) for still in board.stills],
+        stills_cost=f"{board.stills_cost:.2f}",
+        pickable=pickable and bool(board.stills),
     )
 
 
@@ -283,12 +301,91 @@ def _scene_view(
         "state_detail": status.detail if status else "never rendered",
         "shots": shots,
         "extra_refs": [_ref_view(name, refs[name], thumbs) for name in refs if name not in mentioned],
-        "start_frame": thumbs.data_uri(view.start_frame),
-        "end_frame": thumbs.data_uri(view.end_frame),
+        **_frame_view("start", job, view.start_frame, thumbs),
+        **_frame_view("end", job, view.end_frame, thumbs),
         "video": src,
         "video_label": urllib.parse.unquote(src) if src else None,  # as people read paths
         "video_source": video.source if video else None,
     }
+
+
+def _frame_view(which: str, job: Job, slot: str | None, thumbs: _Thumbnails) -> dict[str, Any]:
+    """A scene's start or end frame: a file's thumbnail (`start_frame`), or one another step makes
+    (`start_from`: a still's pick, a frame of another scene), said what it is, with its image if made."""
+    edge = next((e for e in job.depends_on if e.placeholder == slot), None)
+    if edge is None:
+        return {f"{which}_frame": thumbs.data_uri(slot), f"{which}_from": None}
+    return {f"{which}_frame": None, f"{which}_from": {"label": _edge_words(edge), "image": thumbs.data_uri(slot)}}
+
+
+# --- stills: the storyboard's frames, every candidate side by side -------------------------------------
+
+
+def still_candidate_path(still: str, key: str, number: int, folder: str = "renders") -> str:
+    """Where a still's candidate `number` (from 1) is written, relative to the board, named as scene videos
+    are (`storyc.lock.lockfile.video_path`): `renders/stills/<still>-<first 12 hex of key>-<number>.png`."""
+    return video_path(still, key, f"{folder}/stills").removesuffix(".mp4") + f"-{number}.png"
+
+
+def _reference_kinds(board: CompiledBoard) -> dict[str, str]:
+    """Each reference's kind (character, style): a still's chips take its colour, as a scene's do.
+
+    The scenes know the references they use; one only a still names is read from the board itself
+    (parsed again, without its assets: only when a still names such a reference).
+    """
+    kinds: dict[str, str] = {name: ref.kind for job in board.jobs for name, ref in job.view.refs.items()}
+    if all(name in kinds for still in board.stills for name in still.references.values()):
+        return kinds
+    from storyc.compile.source import load
+    from storyc.compile.validate import validate
+    from storyc.diagnostics import Diagnostics
+
+    diags = Diagnostics(board.storyboard)
+    doc = load(board.path, diags)
+    model = validate(doc, diags, board.profile) if doc is not None else None
+    if model is not None:
+        kinds |= dict.fromkeys(model.characters, "character") | dict.fromkeys(model.styles, "style")
+    return kinds
+
+
+def _still_view(still: StillJob, kinds: Mapping[str, str], thumbs: _Thumbnails) -> dict[str, Any]:
+    each = still.cost_usd / still.variants
+    candidates = [_candidate_view(still, n, thumbs) for n in range(1, still.variants + 1)]
+    return {
+        "name": still.still,
+        "cost": f"{still.cost_usd:.2f}",
+        "each": f"{each:.2f}",
+        "price_notes": list(still.price_notes),
+        "resolution": still.resolution,
+        "aspect": still.arguments.get("aspect_ratio"),
+        "endpoint": still.endpoint,
+        "variants": still.variants,
+        "pick": still.pick,
+        "segments": [
+            {"text": text, "ref": name, "kind": kinds.get(name, "reference") if name else None}
+            for text, name in still.segments
+        ],
+        "uses": [_edge_words(e) for e in still.depends_on],
+        "candidates": candidates,
+    }
+
+
+def _candidate_view(still: StillJob, number: int, thumbs: _Thumbnails) -> dict[str, Any]:
+    path = still_candidate_path(still.still, still.key, number)
+    image = thumbs.candidate(still, number)
+    return {
+        "number": number,
+        "picked": number == still.pick,
+        "image": image,
+        "path": path,
+        "unreadable": image is None and (thumbs.board_dir / path).is_file(),  # there, but not an image we can read
+    }
+
+
+def _edge_words(edge: Edge) -> str:
+    if edge.kind == "still":
+        return f"still {edge.name}, candidate {edge.pick}"
+    return f"{edge.kind.split('_')[0]} frame of {edge.name}"
 
 
 def _shot_view(number: int, shot: ShotView, refs: Mapping[str, RefView], thumbs: _Thumbnails) -> dict[str, Any]:
@@ -307,13 +404,27 @@ def _segment_view(text: str, ref: RefView | None, name: str | None) -> dict[str,
 
 def _ref_view(name: str, ref: RefView, thumbs: _Thumbnails) -> dict[str, Any]:
     asset = ref.asset
+    upstream = _upstream_words(asset)
     return {
         "name": name,
         "kind": ref.kind,
         "asset": asset,
-        "remote": is_url(asset),
+        "remote": is_url(asset) and upstream is None,
+        "upstream": upstream,
         "thumb": thumbs.data_uri(asset),
     }
+
+
+def _upstream_words(asset: str) -> str | None:
+    """'still ellie-sheet, candidate 1' for a still's placeholder (`still://ellie-sheet/1`), else None."""
+    slot = _still_slot(asset)
+    return _edge_words(Edge("still", *slot)) if slot else None
+
+
+def _still_slot(asset: str) -> tuple[str, int] | None:
+    """(still, pick) of a still's placeholder in a request (`still://NAME/PICK`, `storyc.compile.compiler.Edge`)."""
+    name, _, pick = asset.removeprefix("still://").rpartition("/")
+    return (name, int(pick)) if asset.startswith("still://") and pick.isdigit() else None
 
 
 def video_src(video: Path, html_dir: Path) -> str:
@@ -356,18 +467,32 @@ def _poster(video: Path) -> Poster | None:
 
 
 class _Thumbnails:
-    """Small JPEG data URIs of local images (a video's first frame), each made once."""
+    """Small JPEG data URIs of local images (a video's first frame), each made once.
 
-    def __init__(self, board_dir: Path) -> None:
+    A still's placeholder (`still://NAME/PICK`) stands for that candidate's image when it is on disk.
+    """
+
+    def __init__(self, board_dir: Path, stills: Sequence[StillJob] = ()) -> None:
         self.board_dir = board_dir
-        self._made: dict[str, str | None] = {}
+        self._stills = {s.still: s for s in stills}
+        self._made: dict[tuple[str, int], str | None] = {}
 
     def data_uri(self, asset: str | None) -> str | None:
-        if not asset or is_url(asset):
+        if not asset:
             return None
-        if asset not in self._made:
-            self._made[asset] = _data_uri(self.board_dir / asset, THUMB_PX)
-        return self._made[asset]
+        if asset.startswith(("still://", "frame://")):  # another step's output: its image if it is made
+            slot = _still_slot(asset)
+            still = self._stills.get(slot[0]) if slot else None
+            return self.candidate(still, slot[1]) if still is not None and slot else None
+        return None if is_url(asset) else self._image(asset, THUMB_PX)
+
+    def candidate(self, still: StillJob, number: int) -> str | None:
+        return self._image(still_candidate_path(still.still, still.key, number), CANDIDATE_PX)
+
+    def _image(self, relative: str, px: int) -> str | None:
+        if (relative, px) not in self._made:
+            self._made[relative, px] = _data_uri(self.board_dir / relative, px)
+        return self._made[relative, px]
 
 
 def _data_uri(path: Path, px: int) -> str | None:

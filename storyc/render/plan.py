@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Literal
 
-from storyc.compile.compiler import CompiledBoard, Job
+from storyc.compile.compiler import CompiledBoard, Job, StillJob
 from storyc.lock.lockfile import Lock, Render
 from storyc.lock.merge import settle
 
@@ -174,39 +174,59 @@ class TierPrice:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Per scene, what rendering it would cost in each column, less what is done.
+    """Per scene (and per still), what rendering it would cost in each column, less what is done.
 
     The columns are the board's profiles when it declares some, else every tier of
     each scene's endpoint family (the same request on another endpoint: another key).
+    A still is priced in each profile's own compile (a profile may set `still_endpoint` and
+    `still_resolution`); across video tiers it is the same request, so the same price.
     """
 
     kind: Literal["tiers", "profiles"]
     columns: tuple[str, ...]  # endpoint ids, cheapest first; or profile names, as declared
     rows: tuple[tuple[Job, tuple[TierPrice, ...]], ...]
+    stills: tuple[tuple[StillJob, tuple[TierPrice, ...]], ...] = ()
 
     def total(self, column: str) -> Decimal | None:
-        """The column's total, or None when it refuses a scene."""
-        prices = [p.price for _, row in self.rows for p in row if p.column == column]
-        return None if any(p is None for p in prices) else sum((p for p in prices if p is not None), Decimal("0.00"))
+        """The column's total, scenes and stills, or None when it refuses one."""
+        return _column_total([*self.rows, *self.stills], column)
+
+    def scenes_total(self, column: str) -> Decimal | None:
+        return _column_total(self.rows, column)
+
+    def stills_total(self, column: str) -> Decimal | None:
+        return _column_total(self.stills, column)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             self.kind: ["animatic", *self.columns],
-            "scenes": [
-                {
-                    "scene": job.scene,
-                    "seconds": job.seconds,
-                    "prices": {"animatic": 0.0, **{p.column: p.price for p in row}},
-                    "notes": {p.column: p.note for p in row if p.note},
-                }
-                for job, row in self.rows
-            ],
+            "scenes": [{"scene": job.scene, "seconds": job.seconds, **_prices_json(row)} for job, row in self.rows],
             "totals": {"animatic": 0.0, **{c: self.total(c) for c in self.columns}},
         }
+        if self.stills:  # a board without stills: the form it always had
+            data["stills"] = [{"still": s.still, "images": s.variants, **_prices_json(row)} for s, row in self.stills]
+            data["totals_by_kind"] = {
+                "scenes": {"animatic": 0.0, **{c: self.scenes_total(c) for c in self.columns}},
+                "stills": {"animatic": 0.0, **{c: self.stills_total(c) for c in self.columns}},
+            }
+        return data
 
 
-def compare_tiers(jobs: Iterable[Job], lock: Lock) -> Comparison:
-    """Every scene on every tier of its family (the same request, another endpoint: another key)."""
+def _column_total(rows: Iterable[tuple[Job | StillJob, tuple[TierPrice, ...]]], column: str) -> Decimal | None:
+    prices = [p.price for _, row in rows for p in row if p.column == column]
+    return None if any(p is None for p in prices) else sum((p for p in prices if p is not None), Decimal("0.00"))
+
+
+def _prices_json(row: tuple[TierPrice, ...]) -> dict[str, Any]:
+    return {
+        "prices": {"animatic": 0.0, **{p.column: p.price for p in row}},  # the animatic draws every step free
+        "notes": {p.column: p.note for p in row if p.note},
+    }
+
+
+def compare_tiers(jobs: Iterable[Job], lock: Lock, stills: Iterable[StillJob] = ()) -> Comparison:
+    """Every scene on every tier of its family (the same request, another endpoint: another key);
+    `stills` (the ones these scenes need) at their own price in every column."""
     from storyc.compile import endpoints
     from storyc.compile.compiler import content_key
 
@@ -224,13 +244,18 @@ def compare_tiers(jobs: Iterable[Job], lock: Lock) -> Comparison:
                 audio = job.arguments.get("generate_audio") is True
                 row.append(_price(tier.id, key, tier.cost(job.seconds, audio=audio), lock))
         rows.append((job, tuple(row)))
-    return Comparison("tiers", tuple(every), tuple(rows))
+    priced = tuple((s, tuple(_price(tier, s.key, s.cost_usd, lock) for tier in every)) for s in stills)
+    return Comparison("tiers", tuple(every), tuple(rows), priced)
 
 
 def compare_profiles(
-    jobs: Iterable[Job], profiles: Iterable[tuple[str, CompiledBoard | None]], lock: Lock
+    jobs: Iterable[Job],
+    profiles: Iterable[tuple[str, CompiledBoard | None]],
+    lock: Lock,
+    stills: Iterable[StillJob] = (),
 ) -> Comparison:
-    """Every scene in every profile: each profile's own compile (None: it does not compile)."""
+    """Every scene and every one of `stills` (by name) in every profile: each profile's own compile
+    (None: it does not compile)."""
     columns = list(profiles)
     by_scene = {name: {j.scene: j for j in board.jobs} if board else None for name, board in columns}
     rows = []
@@ -239,12 +264,20 @@ def compare_profiles(
         for name, _ in columns:
             compiled = by_scene[name]
             other = compiled.get(job.scene) if compiled is not None else None
-            if other is None:
-                row.append(TierPrice(name, None, f"does not compile (`storyc check --profile {name}`)"))
-            else:
-                row.append(_price(name, other.key, other.cost_usd, lock))
+            row.append(_in_profile(name, other, lock))
         rows.append((job, tuple(row)))
-    return Comparison("profiles", tuple(name for name, _ in columns), tuple(rows))
+    still_rows = [
+        (still, tuple(_in_profile(name, board.still(still.still) if board else None, lock) for name, board in columns))
+        for still in stills
+    ]
+    return Comparison("profiles", tuple(name for name, _ in columns), tuple(rows), tuple(still_rows))
+
+
+def _in_profile(name: str, step: Job | StillJob | None, lock: Lock) -> TierPrice:
+    """A step's price in a profile; None: the profile does not compile."""
+    if step is None:
+        return TierPrice(name, None, f"does not compile (`storyc check --profile {name}`)")
+    return _price(name, step.key, step.cost_usd, lock)
 
 
 def _price(column: str, key: str, cost: Decimal, lock: Lock) -> TierPrice:

@@ -16,6 +16,15 @@ references it gained or dropped.  The cost is what rendering the added and
 changed scenes would spend, less those whose key is already `done` in the
 lock at head.  The renderings (text, markdown, json) are in
 `storyc.review.formats`.
+
+A board with stills is a graph (`storyc.compile.graph`), and keys are Merkle:
+a changed still changes the key of every step downstream of it.  Stills are
+matched by name like scenes (`added`, `removed`, `changed`, `unchanged`, or
+`picked`: the same still, another candidate flowing on, which is never paid
+again).  Each step whose key changed because of an upstream says which
+(`upstream`: "uses still meet-open, changed"), each changed or re-picked
+still names every step it re-renders through the graph, and the cost counts
+stills and scenes alike.
 """
 
 from __future__ import annotations
@@ -23,20 +32,24 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from storyc.compile.compiler import REQUEST_SETTINGS, CompileResult, Job, map_assets
+from storyc.compile.compiler import REQUEST_SETTINGS, CompileResult, Job, StillJob, map_assets
+from storyc.compile.graph import Step, StepId, step_id, upstream_of
 from storyc.diagnostics import StorycError
 from storyc.lock.lockfile import Lock, LockError, loads, lock_path, read
 from storyc.review.gitfs import GitError, GitRepo, GitTree
 
 Status = Literal["added", "removed", "changed", "unchanged", "renamed"]
+StillStatus = Literal["added", "removed", "changed", "picked", "unchanged"]
 AssetChangeKind = Literal["repainted", "replaced", "moved", "added", "removed"]
 Chunk = tuple[str, str]  # ("=" | "-" | "+", text)
 STATUS_ORDER: tuple[Status, ...] = ("changed", "added", "removed", "renamed", "unchanged")
+STILL_STATUS_ORDER: tuple[StillStatus, ...] = ("changed", "picked", "added", "removed", "unchanged")
+STILL_SETTINGS = ("num_images", "aspect_ratio", "resolution")
 
 # Request fields shown as `name: old -> new` when they change.
 SETTINGS = REQUEST_SETTINGS
@@ -78,6 +91,12 @@ class Side:
             return ()
         return self.result.board.jobs
 
+    @property
+    def stills(self) -> tuple[StillJob, ...]:
+        if self.result is None or self.result.board is None:
+            return ()
+        return self.result.board.stills
+
 
 @dataclass(frozen=True)
 class PromptChange:
@@ -114,6 +133,7 @@ class SceneChange:
     refs_dropped: tuple[str, ...] = ()
     rendered: bool = False  # added or changed, but its key is already done in the lock at head
     cost_usd: Decimal = Decimal("0.00")
+    upstream: tuple[str, ...] = ()  # why its key changed through the graph: "uses still meet-open, changed"
 
     @property
     def seconds(self) -> int:
@@ -141,6 +161,37 @@ class SceneChange:
 
 
 @dataclass(frozen=True)
+class StillChange:
+    """A still at both sides, matched by name."""
+
+    still: str
+    status: StillStatus
+    base: StillJob | None
+    head: StillJob | None
+    settings: tuple[SettingChange, ...] = ()  # its pick too, which is not in its key
+    prompts: tuple[PromptChange, ...] = ()
+    upstream: tuple[str, ...] = ()  # as SceneChange.upstream
+    downstream: tuple[str, ...] = ()  # every step it re-renders through the graph: "scene meet", "still x"
+    rendered: bool = False
+    cost_usd: Decimal = Decimal("0.00")
+
+    @property
+    def to_render(self) -> bool:
+        return self.status in ("added", "changed") and not self.rendered
+
+    @property
+    def images(self) -> int:
+        still = self.head or self.base
+        assert still is not None
+        return still.variants
+
+    @property
+    def price_certain(self) -> bool:
+        still = self.head or self.base
+        return still is None or still.price_certain
+
+
+@dataclass(frozen=True)
 class Review:
     storyboard: str  # as displayed
     base: Side
@@ -149,6 +200,7 @@ class Review:
     profile: str | None = None  # the head's profile compared (None: the board declares none)
     # the change's cost in each profile of the head board: (profile, cost, uncertain part), None: does not compile
     profile_costs: tuple[tuple[str, Decimal | None, Decimal | None], ...] = ()
+    stills: tuple[StillChange, ...] = ()  # in head's order, then the removed ones
 
     @property
     def ok(self) -> bool:
@@ -156,10 +208,24 @@ class Review:
         return self.base.ok and self.head.ok
 
     @property
+    def has_graph(self) -> bool:
+        """Either side has stills or frames: the review says what flows through the graph."""
+        return bool(self.stills) or any(s.upstream for s in self.scenes)
+
+    @property
     def cost_usd(self) -> Decimal | None:
+        """What rendering the change spends: its scenes and its stills."""
         if not self.ok:
             return None
+        return self.scenes_usd + self.stills_usd
+
+    @property
+    def scenes_usd(self) -> Decimal:
         return sum((s.cost_usd for s in self.scenes), Decimal("0.00"))
+
+    @property
+    def stills_usd(self) -> Decimal:
+        return sum((s.cost_usd for s in self.stills), Decimal("0.00"))
 
     @property
     def uncertain_usd(self) -> Decimal | None:
@@ -205,8 +271,10 @@ def review(
         raise ReviewError(str(exc)) from exc
     if not base_side.exists and not head_side.exists:
         raise ReviewError(f"{shown}: no such storyboard at {base_side.label} nor at {head_side.label}")
-    scenes = compare(base_side.jobs, head_side.jobs, lock) if base_side.ok and head_side.ok else []
-    return Review(shown, base_side, head_side, tuple(scenes), profile=_head_profile(head_side, profile))
+    if not (base_side.ok and head_side.ok):
+        return Review(shown, base_side, head_side, profile=_head_profile(head_side, profile))
+    scenes, stills = compare_graph(base_side, head_side, lock)
+    return Review(shown, base_side, head_side, scenes, profile=_head_profile(head_side, profile), stills=stills)
 
 
 def _head_profile(side: Side, asked: str | None) -> str | None:
@@ -289,6 +357,129 @@ def compare(base: Sequence[Job], head: Sequence[Job], lock: Lock) -> list[SceneC
     return changes
 
 
+# --- the graph: stills, and what a change flows into ----------------------------------------------
+
+
+def compare_graph(base: Side, head: Side, lock: Lock) -> tuple[tuple[SceneChange, ...], tuple[StillChange, ...]]:
+    """Scenes as `compare`, stills by name; each changed step says which upstream changed it, and each
+    changed or re-picked still every step it re-renders downstream."""
+    scenes = compare(base.jobs, head.jobs, lock)
+    stills = compare_stills(base.stills, head.stills, lock)
+    old_steps: list[Step] = [*base.stills, *base.jobs]
+    steps: list[Step] = [*head.stills, *head.jobs]
+    if not any(step.depends_on for step in (*old_steps, *steps)):
+        return tuple(scenes), tuple(stills)
+    before = {step_id(step): step for step in old_steps}
+    changed_heads: list[Step | None] = [c.head for c in stills if c.status == "changed"]
+    changed_heads += [c.head for c in scenes if c.status == "changed"]
+    changed = {step_id(step) for step in changed_heads if step is not None}
+    users = _users(steps)
+    scenes = [replace(c, upstream=_why(c.head, before)) if c.status == "changed" and c.head else c for c in scenes]
+    stills = [
+        replace(
+            c,
+            upstream=_why(c.head, before) if c.status == "changed" and c.head else (),
+            downstream=_downstream(("still", c.still), users, changed) if c.status in ("changed", "picked") else (),
+        )
+        for c in stills
+    ]
+    return tuple(scenes), tuple(stills)
+
+
+def _users(steps: Sequence[Step]) -> dict[StepId, list[StepId]]:
+    """Each step -> the steps that send its output, in the order given."""
+    users: dict[StepId, list[StepId]] = {}
+    for step in steps:
+        for edge in step.depends_on:
+            users.setdefault(upstream_of(edge), []).append(step_id(step))
+    return users
+
+
+def _downstream(start: StepId, users: dict[StepId, list[StepId]], changed: set[StepId]) -> tuple[str, ...]:
+    """Every changed step downstream of `start`, transitively, nearest first: 'scene meet', 'still x'."""
+    found: dict[StepId, None] = {}
+    queue = list(users.get(start, []))
+    while queue:
+        step = queue.pop(0)
+        if step in found or step == start:
+            continue
+        found[step] = None
+        queue += users.get(step, [])
+    return tuple(f"{kind} {name}" for kind, name in found if (kind, name) in changed)
+
+
+def _why(step: Step, before: dict[StepId, Step]) -> tuple[str, ...]:
+    """Which of the step's upstreams changed since base: 'uses still meet-open, changed',
+    'uses still meet-open, candidate 3 instead of 2', 'uses last frame of meet, re-rendered'."""
+    old = before.get(step_id(step))
+    if old is None:
+        return ()
+    old_edges = {(e.kind, e.name): e for e in old.depends_on}
+    reasons = []
+    for edge in step.depends_on:
+        was = old_edges.get((edge.kind, edge.name))
+        if was is None:  # a new input: the fields and assets say so
+            continue
+        what = _slot(edge.placeholder)
+        if edge.key != was.key:
+            reasons.append(f"uses {what}, {'changed' if edge.kind == 'still' else 're-rendered'}")
+        elif edge.pick != was.pick:
+            reasons.append(f"uses {what}, candidate {edge.pick} instead of {was.pick}")
+    return tuple(dict.fromkeys(reasons))
+
+
+def compare_stills(base: Sequence[StillJob], head: Sequence[StillJob], lock: Lock) -> list[StillChange]:
+    """Still by still, in head's order, then the removed stills in base's order."""
+    before = {still.still: still for still in base}
+    names = {still.still for still in head}
+    changes: list[StillChange] = []
+    for still in head:
+        old = before.get(still.still)
+        rendered = lock.done(still.key) is not None
+        cost = Decimal("0.00") if rendered else still.cost_usd
+        if old is None:
+            prompt = PromptChange("prompt", (("+", _still_prompt(still)),))
+            changes.append(StillChange(still.still, "added", None, still, prompts=(prompt,), rendered=rendered,
+                                       cost_usd=cost))  # fmt: skip
+        elif old.key == still.key:
+            status: StillStatus = "picked" if old.pick != still.pick else "unchanged"
+            changes.append(StillChange(still.still, status, old, still, settings=tuple(_still_settings(old, still))))
+        else:
+            prompt_diff = word_diff(_still_prompt(old), _still_prompt(still))
+            changes.append(
+                StillChange(
+                    still.still,
+                    "changed",
+                    old,
+                    still,
+                    settings=tuple(_still_settings(old, still)),
+                    prompts=(PromptChange("prompt", prompt_diff),)
+                    if _still_prompt(old) != _still_prompt(still)
+                    else (),
+                    rendered=rendered,
+                    cost_usd=cost,
+                )
+            )
+    changes += [StillChange(s.still, "removed", s, None) for s in base if s.still not in names]
+    return changes
+
+
+def _still_prompt(still: StillJob) -> str:
+    """The compiled prompt with references by name (`@ellie`, not "image 1")."""
+    return "".join(text for text, _ in still.segments)
+
+
+def _still_settings(old: StillJob, new: StillJob) -> Iterator[SettingChange]:
+    if old.endpoint != new.endpoint:
+        yield SettingChange("endpoint", old.endpoint, new.endpoint)
+    for name in STILL_SETTINGS:
+        a, b = old.arguments.get(name), new.arguments.get(name)
+        if a != b:
+            yield SettingChange("variants" if name == "num_images" else name, _setting_text(a), _setting_text(b))
+    if old.pick != new.pick:
+        yield SettingChange("pick", str(old.pick), str(new.pick))
+
+
 def _renames(gone: list[Job], added: list[Job]) -> dict[str, Job]:
     """Added scene id -> the removed scene with the same key (each paired once, in order)."""
     free = list(gone)
@@ -334,9 +525,24 @@ def _changed(old: Job, new: Job, lock: Lock) -> SceneChange:
 
 
 def _hashed(job: Job) -> dict[str, Any]:
-    """The arguments as the key sees them: local assets by the hash of their bytes."""
-    hashed: dict[str, Any] = map_assets(job.arguments, lambda v: job.files[v].sha256 if v in job.files else v)
+    """The arguments as the key sees them: local assets by the hash of their bytes.
+
+    Another step's output is its slot (`still://meet-open`): that the upstream changed, or which of a
+    still's candidates flows on, is said as `upstream`, not as a change of the scene's own fields.
+    """
+    hashed: dict[str, Any] = map_assets(job.arguments, lambda v: job.files[v].sha256 if v in job.files else _slot(v))
     return hashed
+
+
+def _slot(value: str) -> str:
+    """Another step's output as people name it, a still without its pick (`still://meet-open/2` -> 'still
+    meet-open', `frame://meet/last` -> 'last frame of meet'); any other value as it is."""
+    if value.startswith("still://"):
+        return "still " + value.removeprefix("still://").rpartition("/")[0]
+    if value.startswith("frame://"):
+        scene, _, which = value.removeprefix("frame://").rpartition("/")
+        return f"{which} frame of {scene}"
+    return value
 
 
 def changed_fields(old: Job, new: Job) -> tuple[str, ...]:
@@ -441,6 +647,7 @@ def asset_uses(job: Job) -> dict[str, _Use]:
 
     def add(role: str, value: str | None, owner: str | None) -> None:
         if value is not None:
+            value = _slot(value)
             uses[role] = _Use(value, job.files[value].sha256 if value in job.files else value, owner)
 
     for i, element in enumerate(args.get("elements", []), 1):

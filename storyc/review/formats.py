@@ -9,12 +9,23 @@ other character that markdown would read is escaped.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
 from storyc.compile.compiler import VIDEO_INPUT_CAVEAT, price_text
-from storyc.review.changes import STATUS_ORDER, AssetChange, Chunk, PromptChange, Review, SceneChange, Side
+from storyc.review.changes import (
+    STATUS_ORDER,
+    STILL_STATUS_ORDER,
+    AssetChange,
+    Chunk,
+    PromptChange,
+    Review,
+    SceneChange,
+    SettingChange,
+    Side,
+    StillChange,
+)
 
 FORMATS = ("text", "markdown", "json")
 
@@ -46,19 +57,37 @@ def _scene_price(scene: SceneChange) -> str:
 
 def _tally(review: Review) -> str:
     counts = [f"{review.count(s)} {s}" for s in STATUS_ORDER if review.count(s)]
-    return ", ".join(counts) or "no scenes"
+    scenes = ", ".join(counts) or "no scenes"
+    if not review.stills:
+        return scenes
+    stills = [f"{n} {status}" for status in STILL_STATUS_ORDER if (n := _still_count(review, status))]
+    return f"{scenes}; stills: {', '.join(stills)}"
+
+
+def _still_count(review: Review, status: str) -> int:
+    return sum(1 for s in review.stills if s.status == status)
 
 
 def _cost_sentence(review: Review) -> str:
     todo = [s for s in review.scenes if s.to_render]
+    stills = [s for s in review.stills if s.to_render]
     done = sum(1 for s in review.scenes if s.rendered)
+    stills_done = sum(1 for s in review.stills if s.rendered)
     already = f"; {_plural(done, 'scene')} already rendered (in the lock)" if done else ""
-    if not todo:
+    if stills_done:
+        already += f"; {_plural(stills_done, 'still')} already made (in the lock)"
+    if not todo and not stills:
         return f"nothing new to render{already}"
-    seconds = sum(s.seconds for s in todo)
     cost = review.cost_usd or Decimal("0.00")
     price = price_text(cost, review.uncertain_usd or Decimal("0.00"))
-    return f"to render: {price} for {_plural(len(todo), 'scene')} ({seconds} s){already}"
+    seconds = sum(s.seconds for s in todo)
+    if not stills:
+        return f"to render: {price} for {_plural(len(todo), 'scene')} ({seconds} s){already}"
+    images = sum(s.images for s in stills)
+    kinds = [f"{_plural(len(stills), 'still')} ({_plural(images, 'image')}, {_money(review.stills_usd)})"]
+    if todo:
+        kinds.append(f"{_plural(len(todo), 'scene')} ({seconds} s, {_money(review.scenes_usd)})")
+    return f"to render: {price} for {' and '.join(kinds)}{already}"
 
 
 def _missing_note(review: Review) -> str | None:
@@ -85,7 +114,9 @@ def render_text(review: Review) -> str:
         lines.append(note)
     if not review.ok:
         return "\n".join([*lines, *_problems_text(review)]) + "\n"
-    width = max((len(s.scene) for s in review.scenes), default=5)
+    width = max((len(s) for s in [*(c.scene for c in review.scenes), *(c.still for c in review.stills)]), default=5)
+    for still in review.stills:
+        lines += _still_text(still, width)
     for scene in review.scenes:
         lines += _scene_text(scene, width)
     lines.append(f"{_tally(review)}; {_cost_sentence(review)}")
@@ -136,8 +167,39 @@ def _scene_text(scene: SceneChange, width: int) -> list[str]:
     return lines
 
 
+def _still_note(still: StillChange) -> str:
+    if still.status == "picked":
+        return "another candidate picked: not made again"
+    if still.status in ("added", "changed"):
+        return "already made (in the lock)" if still.rendered else _still_price(still)
+    return ""
+
+
+def _still_price(still: StillChange) -> str:
+    head = still.head or still.base
+    assert head is not None
+    price = f"{still.images} x {head.resolution}  {_money(still.cost_usd)}"
+    return price if still.price_certain else f"{price}, estimated"
+
+
+def _still_text(still: StillChange, width: int) -> list[str]:
+    note = _still_note(still)
+    lines = [(f"  {still.status:<9}  {still.still:<{width}}  still" + (f"  {note}" if note else "")).rstrip()]
+    for s in still.settings:
+        lines.append(f"      {s.name}: {s.old} -> {s.new}")
+    for prompt in still.prompts:
+        lines += [f"      {line}" for line in _prompt_text(prompt, plain=still.status == "added")]
+    lines += [f"      re-made: {reason}" for reason in still.upstream]
+    if still.downstream:
+        lines.append(f"      re-renders: {', '.join(still.downstream)}")
+    return lines
+
+
 def _details_text(scene: SceneChange) -> Iterator[str]:
-    yield f"fields: {', '.join(scene.fields)}"
+    if scene.fields or not scene.upstream:  # a scene changed only through its upstreams says that instead
+        yield f"fields: {', '.join(scene.fields)}"
+    for reason in scene.upstream:
+        yield f"re-rendered: {reason}"
     for s in scene.settings:
         yield f"{s.name}: {s.old} -> {s.new}"
     for prompt in scene.prompts:
@@ -278,6 +340,9 @@ def render_markdown(review: Review) -> str:
     lines += ["", f"**{_cost_sentence(review).capitalize()}**"]
     for line in _profile_costs(review):
         lines += ["", md(line)]
+    listed_stills = [s for s in review.stills if s.status != "unchanged"]
+    if listed_stills:
+        lines += ["", *_stills_table_md(listed_stills)]
     listed = [s for s in review.scenes if s.status != "unchanged"]
     if listed:
         lines += ["", *_table_md(listed)]
@@ -292,6 +357,9 @@ def render_markdown(review: Review) -> str:
             "",
             "</details>",
         ]
+    for still in review.stills:
+        if still.status in ("changed", "added", "picked"):
+            lines += ["", *_still_details_md(still)]
     for scene in review.scenes:
         if scene.status in ("changed", "added"):
             lines += ["", *_details_md(scene)]
@@ -319,28 +387,56 @@ def _table_md(scenes: list[SceneChange]) -> list[str]:
         if s.status in ("added", "changed"):
             cost = "rendered" if s.rendered else _scene_price(s)
         what = ", ".join(map(code, s.fields)) if s.status == "changed" else ""
+        what = what or "; ".join(md(reason) for reason in s.upstream)
         what = "same request" if s.status == "renamed" else what
         rows.append(f"| {code(s.scene)} | {status} | {s.seconds} s | {cost} | {what} |")
     return rows
+
+
+def _stills_table_md(stills: list[StillChange]) -> list[str]:
+    rows = ["| still | status | to render | re-renders |", "|---|---|---:|---|"]
+    for s in stills:
+        note = _still_note(s).replace("  ", " · ")
+        rows.append(f"| {code(s.still)} | {s.status} | {md(note)} | {', '.join(md(d) for d in s.downstream)} |")
+    return rows
+
+
+def _still_details_md(still: StillChange) -> Iterator[str]:
+    yield f"#### still {code(still.still)} ({still.status})"
+    yield ""
+    yield from _settings_and_prompts_md(still.settings, still.prompts, plain=still.status == "added")
+    for reason in still.upstream:
+        yield f"- re-made: {md(reason)}"
+    if still.downstream:
+        yield f"- re-renders: {', '.join(md(d) for d in still.downstream)}"
 
 
 def _details_md(scene: SceneChange) -> Iterator[str]:
     yield f"#### {code(scene.scene)} ({scene.status})"
     yield ""
     plain = scene.status == "added"
-    if not plain:
+    if not plain and (scene.fields or not scene.upstream):
         yield f"- fields: {', '.join(code(f) for f in scene.fields)}"
-    for s in scene.settings:
-        yield f"- {code(s.name)}: {md(s.old)} → {md(s.new)}"
-    for prompt in scene.prompts:
-        yield f"- {prompt.label}:"
-        for line in shown_lines(prompt):
-            text = "…" if line is None else "".join(md(t) if plain else _md_chunk(op, t) for op, t in line)
-            yield f"  > {text}".rstrip()
+    for reason in scene.upstream:
+        yield f"- re-rendered: {md(reason)}"
+    yield from _settings_and_prompts_md(scene.settings, scene.prompts, plain=plain)
     for asset in scene.assets:
         yield "- " + _asset_text(asset, md, code, "→")
     if scene.refs_added or scene.refs_dropped:
         yield "- " + _refs_sentence(scene, lambda name: code(f"@{name}"))
+
+
+def _settings_and_prompts_md(
+    settings: Sequence[SettingChange], prompts: Sequence[PromptChange], *, plain: bool
+) -> Iterator[str]:
+    """Changed settings as `name: old → new`, then each prompt's diff (`plain`: an added step's text)."""
+    for s in settings:
+        yield f"- {code(s.name)}: {md(s.old)} → {md(s.new)}"
+    for prompt in prompts:
+        yield f"- {prompt.label}:"
+        for line in shown_lines(prompt):
+            text = "…" if line is None else "".join(md(t) if plain else _md_chunk(op, t) for op, t in line)
+            yield f"  > {text}".rstrip()
 
 
 def _md_chunk(op: str, piece: str) -> str:
@@ -365,10 +461,11 @@ def review_json(review: Review) -> dict[str, Any]:
         "base": _side_json(review.base),
         "head": _side_json(review.head),
         "ok": review.ok,
-        "scenes": [_scene_json(s) for s in review.scenes],
+        "scenes": [_scene_json(s, graph=review.has_graph) for s in review.scenes],
         "cost_usd": cost,  # Decimals (or None): storyc.jsontext writes amounts exactly
         "uncertain_usd": uncertain,
         **({"profile": review.profile} if review.profile is not None else {}),
+        **(_graph_json(review) if review.has_graph else {}),
         **(
             {
                 "profiles": {
@@ -396,7 +493,40 @@ def _side_json(side: Side) -> dict[str, Any]:
     }
 
 
-def _scene_json(scene: SceneChange) -> dict[str, Any]:
+def _graph_json(review: Review) -> dict[str, Any]:
+    """A board with stills: each still, and the cost by kind (`cost_usd` is their sum)."""
+    return {
+        "stills": [_still_json(s) for s in review.stills],
+        "scenes_usd": review.scenes_usd,
+        "stills_usd": review.stills_usd,
+    }
+
+
+def _edits_json(settings: Sequence[SettingChange], prompts: Sequence[PromptChange]) -> dict[str, Any]:
+    return {
+        "settings": [{"name": s.name, "old": s.old, "new": s.new} for s in settings],
+        "prompts": [{"label": p.label, "diff": [list(c) for c in p.chunks]} for p in prompts],
+    }
+
+
+def _still_json(still: StillChange) -> dict[str, Any]:
+    return {
+        "still": still.still,
+        "status": still.status,
+        "cost_usd": still.cost_usd,
+        "price_certain": still.price_certain,
+        "images": still.images,
+        "rendered": still.rendered,
+        "key": still.head.key if still.head is not None else None,
+        "base_key": still.base.key if still.base is not None else None,
+        **_edits_json(still.settings, still.prompts),
+        "upstream": list(still.upstream),
+        "re_renders": list(still.downstream),
+    }
+
+
+def _scene_json(scene: SceneChange, *, graph: bool = False) -> dict[str, Any]:
+    upstream = {"upstream": list(scene.upstream)} if graph else {}  # why its key changed through the graph
     return {
         "scene": scene.scene,
         "status": scene.status,
@@ -408,8 +538,8 @@ def _scene_json(scene: SceneChange) -> dict[str, Any]:
         "renamed_from": scene.renamed_from,
         "key": scene.head.key if scene.head is not None else None,
         "base_key": scene.base.key if scene.base is not None else None,
-        "settings": [{"name": s.name, "old": s.old, "new": s.new} for s in scene.settings],
-        "prompts": [{"label": p.label, "diff": [list(c) for c in p.chunks]} for p in scene.prompts],
+        **_edits_json(scene.settings, scene.prompts),
         "assets": [{"role": a.role, "change": a.kind, "old": a.old, "new": a.new} for a in scene.assets],
         "references": {"added": list(scene.refs_added), "dropped": list(scene.refs_dropped)},
+        **upstream,
     }
