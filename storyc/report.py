@@ -322,8 +322,20 @@ def underline(line: str, col: int, width: int = 0) -> tuple[str, int]:
     an `@name`)."""
     start = min(col - 1, len(line))
     width = width or token_width(line, start)
-    padding = "".join("\t" if c == "\t" else " " * len(printable(c)) for c in line[:start])
-    return padding, max(1, len(printable(line[start : start + width])))
+    padding = "".join("\t" if c == "\t" else " " * _columns(c) for c in line[:start])
+    return padding, max(1, sum(_columns(c) for c in line[start : start + width]))
+
+
+def _columns(char: str) -> int:
+    """How many terminal columns a character of a source line takes as printed: 2 for a wide one (CJK,
+    most emoji), 0 for a combining mark, the length of its escape for a control character."""
+    import unicodedata
+
+    if unicodedata.combining(char):
+        return 0
+    if unicodedata.east_asian_width(char) in ("W", "F"):
+        return 2
+    return len(printable(char))
 
 
 def token_width(line: str, start: int) -> int:

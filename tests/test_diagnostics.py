@@ -161,6 +161,7 @@ def test_a_plain_value_is_underlined_whole_and_json_gains_the_code(
         ("    duraton: 8", 5, 7),  # a key, to its colon
         ("    prompt: hi @rexx there", 16, 5),  # an @name
         ("\tkey: x", 2, 3),
+        ("    prompt: 象が @rexx", 16, 5),  # wide characters before the name take two columns each
     ],
 )
 def test_the_underline_covers_the_token(line: str, col: int, marks: int) -> None:
@@ -169,7 +170,8 @@ def test_the_underline_covers_the_token(line: str, col: int, marks: int) -> None
     assert token_width(line, col - 1) == marks
     padding, count = underline(line, col)
     assert count == marks
-    assert len(padding) == col - 1 and padding.strip(" \t") == ""
+    assert padding.strip(" \t") == ""
+    assert len(padding) == col - 1 + sum(c in "象が" for c in line[: col - 1])
     assert ("\t" in padding) == ("\t" in line[: col - 1])  # tabs kept, so the marks line up
 
 
