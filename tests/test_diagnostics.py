@@ -412,3 +412,18 @@ def test_plan_shows_a_board_s_problems_the_same_way_on_stderr(tmp_path: Path, mo
     assert result.stderr.splitlines()[0] == "board.yaml:13:27: error: unknown reference '@rexx' (did you mean 'rex'?)"
     assert "^^^^^" not in result.stderr  # beside a JSON document, one line each
     assert json.loads(result.stdout)["diagnostics"][0]["code"] == "SC031"
+
+
+def test_a_whole_duration_written_as_a_decimal_is_that_many_seconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`duration: 8.0` was refused by fal's schema ("'8.0' is not one of ['3', ...]"): it is 8 seconds."""
+    path = board(tmp_path, monkeypatch)
+    result = CliRunner().invoke(cli, ["compile", "--json", "board.yaml"], catch_exceptions=False)
+    eight = json.loads(result.stdout)["jobs"][0]
+    edit(path, "duration: 8", "duration: 8.0")
+    code, out = check("board.yaml")
+    assert code == 0, out
+    result = CliRunner().invoke(cli, ["compile", "--json", "board.yaml"], catch_exceptions=False)
+    job = json.loads(result.stdout)["jobs"][0]
+    assert (job["arguments"]["duration"], job["key"]) == ("8", eight["key"])  # the same request as `8`

@@ -225,6 +225,11 @@ def _report(doc: SourceDoc, diags: Diagnostics, error: Any) -> list[JsonPath]:
     return [path]
 
 
+def _seconds(value: Any) -> Any:
+    """A duration written `8.0` is 8 seconds (the schema takes it as a whole number): sent as "8", not "8.0"."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _misspelled(key: str, instance: dict[str, Any], schema: dict[str, Any]) -> bool:
     """Whether an unknown key of `instance` is `key` misspelled: 'promt' is reported once, as an unknown
     key that may be 'prompt', not also as 'prompt' missing."""
@@ -844,7 +849,7 @@ class _Builder:
         if not isinstance(items, list):
             return ()
         return tuple(
-            Shot(Text(s["prompt"], (*path, "shots", i, "prompt")), s["duration"], (*path, "shots", i))
+            Shot(Text(s["prompt"], (*path, "shots", i, "prompt")), _seconds(s["duration"]), (*path, "shots", i))
             for i, s in enumerate(items)
             if not has_errors or self._clean((*path, "shots", i))
         )
@@ -852,8 +857,8 @@ class _Builder:
     def _duration(self, raw: dict[str, Any], path: JsonPath) -> int | None:
         """As written on the scene, else the target's default (a scene with shots has their sum)."""
         if "duration" in raw:
-            return raw["duration"] if self._clean((*path, "duration")) else None
-        return None if "shots" in raw else self.target.get("duration")
+            return _seconds(raw["duration"]) if self._clean((*path, "duration")) else None
+        return None if "shots" in raw else _seconds(self.target.get("duration"))
 
     def _with_names(self, raw: dict[str, Any], path: JsonPath) -> tuple[tuple[str, JsonPath], ...]:
         if not self._clean((*path, "with")):
