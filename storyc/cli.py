@@ -968,6 +968,25 @@ def lock_adopt(
     _exit(code)
 
 
+@cli.command()
+def lsp() -> None:
+    """Run the language server for boards, on stdin/stdout (an editor starts it).
+
+    Diagnostics as `storyc check` gives them (in each profile) while you type,
+    completion of @names, keys, profiles, scenes and asset paths, hover
+    (a reference's position in its scene, a scene's price and lock state), go
+    to definition, rename, the board's outline and each scene's price inline.
+    Needs nothing else; it never renders or sends anything.
+
+    \b
+    Example (Neovim, Helix, VS Code: see the README):
+      storyc lsp
+    """
+    from storyc.lsp.server import serve
+
+    serve()
+
+
 # --- entry point -------------------------------------------------------------------------
 
 

@@ -237,7 +237,8 @@ def test_every_command_documents_and_supports_format_json(project: Path, monkeyp
 
     monkeypatch.setenv("STORYC_STORE", f"memory://formats-{uuid.uuid4().hex}")  # for push
 
-    assert set(cli.commands) - {"lock"} == set(FORMAT_RUNS), "a new command needs its --format json run here"
+    # `lsp` reports nothing: its stdout is the Language Server Protocol (tests/test_lsp.py)
+    assert set(cli.commands) - {"lock", "lsp"} == set(FORMAT_RUNS), "a new command needs its --format json run here"
     git(project.parent, "init", "-q")
     commit_all(project.parent, "board")
     run("render", "board.yaml", "--backend", "animatic")  # so that `cut` has every scene

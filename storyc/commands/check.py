@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,15 +86,25 @@ def _stale_summary(stale_locks: Sequence[str], locked: bool) -> str:
 
 
 def _check_board(board: Path, no_cache: bool, profile: str | None) -> Checked:
-    """The board as `profile`, or, without one, as every profile it declares (each has its own limits)."""
-    first = compile_board(board, no_cache=no_cache, profile=profile)
+    return Checked(board, each_profile(lambda name: compile_board(board, no_cache=no_cache, profile=name), profile))
+
+
+def each_profile(
+    compile_as: Callable[[str | None], CompileResult], profile: str | None = None
+) -> tuple[CompileResult, ...]:
+    """The board as `profile`, or, without one, as every profile it declares (each has its own limits).
+
+    `compile_as(name)` compiles the board as profile `name` (None: its default): from the disk for
+    `storyc check`, from the editor's buffers for the language server.
+    """
+    first = compile_as(profile)
     results = [first]
     if profile is None:
         chosen = first.board.profile if first.board is not None else None
         for name in first.profiles:
             if first.board is None or name != chosen:
-                results.append(compile_board(board, no_cache=no_cache, profile=name))
-    return Checked(board, tuple(results))
+                results.append(compile_as(name))
+    return tuple(results)
 
 
 def _has_profiles(checked: Checked) -> bool:

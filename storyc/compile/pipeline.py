@@ -13,7 +13,7 @@ from storyc.compile.assets import Assets, WholeFiles
 from storyc.compile.compiler import CompiledBoard, CompileResult, JobBuilder, StillJob
 from storyc.compile.graph import Graph, assign_keys, scene_needs
 from storyc.compile.references import Resolver
-from storyc.compile.source import display_path, load
+from storyc.compile.source import SourceDoc, display_path, load
 from storyc.compile.stills import StillBuilder
 from storyc.compile.templates import render_scenes, render_stills
 from storyc.compile.validate import validate
@@ -55,7 +55,21 @@ def _compile(
 ) -> CompileResult:
     diags = Diagnostics(display)
     doc = load(path, diags, files)
-    board = validate(doc, diags, profile) if doc is not None else None
+    if doc is None:
+        return CompileResult(None, diags.sorted())
+    return compile_doc(doc, diags, profile, whole)
+
+
+def compile_doc(
+    doc: SourceDoc, diags: Diagnostics, profile: str | None = None, whole: WholeFiles | None = None
+) -> CompileResult:
+    """Compile a loaded board as profile `profile` (None: its default), adding to `diags` (what loading it said).
+
+    For a caller that compiles one parse in several profiles and keeps the parse (the language
+    server: positions for hover, rename, completion).  Raises UnknownProfile like `compile_file`.
+    """
+    display = diags.path
+    board = validate(doc, diags, profile)
     if board is None:
         return CompileResult(None, diags.sorted())
     rendered = render_scenes(board, diags)
