@@ -427,3 +427,25 @@ def test_a_whole_duration_written_as_a_decimal_is_that_many_seconds(
     result = CliRunner().invoke(cli, ["compile", "--json", "board.yaml"], catch_exceptions=False)
     job = json.loads(result.stdout)["jobs"][0]
     assert (job["arguments"]["duration"], job["key"]) == ("8", eight["key"])  # the same request as `8`
+
+
+def test_the_language_server_gives_the_code_the_profiles_and_the_caret_s_span() -> None:
+    """`storyc lsp` publishes check's diagnostics: with the rule code, the profiles a problem is found
+    in (as check's message says them), and the span the terminal's caret covers."""
+    from lsprotocol import types
+
+    from storyc.diagnostics import Diagnostic, Loc
+    from storyc.lsp.positions import LineIndex
+    from storyc.lsp.server import _lsp_diagnostic
+
+    text = 'scenes:\n  - id: meet\n    prompt: "{{ vars.plac }} at dawn"\n'
+    found = Diagnostic("board.yaml", Loc(3, 21), "error", "undefined variable: no 'plac' in vars", "SC041", width=4)
+    published = _lsp_diagnostic(found, LineIndex(text))
+    assert (published.code, published.message, published.severity) == (
+        "SC041",
+        "undefined variable: no 'plac' in vars",
+        types.DiagnosticSeverity.Error,
+    )
+    assert published.range == types.Range(types.Position(2, 20), types.Position(2, 24))  # 'plac'
+    in_two = Diagnostic("board.yaml", Loc(2, 9), "error", "too many", "SC033", profiles=("draft", "final"))
+    assert _lsp_diagnostic(in_two, LineIndex(text)).message == "too many; in profiles 'draft', 'final'"
