@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -378,23 +377,49 @@ def test_a_shot_is_named_as_people_count(tmp_path: Path, monkeypatch: pytest.Mon
     assert not [m for m in messages if "shots[" in m]
 
 
+README_BOARD = """
+version: 1
+vars:
+  place: a sunlit savanna clearing
+characters:
+  ellie: {frontal: refs/ellie-front.png, references: [refs/ellie-side.png]}
+scenes:
+  - id: meet
+    prompt: "@elie walks into {{ vars.place }}"
+    duration: 5
+  - id: play
+    prompt: "@ellie plays in {{ vars.plac }}"
+    duration: 5
+"""
+
+README_OUTPUT = """\
+board.yaml:8:14: error: unknown reference '@elie' (did you mean 'ellie'?)
+  |
+8 |     prompt: "@elie walks into {{ vars.place }}"
+  |              ^^^^^ SC031 unknown reference
+  = help: write '@ellie'
+
+board.yaml:11:38: error: undefined variable: no 'plac' in vars (did you mean 'place'?)
+   |
+11 |     prompt: "@ellie plays in {{ vars.plac }}"
+   |                                      ^^^^ SC041 undefined template variable
+   = help: write 'vars.place'
+
+2 errors, 0 warnings in 1 file
+"""
+
+
 def test_the_readme_example_is_real_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """What the README's diagnostics section shows is what `storyc check` prints."""
-    text = textwrap.dedent(BOARD).replace(
-        'prompt: "@ellie meets @rex in {{ vars.place }}."', "subjects: @ellie walks in"
-    )
-    board(tmp_path, monkeypatch, text)
-    _, out = check("board.yaml")
-    assert out == (
-        "board.yaml:13:15: error: quote the value: YAML reads '@' as reserved, so it cannot start a value "
-        '(write "@ellie walks in")\n'
-        "   |\n"
-        "13 |     subjects: @ellie walks in\n"
-        "   |               ^^^^^^^^^^^^^^^ SC005 a value YAML reads as syntax: quote it\n"
-        '   = help: write it in quotes: subjects: "@ellie walks in"\n'
-        "\n"
-        "1 error, 0 warnings in 1 file\n"
-    )
+    """What the README's diagnostics section shows is what `storyc check` prints, and --format github."""
+    board(tmp_path, monkeypatch, README_BOARD)
+    assert check("board.yaml") == (1, README_OUTPUT)
+    assert check("--format", "github", "board.yaml")[1].splitlines() == [
+        "::error file=board.yaml,line=8,col=14,title=SC031::unknown reference '@elie' (did you mean 'ellie'?)"
+        "%0Ahelp: write '@ellie'",
+        "::error file=board.yaml,line=11,col=38,title=SC041::undefined variable: no 'plac' in vars "
+        "(did you mean 'place'?)%0Ahelp: write 'vars.place'",
+        "2 errors, 0 warnings in 1 file",
+    ]
 
 
 def test_plan_shows_a_board_s_problems_the_same_way_on_stderr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
