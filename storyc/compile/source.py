@@ -497,13 +497,10 @@ def _bad_indent(lines: list[str], mark: Any, problem: str) -> _Explained | None:
     indent = key.start(1)
     if problem == "mapping values are not allowed here" and mark.column != key.end(1):
         return None  # a ': ' inside a value, not this line's key
-    above = _line_above(lines, mark.line)
+    above = _key_it_meant(lines, mark.line, indent)
     if above is None:
         return None
-    above_number, above_line = above
-    above_key = _KEY_LINE.match(above_line)
-    if above_key is None or above_key.start(1) == indent:
-        return None
+    above_number, above_key = above
     name, other, other_indent = key.group(1), above_key.group(1), above_key.start(1)
     message = (
         f"check the indentation of this line: '{name}' ({_spaces(indent)} in) does not line up with "
@@ -515,13 +512,24 @@ def _bad_indent(lines: list[str], mark: Any, problem: str) -> _Explained | None:
     return _Explained(BAD_INDENT, Loc(mark.line + 1, indent + 1), message, (help_line,), len(name))
 
 
-def _line_above(lines: list[str], number: int) -> tuple[int, str] | None:
-    """The nearest line above line `number` (0-based) that holds more than blanks or a comment."""
+def _key_it_meant(lines: list[str], number: int, indent: int) -> tuple[int, re.Match[str]] | None:
+    """The key above line `number` (0-based) that a key indented `indent` spaces was likely meant to
+    line up with: of the keys that enclose that line (each less indented than every line after it),
+    the one whose indent is closest, the nearest of equals; None when one lines up already."""
+    candidates: list[tuple[int, re.Match[str]]] = []
+    outermost = None
     for n in range(number - 1, -1, -1):
         stripped = lines[n].strip()
-        if stripped and not stripped.startswith("#"):
-            return n, lines[n]
-    return None
+        key = _KEY_LINE.match(lines[n]) if stripped and not stripped.startswith("#") else None
+        if key is None or (outermost is not None and key.start(1) >= outermost):
+            continue
+        if key.start(1) == indent:
+            return None  # it lines up with a key above: the mistake is something else
+        outermost = key.start(1)
+        candidates.append((n, key))
+        if outermost == 0:
+            break
+    return min(candidates, key=lambda found: abs(found[1].start(1) - indent), default=None)
 
 
 def _spaces(n: int) -> str:
