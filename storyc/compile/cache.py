@@ -31,14 +31,15 @@ from storyc.compile.compiler import CompiledBoard, CompileResult, Edge, Job, Sti
 from storyc.compile.source import MAX_BOARD_BYTES
 from storyc.compile.validate import MAX_TEMPLATE_FILE_BYTES
 from storyc.compile.view import SceneView
-from storyc.diagnostics import Diagnostic, Loc
+from storyc.diagnostics import Diagnostic
 from storyc.files import find_project_root, read_regular
 from storyc.fsutil import atomic_write_bytes, contained_or_none
 
 # 2: Job.view carries field locations; 3: diagnostics reworded; 4: Job.view is a SceneView; 5: profiles;
 # 6: Job.cost_usd is the exact product of price and seconds, no longer rounded to cents;
-# 7: stills, and each step's upstreams (depends_on); 8: a step's files carry their content type, read from their bytes
-FORMAT = 8
+# 7: stills, and each step's upstreams (depends_on); 8: a step's files carry their content type, read from their bytes;
+# 9: diagnostics carry their rule code, help, width and profiles
+FORMAT = 9
 
 
 def cache_dir(board: Path) -> Path:
@@ -184,7 +185,7 @@ def _encode(result: CompileResult) -> dict[str, Any]:
     board = result.board
     assert board is not None
     return {
-        "diagnostics": [d.to_json() for d in result.diagnostics],
+        "diagnostics": [d.to_record() for d in result.diagnostics],
         "storyboard": board.storyboard,
         "path": str(board.path),
         "title": board.title,
@@ -273,15 +274,7 @@ def _decode(data: dict[str, Any]) -> CompileResult:
         profiles=tuple(data["profiles"]),
         default_profile=data["default_profile"],
     )
-    diagnostics = [
-        Diagnostic(
-            d["path"],
-            Loc(d["line"], d["col"]) if d["line"] is not None else None,
-            d["severity"],
-            d["message"],
-        )
-        for d in data["diagnostics"]
-    ]
+    diagnostics = [Diagnostic.from_record(d) for d in data["diagnostics"]]
     return CompileResult(board, diagnostics, board.profiles)
 
 
