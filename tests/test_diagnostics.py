@@ -474,3 +474,13 @@ def test_the_language_server_gives_the_code_the_profiles_and_the_caret_s_span() 
     assert published.range == types.Range(types.Position(2, 20), types.Position(2, 24))  # 'plac'
     in_two = Diagnostic("board.yaml", Loc(2, 9), "error", "too many", "SC033", profiles=("draft", "final"))
     assert _lsp_diagnostic(in_two, LineIndex(text)).message == "too many; in profiles 'draft', 'final'"
+
+
+def test_the_readme_shows_the_example_and_lists_every_rule_code() -> None:
+    """The README's diagnostics section is this output, and its table names every code storyc can give."""
+    from storyc.diagnostics import RULES
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text("utf-8")
+    assert README_OUTPUT.rstrip() in readme
+    for code, title in RULES.items():
+        assert f"| {code} | {title} |" in readme, code
