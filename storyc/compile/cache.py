@@ -229,6 +229,7 @@ def _encode_file(f: LocalFile) -> dict[str, Any]:
 
 
 def _decode(data: dict[str, Any]) -> CompileResult:
+    decode_files = _FileDecoder()
     jobs = tuple(
         Job(
             scene=j["scene"],
@@ -238,7 +239,7 @@ def _decode(data: dict[str, Any]) -> CompileResult:
             seconds=j["seconds"],
             cost_usd=Decimal(j["cost_usd"]),
             key=j["key"],
-            files=_decode_files(j["files"]),
+            files=decode_files(j["files"]),
             view=SceneView.from_json(j["view"]),
             depends_on=tuple(Edge.from_json(e) for e in j["depends_on"]),
         )
@@ -257,7 +258,7 @@ def _decode(data: dict[str, Any]) -> CompileResult:
             cost_usd=Decimal(s["cost_usd"]),
             key=s["key"],
             price_notes=tuple(s["price_notes"]),
-            files=_decode_files(s["files"]),
+            files=decode_files(s["files"]),
             depends_on=tuple(Edge.from_json(e) for e in s["depends_on"]),
         )
         for s in data["stills"]
@@ -278,8 +279,21 @@ def _decode(data: dict[str, Any]) -> CompileResult:
     return CompileResult(board, diagnostics, board.profiles)
 
 
-def _decode_files(data: dict[str, Any]) -> dict[str, LocalFile]:
-    return {k: LocalFile(**{**f, "path": Path(f["path"])}) for k, f in data.items()}
+class _FileDecoder:
+    """Local files from an entry's records; scenes share a few dozen files, each decoded once (LocalFile is frozen)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str], LocalFile] = {}
+
+    def __call__(self, data: dict[str, Any]) -> dict[str, LocalFile]:
+        return {k: self._one(f) for k, f in data.items()}
+
+    def _one(self, record: dict[str, Any]) -> LocalFile:
+        marker = (record["path"], record["sha256"])
+        found = self._seen.get(marker)
+        if found is None or _encode_file(found) != record:
+            found = self._seen[marker] = LocalFile(**{**record, "path": Path(record["path"])})
+        return found
 
 
 def clear(board: Path) -> None:
