@@ -269,7 +269,11 @@ def cli() -> None:
 @click.argument(
     "boards", nargs=-1, type=click.Path(path_type=Path), metavar="[BOARD.yaml]...", callback=_boards_callback
 )
-@format_option()
+@format_option(
+    "github",
+    help="text for people (each problem with its source line and how to fix it), github for GitHub "
+    "Actions annotations (one ::error or ::warning line each), json for programs.",
+)
 @click.option(
     "--locked",
     is_flag=True,
@@ -281,8 +285,9 @@ def cli() -> None:
 def check(boards: tuple[Path, ...], fmt: str, as_json: bool, locked: bool, no_cache: bool, profile: str | None) -> None:
     """Check storyboards: schema, names, templates, assets, limits.
 
-    Prints every problem as PATH:LINE:COL: error|warning: MESSAGE, then a
-    summary. A board with profiles is checked in each of them (a scene may
+    Prints every problem as PATH:LINE:COL: error|warning: MESSAGE, with the
+    source line it is about, its rule code (SC001...) and how to fix it, then
+    a summary. A board with profiles is checked in each of them (a scene may
     be fine in 4K and over a cheaper tier's limits); --profile checks one.
     Nothing is sent anywhere.
 

@@ -12,11 +12,14 @@ elsewhere), and never when `NO_COLOR` is set (https://no-color.org).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 import click
+
+from storyc.diagnostics import printable
 
 if TYPE_CHECKING:
     from storyc.compile.compiler import CompiledBoard, Job, StillJob
@@ -25,7 +28,7 @@ if TYPE_CHECKING:
     from storyc.render.plan import Comparison, Plan
     from storyc.render.run import RenderSummary, SceneState
 
-Format = Literal["text", "json"]
+Format = Literal["text", "json", "github"]
 
 STATE_COLORS = {
     "done": "green",
@@ -54,12 +57,13 @@ def plural(n: int, word: str) -> str:
 
 class Output:
     def __init__(self, fmt: str = "text") -> None:
-        self.fmt: Format = "json" if fmt == "json" else "text"
+        self.fmt: Format = "json" if fmt == "json" else "github" if fmt == "github" else "text"
         self.color: bool | None = False if os.environ.get("NO_COLOR") else None  # None: click decides (a tty)
         # What a failed JSON command still owes stdout: whether it wrote its document, and what it told stderr.
         self.wrote_data = False
         self._shown: list[Diagnostic] = []
         self._said: list[str] = []
+        self._sources: dict[str, list[str] | None] = {}  # the lines of each file a diagnostic quotes
 
     @property
     def json(self) -> bool:
@@ -103,9 +107,52 @@ class Output:
     # --- diagnostics ------------------------------------------------------------------------
 
     def diagnostics(self, diagnostics: Iterable[Diagnostic], *, err: bool) -> None:
+        """Each diagnostic for people: its line, the source line it is about with the fault underlined,
+        and how to fix it; one line each in JSON (on stderr, beside the document) and for GitHub."""
         for d in diagnostics:
             self._shown.append(d)
-            self.echo(self.diagnostic_line(d), err=err)
+            if self.fmt == "github":
+                self.echo(github_annotation(d), err=err)
+            elif self.json:
+                self.echo(self.diagnostic_line(d), err=err)
+            else:
+                for line in self.diagnostic_block(d):
+                    self.echo(line, err=err)
+
+    def diagnostic_block(self, d: Diagnostic) -> list[str]:
+        """rustc's form: `PATH:LINE:COL: error: MESSAGE`, then the source line with a caret under the
+        fault labelled with the rule's code, then `= help:` lines; a blank line after."""
+        from storyc.diagnostics import RULES
+
+        title = f"{d.code} {RULES[d.code].title}" if d.code in RULES else d.code
+        source = self._source_line(d)
+        if source is None and not d.help and not title:
+            return [self.diagnostic_line(d)]
+        number = str(d.loc.line) if d.loc is not None and source is not None else ""
+        gutter = " " * len(number) + " |"
+        bar = self.style(gutter, "blue", bold=True)
+        lines = [self.diagnostic_line(d)]
+        if source is not None and d.loc is not None:
+            padding, marks = underline(source, d.loc.col, d.width)
+            colour = "red" if d.severity == "error" else "yellow"
+            lines += [
+                bar,
+                f"{self.style(number + ' |', 'blue', bold=True)} {printable(source)}",
+                f"{bar} {padding}{self.style('^' * marks + (' ' + title if title else ''), colour, bold=True)}",
+            ]
+        elif title:
+            lines.append(f"{self.style(' ' * len(number) + ' =', 'blue', bold=True)} {title}")
+        lines += [f"{self.style(' ' * len(number) + ' =', 'blue', bold=True)} help: {h}" for h in d.help]
+        return [*lines, ""]
+
+    def _source_line(self, d: Diagnostic) -> str | None:
+        """The line a diagnostic is located at, read from its file (None: no location, or unreadable)."""
+        if d.loc is None:
+            return None
+        if d.path not in self._sources:
+            self._sources[d.path] = _read_lines(d.path)
+        lines = self._sources[d.path]
+        return lines[d.loc.line - 1] if lines is not None and 0 < d.loc.line <= len(lines) else None
 
     def diagnostic_line(self, d: Diagnostic) -> str:
         label = f"{d.severity}:"
@@ -293,6 +340,96 @@ def _step_words(label: str) -> str:
     if label.startswith("still "):
         return f"still '{label.removeprefix('still ')}'"
     return f"scene '{label}'"
+
+
+_MAX_QUOTED_FILE = 4 * 1024 * 1024  # a storyboard's own limit (compile.source.MAX_BOARD_BYTES)
+
+
+def _read_lines(path: str) -> list[str] | None:
+    from pathlib import Path
+
+    from storyc.files import read_regular
+
+    try:
+        text = read_regular(Path(path), _MAX_QUOTED_FILE).decode("utf-8", "replace")
+    except OSError:  # gone, unreadable, too large, not a regular file: the diagnostic's line says enough
+        return None
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
+def underline(line: str, col: int, width: int = 0) -> tuple[str, int]:
+    """What goes under `line` to mark the fault at 1-based `col`: the padding before it (tabs kept, so
+    the marks line up) and how many marks; `width` 0: the token there (a quoted or plain value, a key,
+    an `@name`)."""
+    start = min(col - 1, len(line))
+    width = width or token_width(line, start)
+    padding = "".join("\t" if c == "\t" else " " * _columns(c) for c in line[:start])
+    return padding, max(1, sum(_columns(c) for c in line[start : start + width]))
+
+
+def _columns(char: str) -> int:
+    """How many terminal columns a character of a source line takes as printed: 2 for a wide one (CJK,
+    most emoji), 0 for a combining mark, the length of its escape for a control character."""
+    import unicodedata
+
+    if unicodedata.combining(char):
+        return 0
+    if unicodedata.east_asian_width(char) in ("W", "F"):
+        return 2
+    return len(printable(char))
+
+
+def token_width(line: str, start: int) -> int:
+    """How long the YAML token starting at `line[start]` is: a quoted scalar to its closing quote, an
+    `@name`, a key to its colon, a plain value to the end of its line (or its flow collection's ',')."""
+    rest = line[start:]
+    if not rest:
+        return 1
+    if rest[0] in "\"'":
+        return _quoted_width(rest)
+    if rest[0] in "{[|>":
+        return 1
+    named = re.match(r"@\w+", rest)
+    if named:
+        return named.end()
+    in_flow = line[:start].count("{") + line[:start].count("[") > line[:start].count("}") + line[:start].count("]")
+    stop = re.search(r":(?=\s|$)| #" + (r"|[,\]}]" if in_flow else ""), rest)
+    return len(rest[: stop.start() if stop else len(rest)].rstrip()) or 1
+
+
+def _quoted_width(rest: str) -> int:
+    quote, i = rest[0], 1
+    while i < len(rest):
+        if quote == '"' and rest[i] == "\\":
+            i += 2
+            continue
+        if rest[i] == quote:
+            if quote == "'" and rest[i + 1 : i + 2] == "'":  # '' is a quote inside single quotes
+                i += 2
+                continue
+            return i + 1
+        i += 1
+    return len(rest)
+
+
+def github_annotation(d: Diagnostic) -> str:
+    """A GitHub Actions workflow command: `::error file=PATH,line=L,col=C,title=SC012::MESSAGE`."""
+    properties = {"file": d.path}
+    if d.loc is not None:
+        properties |= {"line": str(d.loc.line), "col": str(d.loc.col)}
+    if d.code:
+        properties["title"] = d.code
+    fields = ",".join(f"{k}={_escape_property(v)}" for k, v in properties.items())
+    message = "\n".join([d.text, *(f"help: {h}" for h in d.help)])
+    return f"::{d.severity} {fields}::{_escape_data(message)}"
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def _cell(price: Decimal | None, note: str) -> str:

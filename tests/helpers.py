@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import textwrap
@@ -260,3 +261,12 @@ def kill(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
+
+
+_SNIPPET = re.compile(r"^ *\d* *[|=]( |$)")
+
+
+def one_line(text: str) -> list[str]:
+    """storyc's text output with each diagnostic in its one-line form: without the source line, caret
+    and help lines printed under it (`  |`, `12 |`, `  = help:`) and the blank line after them."""
+    return [line for line in text.splitlines() if line and not _SNIPPET.match(line)]

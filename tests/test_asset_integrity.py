@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import EXAMPLES, commit_all, copy_example_file, git_init, make_image
+from helpers import EXAMPLES, commit_all, copy_example_file, git_init, make_image, one_line
 
 from storyc.compile.pipeline import compile_file
 from storyc.ffmpeg import ffmpeg_exe
@@ -188,7 +188,7 @@ def test_without_ffmpeg_a_video_is_a_located_error_not_a_crash(tmp_path: Path, h
         done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
-    assert done.stdout.splitlines() == [
+    assert one_line(done.stdout) == [
         f"board.yaml:3:17: error: cannot check video 'refs/ball.mp4': cannot run ffmpeg ({reason})",
         "1 error, 0 warnings in 1 file",
     ]

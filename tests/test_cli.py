@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import BASIC_BOARD, BASIC_IMAGES, make_project
+from helpers import BASIC_BOARD, BASIC_IMAGES, make_project, one_line
 
 from storyc import __version__
 from storyc.cli import cli
@@ -45,7 +45,7 @@ def test_check_reports_every_problem_and_exits_1(project: Path) -> None:
     project.write_text(project.read_text().replace("@rex runs", "@rexx runs").replace("duration: 8", "duration: 20"))
     code, out, _ = run("check", "board.yaml")
     assert code == 1
-    assert out.splitlines() == [
+    assert one_line(out) == [
         "board.yaml:20:15: error: scene 'meet' duration: must be at most 15, got 20",
         "board.yaml:23:18: error: unknown reference '@rexx' (did you mean 'rex'?)",
         "2 errors, 0 warnings in 1 file",
@@ -64,7 +64,9 @@ def test_check_json_format(project: Path) -> None:
         "line": 23,
         "col": 18,
         "severity": "error",
+        "code": "SC031",
         "message": "unknown reference '@rexx' (did you mean 'rex'?)",
+        "help": ["write '@rex'"],
     }
 
 

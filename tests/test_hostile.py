@@ -20,10 +20,11 @@ import zlib
 from pathlib import Path
 
 import pytest
+from helpers import one_line
 
 from storyc.compile import sandbox, source
 from storyc.compile.pipeline import compile_file
-from storyc.diagnostics import Diagnostics, printable
+from storyc.diagnostics import BAD_NAME, Diagnostics, printable
 from storyc.files import NotARegularFile, open_regular, read_regular
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +59,7 @@ def check(board: str, cwd: Path, *, cache: bool = False) -> list[str]:
     """`storyc check`: its diagnostic lines; asserts exit 1 and a summary line."""
     done = run_storyc("check", *([] if cache else ["--no-cache"]), board, cwd=cwd)
     assert done.returncode == 1, done.stdout + done.stderr
-    lines = done.stdout.splitlines()
+    lines = one_line(done.stdout)
     assert lines and " error" in lines[-1] and lines[-1].endswith("in 1 file"), done.stdout
     return lines[:-1]
 
@@ -398,7 +399,7 @@ def test_a_large_jpeg_thumbnail_is_decoded_at_a_reduced_scale(tmp_path: Path) ->
 
 def test_a_message_can_never_break_the_one_line_rule() -> None:
     diags = Diagnostics("bo\nard.yaml")
-    diags.error(None, "name 'a\nb\u2028c\x00d\ud800' is bad")
+    diags.error(BAD_NAME, None, "name 'a\nb\u2028c\x00d\ud800' is bad")
     (line,) = [d.format() for d in diags]
     assert line == "bo\\nard.yaml: error: name 'a\\nb\\u2028c\\0d\\ud800' is bad"
     assert printable("plain text, café") == "plain text, café"

@@ -166,9 +166,10 @@ def test_check_reports_each_profile_over_its_limits_at_the_scene_line(board: Pat
     line = next(n for n, text in enumerate(board.read_text().splitlines(), 1) if "id: meet" in text)
     where = f"board.yaml:{line}:9: error: scene 'meet' uses 6 references with a video character"
     errors = [text for text in out.splitlines() if text.startswith(where)]
-    assert len(errors) == 2, out  # draft and review, each named; final (4K) only warns
-    assert any(f"(profile 'draft': {STANDARD})" in e for e in errors)
-    assert any(f"(profile 'review': {PRO})" in e for e in errors)
+    assert len(errors) == 1, out  # one problem, in draft and review, both named; final (4K) only warns
+    assert errors[0].endswith("; in profiles 'draft', 'review'"), out
+    assert f"= help: profile 'draft' renders on {STANDARD}" in out
+    assert f"= help: profile 'review' renders on {PRO}" in out
     assert f"board.yaml:{line}:9: warning: scene 'meet' uses 6 references" in out  # on 4K: a warning
     assert "board.yaml [final]: 2 scenes" in out  # the profile that compiles is priced
     assert run("check", "--profile", "final")[0] == 0

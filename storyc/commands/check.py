@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from storyc.commands import EXIT_OK, EXIT_PROBLEMS
 from storyc.commands._board import compile_board, read_lock
 from storyc.compile.compiler import price_text, stills_text
-from storyc.diagnostics import summary_line
+from storyc.diagnostics import once_per_problem, summary_line
 from storyc.report import Output, plural
 
 if TYPE_CHECKING:
@@ -31,9 +31,8 @@ class Checked:
 
     @property
     def diagnostics(self) -> list[Diagnostic]:
-        """Every profile's problems, once: most are the same in each profile; limits differ."""
-        unique = dict.fromkeys(d for r in self.results for d in r.diagnostics)
-        return sorted(unique, key=lambda d: d.sort_key())
+        """Every profile's problems, each once: a problem found in several profiles names them."""
+        return once_per_problem(d for r in self.results for d in r.diagnostics)
 
     @property
     def default_board(self) -> CompiledBoard | None:

@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, BinaryIO, Literal, NamedTuple, Protocol
 
 from storyc.compile.model import AssetRef, Storyboard
-from storyc.diagnostics import Diagnostics, printable
+from storyc.diagnostics import ASSET, Diagnostics, printable
 from storyc.files import FileSource, LocalFiles, NotARegularFile
 from storyc.files import sha256_file as sha256_file  # where it used to be
 
@@ -132,7 +132,7 @@ class Assets:
         """The value for the request (URL or relative path), or None after an error."""
         problem = self._problem(ref.value, media)
         if problem is not None:
-            self.diags.error(self.doc.loc(ref.path), problem)
+            self.diags.error(ASSET, self.doc.loc(ref.path), problem)
             return None
         return ref.value if ref.is_url else normalize(ref.value)
 

@@ -31,14 +31,15 @@ from storyc.compile.compiler import CompiledBoard, CompileResult, Edge, Job, Sti
 from storyc.compile.source import MAX_BOARD_BYTES
 from storyc.compile.validate import MAX_TEMPLATE_FILE_BYTES
 from storyc.compile.view import SceneView
-from storyc.diagnostics import Diagnostic, Loc
+from storyc.diagnostics import Diagnostic
 from storyc.files import find_project_root, read_regular
 from storyc.fsutil import atomic_write_bytes, contained_or_none
 
 # 2: Job.view carries field locations; 3: diagnostics reworded; 4: Job.view is a SceneView; 5: profiles;
 # 6: Job.cost_usd is the exact product of price and seconds, no longer rounded to cents;
-# 7: stills, and each step's upstreams (depends_on); 8: a step's files carry their content type, read from their bytes
-FORMAT = 8
+# 7: stills, and each step's upstreams (depends_on); 8: a step's files carry their content type, read from their bytes;
+# 9: diagnostics carry their rule code, help, width and profiles
+FORMAT = 9
 
 
 def cache_dir(board: Path) -> Path:
@@ -184,7 +185,7 @@ def _encode(result: CompileResult) -> dict[str, Any]:
     board = result.board
     assert board is not None
     return {
-        "diagnostics": [d.to_json() for d in result.diagnostics],
+        "diagnostics": [d.to_record() for d in result.diagnostics],
         "storyboard": board.storyboard,
         "path": str(board.path),
         "title": board.title,
@@ -228,6 +229,7 @@ def _encode_file(f: LocalFile) -> dict[str, Any]:
 
 
 def _decode(data: dict[str, Any]) -> CompileResult:
+    decode_files = _FileDecoder()
     jobs = tuple(
         Job(
             scene=j["scene"],
@@ -237,7 +239,7 @@ def _decode(data: dict[str, Any]) -> CompileResult:
             seconds=j["seconds"],
             cost_usd=Decimal(j["cost_usd"]),
             key=j["key"],
-            files=_decode_files(j["files"]),
+            files=decode_files(j["files"]),
             view=SceneView.from_json(j["view"]),
             depends_on=tuple(Edge.from_json(e) for e in j["depends_on"]),
         )
@@ -256,7 +258,7 @@ def _decode(data: dict[str, Any]) -> CompileResult:
             cost_usd=Decimal(s["cost_usd"]),
             key=s["key"],
             price_notes=tuple(s["price_notes"]),
-            files=_decode_files(s["files"]),
+            files=decode_files(s["files"]),
             depends_on=tuple(Edge.from_json(e) for e in s["depends_on"]),
         )
         for s in data["stills"]
@@ -273,20 +275,25 @@ def _decode(data: dict[str, Any]) -> CompileResult:
         profiles=tuple(data["profiles"]),
         default_profile=data["default_profile"],
     )
-    diagnostics = [
-        Diagnostic(
-            d["path"],
-            Loc(d["line"], d["col"]) if d["line"] is not None else None,
-            d["severity"],
-            d["message"],
-        )
-        for d in data["diagnostics"]
-    ]
+    diagnostics = [Diagnostic.from_record(d) for d in data["diagnostics"]]
     return CompileResult(board, diagnostics, board.profiles)
 
 
-def _decode_files(data: dict[str, Any]) -> dict[str, LocalFile]:
-    return {k: LocalFile(**{**f, "path": Path(f["path"])}) for k, f in data.items()}
+class _FileDecoder:
+    """Local files from an entry's records; scenes share a few dozen files, each decoded once (LocalFile is frozen)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str], LocalFile] = {}
+
+    def __call__(self, data: dict[str, Any]) -> dict[str, LocalFile]:
+        return {k: self._one(f) for k, f in data.items()}
+
+    def _one(self, record: dict[str, Any]) -> LocalFile:
+        marker = (record["path"], record["sha256"])
+        found = self._seen.get(marker)
+        if found is None or _encode_file(found) != record:
+            found = self._seen[marker] = LocalFile(**{**record, "path": Path(record["path"])})
+        return found
 
 
 def clear(board: Path) -> None:

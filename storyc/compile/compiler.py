@@ -25,7 +25,7 @@ from storyc.compile.endpoints import Endpoint
 from storyc.compile.model import UPSTREAM_KINDS, Character, ImageRef, Storyboard, Style, Upstream, UpstreamKind, is_url
 from storyc.compile.references import ResolvedScene, ResolvedText
 from storyc.compile.view import RefView, SceneView, Segment, ShotView
-from storyc.diagnostics import Diagnostic, Diagnostics
+from storyc.diagnostics import PROMPT_LENGTH, REQUEST_SCHEMA, Diagnostic, Diagnostics
 
 # The request's settings besides prompts and references, as the board names them (compile, diff).
 REQUEST_SETTINGS = ("duration", "aspect_ratio", "generate_audio", "shot_type")
@@ -414,9 +414,10 @@ class JobBuilder:
     def _check_length(self, sid: str, what: str, text: str, limit: int, origin: tuple[Any, ...]) -> None:
         loc = self.doc.loc(origin)
         if not text.strip():
-            self.diags.error(loc, f"scene '{sid}': {what} is empty after templates")
+            self.diags.error(PROMPT_LENGTH, loc, f"scene '{sid}': {what} is empty after templates")
         elif len(text) > limit:
             self.diags.error(
+                PROMPT_LENGTH,
                 loc,
                 f"scene '{sid}': {what} is {len(text):,} characters after templates; the API accepts at most {limit:,}",
             )
@@ -480,9 +481,12 @@ class JobBuilder:
         errors = endpoint.input_errors(arguments)
         for error in errors:
             where = "/".join(str(p) for p in error.absolute_path) or "request"
+            schema = f"{endpoint.id}'s" if scene.profile is None else "its endpoint's"  # the same words in each profile
             self.diags.error(
+                REQUEST_SCHEMA,
                 self.doc.loc((*scene.path, "id")),
-                f"scene '{scene.id}': the request fails {endpoint.id}'s input schema at {where}: {error.message}",
+                f"scene '{scene.id}': the request fails {schema} input schema at {where}: {error.message}",
+                profile=scene.profile,
             )
         return not errors
 

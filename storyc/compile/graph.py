@@ -49,7 +49,7 @@ from typing import Literal
 from storyc.compile.compiler import CompiledBoard, Edge, Job, StillJob, content_key
 from storyc.compile.model import ImageRef, Reference, Scene, Storyboard, Upstream, upstreams_of
 from storyc.compile.source import JsonPath
-from storyc.diagnostics import Diagnostics, did_you_mean
+from storyc.diagnostics import DEPENDENCY_CYCLE, FRAME_SHAPE, UNKNOWN_STEP, UNUSED, Diagnostics, did_you_mean
 
 StepKind = Literal["still", "scene"]
 StepId = tuple[StepKind, str]
@@ -114,9 +114,9 @@ class Graph:
         if slot.kind == "still":
             if slot.name not in self.board.broken_stills:  # else its own errors are reported
                 names = list(self.board.stills)
-                self.diags.error(self.doc.loc(slot.path), _unknown("still", slot.name, names))
+                self.diags.error(UNKNOWN_STEP, self.doc.loc(slot.path), _unknown("still", slot.name, names))
             return False
-        self.diags.error(self.doc.loc(slot.path), _unknown("scene", slot.name, list(self.scenes)))
+        self.diags.error(UNKNOWN_STEP, self.doc.loc(slot.path), _unknown("scene", slot.name, list(self.scenes)))
         return False
 
     def _check_aspect(self, scene: Scene, slot: Upstream) -> None:
@@ -129,6 +129,7 @@ class Graph:
             shape = self.scenes[slot.name].aspect_ratio
         if shape != scene.aspect_ratio:
             self.diags.warning(
+                FRAME_SHAPE,
                 self.doc.loc(slot.path),
                 f"scene '{scene.id}' is {scene.aspect_ratio}, but {slot.what} is {shape}: "
                 "the model will crop or stretch it",
@@ -141,7 +142,9 @@ class Graph:
         used = {slot.name for slot in self._all_slots() if slot.kind == "still"}
         for name, still in self.board.stills.items():
             if name not in used:
-                self.diags.warning(self.doc.key_loc(still.path), f"still '{name}' is declared but nothing uses it")
+                self.diags.warning(
+                    UNUSED, self.doc.key_loc(still.path), f"still '{name}' is declared but nothing uses it"
+                )
 
     def _all_slots(self) -> list[Upstream]:
         slots: list[ImageRef | None] = []
@@ -189,6 +192,7 @@ class Graph:
             through = f" (through @{need.via})" if need is not None and need.via else ""
             words.append(_step(step) + through)
         self.diags.error(
+            DEPENDENCY_CYCLE,
             self.doc.loc(closing.slot.path),
             f"dependency cycle: {' -> '.join(words)}; no step in it can be made first",
         )

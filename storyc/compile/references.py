@@ -19,7 +19,16 @@ from storyc.compile.names import lookalike_problem
 from storyc.compile.source import JsonPath, display_path, locate_in_text
 from storyc.compile.templates import RenderedScene, RenderedText
 from storyc.compile.validate import DEFAULT_TEMPLATE, RESERVED_NAME
-from storyc.diagnostics import Diagnostics, did_you_mean
+from storyc.diagnostics import (
+    LOOKALIKE_REFERENCE,
+    TOO_MANY_REFERENCES,
+    UNKNOWN_REFERENCE,
+    UNUSED,
+    VIDEO_REFERENCES,
+    Diagnostics,
+    closest,
+    did_you_mean,
+)
 
 _TOKEN = re.compile(r"@@|@([A-Za-z][A-Za-z0-9_]*)")
 # An '@' and a word in any script: '@еllie' (Cyrillic 'е') is no reference, but reads as one.
@@ -145,7 +154,9 @@ class Resolver:
             if ref is None:
                 if name not in self.board.broken_names:
                     message = f"still '{still.name}': 'with' names unknown reference '{name}'"
-                    self.diags.error(self.doc.loc(node), message + did_you_mean(name, self.board.names))
+                    self.diags.error(
+                        UNKNOWN_REFERENCE, self.doc.loc(node), message + did_you_mean(name, self.board.names)
+                    )
                 continue
             self.used.add(name)
             if ref not in order:
@@ -177,7 +188,13 @@ class Resolver:
                 continue
             reported.add(name)
             loc = self.doc.locate_in_scalar(field.origin, f"@{name}", occurrence)
-            self.diags.error(loc, _unknown_message(name, self.board.names))
+            self.diags.error(
+                UNKNOWN_REFERENCE,
+                loc,
+                _unknown_message(name, self.board.names),
+                help=_write_instead(name, self.board.names),
+                width=len(name) + 1,
+            )
 
     def _check_lookalikes(self, field: RenderedText) -> None:
         """Warn about '@еllie' (a Cyrillic 'е'): it is sent as text, though it reads as a reference."""
@@ -193,7 +210,9 @@ class Resolver:
                 continue  # '@ellieが': the reference works, and the text goes on in another script
             problem = lookalike_problem(word, self.board.names)
             if problem is not None:
-                self.diags.warning(self.doc.locate_in_scalar(field.origin, f"@{word}", occurrence), problem)
+                self.diags.warning(
+                    LOOKALIKE_REFERENCE, self.doc.locate_in_scalar(field.origin, f"@{word}", occurrence), problem
+                )
 
     def _collect(self, scene: Scene, name: str, origin: JsonPath, order: list[Reference], reported: set[str]) -> None:
         ref = self.board.reference(name)
@@ -216,14 +235,14 @@ class Resolver:
             if template.file is None:
                 loc = self.doc.find_in_scalar(template.path, f"@{name}")
                 if loc is not None:
-                    self.diags.error(loc, message)
+                    self.diags.error(UNKNOWN_REFERENCE, loc, message)
                     return
             else:
                 loc = locate_in_text(template.source, f"@{name}")
                 if loc is not None:
-                    self.diags.error_in(display_path(template.file), loc, message)
+                    self.diags.error_in(UNKNOWN_REFERENCE, display_path(template.file), loc, message)
                     return
-        self.diags.error(self.doc.loc(origin), message)  # made up by template code: blame the scene
+        self.diags.error(UNKNOWN_REFERENCE, self.doc.loc(origin), message)  # made up by template code: blame the scene
 
     def _check_counts(
         self,
@@ -235,24 +254,29 @@ class Resolver:
         scene = rendered.scene
         loc = self.doc.loc((*scene.path, "id"))
         limits = endpoint.limits
-        # the same scene may be fine in one profile and refused in another: say which
-        on = f"{endpoint.id} ({profiles.label(scene.profile)})" if scene.profile is not None else endpoint.id
-        for_profile = f" ({profiles.label(scene.profile)}: {endpoint.id})" if scene.profile is not None else ""
+        # The same scene may be refused in several profiles (one diagnostic, naming them: the words must
+        # not differ by profile), or be fine in one and refused in another: the profile goes with it.
+        on = "its endpoint" if scene.profile is not None else endpoint.id
+        renders_on = (f"{profiles.label(scene.profile)} renders on {endpoint.id}",) if scene.profile else ()
         total = len(elements) + len(images)
         names = ", ".join([*(c.name for c in elements), *(s.name for s in images)])
         videos = [c.name for c in elements if c.video is not None]
         refusal = reference_refusal(limits, total, bool(videos))
         if refusal is not None and not refusal.with_video:
             self.diags.error(
+                TOO_MANY_REFERENCES,
                 loc,
                 f"scene '{scene.id}' uses {total} references ({names}); "
                 f"{on} accepts at most {limits.max_references} (characters + styles)",
+                profile=scene.profile,
+                help=renders_on,
             )
             return False
         if len(videos) > limits.max_video_elements:
             # fal's type text says "only one element with a video", but fal's own page for the
             # endpoint sends two video elements in its multi-shot example: warn, and send it.
             self.diags.warning(
+                VIDEO_REFERENCES,
                 loc,
                 f"scene '{scene.id}' uses {len(videos)} video characters ({', '.join(videos)}); "
                 f"fal's type text says \"only one element with a video\", though the {endpoint.id} page's "
@@ -261,12 +285,17 @@ class Resolver:
         if videos and total > limits.video_reference_limit:
             message = (
                 f"scene '{scene.id}' uses {total} references with a video character ({names}); "
-                f"fal documents at most {limits.video_reference_limit} when a video is involved{for_profile}"
+                f"fal documents at most {limits.video_reference_limit} when a video is involved"
             )
             if refusal is not None:
-                self.diags.error(loc, message)
+                self.diags.error(VIDEO_REFERENCES, loc, message, profile=scene.profile, help=renders_on)
                 return False
-            self.diags.warning(loc, message + f" (the {endpoint.id} page states {limits.max_references})")
+            self.diags.warning(
+                VIDEO_REFERENCES,
+                loc,
+                message + f" (the {endpoint.id} page states {limits.max_references})",
+                profile=scene.profile,
+            )
         return True
 
     def warn_unused(self) -> None:
@@ -274,7 +303,15 @@ class Resolver:
             if name not in self.used:
                 ref = self.board.reference(name)
                 assert ref is not None
-                self.diags.warning(self.doc.key_loc(ref.path), f"{ref.kind} '{name}' is declared but no scene uses it")
+                self.diags.warning(
+                    UNUSED, self.doc.key_loc(ref.path), f"{ref.kind} '{name}' is declared but no scene uses it"
+                )
+
+
+def _write_instead(name: str, names: list[str]) -> tuple[str, ...]:
+    """`write '@rex'`: the fix, when one name is close."""
+    match = closest(name, names)
+    return (f"write '@{match}'",) if match and not RESERVED_NAME.fullmatch(name) else ()
 
 
 def _unknown_message(name: str, names: list[str]) -> str:

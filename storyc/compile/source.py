@@ -31,7 +31,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from storyc.diagnostics import START, Diagnostic, Diagnostics, Loc
+from storyc.diagnostics import (
+    BAD_INDENT,
+    DUPLICATE_KEY,
+    EMPTY_BOARD,
+    MERGE_CONFLICT,
+    NEEDS_QUOTES,
+    NOT_TEXT,
+    START,
+    TOO_LARGE,
+    UNREADABLE,
+    YAML_FEATURE,
+    YAML_SYNTAX,
+    Diagnostic,
+    Diagnostics,
+    Loc,
+    Rule,
+)
 from storyc.files import LOCAL, FileSource, NotARegularFile
 
 JsonPath = tuple[str | int, ...]
@@ -180,27 +196,27 @@ def load(path: Path, diags: Diagnostics, files: FileSource = LOCAL) -> SourceDoc
     try:
         info = files.stat(path)
         if not info.is_file:
-            diags.error(START, f"cannot read storyboard: not a regular file: it is {info.kind}")
+            diags.error(UNREADABLE, START, f"cannot read storyboard: not a regular file: it is {info.kind}")
             return None
         if info.size > MAX_BOARD_BYTES:
-            diags.error(START, _too_large(info.size))
+            diags.error(TOO_LARGE, START, _too_large(info.size))
             return None
         raw = files.read_bytes(path)
     except NotARegularFile as exc:  # swapped for a FIFO or device since the stat
-        diags.error(START, f"cannot read storyboard: not a regular file: it is {exc.kind}")
+        diags.error(UNREADABLE, START, f"cannot read storyboard: not a regular file: it is {exc.kind}")
         return None
     except OSError as exc:
-        diags.error(None, f"cannot read storyboard: {exc.strerror or exc}")
+        diags.error(UNREADABLE, None, f"cannot read storyboard: {exc.strerror or exc}")
         return None
     if len(raw) > MAX_BOARD_BYTES:  # grew since the stat
-        diags.error(START, _too_large(len(raw)))
+        diags.error(TOO_LARGE, START, _too_large(len(raw)))
         return None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         # `exc.start` counts bytes; columns count characters, and everything before the bad byte decodes.
         before = raw[: exc.start].decode("utf-8")
-        diags.error(_offset_to_loc(before, len(before)), "not UTF-8 text")
+        diags.error(NOT_TEXT, _offset_to_loc(before, len(before)), "not UTF-8 text")
         return None
     return _parse_once(text, files.resolve(path), diags, files)
 
@@ -251,7 +267,9 @@ def _merge_conflicts(text: str, diags: Diagnostics) -> bool:
         return False
     for match in markers:
         loc = _offset_to_loc(text, match.start())
-        diags.error(loc, f"unresolved git merge conflict: '{match.group(1)}' {_CONFLICT_ROLE[match.group(1)]}")
+        diags.error(
+            MERGE_CONFLICT, loc, f"unresolved git merge conflict: '{match.group(1)}' {_CONFLICT_ROLE[match.group(1)]}"
+        )
     return True
 
 
@@ -276,23 +294,25 @@ def parse(text: str, path: Path, diags: Diagnostics, files: FileSource = LOCAL) 
     try:
         root = yaml.compose(text)
     except MaxDepthExceededError as exc:
-        diags.error(_mark_loc(exc.problem_mark), f"nesting deeper than {MAX_DEPTH} levels")
+        diags.error(TOO_LARGE, _mark_loc(exc.problem_mark), f"nesting deeper than {MAX_DEPTH} levels")
         return None
     except _TooManyNodes as exc:
-        diags.error(exc.loc, f"the storyboard has more than {MAX_NODES} YAML nodes; storyc reads at most {MAX_NODES}")
+        diags.error(
+            TOO_LARGE, exc.loc, f"the storyboard has more than {MAX_NODES} YAML nodes; storyc reads at most {MAX_NODES}"
+        )
         return None
     except MarkedYAMLError as exc:
-        loc, message = _explain_yaml_error(exc, text)
-        diags.error(loc, f"invalid YAML: {message}")
+        explained = _explain_yaml_error(exc, text)
+        diags.error(explained.rule, explained.loc, explained.message, help=explained.help, width=explained.width)
         return None
     except YAMLError as exc:
-        diags.error(START, f"invalid YAML: {exc}")
+        diags.error(YAML_SYNTAX, START, f"invalid YAML: {exc}")
         return None
     except (OverflowError, ValueError):  # ruamel's scanner on an escape past Unicode: "\UFFFFFFFF"
-        diags.error(*_escape_past_unicode(text))
+        diags.error(YAML_SYNTAX, *_escape_past_unicode(text))
         return None
     if root is None:
-        diags.error(START, "the storyboard is empty")
+        diags.error(EMPTY_BOARD, START, "the storyboard is empty")
         return None
     builder = _Builder(doc, diags, alias_locs)
     doc.data = builder.build(root, ())
@@ -320,6 +340,42 @@ _TEMPLATE_OPENERS = ("{{", "{%", "{#")
 
 def _quote_hint(opener: str) -> str:
     return f"quote a value that starts with '{opener}' (YAML reads '{{' as the start of a mapping)"
+
+
+# What YAML reads a plain value's first character as, for the characters that cannot start plain text.
+_RESERVED_STARTS = {
+    "@": "as reserved, so it cannot start a value",
+    "`": "as reserved, so it cannot start a value",
+    "%": "as the start of a directive",
+    "*": "as an alias (`*name` repeats the value anchored `&name`)",
+    "&": "as an anchor (`&name` names the value after it)",
+    "!": "as a tag (`!name` gives the value after it a type)",
+}
+_LONGEST_QUOTED_EXAMPLE = 40
+
+
+def needs_quotes(line: str, col: int) -> tuple[str, str] | None:
+    """For a plain value at 1-based `col` of `line` starting with a character YAML reserves, the
+    message saying to quote it and the help line showing it quoted; None otherwise."""
+    value = _plain_value_at(line, col)
+    if not value or value[0] not in _RESERVED_STARTS:
+        return None
+    quoted = _quoted(value)
+    example = quoted if len(quoted) <= _LONGEST_QUOTED_EXAMPLE else quoted[: _LONGEST_QUOTED_EXAMPLE - 4] + '..."'
+    message = f"quote the value: YAML reads '{value[0]}' {_RESERVED_STARTS[value[0]]} (write {example})"
+    key = line[: col - 1].strip()
+    return message, f"write it in quotes: {key + ' ' if key.endswith(':') else ''}{quoted}"
+
+
+def _plain_value_at(line: str, col: int) -> str:
+    """The text of a plain value from `col` to the end of its line, less a trailing comment."""
+    return re.split(r"\s#", line[col - 1 :].rstrip("\r"), maxsplit=1)[0].rstrip()
+
+
+def _quoted(value: str) -> str:
+    if '"' not in value and "\\" not in value:
+        return f'"{value}"'
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _record_aliases(yaml: Any) -> dict[int, Loc]:
@@ -374,7 +430,16 @@ def _mark_loc(mark: Any) -> Loc:
     return Loc(mark.line + 1, mark.column + 1)
 
 
-def _explain_yaml_error(exc: Any, text: str) -> tuple[Loc, str]:
+@dataclass(frozen=True)
+class _Explained:
+    rule: Rule
+    loc: Loc
+    message: str
+    help: tuple[str, ...] = ()
+    width: int = 0
+
+
+def _explain_yaml_error(exc: Any, text: str) -> _Explained:
     """A YAML syntax error in words a storyboard writer can act on, at the mistake.
 
     ruamel describes its parser's state ("expected <block end>, but found
@@ -384,20 +449,94 @@ def _explain_yaml_error(exc: Any, text: str) -> tuple[Loc, str]:
     marks = [m for m in (exc.problem_mark, exc.context_mark) if m is not None]
     template = _unquoted_template(text, marks)
     if template is not None:
-        return template
+        loc, message, help_lines, width = template
+        return _Explained(NEEDS_QUOTES, loc, f"invalid YAML: {message}", help_lines, width)
     where = _mark_loc(marks[0]) if marks else START
+    lines = text.split("\n")
+    if exc.problem_mark is not None:
+        reserved = _reserved_start(lines, exc.problem_mark)
+        if reserved is not None:
+            return reserved
+        indent = _bad_indent(lines, exc.problem_mark, problem)
+        if indent is not None:
+            return indent
     if exc.problem_mark is not None and exc.context_mark is not None:
         opened = _unclosed(context, problem, _mark_loc(exc.context_mark), where)
         if opened is not None:
-            return _mark_loc(exc.context_mark), opened
+            return _Explained(YAML_SYNTAX, _mark_loc(exc.context_mark), f"invalid YAML: {opened}")
     if "'\\t'" in problem and exc.problem_mark is not None and _indents(text, exc.problem_mark):
-        return where, "a tab indents this line; YAML indents with spaces only"
+        return _Explained(BAD_INDENT, where, "invalid YAML: a tab indents this line; YAML indents with spaces only")
     if context and problem.startswith("but "):  # the two halves make one sentence
-        return where, f"{context}, {problem}"
-    return where, problem or context or "cannot parse"
+        return _Explained(YAML_SYNTAX, where, f"invalid YAML: {context}, {problem}")
+    return _Explained(YAML_SYNTAX, where, f"invalid YAML: {problem or context or 'cannot parse'}")
 
 
-def _unquoted_template(text: str, marks: list[Any]) -> tuple[Loc, str] | None:
+def _reserved_start(lines: list[str], mark: Any) -> _Explained | None:
+    """`subjects: @ellie walks in`: a value starting with a character YAML reserves; the fix is quoting it."""
+    line = lines[mark.line] if mark.line < len(lines) else ""
+    found = needs_quotes(line, mark.column + 1)
+    if found is None:
+        return None
+    message, help_line = found
+    width = len(_plain_value_at(line, mark.column + 1))
+    return _Explained(NEEDS_QUOTES, _mark_loc(mark), message, (help_line,), width)
+
+
+# `key:` at the start of a line (after any `- `), the key in group 1.
+_KEY_LINE = re.compile(r"^[ ]*(?:-[ ]+)*([^\s#'\"{\[][^:#]*?|'[^']*'|\"[^\"]*\"):(?:[ ]|$)")
+
+
+def _bad_indent(lines: list[str], mark: Any, problem: str) -> _Explained | None:
+    """A key indented less or more than the keys above it: ruamel fails at it, in its parser's words."""
+    if not (problem.startswith("expected <block end>") or problem == "mapping values are not allowed here"):
+        return None
+    line = lines[mark.line] if mark.line < len(lines) else ""
+    key = _KEY_LINE.match(line)
+    if key is None:
+        return None
+    indent = key.start(1)
+    if problem == "mapping values are not allowed here" and mark.column != key.end(1):
+        return None  # a ': ' inside a value, not this line's key
+    above = _key_it_meant(lines, mark.line, indent)
+    if above is None:
+        return None
+    above_number, above_key = above
+    name, other, other_indent = key.group(1), above_key.group(1), above_key.start(1)
+    message = (
+        f"check the indentation of this line: '{name}' ({_spaces(indent)} in) does not line up with "
+        f"'{other}' above it (line {above_number + 1}, {_spaces(other_indent)} in)"
+    )
+    help_line = f"to make '{name}' a key beside '{other}', indent it {_spaces(other_indent)}"
+    if indent > other_indent:
+        help_line += f" (indented deeper, YAML reads it as more of the value of '{other}')"
+    return _Explained(BAD_INDENT, Loc(mark.line + 1, indent + 1), message, (help_line,), len(name))
+
+
+def _key_it_meant(lines: list[str], number: int, indent: int) -> tuple[int, re.Match[str]] | None:
+    """The key above line `number` (0-based) that a key indented `indent` spaces was likely meant to
+    line up with: of the keys that enclose that line (each less indented than every line after it),
+    the one whose indent is closest, the nearest of equals; None when one lines up already."""
+    candidates: list[tuple[int, re.Match[str]]] = []
+    outermost = None
+    for n in range(number - 1, -1, -1):
+        stripped = lines[n].strip()
+        key = _KEY_LINE.match(lines[n]) if stripped and not stripped.startswith("#") else None
+        if key is None or (outermost is not None and key.start(1) >= outermost):
+            continue
+        if key.start(1) == indent:
+            return None  # it lines up with a key above: the mistake is something else
+        outermost = key.start(1)
+        candidates.append((n, key))
+        if outermost == 0:
+            break
+    return min(candidates, key=lambda found: abs(found[1].start(1) - indent), default=None)
+
+
+def _spaces(n: int) -> str:
+    return "1 space" if n == 1 else f"{n} spaces"
+
+
+def _unquoted_template(text: str, marks: list[Any]) -> tuple[Loc, str, tuple[str, ...], int] | None:
     """`prompt: {{ vars.place }} at dawn` fails somewhere on that line: the fix is quoting it."""
     lines = text.split("\n")
     for mark in marks:
@@ -405,8 +544,17 @@ def _unquoted_template(text: str, marks: list[Any]) -> tuple[Loc, str] | None:
         for match in _TEMPLATE_VALUE.finditer(line):
             before = line[: match.start(1)]
             if before.count('"') % 2 == 0 and before.count("'") % 2 == 0:  # not inside quoted text
-                return Loc(mark.line + 1, match.start(1) + 1), _quote_hint(match.group(1))
+                value = _plain_value_at(line, match.start(1) + 1)
+                loc = Loc(mark.line + 1, match.start(1) + 1)
+                return loc, _quote_hint(match.group(1)), _write_quoted(line, match), len(value)
     return None
+
+
+def _write_quoted(line: str, match: re.Match[str]) -> tuple[str, ...]:
+    """`write it in quotes: prompt: "{{ vars.place }} at dawn"`, when the value is all on its line."""
+    value = _plain_value_at(line, match.start(1) + 1)
+    key = line[: match.start(1)].strip()
+    return (f"write it in quotes: {key + ' ' if key else ''}{_quoted(value)}",)
 
 
 def _unclosed(context: str, problem: str, opened: Loc, failed: Loc) -> str | None:
@@ -473,15 +621,23 @@ class _Builder:
             self.alias_nodes += 1
             if self.alias_nodes > MAX_ALIAS_NODES:
                 self.diags.error(
+                    TOO_LARGE,
                     self.alias_at,
                     f"YAML aliases expand to more than {MAX_ALIAS_NODES} nodes; write the storyboard out instead",
                 )
                 raise _AliasBudgetExceeded
         if isinstance(node, self.scalar_node):
             self.doc.spans[path] = Span(mark.index, node.end_mark.index)
+            anchor = getattr(node, "anchor", None)  # ruamel's nodes have it; the fast path leaves these to ruamel
+            quoting = self._quoting(node) if anchor and f"*{anchor}" not in self.doc.text else None
+            if quoting is not None:  # `prompt: &x walks` is "walks" anchored as x, and no alias uses it: text
+                line = self._line_of(mark.index)
+                width = len(_plain_value_at(line, mark.column + 1))
+                self.diags.error(NEEDS_QUOTES, _mark_loc(mark), quoting[0], help=(quoting[1],), width=width)
+                return None
             return self._scalar(node, path)
         if depth > MAX_DEPTH:
-            self.diags.error(self.doc.value_locs[path], f"nesting deeper than {MAX_DEPTH} levels")
+            self.diags.error(TOO_LARGE, self.doc.value_locs[path], f"nesting deeper than {MAX_DEPTH} levels")
             return None
         alias_loc = self.alias_locs.get(id(node))
         if alias_loc is not None and not self.alias_depth:
@@ -498,6 +654,7 @@ class _Builder:
     def _check_tag(self, node: Any, allowed: str, path: JsonPath) -> None:
         if node.tag != allowed:
             self.diags.error(
+                YAML_FEATURE,
                 self.doc.value_locs[path],
                 f"YAML tag '{node.tag}' is not allowed: a storyboard is plain data",
             )
@@ -523,7 +680,9 @@ class _Builder:
                 continue
             key = str(self._scalar(key_node, path))
             if key in first_seen:
-                self.diags.error(key_loc, f"duplicate key '{key}' (first given at line {first_seen[key].line})")
+                self.diags.error(
+                    DUPLICATE_KEY, key_loc, f"duplicate key '{key}' (first given at line {first_seen[key].line})"
+                )
                 continue
             first_seen[key] = key_loc
             child = (*path, key)
@@ -537,7 +696,7 @@ class _Builder:
         # `<<: *defaults` merges keys the mapping does not set itself (YAML merge keys).
         for merged in merges:
             if not isinstance(merged, MappingNode):
-                self.diags.error(self.doc.value_locs[path], "'<<' must merge a mapping")
+                self.diags.error(YAML_FEATURE, self.doc.value_locs[path], "'<<' must merge a mapping")
                 continue
             for key, value in self._node(merged, (*path, "<<"), depth + 1).items():
                 if key not in result:
@@ -550,9 +709,9 @@ class _Builder:
         opener = self.doc.text[start : start + 2]
         if opener in _TEMPLATE_OPENERS:
             # `prompt: {{ vars.place }}` is valid YAML: a mapping whose key is a mapping.
-            self.diags.error(_mark_loc(mapping.start_mark), _quote_hint(opener))
+            self.diags.error(NEEDS_QUOTES, _mark_loc(mapping.start_mark), _quote_hint(opener))
         else:
-            self.diags.error(key_loc, "mapping keys must be plain text")
+            self.diags.error(YAML_FEATURE, key_loc, "mapping keys must be plain text")
 
     def _text(self, node: Any) -> str | None:
         """Text with `\\u` escapes of UTF-16 surrogates: a pair is one character (as in JSON), a lone one an error."""
@@ -566,6 +725,7 @@ class _Builder:
         escape = re.search(rf"\\(?:u|U0000){lone:04x}", source, re.IGNORECASE)
         offset = node.start_mark.index + (escape.start() if escape else 0)
         self.diags.error(
+            NOT_TEXT,
             _offset_to_loc(self.doc.text, offset),
             f"'\\u{lone:04x}' is half of a UTF-16 surrogate pair, not a character; "
             "write the character itself (or its \\U escape)",
@@ -588,6 +748,7 @@ class _Builder:
             digits = sum(c.isalnum() for c in value) if len(value) > MAX_NUMBER_DIGITS else 0
             if digits > MAX_NUMBER_DIGITS:
                 self.diags.error(
+                    TOO_LARGE,
                     _mark_loc(node.start_mark),
                     f"a number of {digits} digits is too long; storyc reads numbers of at most {MAX_NUMBER_DIGITS}",
                 )
@@ -601,12 +762,26 @@ class _Builder:
             return None
         if tag == _TIMESTAMP:
             return value  # dates stay the text the user wrote
-        mark = node.start_mark
+        # `prompt: !x walks` may be text starting with '!': say how to keep it, if so.
+        quoting = self._quoting(node) if tag.startswith("!") and not tag.startswith("!!") else None
         self.diags.error(
-            Loc(mark.line + 1, mark.column + 1),
+            YAML_FEATURE,
+            _mark_loc(node.start_mark),
             f"YAML tag '{tag}' is not allowed: a storyboard is plain data",
+            help=(f"if it is text, {quoting[1]}",) if quoting else (),
         )
         return value
+
+    def _quoting(self, node: Any) -> tuple[str, str] | None:
+        """For a plain value that starts with a character YAML reserves (`&x walks`), the message and
+        help line saying to quote it (see `needs_quotes`)."""
+        mark = node.start_mark
+        return needs_quotes(self._line_of(mark.index), mark.column + 1) if node.style is None else None
+
+    def _line_of(self, index: int) -> str:
+        start = self.doc.text.rfind("\n", 0, index) + 1
+        end = self.doc.text.find("\n", index)
+        return self.doc.text[start : end if end >= 0 else len(self.doc.text)]
 
 
 # --- the fast path: libyaml composes, storyc resolves ------------------------------------------
@@ -718,6 +893,9 @@ class _Yaml12Constructor:
 
 
 _DIRECTIVE = re.compile(r"^%", re.MULTILINE)
+# An anchor before a plain value on its line (`prompt: &x walks`): the reference path tells whether it is
+# meant (an alias repeats it) or text to quote.
+_ANCHORED_TEXT = re.compile(r"&[^\s,\[\]{}]+[ \t]+[^\s#{\[]")
 
 
 def _fast_flavour() -> _Flavour | None:
@@ -761,8 +939,8 @@ _PLAIN = "tag:storyc,2026:plain"
 
 def _compose_fast(text: str, flavour: _Flavour) -> Any | None:
     """The document's root node from libyaml, plain scalars resolved; None to leave it to the reference path."""
-    if _DIRECTIVE.search(text):
-        return None  # `%YAML 1.1` would change how plain scalars read: ruamel honours it
+    if _DIRECTIVE.search(text) or ("&" in text and _ANCHORED_TEXT.search(text)):
+        return None  # `%YAML 1.1` would change how plain scalars read: ruamel honours it; anchors: see above
     from yaml import YAMLError
 
     loader = _FAST_LOADER(text)

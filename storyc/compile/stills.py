@@ -28,7 +28,15 @@ from storyc.compile.model import Character, Reference, Still, Storyboard, Upstre
 from storyc.compile.references import Resolver, mentions, rewrite
 from storyc.compile.source import JsonPath
 from storyc.compile.templates import RenderedText
-from storyc.diagnostics import Diagnostics, did_you_mean
+from storyc.diagnostics import (
+    ENDPOINT_SETTING,
+    PROMPT_LENGTH,
+    REQUEST_SCHEMA,
+    STILL_INPUTS,
+    UNKNOWN_ENDPOINT,
+    Diagnostics,
+    did_you_mean,
+)
 
 
 class StillBuilder:
@@ -53,7 +61,7 @@ class StillBuilder:
         self._check_settings(still, endpoint, resolution)
         if not rendered.text.strip():
             empty = f"still '{still.name}': the prompt is empty after templates"
-            self.diags.error(self.doc.loc(rendered.origin), empty)
+            self.diags.error(PROMPT_LENGTH, self.doc.loc(rendered.origin), empty)
         images, edges = self._images(refs)
         if self.diags.error_count > errors_before or images is None:
             return None
@@ -98,6 +106,7 @@ class StillBuilder:
         if endpoint is None:
             known = list(endpoints.image_registry())
             self.diags.error(
+                UNKNOWN_ENDPOINT,
                 self.doc.loc(still.where.get("endpoint", still.path)),
                 f"still '{still.name}': unknown image endpoint '{chosen}'{did_you_mean(chosen, known)}; "
                 f"known: {', '.join(known)}",
@@ -115,6 +124,7 @@ class StillBuilder:
                 else self.doc.loc(still.path)
             )
             self.diags.error(
+                STILL_INPUTS,
                 loc,
                 f"still '{still.name}' names @{first}, but {endpoint.id} takes no input images; "
                 f"use an endpoint that does (like {endpoints.DEFAULT_STILL_ENDPOINT})",
@@ -122,6 +132,7 @@ class StillBuilder:
             return False
         if not refs and "image_urls" in endpoint.input_schema.get("required", ()):
             self.diags.error(
+                STILL_INPUTS,
                 self.doc.loc(still.where.get("endpoint", still.path)),
                 f"still '{still.name}' names no character or style, but {endpoint.id} needs input images: "
                 f"name one (@name), or use an endpoint that takes none (like {endpoints.DEFAULT_TEXT_STILL_ENDPOINT})",
@@ -130,6 +141,7 @@ class StillBuilder:
         videos = [r.name for r in refs if isinstance(r, Character) and r.video is not None]
         if videos:
             self.diags.error(
+                STILL_INPUTS,
                 self.doc.loc(rendered.origin),
                 f"still '{still.name}' names @{videos[0]}, a video character; a still takes images only",
             )
@@ -146,12 +158,14 @@ class StillBuilder:
             if value not in allowed:
                 node: JsonPath = still.where.get(key, (*still.path, key) if key in still.raw else still.path)
                 self.diags.error(
+                    ENDPOINT_SETTING,
                     self.doc.loc(node),
                     f"still '{still.name}': {endpoint.id} takes no {key} '{value}'{did_you_mean(value, allowed)}; "
                     f"it takes {', '.join(allowed)}",
                 )
         if not limits.num_images_min <= still.variants <= limits.num_images_max:
             self.diags.error(
+                ENDPOINT_SETTING,
                 self.doc.loc((*still.path, "variants")),
                 f"still '{still.name}': {still.variants} variants; {endpoint.id} makes "
                 f"{limits.num_images_min} to {limits.num_images_max} images a request",
@@ -183,6 +197,7 @@ class StillBuilder:
         for error in errors:
             where = "/".join(str(p) for p in error.absolute_path) or "request"
             self.diags.error(
+                REQUEST_SCHEMA,
                 self.doc.key_loc(still.path),
                 f"still '{still.name}': the request fails {endpoint.id}'s input schema at {where}: {error.message}",
             )

@@ -19,9 +19,9 @@ from functools import lru_cache, partial
 from typing import Any
 
 from storyc.compile.model import Scene, Shot, Still, Storyboard, TemplateDef, Text
-from storyc.compile.source import JsonPath, SourceDoc, display_path
+from storyc.compile.source import JsonPath, SourceDoc, display_path, locate_in_text
 from storyc.compile.validate import CONTROL_CHARACTER, DEFAULT_TEMPLATE, control_name
-from storyc.diagnostics import Diagnostics, Loc
+from storyc.diagnostics import CONTROL_CHAR, TEMPLATE_SYNTAX, UNDEFINED_VARIABLE, Diagnostics, Loc, Rule
 
 # Section labels of the seed's default prompt template, in its order.
 DEFAULT_SECTIONS = (
@@ -217,6 +217,7 @@ class _Renderer:
         if found is None or CONTROL_CHARACTER.search(source):  # none, or reported as written
             return text
         self.diags.error(
+            CONTROL_CHAR,
             self.doc.loc(use),
             f"the template writes control character {control_name(found.group())} into the prompt, "
             "from a value it inserts (vars, a description); remove it there",
@@ -238,8 +239,21 @@ class _Renderer:
             line = _error_line(exc)
             if node is not None:
                 line = self._line_as_written(node, context) or line
-            self._error(file, loc_of(line), _error_message(exc, context))
+            problem = _explain(exc, context, source)
+            self._error(problem, file, self._name_loc(problem, file, node, source) or loc_of(line))
         return None
+
+    def _name_loc(self, problem: TemplateProblem, file: str | None, node: JsonPath | None, source: str) -> Loc | None:
+        """Where the name a problem is about is written: in the template file, or in the YAML scalar."""
+        if problem.name is None:
+            return None
+        needle = f".{problem.name}" if problem.attribute else problem.name
+        found = locate_in_text(source, needle) if file is not None else None
+        if file is None and node is not None:
+            found = self.doc.find_in_scalar(node, needle)
+        if found is None or not problem.attribute:
+            return found
+        return Loc(found.line, found.col + 1)  # past the '.'
 
     def _line_as_written(self, node: JsonPath, context: dict[str, Any]) -> int | None:
         """For a `>` block, the template line of the error in the block as written.
@@ -260,11 +274,12 @@ class _Renderer:
             return _error_line(exc)
         return None
 
-    def _error(self, file: str | None, loc: Loc, message: str) -> None:
+    def _error(self, problem: TemplateProblem, file: str | None, loc: Loc) -> None:
+        width = len(problem.name or "")
         if file is None:
-            self.diags.error(loc, message)
+            self.diags.error(problem.rule, loc, problem.message, help=problem.help, width=width)
         else:
-            self.diags.error_in(file, loc, message)
+            self.diags.error_in(problem.rule, file, loc, problem.message, help=problem.help, width=width)
 
     def _field_loc(self, path: JsonPath, template_line: int) -> Loc:
         """Map line N of a template held in a YAML scalar to the file's line."""
@@ -348,27 +363,43 @@ def _error_line(exc: Exception) -> int:
     return _template_line(exc)
 
 
-def _error_message(exc: Exception, context: dict[str, Any] | None = None) -> str:
+@dataclass(frozen=True)
+class TemplateProblem:
+    """Why a template failed, in storyc's words; `name`: the variable (or, `attribute`, the `.name`) at fault."""
+
+    rule: Rule
+    message: str
+    name: str | None = None
+    attribute: bool = False
+    help: tuple[str, ...] = ()
+
+
+def _explain(exc: Exception, context: dict[str, Any], source: str) -> TemplateProblem:
     from jinja2 import TemplateSyntaxError, UndefinedError
     from jinja2.exceptions import SecurityError
 
     from storyc.compile.sandbox import TooExpensive, UnsupportedTag
 
-    if isinstance(exc, TooExpensive):
-        return f"template too expensive: {exc}"
-    if isinstance(exc, UnsupportedTag):
-        return f"template: {exc.message}"
-    if isinstance(exc, RecursionError):
-        return f"template nests too deeply: Python's recursion limit ({sys.getrecursionlimit()}) was reached"
-    if isinstance(exc, IndentationError) and exc.filename == "<template>":
-        return "template nests too deeply: its blocks go more than 100 levels deep (Python's limit)"
-    if isinstance(exc, TemplateSyntaxError):
-        return f"template syntax error: {exc.message}"
     if isinstance(exc, UndefinedError):
-        return f"template: {_undefined_message(exc, context or {})}"
+        return _undefined(exc, context, source)
+    if isinstance(exc, TooExpensive):
+        return TemplateProblem(TEMPLATE_SYNTAX, f"template too expensive: {exc}")
+    if isinstance(exc, UnsupportedTag):
+        return TemplateProblem(TEMPLATE_SYNTAX, f"template: {exc.message}")
+    if isinstance(exc, RecursionError):
+        limit = sys.getrecursionlimit()
+        return TemplateProblem(
+            TEMPLATE_SYNTAX, f"template nests too deeply: Python's recursion limit ({limit}) was reached"
+        )
+    if isinstance(exc, IndentationError) and exc.filename == "<template>":
+        return TemplateProblem(
+            TEMPLATE_SYNTAX, "template nests too deeply: its blocks go more than 100 levels deep (Python's limit)"
+        )
+    if isinstance(exc, TemplateSyntaxError):
+        return TemplateProblem(TEMPLATE_SYNTAX, f"template syntax error: {exc.message}")
     if isinstance(exc, SecurityError):
-        return f"template: not allowed in a sandboxed template: {exc}"
-    return f"template failed: {type(exc).__name__}: {exc}"
+        return TemplateProblem(TEMPLATE_SYNTAX, f"template: not allowed in a sandboxed template: {exc}")
+    return TemplateProblem(TEMPLATE_SYNTAX, f"template failed: {type(exc).__name__}: {exc}")
 
 
 def _template_line(exc: BaseException) -> int:
@@ -383,19 +414,42 @@ def _template_line(exc: BaseException) -> int:
 
 
 _NO_ATTRIBUTE = re.compile(r"has no attribute '([^']*)'")
+_IS_UNDEFINED = re.compile(r"^'([^']*)' is undefined$")
+_DOTTED = r"([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)"
 
 
-def _undefined_message(exc: Exception, context: dict[str, Any]) -> str:
-    """Jinja's words, with the nearest name the template could have meant (`vars.plac` -> `place`)."""
-    from storyc.diagnostics import did_you_mean
+def _undefined(exc: Exception, context: dict[str, Any], source: str) -> TemplateProblem:
+    """`undefined variable: no 'plac' in vars (did you mean 'place'?)`, not Jinja's `'dict object' has no ...`."""
+    from storyc.diagnostics import closest, did_you_mean
 
     message = str(exc)
-    match = _NO_ATTRIBUTE.search(message)
-    missing = match.group(1) if match else (message.split("'")[1] if message.count("'") >= 2 else "")
-    hint = did_you_mean(missing, _names_in(context)) if missing else ""
-    if match:
-        return f"undefined variable: no '{missing}'{hint} ({message})"
-    return f"undefined variable: {message}{hint}"
+    attribute = _NO_ATTRIBUTE.search(message)
+    if attribute is not None:
+        missing = attribute.group(1)
+        parent = re.search(_DOTTED + r"\." + re.escape(missing) + r"(?![A-Za-z0-9_])", source)
+        owner = _lookup(context, parent.group(1)) if parent else None
+        names = [str(k) for k in owner] if isinstance(owner, dict) else _names_in(context)
+        where = f" in {parent.group(1)}" if parent else ""
+        text = f"undefined variable: no '{missing}'{where}{did_you_mean(missing, names)}"
+        meant = closest(missing, names)
+        fix = (f"write '{parent.group(1)}.{meant}'" if parent else f"write '{meant}'",) if meant else ()
+        return TemplateProblem(UNDEFINED_VARIABLE, text, missing, attribute=True, help=fix)
+    variable = _IS_UNDEFINED.match(message)
+    if variable is not None:
+        missing = variable.group(1)
+        text = f"undefined variable: no '{missing}'{did_you_mean(missing, _names_in(context))}"
+        meant = closest(missing, _names_in(context))
+        return TemplateProblem(UNDEFINED_VARIABLE, text, missing, help=(f"write '{meant}'",) if meant else ())
+    return TemplateProblem(UNDEFINED_VARIABLE, f"undefined variable: {message}")
+
+
+def _lookup(context: dict[str, Any], dotted: str) -> Any:
+    value: Any = context
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
 
 
 def _names_in(context: dict[str, Any]) -> list[str]:

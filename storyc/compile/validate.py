@@ -34,7 +34,34 @@ from storyc.compile.model import (
 )
 from storyc.compile.names import skeleton
 from storyc.compile.source import JsonPath, SourceDoc, display_path, locate_offset
-from storyc.diagnostics import Diagnostics, did_you_mean, printable
+from storyc.diagnostics import (
+    AUDIO_IGNORED,
+    BAD_NAME,
+    BAD_VALUE,
+    CHARACTER_IMAGES,
+    CONTROL_CHAR,
+    DUPLICATE_SCENE,
+    DURATION,
+    DURATION_MISMATCH,
+    ENDPOINT_OVERRIDE,
+    IMAGE_SOURCE,
+    LOOKALIKE_NAMES,
+    MISSING_KEY,
+    NAME_CLASH,
+    NOT_A_BOARD,
+    PROMPT_FORM,
+    TEMPLATE_FILE,
+    TEMPLATE_USE,
+    TOO_MANY_SHOTS,
+    UNKNOWN_ENDPOINT,
+    UNKNOWN_KEY,
+    UNKNOWN_PROFILE,
+    UNKNOWN_REFERENCE,
+    Diagnostics,
+    closest,
+    did_you_mean,
+    printable,
+)
 from storyc.files import NotARegularFile, read_text
 from storyc.resources import storyboard_schema_path
 
@@ -122,7 +149,7 @@ def validate(doc: SourceDoc, diags: Diagnostics, profile: str | None = None) -> 
     """
     data = doc.data
     if not isinstance(data, dict):
-        diags.error(doc.loc(()), "a storyboard is a mapping with 'version' and 'scenes'")
+        diags.error(NOT_A_BOARD, doc.loc(()), "a storyboard is a mapping with 'version' and 'scenes'")
         return None
     errors = _schema_errors(doc, diags)
     bad = {_entity(path) for path in errors}
@@ -169,26 +196,47 @@ def _report(doc: SourceDoc, diags: Diagnostics, error: Any) -> list[JsonPath]:
         paths = []
         for key in sorted(set(instance) - set(allowed)):
             key_path = (*path, key)
-            diags.error(doc.key_loc(key_path), f"{where}: unknown key '{key}'{did_you_mean(key, allowed)}")
+            match = closest(key, allowed)
+            diags.error(
+                UNKNOWN_KEY,
+                doc.key_loc(key_path),
+                f"{where}: unknown key '{key}'{did_you_mean(key, allowed)}",
+                help=(f"rename '{key}' to '{match}'",) if match else (),
+            )
             paths.append(key_path)
         return paths
     if kind == "required":
-        missing = [k for k in error.validator_value if k not in instance]
+        missing = [k for k in error.validator_value if k not in instance and not _misspelled(k, instance, error.schema)]
         for key in missing:
-            diags.error(doc.loc(path), f"{where}: missing required key '{key}'")
+            diags.error(MISSING_KEY, doc.loc(path), f"{where}: missing required key '{key}'")
         return [path]
     if _is_property_name(error):
         name = instance
         name_path = (*path, name)
         diags.error(
+            BAD_NAME,
             doc.key_loc(name_path),
             f"{where}: '{name}' is not a valid name: use a letter, then letters, digits or '_'",
         )
         return [name_path]
     if kind in ("oneOf", "anyOf"):
         return _report_alternatives(doc, diags, error, path, where)
-    diags.error(doc.loc(path), f"{where}: {_sentence(error)}")
+    diags.error(BAD_VALUE, doc.loc(path), f"{where}: {_sentence(error)}")
     return [path]
+
+
+def _seconds(value: Any) -> Any:
+    """A duration written `8.0` is 8 seconds (the schema takes it as a whole number): sent as "8", not "8.0"."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _misspelled(key: str, instance: dict[str, Any], schema: dict[str, Any]) -> bool:
+    """Whether an unknown key of `instance` is `key` misspelled: 'promt' is reported once, as an unknown
+    key that may be 'prompt', not also as 'prompt' missing."""
+    if schema.get("additionalProperties") is not False:
+        return False
+    unknown = set(instance) - set(schema.get("properties", {}))
+    return any(closest(u, [key]) == key for u in unknown)
 
 
 def _is_property_name(error: Any) -> bool:
@@ -207,7 +255,7 @@ def _report_alternatives(doc: SourceDoc, diags: Diagnostics, error: Any, path: J
         return reported
     options = dict.fromkeys(_JSON_TYPES.get(s.get("type", ""), "") for s in error.validator_value)
     expected = " or ".join(o for o in options if o) or "a different value"
-    diags.error(doc.loc(path), f"{where}: expected {expected}, got {_kind_of(error.instance)}")
+    diags.error(BAD_VALUE, doc.loc(path), f"{where}: expected {expected}, got {_kind_of(error.instance)}")
     return [path]
 
 
@@ -289,11 +337,25 @@ def describe(data: Any, path: JsonPath) -> str:
         parts.append(f"{path[0][:-1]} '{path[1]}'")
         rest = path[2:]
     text = ""
-    for p in rest:
-        text += f"[{p}]" if isinstance(p, int) else (f".{p}" if text else str(p))
+    for i, p in enumerate(rest):
+        if isinstance(p, int):  # counted from 1, as people count: `shots[0]` is "shot 1"
+            continue
+        index = rest[i + 1] if i + 1 < len(rest) else None
+        if isinstance(index, int):
+            if text:
+                parts.append(text)
+            parts.append(f"{_singular(p)} {index + 1}")
+            text = ""
+        else:
+            text += f".{p}" if text else p
     if text:
         parts.append(text)
     return " ".join(parts)
+
+
+def _singular(key: str) -> str:
+    """`shots` -> `shot`, `references` -> `reference`; a key not in the plural keeps its name (`with` -> `with`)."""
+    return key[:-1] if key.endswith("s") else key
 
 
 def _get(data: Any, path: JsonPath) -> Any:
@@ -370,6 +432,7 @@ class _Builder:
             pick = spec.get("pick", 1)
             if pick > variants:
                 self.diags.error(
+                    BAD_VALUE,
                     self.doc.loc((*path, "pick")),
                     f"still '{name}': pick {pick}, but it makes {variants} "
                     f"{'variant' if variants == 1 else 'variants'}: pick 1 to {variants}",
@@ -398,6 +461,7 @@ class _Builder:
         if chosen not in names:
             known = f"; profiles: {', '.join(names)}" if names else "; the board declares no `profiles:`"
             self.diags.error(
+                UNKNOWN_PROFILE,
                 self.doc.loc(("default_profile",)),
                 f"default_profile '{chosen}' is not a profile{did_you_mean(chosen, names)}{known}",
             )
@@ -425,6 +489,13 @@ class _Builder:
     def _ok(self, path: JsonPath) -> bool:
         return path not in self.bad
 
+    def _default_reported(self, key: str) -> bool:
+        """Whether the default a scene takes for `key` (target's, or the profile's) has a reported error."""
+        tables: list[JsonPath] = [("target",)]
+        if self.profile.name is not None:
+            tables.append(("profiles", self.profile.name))
+        return any(error[: len(table) + 1] == (*table, key) for table in tables for error in self.errors)
+
     def _clean(self, path: JsonPath) -> bool:
         """No schema error at `path` or inside it: checking it again would repeat or cascade."""
         if not self.errors or _entity(path) not in self.bad:
@@ -444,6 +515,7 @@ class _Builder:
             if self._clean(path):
                 listed = ", ".join(f"'{k}'" for k in given) if given else "none"
                 self.diags.error(
+                    IMAGE_SOURCE,
                     self.doc.loc(path),
                     f"{describe(self.data, path)}: give a file, an https URL, or exactly one of "
                     f"still, last_frame_of, first_frame_of (given: {listed})",
@@ -485,6 +557,7 @@ class _Builder:
         loc = self.doc.key_loc(c.path)
         if c.video and (c.frontal or c.references):
             self.diags.error(
+                CHARACTER_IMAGES,
                 loc,
                 f"character '{c.name}' has both a video and images: give either 'video' or 'frontal' + 'references'",
             )
@@ -494,11 +567,14 @@ class _Builder:
         if not c.frontal:
             what = "has references but no 'frontal' image" if c.references else "has no reference"
             self.diags.error(
-                loc, f"character '{c.name}' {what}: give 'frontal' + 'references' (1 to 3 images), or 'video'"
+                CHARACTER_IMAGES,
+                loc,
+                f"character '{c.name}' {what}: give 'frontal' + 'references' (1 to 3 images), or 'video'",
             )
             return False
         if not c.references:
             self.diags.error(
+                CHARACTER_IMAGES,
                 loc,
                 f"character '{c.name}' needs 1 to 3 'references' (more angles) besides 'frontal', as the API requires",
             )
@@ -534,12 +610,15 @@ class _Builder:
         if found is None:
             return True
         char = found.group()
-        self.diags.error(self.doc.find_char(text.path, char) or self.doc.loc(text.path), control_in_text(char, what))
+        self.diags.error(
+            CONTROL_CHAR, self.doc.find_char(text.path, char) or self.doc.loc(text.path), control_in_text(char, what)
+        )
         return False
 
     def _check_names(self, characters: dict[str, Character], styles: dict[str, Style]) -> None:
         for name in characters.keys() & styles.keys():
             self.diags.error(
+                NAME_CLASH,
                 self.doc.key_loc(("styles", name)),
                 f"name '{name}' is already a character (line {self.doc.key_loc(('characters', name)).line}); "
                 "characters and styles share one namespace",
@@ -548,6 +627,7 @@ class _Builder:
             for name, ref in table.items():
                 if RESERVED_NAME.fullmatch(name):
                     self.diags.error(
+                        NAME_CLASH,
                         self.doc.key_loc(ref.path),
                         f"{kind} name '{name}' looks like a positional reference; pick a descriptive name",
                     )
@@ -561,6 +641,7 @@ class _Builder:
             first = by_look.setdefault(look, ref)
             if first is not ref and first.name != ref.name:
                 self.diags.warning(
+                    LOOKALIKE_NAMES,
                     self.doc.key_loc(ref.path),
                     f"{ref.kind} name '{ref.name}' looks like {first.kind} '{first.name}' "
                     f"(line {self.doc.key_loc(first.path).line}); pick names that read differently",
@@ -598,7 +679,7 @@ class _Builder:
         if found is None:
             return template
         where = locate_offset(template.source, found.start())
-        self.diags.error_in(display_path(template.file), where, control_in_text(found.group()))
+        self.diags.error_in(CONTROL_CHAR, display_path(template.file), where, control_in_text(found.group()))
         return None
 
     def _template_file(self, name: str, value: str, node: JsonPath) -> TemplateDef | None:
@@ -606,34 +687,43 @@ class _Builder:
         base = self.doc.path.parent
         root = files.project_root(base)
         if "\0" in value:
-            self.diags.error(self.doc.loc(node), f"template file '{printable(value)}': a path can't contain NUL (\\0)")
+            self.diags.error(
+                TEMPLATE_FILE, self.doc.loc(node), f"template file '{printable(value)}': a path can't contain NUL (\\0)"
+            )
             return None
         target = files.resolve(base / value)
         if not target.is_relative_to(root):
-            self.diags.error(self.doc.loc(node), f"template file '{value}' resolves outside the project root ({root})")
+            self.diags.error(
+                TEMPLATE_FILE, self.doc.loc(node), f"template file '{value}' resolves outside the project root ({root})"
+            )
             return None
         try:
             info = files.stat(target)
             if not info.is_file:  # a FIFO would block the read forever; a device would never end
                 self.diags.error(
-                    self.doc.loc(node), f"template file '{value}' is not a regular file: it is {info.kind}"
+                    TEMPLATE_FILE,
+                    self.doc.loc(node),
+                    f"template file '{value}' is not a regular file: it is {info.kind}",
                 )
                 return None
             if info.size > MAX_TEMPLATE_FILE_BYTES:
                 self.diags.error(
+                    TEMPLATE_FILE,
                     self.doc.loc(node),
                     f"template file '{value}' is {info.size} bytes; storyc reads at most {MAX_TEMPLATE_FILE_BYTES}",
                 )
                 return None
             source = read_text(files, target)
         except FileNotFoundError:
-            self.diags.error(self.doc.loc(node), f"template file not found: {value}")
+            self.diags.error(TEMPLATE_FILE, self.doc.loc(node), f"template file not found: {value}")
             return None
         except NotARegularFile as exc:
-            self.diags.error(self.doc.loc(node), f"template file '{value}' is not a regular file: it is {exc.kind}")
+            self.diags.error(
+                TEMPLATE_FILE, self.doc.loc(node), f"template file '{value}' is not a regular file: it is {exc.kind}"
+            )
             return None
         except (OSError, UnicodeDecodeError) as exc:
-            self.diags.error(self.doc.loc(node), f"cannot read template file '{value}': {exc}")
+            self.diags.error(TEMPLATE_FILE, self.doc.loc(node), f"cannot read template file '{value}': {exc}")
             return None
         return TemplateDef(name, source, node, file=target)
 
@@ -652,7 +742,9 @@ class _Builder:
                 continue  # not a mapping, or no id to name it by: its schema errors say so
             if sid in first_line:
                 self.diags.error(
-                    self.doc.loc((*path, "id")), f"scene id '{sid}' is used twice (first at line {first_line[sid]})"
+                    DUPLICATE_SCENE,
+                    self.doc.loc((*path, "id")),
+                    f"scene id '{sid}' is used twice (first at line {first_line[sid]})",
                 )
                 continue
             first_line[sid] = self.doc.loc((*path, "id")).line
@@ -693,6 +785,7 @@ class _Builder:
         generate_audio = bool(self._setting(raw, "generate_audio", False))
         if "audio" in raw and not generate_audio:
             self.diags.warning(
+                AUDIO_IGNORED,
                 self.doc.key_loc((*path, "audio")),
                 f"scene '{sid}': 'audio' is left out of the prompt because generate_audio is false",
             )
@@ -727,6 +820,7 @@ class _Builder:
             node = (*path, "endpoint") if "endpoint" in raw else self.profile.where["endpoint"]
             known = list(endpoints.registry())
             self.diags.error(
+                UNKNOWN_ENDPOINT,
                 self.doc.loc(node),
                 f"unknown endpoint '{endpoint}'{did_you_mean(endpoint, known)}; known: {', '.join(known)}",
             )
@@ -743,6 +837,7 @@ class _Builder:
             return
         if endpoint != self.profile.settings["endpoint"]:
             self.diags.warning(
+                ENDPOINT_OVERRIDE,
                 self.doc.loc((*path, "endpoint")),
                 f"scene '{raw['id']}' sets its own endpoint, so {profiles.label(self.profile.name)} "
                 f"renders it on {endpoint} too",
@@ -754,7 +849,7 @@ class _Builder:
         if not isinstance(items, list):
             return ()
         return tuple(
-            Shot(Text(s["prompt"], (*path, "shots", i, "prompt")), s["duration"], (*path, "shots", i))
+            Shot(Text(s["prompt"], (*path, "shots", i, "prompt")), _seconds(s["duration"]), (*path, "shots", i))
             for i, s in enumerate(items)
             if not has_errors or self._clean((*path, "shots", i))
         )
@@ -762,8 +857,8 @@ class _Builder:
     def _duration(self, raw: dict[str, Any], path: JsonPath) -> int | None:
         """As written on the scene, else the target's default (a scene with shots has their sum)."""
         if "duration" in raw:
-            return raw["duration"] if self._clean((*path, "duration")) else None
-        return None if "shots" in raw else self.target.get("duration")
+            return _seconds(raw["duration"]) if self._clean((*path, "duration")) else None
+        return None if "shots" in raw else _seconds(self.target.get("duration"))
 
     def _with_names(self, raw: dict[str, Any], path: JsonPath) -> tuple[tuple[str, JsonPath], ...]:
         if not self._clean((*path, "with")):
@@ -779,6 +874,7 @@ class _Builder:
         if not given:
             if not has_errors:  # else a misspelled 'promt' may be the reported error: don't repeat it
                 self.diags.error(
+                    PROMPT_FORM,
                     self.doc.loc(path),
                     f"scene '{sid}' has no prompt: give 'prompt', 'shots', or structured fields "
                     "(scene, subjects, style, camera, details, audio, constraints)",
@@ -787,7 +883,7 @@ class _Builder:
         if len(given) > 1:
             detail = f"structured fields ({', '.join(structured)})" if structured else ""
             listed = ", ".join(detail if g == "structured fields" else f"'{g}'" for g in given)
-            self.diags.error(self.doc.loc(path), f"scene '{sid}' has {listed}: give exactly one of them")
+            self.diags.error(PROMPT_FORM, self.doc.loc(path), f"scene '{sid}' has {listed}: give exactly one of them")
             return False
         return True
 
@@ -805,16 +901,19 @@ class _Builder:
         low, high = limits.duration_min, limits.duration_max
         if not shots:
             if duration is None:
-                if not has_errors:  # else a misspelled 'duraton' may be the reported error
+                # Else a misspelled 'duraton', or a target.duration of 7.5, is the error already reported.
+                if not has_errors and not self._default_reported("duration"):
                     self.diags.error(
+                        DURATION,
                         self.doc.loc(path),
                         f"scene '{sid}' has no duration: give 'duration' ({low} to {high} seconds) or target.duration",
+                        profile=self.profile.name,
                     )
                 return False
             if not low <= duration <= high:
                 where = (*path, "duration") if "duration" in raw else self.profile.where["duration"]
                 message = f"scene '{sid}': {duration} s; its endpoint takes {low} to {high} s"
-                self.diags.error(self.doc.loc(where), message)
+                self.diags.error(DURATION, self.doc.loc(where), message, profile=self.profile.name)
                 return False
             return True
         return self._check_shots(sid, raw, path, shots, duration, limits)
@@ -830,28 +929,35 @@ class _Builder:
     ) -> bool:
         if len(shots) > limits.max_shots:
             self.diags.error(
+                TOO_MANY_SHOTS,
                 self.doc.key_loc((*path, "shots")),
                 f"scene '{sid}' has {len(shots)} shots; its endpoint takes at most {limits.max_shots}",
+                profile=self.profile.name,
             )
             return False
         for shot in shots:
             if not limits.shot_duration_min <= shot.duration <= limits.shot_duration_max:
                 self.diags.error(
+                    DURATION,
                     self.doc.loc((*shot.path, "duration")),
                     f"scene '{sid}': a shot of {shot.duration} s; its endpoint takes "
                     f"{limits.shot_duration_min} to {limits.shot_duration_max} s per shot",
+                    profile=self.profile.name,
                 )
                 return False
         total = sum(s.duration for s in shots)
         low, high = limits.duration_min, limits.duration_max
         if not low <= total <= high:
             self.diags.error(
+                DURATION,
                 self.doc.key_loc((*path, "shots")),
                 f"scene '{sid}': shots add up to {total} s; a scene lasts {low} to {high} s",
+                profile=self.profile.name,
             )
             return False
         if "duration" in raw and duration != total:
             self.diags.error(
+                DURATION_MISMATCH,
                 self.doc.loc((*path, "duration")),
                 f"scene '{sid}': duration {duration} disagrees with its shots, which add up to {total} s "
                 "(leave 'duration' out: it is the sum of the shots)",
@@ -870,18 +976,23 @@ class _Builder:
                 continue
             if name not in self.declared_templates:  # else it failed to load, and that is reported
                 self.diags.error(
-                    self.doc.loc((*path, key)), f"scene '{sid}': unknown template '{name}'{did_you_mean(name, known)}"
+                    TEMPLATE_USE,
+                    self.doc.loc((*path, key)),
+                    f"scene '{sid}': unknown template '{name}'{did_you_mean(name, known)}",
                 )
             ok = False
         if "template" in raw and "shots" in raw:
             self.diags.error(
+                TEMPLATE_USE,
                 self.doc.key_loc((*path, "template")),
                 f"scene '{sid}' has shots: use 'shot_template' to lay out each shot",
             )
             ok = False
         if "shot_template" in raw and "shots" not in raw:
             self.diags.error(
-                self.doc.key_loc((*path, "shot_template")), f"scene '{sid}': 'shot_template' needs 'shots'"
+                TEMPLATE_USE,
+                self.doc.key_loc((*path, "shot_template")),
+                f"scene '{sid}': 'shot_template' needs 'shots'",
             )
             ok = False
         return ok
@@ -899,6 +1010,7 @@ class _Builder:
                 continue
             if name not in self.broken_names:  # else its declaration's errors are reported
                 self.diags.error(
+                    UNKNOWN_REFERENCE,
                     self.doc.loc(node),
                     f"scene '{sid}': 'with' names unknown reference '{name}'"
                     + did_you_mean(name, [*characters, *styles]),

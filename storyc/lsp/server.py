@@ -347,17 +347,17 @@ _SEVERITY = {"error": types.DiagnosticSeverity.Error, "warning": types.Diagnosti
 
 
 def _lsp_diagnostic(diagnostic: Diagnostic, lines: LineIndex) -> types.Diagnostic:
-    """storyc's diagnostic at its 1-based line and column (characters), as LSP's 0-based code units."""
+    """storyc's diagnostic at its 1-based line and column (characters), as LSP's 0-based code units,
+    with its rule code (SC031); the message is check's, with the profiles it is found in."""
+    message, severity, code = diagnostic.text, _SEVERITY[diagnostic.severity], diagnostic.code or None
     if diagnostic.loc is None:
         at = types.Position(0, 0)
-        return types.Diagnostic(
-            types.Range(at, at), diagnostic.message, _SEVERITY[diagnostic.severity], source="storyc"
-        )
+        return types.Diagnostic(types.Range(at, at), message, severity, code=code, source="storyc")
     start = lines.loc_offset(diagnostic.loc)
-    end = _word_end(lines.text, start)
-    first, last = lines.point(start), lines.point(end)
+    end = start + diagnostic.width if diagnostic.width else _word_end(lines.text, start)  # the caret's span
+    first, last = lines.point(start), lines.point(min(end, len(lines.text)))
     where = types.Range(types.Position(first.line, first.unit), types.Position(last.line, last.unit))
-    return types.Diagnostic(where, diagnostic.message, _SEVERITY[diagnostic.severity], source="storyc")
+    return types.Diagnostic(where, message, severity, code=code, source="storyc")
 
 
 def _word_end(text: str, start: int) -> int:
