@@ -934,7 +934,8 @@ def _request_id(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 @lock_group.command("adopt")
 @board_argument
-@click.option("--scene", required=True, metavar="ID", help="The scene whose submit got no answer.")
+@click.option("--scene", metavar="ID", help="The scene whose submit got no answer.")
+@click.option("--still", metavar="NAME", help="The still whose submit got no answer (instead of --scene).")
 @click.option(
     "--request-id",
     required=True,
@@ -946,11 +947,18 @@ def _request_id(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @no_store_option
 @format_option()
 def lock_adopt(
-    board: Path, scene: str, request_id: str, profile: str | None, no_store: bool, fmt: str, as_json: bool
+    board: Path,
+    scene: str | None,
+    still: str | None,
+    request_id: str,
+    profile: str | None,
+    no_store: bool,
+    fmt: str,
+    as_json: bool,
 ) -> None:
-    """Record a request fal accepted as a scene's submit, so render resumes it instead of paying again.
+    """Record a request fal accepted as a scene's (or a still's) submit, so render resumes it instead of paying again.
 
-    For a scene whose submit got no answer (`unknown` in plan, status and
+    For a scene (`--scene`) or a still (`--still`) whose submit got no answer (`unknown` in plan, status and
     render: a dropped connection, a kill): if fal's dashboard shows the
     request (same endpoint, same prompt), adopt it. fal is asked first that
     it knows the request on the scene's endpoint; then the lock (and the
@@ -964,7 +972,9 @@ def lock_adopt(
     """
     from storyc.commands.lock import adopt
 
-    code = adopt(board, scene, request_id, out=_output(fmt, as_json), profile=profile, use_store=not no_store)
+    code = adopt(
+        board, scene, request_id, out=_output(fmt, as_json), profile=profile, use_store=not no_store, still=still
+    )
     _exit(code)
 
 

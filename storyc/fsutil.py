@@ -197,4 +197,3 @@ def contained_or_none(board_dir: Path, relative: str) -> Path | None:
         return contained(board_dir, relative)
     except OutsideTheBoard:
         return None
-

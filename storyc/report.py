@@ -208,19 +208,27 @@ class Output:
     # --- plan and render --------------------------------------------------------------------
 
     def plan(self, plan: Plan, *, err: bool, profile: str | None = None) -> None:
-        """The plan, a scene a line, then its total; `profile`: the board's profile it is for, said with it."""
+        """The plan, a step a line, then its totals; `profile`: the board's profile it is for, said with it."""
         paid = plan.backend != "animatic"
         width = max((len(i.scene) for i in plan.items), default=5)
         for item in plan.items:
             state = self.style(f"{item.action:<7}", STATE_COLORS.get(item.action, "red"))
             price = f"  ${item.price:>7.2f}" if paid else ""
-            note = item.note
-            if paid and item.uncertain:
-                note += f"; {VIDEO_INPUT_CAVEAT}"
-            self.echo(f"  {item.scene:<{width}}  {state} {item.job.seconds:>3} s{price}  {note}", err=err)
-        n_render, seconds = len(plan.to_render), sum(i.job.seconds for i in plan.to_render)
+            note = item.shown_note
+            if paid and item.price and item.caveat:
+                note += f"; {item.caveat}"
+            seconds = " " * 5 if item.is_still else f"{item.seconds:>3} s"
+            self.echo(f"  {item.scene:<{width}}  {state} {seconds}{price}  {note}", err=err)
+        for item in plan.items:
+            if item.needed_by is not None and item.action != "cached":
+                self.echo(f"  also: {item.scene} (needed by {item.needed_by})", err=err)
         named = f" (profile {profile})" if profile is not None else ""
-        line = f"{plan.backend}{named}: {plural(n_render, 'scene')} to render ({seconds} s)"
+        if plan.is_graph:
+            self._graph_totals(plan, err=err, paid=paid)
+            line = f"{plan.backend}{named}: {plural(len(plan.to_render), 'step')} to render"
+        else:
+            n_render, seconds_total = len(plan.to_render), sum(i.seconds for i in plan.to_render)
+            line = f"{plan.backend}{named}: {plural(n_render, 'scene')} to render ({seconds_total} s)"
         if paid:
             line += f", {price_text(plan.cost, plan.uncertain)}; {plan.count('cached')} cached, "
             line += f"{plan.count('resume')} to resume at no new cost"
@@ -232,19 +240,43 @@ class Output:
             line += f", free; {plan.count('cached')} up to date"
         self.echo(self.style(line, bold=True), err=err)
 
+    def _graph_totals(self, plan: Plan, *, err: bool, paid: bool) -> None:
+        """A graph's totals by kind: stills (how many, $), video (scenes, seconds, $)."""
+        stills = [i for i in plan.stills if i.action == "render"]
+        scenes = [i for i in plan.scenes if i.action == "render"]
+        seconds = sum(i.seconds for i in scenes)
+        still_cost = sum((i.price for i in stills), Decimal("0.00"))
+        video_cost = sum((i.price for i in scenes), Decimal("0.00"))
+        still_line = f"  stills: {len(stills)} to render"
+        video_line = f"  video: {plural(len(scenes), 'scene')} to render ({seconds} s)"
+        if paid:
+            still_line += f", ${still_cost:.2f}"
+            video_line += f", ${video_cost:.2f}"
+        self.echo(still_line, err=err)
+        self.echo(video_line, err=err)
+
     def summary(self, compiled: CompiledBoard, summary: RenderSummary, notes: Sequence[str]) -> None:
         """The end of a render, on stderr (stdout is the JSON when asked for)."""
         for result in summary.results:
             if result.error:
                 line, col = result.location or (0, 0)
                 where = f"{compiled.storyboard}:{line}:{col}" if result.location else compiled.storyboard
-                severity = "error" if result.state in ("failed", "lost", "unknown") else "warning"
-                self.echo(f"{where}: {severity}: scene '{result.scene}': {result.error}", err=True)
+                severity = "error" if result.state in ("failed", "lost", "unknown", "skipped") else "warning"
+                self.echo(f"{where}: {severity}: {_step_words(result.scene)}: {result.error}", err=True)
             for note in result.notes:
-                self.echo(f"{compiled.storyboard}: note: scene '{result.scene}': {note}", err=True)
+                self.echo(f"{compiled.storyboard}: note: {_step_words(result.scene)}: {note}", err=True)
         for note in notes:
             self.echo(f"storyc: {note}", err=True)
-        states: tuple[SceneState, ...] = ("done", "cached", "submitted", "unknown", "failed", "lost", "interrupted")
+        states: tuple[SceneState, ...] = (
+            "done",
+            "cached",
+            "submitted",
+            "unknown",
+            "failed",
+            "lost",
+            "skipped",
+            "interrupted",
+        )
         tally = ", ".join(f"{summary.count(s)} {s}" for s in states if summary.count(s))
         tally += f"; spent ${summary.spent:.2f}" if summary.backend != "animatic" else "; free (animatic)"
         if summary.interrupted:
@@ -259,7 +291,9 @@ class Output:
 
     def statuses(self, statuses: Sequence[SceneStatus]) -> None:
         if self.json:
-            self.data({"scenes": [s.to_json() for s in statuses]})
+            stills = [s.to_json() for s in statuses if s.scene.startswith("still ")]
+            scenes = [s.to_json() for s in statuses if not s.scene.startswith("still ")]
+            self.data({"stills": stills, "scenes": scenes} if stills else {"scenes": scenes})
             return
         width = max((len(s.scene) for s in statuses), default=5)
         for s in statuses:
@@ -299,6 +333,13 @@ class Output:
             self.echo(f"  refused: {note}")
         each = "tier" if comparison.kind == "tiers" else "profile"
         self.echo(f"  (what each {each} would cost now: renders the lock already has count $0.00)")
+
+
+def _step_words(label: str) -> str:
+    """`scene 'meet'`, or `still 'meet-open'` for a still's label (`still meet-open`)."""
+    if label.startswith("still "):
+        return f"still '{label.removeprefix('still ')}'"
+    return f"scene '{label}'"
 
 
 _MAX_QUOTED_FILE = 4 * 1024 * 1024  # a storyboard's own limit (compile.source.MAX_BOARD_BYTES)

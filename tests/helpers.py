@@ -12,6 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from fakefal import FakeFal
+
     from storyc.render.backends.fal import FalSettings
 
 
@@ -82,6 +86,29 @@ fc.QUEUE_URL_FORMAT, fc.REST_URL, fc.CDN_URL = url + "/", url, url
 from storyc.cli import main
 main(sys.argv[1:])
 """
+
+
+def kill_once_accepted(fake: FakeFal, board: Path, args: Sequence[str], endpoint: str | None = None) -> None:
+    """Run `storyc ARGS` beside `board` against the fake fal; SIGKILL it as soon as fal accepted a job
+    (of `endpoint`): with a submit's answer delayed, the kill lands between acceptance and the answer."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "FAL_KEY": fake.key, "FAKE_FAL_URL": fake.url}
+    command = [sys.executable, "-c", FAL_LAUNCH, *args]
+    proc = subprocess.Popen(command, cwd=board.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while fake.accepted_count(endpoint=endpoint) < 1:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+
 
 # A clone of the board that claims one scene's key, as `storyc render` does right before its submit,
 # and is then killed: the moment a clone dies with the key claimed and nothing sent.

@@ -122,6 +122,10 @@ class MemoryService:
         job = self.job(request_id)
         return RemoteVideo(f"https://memory.invalid/videos/{request_id}.mp4", len(job.video))
 
+    def wait_images(self, endpoint: str, request_id: str, ctx: RunContext, *, resumed: bool) -> tuple[RemoteVideo, ...]:
+        video = self.wait(endpoint, request_id, ctx, resumed=resumed)  # the same outcomes; one "image" here
+        return (video,)
+
     def probe(self, endpoint: str, request_id: str) -> str:
         known = [j for j in self.jobs if j.request_id == request_id and j.endpoint == endpoint]
         if not known:

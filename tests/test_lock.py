@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -222,6 +223,41 @@ def test_temporaries_left_by_a_killed_run_are_removed_when_the_lock_is_next_held
         pass
     assert [p.exists() for p in stale] == [False, False]
     assert all(p.exists() for p in keep)
+
+
+def still_entry() -> Render:
+    """A still's entry: its candidates by number, no seconds; and a scene made from its pick."""
+    images = tuple(
+        Video(f"https://fal.media/files/c{n}.png", 1000 + n, "sha256:" + f"{n}" * 64, f"renders/stills/open-{n}.png")
+        for n in (1, 2, 3)
+    )
+    return Render("", "fal-ai/nano-banana-2/edit", "done", 0, Decimal("0.24"), "req-still", still="open", images=images)
+
+
+def test_a_still_entry_and_made_from_round_trip_fast_and_satisfy_the_schema() -> None:
+    import jsonschema
+    from ruamel.yaml import YAML
+
+    from storyc.resources import schemas_dir
+
+    still_key = "sha256:" + "e" * 64
+    made = replace(sample().renders[KEY], made_from={f"still:{still_key}#2": "sha256:" + "2" * 64})
+    lock = Lock(renders={KEY: made, still_key: still_entry()})
+    text = lockmod.dumps(lock)
+    assert lockmod._fast_parse(text) is not None and lockmod.loads(text) == lock
+    assert lockmod._from_data(YAML(typ="safe", pure=True).load(text), "x") == lock
+    schema = json.loads((schemas_dir() / "lock.schema.json").read_text("utf-8"))
+    data = YAML(typ="safe", pure=True).load(text)
+    jsonschema.Draft202012Validator(schema).validate(data)
+    data["renders"][still_key]["seconds"] = 3  # a still has no seconds: a scene's entry and a still's are apart
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(schema).validate(data)
+
+
+def test_a_still_whose_candidates_are_not_numbered_from_one_is_a_located_error() -> None:
+    text = lockmod.dumps(Lock(renders={KEY: still_entry()})).replace('"2":', '"7":')
+    with pytest.raises(LockError, match=r"board.lock:\d+:\d+: error: renders\.sha256:\w+\.images: expected candidates"):
+        loads(text, "board.lock")
 
 
 # --- absurd numbers are located errors, never Infinity or NaN in an output ----------------------------

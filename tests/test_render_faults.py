@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from fakefal import FakeFal
-from helpers import ELLIE_BOARD, ELLIE_IMAGES, FAL_LAUNCH, fast_fal, make_project
+from helpers import ELLIE_BOARD, ELLIE_IMAGES, fast_fal, kill_once_accepted, make_project
 
 from storyc.compile.pipeline import compile_file
 from storyc.lock.lockfile import lock_path, read
@@ -140,24 +140,8 @@ def test_an_unknown_status_word_keeps_the_job_submitted(fake_fal: FakeFal, board
 
 
 def test_killed_between_acceptance_and_the_answer_is_unknown_and_not_resent(fake_fal: FakeFal, board: Path) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    env = {**os.environ, "FAL_KEY": fake_fal.key, "FAKE_FAL_URL": fake_fal.url}
     fake_fal.delay_next("submit", 30, after_processing=True)  # the kill window: accepted, answer not yet back
-    args = [sys.executable, "-c", FAL_LAUNCH, "render", "board.yaml", "--yes", "--scene", "meet"]
-    proc = subprocess.Popen(args, cwd=board.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while fake_fal.accepted_count() < 1:
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=30)
+    kill_once_accepted(fake_fal, board, ["render", "board.yaml", "--yes", "--scene", "meet"])
     fake_fal.clear_faults()
     summary = render(board)
     assert states(summary) == {"meet": "unknown", "rest": "done"}

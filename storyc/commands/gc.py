@@ -14,6 +14,7 @@ from storyc.report import Output, plural
 
 if TYPE_CHECKING:
     from storyc.compile.compiler import CompiledBoard
+    from storyc.compile.graph import Step
 
 
 def gc(
@@ -34,7 +35,9 @@ def gc(
         return EXIT_PROBLEMS
     compiled, _ = loaded
     kept = _kept_profiles(compiled, profiles)
-    jobs = [job for each in kept for job in each.jobs]
+    jobs: list[Step] = []  # what any kept profile uses: its stills and its scenes
+    for each in kept:
+        jobs += [*each.stills, *each.jobs]
     default = next((each for each in kept if each.is_default_profile), None)
     scenes = None if default is None else {job.scene: job.key for job in default.jobs}
     with open_store(board) as store:
@@ -56,11 +59,12 @@ def gc(
                 "dropped": [
                     {
                         "key": d.key,
-                        "scene": d.render.scene,
+                        **({"still": d.render.still} if d.render.still is not None else {"scene": d.render.scene}),
                         "state": d.render.state,
                         "endpoint": d.render.endpoint,
                         "cost_usd": d.render.cost_usd,
                         "path": d.render.video.path if d.render.video else None,
+                        **({"images": [i.path for i in d.render.images]} if d.render.images else {}),
                     }
                     for d in dropped
                 ],
@@ -69,8 +73,9 @@ def gc(
         )
         return EXIT_OK
     for d in dropped:
-        video = d.render.video.path if d.render.video and d.render.video.path else "no local file"
-        out.echo(f"  {d.render.scene:<12} {d.render.state:<9} {money(d.render.cost_usd)}  {d.key[:19]}  {video}")
+        files = [f.path for f in (d.render.video, *d.render.images) if f is not None and f.path]
+        shown = ", ".join(files) or "no local file"
+        out.echo(f"  {d.render.name:<12} {d.render.state:<9} {money(d.render.cost_usd)}  {d.key[:19]}  {shown}")
     verb = "would drop" if dry_run else "dropped"
     kept_names = [each.profile for each in kept if each.profile is not None]
     scope = f" in profile {', '.join(kept_names)}" if profiles else ""

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from storyc.commands import EXIT_OK
+from storyc.commands._board import UsageError
 from storyc.report import Output, plural
+
+if TYPE_CHECKING:
+    from storyc.compile.compiler import CompiledBoard, StillJob
 
 
 def merge(base: Path, ours: Path, theirs: Path, name: str | None, *, out: Output) -> int:
@@ -49,27 +54,44 @@ def sync(board: Path, *, out: Output) -> int:
     return EXIT_OK
 
 
+def _still(compiled: CompiledBoard, name: str) -> StillJob:
+    """The board's still `name`; a usage error (with a did-you-mean) when it has none of that name."""
+    from storyc.diagnostics import did_you_mean
+
+    known = {s.still: s for s in compiled.stills}
+    if name not in known:
+        names = ", ".join(known) or "none"
+        suggestion = did_you_mean(name, list(known))
+        raise UsageError(f"--still: no still '{name}' in {compiled.storyboard}{suggestion}; stills: {names}")
+    return known[name]
+
+
 def adopt(
     board: Path,
-    scene: str,
+    scene: str | None,
     request_id: str,
     *,
     out: Output,
     profile: str | None = None,
     use_store: bool = True,
+    still: str | None = None,
 ) -> int:
-    """Record a request fal shows on its dashboard as the scene's submit, to be resumed, not re-sent."""
+    """Record a request fal shows on its dashboard as a scene's (or a still's) submit, to be resumed, not re-sent."""
     from storyc.commands import EXIT_PROBLEMS
     from storyc.commands._board import compiled_jobs
+    from storyc.compile.graph import Step, step_label
     from storyc.lock.lockfile import open_store
     from storyc.render.backends.fal import FalService
     from storyc.render.ledger import adopt as adopt_request
     from storyc.team.layer import open_team
 
-    loaded = compiled_jobs(board, [scene], out, profile=profile)
+    if (scene is None) == (still is None):
+        raise UsageError("name the step whose submit got no answer: --scene ID or --still NAME (one of them)")
+    loaded = compiled_jobs(board, [scene] if scene is not None else [], out, profile=profile)
     if loaded is None:
         return EXIT_PROBLEMS
-    compiled, (job,) = loaded
+    compiled, jobs = loaded
+    job: Step = jobs[0] if scene is not None else _still(compiled, still or "")
     team = open_team(compiled.path, use_store=use_store)
     service = FalService()
     try:
@@ -78,10 +100,11 @@ def adopt(
     finally:
         service.close()
     if out.json:
-        out.data({"scene": job.scene, "key": job.key, "request_id": request_id, "state": "submitted", "fal": status})
+        name = {"scene": scene} if scene is not None else {"still": still}
+        out.data({**name, "key": job.key, "request_id": request_id, "state": "submitted", "fal": status})
     else:
         out.echo(
-            f"{job.scene}: request {request_id} ({status} on fal) recorded as submitted; "
+            f"{step_label(job)}: request {request_id} ({status} on fal) recorded as submitted; "
             "`storyc render` picks it up at no new cost"
         )
     return EXIT_OK

@@ -57,8 +57,10 @@ def plan(
         the_plan = animatic_session(compiled, jobs, size).plan
     else:
         from storyc.render.ledger import plan_paid
+        from storyc.render.plan import with_upstreams
 
-        the_plan = plan_paid(compiled.storyboard, jobs, read_lock(board), team, resend_unknown=resend_unknown)
+        steps = with_upstreams(compiled, jobs)
+        the_plan = plan_paid(compiled.storyboard, steps, read_lock(board), team, resend_unknown=resend_unknown)
     if out.json:
         out.data(the_plan.to_json())
     else:

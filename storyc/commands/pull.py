@@ -13,6 +13,7 @@ from storyc.report import Output, plural
 def pull(board: Path, scenes: Sequence[str], *, out: Output, use_store: bool = True, profile: str | None = None) -> int:
     from storyc.lock.lockfile import open_store
     from storyc.render.inventory import pull as pull_videos
+    from storyc.render.plan import with_upstreams
     from storyc.team.layer import open_team
 
     loaded = compiled_jobs(board, scenes, out, profile=profile)
@@ -20,9 +21,10 @@ def pull(board: Path, scenes: Sequence[str], *, out: Output, use_store: bool = T
         return EXIT_PROBLEMS
     compiled, jobs = loaded
     team = open_team(compiled.path, use_store=use_store)
+    steps = with_upstreams(compiled, jobs).steps  # a graph board: its stills' candidates too
     with open_store(board) as store:
         pulled = pull_videos(
-            compiled.path.parent, jobs, store, team=team, on_scene=lambda s, what: out.echo(f"{s}: {what}", err=True)
+            compiled.path.parent, steps, store, team=team, on_scene=lambda s, what: out.echo(f"{s}: {what}", err=True)
         )
     failed = sum(1 for p in pulled if not p.ok)
     if out.json:
@@ -39,5 +41,6 @@ def pull(board: Path, scenes: Sequence[str], *, out: Output, use_store: bool = T
     else:
         for p in pulled:
             out.echo(f"  {p.scene}  {'ok' if p.ok else out.style('failed', 'red')}  {p.path}: {p.detail}")
-        out.echo(f"{plural(len(pulled) - failed, 'video')} downloaded" + (f", {failed} failed" if failed else ""))
+        what = "file" if compiled.stills else "video"  # a still's candidates are pictures
+        out.echo(f"{plural(len(pulled) - failed, what)} downloaded" + (f", {failed} failed" if failed else ""))
     return EXIT_PROBLEMS if failed else EXIT_OK

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from storyc.commands import EXIT_OK, EXIT_PROBLEMS
 from storyc.commands._board import read_lock
 from storyc.diagnostics import StorycError
 from storyc.report import Output, plural
 
+if TYPE_CHECKING:
+    from storyc.lock.lockfile import Video
+
+
+def _verified(file: Path, recorded: Video) -> bool:
+    from storyc.compile.assets import sha256_file
+
+    return file.is_file() and sha256_file(file) == recorded.sha256
+
 
 def push(board: Path, *, out: Output) -> int:
-    from storyc.compile.assets import sha256_file
     from storyc.lock.lockfile import LockError, video_target
     from storyc.team.layer import open_team
     from storyc.team.store import StoreError
@@ -24,19 +33,21 @@ def push(board: Path, *, out: Output) -> int:
     present = team.done_keys(list(done))
     rows: list[dict[str, object]] = []
     for key, render in done.items():
-        row: dict[str, object] = {"key": key, "scene": render.scene}
-        video = render.video
+        row: dict[str, object] = {"key": key, "scene": render.name}
+        files = (render.video,) if render.still is None else render.images
         if key in present:
             row.update(state="present", detail="already in the store")
-        elif video is None or video.path is None or video.sha256 is None:
-            row.update(state="skipped", detail="the lock records no verified local video")
+        elif not files or any(f is None or f.path is None or f.sha256 is None for f in files):
+            row.update(state="skipped", detail="the lock records no verified local file")
         else:
             try:
-                file = video_target(board.parent, video.path)
-                if not file.is_file() or sha256_file(file) != video.sha256:
-                    row.update(state="skipped", detail=f"{video.path} is missing or altered (`storyc pull` first)")
-                elif team.put(key, render, file):
-                    row.update(state="pushed", detail=f"{video.path}, {video.bytes:,} bytes")
+                bad = [f.path for f in files if f and f.path and not _verified(video_target(board.parent, f.path), f)]
+                if bad:
+                    row.update(state="skipped", detail=f"{bad[0]} is missing or altered (`storyc pull` first)")
+                elif team.put(key, render, board.parent):
+                    sizes = sum(f.bytes or 0 for f in files if f is not None)
+                    shown = ", ".join(f.path for f in files if f is not None and f.path)
+                    row.update(state="pushed", detail=f"{shown}, {sizes:,} bytes")
                 else:
                     row.update(state="skipped", detail="incomplete lock entry (no request id or size)")
             except (StoreError, LockError) as exc:

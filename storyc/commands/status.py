@@ -1,4 +1,4 @@
-"""`storyc status`: each scene's render, locally and in the lock; sends nothing."""
+"""`storyc status`: each scene's (and still's) render, locally and in the lock; sends nothing."""
 
 from __future__ import annotations
 
@@ -25,9 +25,12 @@ def status(
     if loaded is None:
         return EXIT_PROBLEMS
     compiled, jobs = loaded
+    from storyc.render.plan import with_upstreams
+
+    steps = with_upstreams(compiled, jobs).steps  # a graph board: its stills too, upstreams first
     if backend == "animatic":
-        statuses = animatic_status(compiled, jobs, size)
+        statuses = animatic_status(compiled, steps, size)
     else:
-        statuses = scene_status(compiled.path.parent, jobs, read_lock(board))
+        statuses = scene_status(compiled.path.parent, steps, read_lock(board))
     out.statuses(statuses)
     return EXIT_OK if all(s.status == "done" for s in statuses) else EXIT_PROBLEMS

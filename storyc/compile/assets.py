@@ -251,6 +251,12 @@ def image_format(head: bytes) -> str | None:
     return None
 
 
+def image_content_type(head: bytes) -> str | None:
+    """What an upload of an image with these first 16 bytes declares ("image/png"), or None."""
+    found = _FORMATS.get(image_format(head) or "")
+    return found.content_type if found is not None else None
+
+
 def open_image(f: BinaryIO) -> Image:
     """An image with only its header read (`.load()` decodes it), never refused for its size.
 

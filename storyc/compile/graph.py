@@ -222,6 +222,16 @@ def step_id(step: Step) -> StepId:
     return ("still", step.still) if isinstance(step, StillJob) else ("scene", step.scene)
 
 
+def step_label(step: Step) -> str:
+    """What people call a step: a scene's id, or `still NAME` (a scene id never holds a space)."""
+    return f"still {step.still}" if isinstance(step, StillJob) else step.scene
+
+
+def step_words(step: Step) -> str:
+    """A step in a sentence: `scene 'meet'`, `still 'meet-open'`."""
+    return f"still '{step.still}'" if isinstance(step, StillJob) else f"scene '{step.scene}'"
+
+
 def upstream_of(edge: Edge) -> StepId:
     return ("still", edge.name) if edge.kind == "still" else ("scene", edge.name)
 

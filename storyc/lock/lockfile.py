@@ -2,7 +2,7 @@
 
     version: 1
     scenes:   {scene id: key}              # the board's scenes when the lock was last written
-    renders:  {key: Render}                # every render paid for, kept until `storyc gc`
+    renders:  {key: Render}                # every render paid for (scenes and stills), kept until `storyc gc`
     uploads:  {sha256 of bytes: Upload}    # local asset bytes -> fal storage URL, with its time
 
 It is meant to be committed and reviewed, so it is written deterministically
@@ -22,6 +22,14 @@ next network call:
 storyc is writing, it means the process died with the outcome unknown, exactly
 like `unknown`.  A submitted render that already knows its video URL only has
 its download left.
+
+A still's entry (a board's generated image) has the same states and rules; it
+names its `still` instead of a `scene`, has no `seconds`, and records its
+candidates under `images` by number (`"1"`, `"2"`...: the picks a board may
+name), each a file under `renders/stills/`.  Any entry made from another
+step's output records, under `made_from`, that output's sha256 by the edge it
+came through (`still:<key>#<pick>`, `last_frame_of:<key>`), so `status` can
+tell when it was made from an output that is no longer the one on record.
 
 One key can have been paid for more than once: two clones without a team store
 each submitted it, and a merge brought their entries together.  The entry keeps
@@ -74,15 +82,18 @@ class Video:
 
 @dataclass(frozen=True)
 class Render:
-    scene: str
+    scene: str  # the scene that paid for it; "" for a still's entry (see `still`)
     endpoint: str
     state: RenderState
-    seconds: int
+    seconds: int  # 0 for a still
     cost_usd: Decimal
     request_id: str | None = None
     video: Video | None = None
     error: str | None = None  # fal's message for `failed`, the reason for `lost` or `unknown`
     sent_at: datetime | None = None  # UTC, when the submit was (about to be) sent: written with `intent`
+    still: str | None = None  # the still that paid for it: then `images` holds its candidates
+    images: tuple[Video, ...] = ()  # a still's candidates, in order (candidate n is images[n - 1])
+    made_from: dict[str, str] = field(default_factory=dict)  # upstream edge (hashed form) -> its output's sha256
     # Other requests paid for this same key (by request id), each a Render of the same scene, endpoint,
     # seconds and cost with its own state, video, error and sent_at; their own `also_paid` is empty.
     also_paid: dict[str, Render] = field(default_factory=dict)
@@ -91,6 +102,11 @@ class Render:
     def uncertain(self) -> bool:
         """A submit went out (or was about to) and its answer was never recorded."""
         return self.state in UNCERTAIN_STATES
+
+    @property
+    def name(self) -> str:
+        """What paid for it, as people say it: `meet`, or `still meet-open`."""
+        return f"still {self.still}" if self.still is not None else self.scene
 
     def requests(self) -> dict[str, Render]:
         """Every request of this key with a request id (fal accepted it), by id: the entry's own, then `also_paid`."""
@@ -112,7 +128,10 @@ class Render:
 
     def to_data(self) -> dict[str, Any]:
         data = self._request_data()
-        data.update(scene=self.scene, endpoint=self.endpoint, seconds=self.seconds, cost_usd=self.cost_usd)
+        if self.still is not None:  # a still's entry: no scene, no seconds
+            data.update(still=self.still, endpoint=self.endpoint, cost_usd=self.cost_usd)
+        else:
+            data.update(scene=self.scene, endpoint=self.endpoint, seconds=self.seconds, cost_usd=self.cost_usd)
         if self.request_id is not None:
             data["request_id"] = self.request_id
         if self.also_paid:
@@ -125,6 +144,10 @@ class Render:
         data: dict[str, Any] = {"state": self.state}
         if self.video is not None:
             data["video"] = self.video.to_data()
+        if self.images:
+            data["images"] = {str(n): image.to_data() for n, image in enumerate(self.images, 1)}
+        if self.made_from:
+            data["made_from"] = dict(self.made_from)
         if self.error is not None:
             data["error"] = self.error
         if self.sent_at is not None:
@@ -171,6 +194,11 @@ def lock_path(board: Path) -> Path:
 def video_path(scene: str, key: str, folder: str = "renders") -> str:
     """Where a scene's render is written, relative to the board: `renders/<scene>-<first 12 hex of key>.mp4`."""
     return f"{folder}/{scene}-{key.removeprefix('sha256:')[:12]}.mp4"
+
+
+def still_path(still: str, key: str, candidate: int, folder: str = "renders") -> str:
+    """Where a still's candidate is written, relative to the board: `renders/stills/<name>-<key12>-<n>.png`."""
+    return f"{folder}/stills/{still}-{key.removeprefix('sha256:')[:12]}-{candidate}.png"
 
 
 def also_paid_video_path(scene: str, key: str, request_id: str) -> str:
@@ -480,11 +508,13 @@ def _render(where: _Where, key: str, value: Any) -> Render:
     entry = f"renders.{key}"
     data = where.mapping(value, entry)
     state = _state(where, data.get("state"), f"{entry}.state", RENDER_STATES)
+    still = where.text(data["still"], f"{entry}.still") if data.get("still") is not None else None
     render = Render(
-        scene=where.text(data.get("scene"), f"{entry}.scene"),
+        scene="" if still is not None else where.text(data.get("scene"), f"{entry}.scene"),
         endpoint=where.text(data.get("endpoint"), f"{entry}.endpoint"),
         state=state,
-        seconds=where.integer(data.get("seconds"), f"{entry}.seconds", MAX_SECONDS),
+        seconds=0 if still is not None else where.integer(data.get("seconds"), f"{entry}.seconds", MAX_SECONDS),
+        still=still,
         cost_usd=where.money(data.get("cost_usd"), f"{entry}.cost_usd"),
         request_id=where.text(data["request_id"], f"{entry}.request_id") if data.get("request_id") else None,
     )
@@ -505,23 +535,37 @@ def _paid(where: _Where, render: Render, request_id: str, value: Any, entry: str
 
 
 def _request(where: _Where, render: Render, data: dict[Any, Any], what: str) -> Render:
-    """`render` with what one request has of its own: its video, error and time sent."""
-    video = None
-    if data.get("video") is not None:
-        v = where.mapping(data["video"], f"{what}.video")
-        video = Video(
-            url=where.text(v.get("url"), f"{what}.video.url"),
-            bytes=where.integer(v["bytes"], f"{what}.video.bytes", MAX_VIDEO_BYTES)
-            if v.get("bytes") is not None
-            else None,
-            sha256=where.text(v["sha256"], f"{what}.video.sha256") if v.get("sha256") is not None else None,
-            path=_relative_path(where, v["path"], f"{what}.video.path") if v.get("path") is not None else None,
-        )
+    """`render` with what one request has of its own: its video (a still's: its candidates), what it
+    was made from, its error and time sent."""
+    video = _file(where, data["video"], f"{what}.video") if data.get("video") is not None else None
+    made_from = where.mapping(data.get("made_from"), f"{what}.made_from")
     return replace(
         render,
         video=video,
         error=str(data["error"]) if data.get("error") is not None else None,
         sent_at=_moment(where, data["sent_at"], f"{what}.sent_at") if data.get("sent_at") is not None else None,
+        images=_images(where, data, what),
+        made_from={str(k): where.text(v, f"{what}.made_from.{k}") for k, v in made_from.items()},
+    )
+
+
+def _images(where: _Where, data: dict[Any, Any], what: str) -> tuple[Video, ...]:
+    """A still's candidates, numbered from 1 (the picks a board may name)."""
+    images = where.mapping(data.get("images"), f"{what}.images")
+    if {str(n) for n in images} != {str(n) for n in range(1, len(images) + 1)}:
+        raise where.fail(f"{what}.images", "expected candidates numbered 1, 2, ...")
+    ordered = sorted(images, key=lambda n: int(str(n)))
+    return tuple(_file(where, images[n], f"{what}.images.{n}") for n in ordered)
+
+
+def _file(where: _Where, value: Any, what: str) -> Video:
+    """A file a render made (a video, a still's candidate): its URL, and once downloaded its size, hash, path."""
+    v = where.mapping(value, what)
+    return Video(
+        url=where.text(v.get("url"), f"{what}.url"),
+        bytes=where.integer(v["bytes"], f"{what}.bytes", MAX_VIDEO_BYTES) if v.get("bytes") is not None else None,
+        sha256=where.text(v["sha256"], f"{what}.sha256") if v.get("sha256") is not None else None,
+        path=_relative_path(where, v["path"], f"{what}.path") if v.get("path") is not None else None,
     )
 
 

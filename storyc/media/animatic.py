@@ -75,6 +75,7 @@ class AnimaticScene:
     shots: tuple[CardShot, ...]
     start_frame: Path | None = None
     end_frame: Path | None = None
+    candidates: bool = False  # a still's candidate cards: each "shot" is a candidate, with no duration
 
 
 @dataclass(frozen=True)
@@ -359,7 +360,10 @@ def _ellipsize(text: str, font: ImageFont.FreeTypeFont, max_w: float) -> str:
 def _draw_header(draw: ImageDraw.ImageDraw, grid: _Grid, scene: AnimaticScene, shot: CardShot) -> int:
     """Scene id and "shot N of M · Ds" on one line, the title under them, then the strip; returns the body top."""
     m, id_px, title_px = grid.margin, grid.px(30), grid.px(20)
-    label = f"shot {shot.number} of {len(scene.shots)} · {shot.seconds}s"
+    if scene.candidates:
+        label = f"candidate {shot.number} of {len(scene.shots)}"
+    else:
+        label = f"shot {shot.number} of {len(scene.shots)} · {shot.seconds}s"
     label_font = _font(grid.px(26))
     baseline = m + _font(id_px).getmetrics()[0]
     draw.text((grid.width - m, baseline), label, font=label_font, fill=TEXT, anchor="rs")

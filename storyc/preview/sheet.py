@@ -76,7 +76,9 @@ def find_videos(board: CompiledBoard, statuses: Sequence[SceneStatus]) -> dict[s
 # --- lanes: a board with profiles shows each scene's animatic and every profile's render side by side ----
 
 ANIMATIC = "animatic"
-LaneState = Literal["done", "missing", "altered", "submitted", "unknown", "failed", "lost", "stale", "new", "invalid"]
+LaneState = Literal[
+    "done", "missing", "altered", "submitted", "unknown", "failed", "lost", "stale", "new", "outdated", "invalid"
+]
 # States in which `storyc render` would pay for the scene again in that profile: the lane says how much.
 TO_PAY = frozenset({"new", "stale", "failed", "lost"})
 

@@ -14,18 +14,25 @@ Each scene gets one action:
 
 Scenes with identical requests are one render: the first carries the cost.
 
+A board with stills or frames is a graph (`storyc.compile.graph`): its plan
+lists every step, stills and scenes, upstreams first.  A step whose inputs are
+made in the same run is priced anyway and says what it waits for (`render
+after meet`); a step brought in because a selected scene needs it says so
+(`needed_by`).
+
 Planning reads no network; it is the same for every backend, which only says
 how it knows a key is rendered (the lock file for fal, a local cache for animatics).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Literal
 
-from storyc.compile.compiler import CompiledBoard, Job, StillJob
+from storyc.compile.compiler import VIDEO_INPUT_CAVEAT, CompiledBoard, Job, StillJob
+from storyc.compile.graph import Step, StepId, step_id, step_label, upstream_of
 from storyc.lock.lockfile import Lock, Render
 from storyc.lock.merge import settle
 
@@ -34,23 +41,69 @@ Action = Literal["cached", "store", "resume", "render", "unknown"]
 
 @dataclass(frozen=True)
 class PlanItem:
-    job: Job
+    job: Step  # a scene's request (`Job`) or a still's (`StillJob`)
     action: Action
     note: str  # why, in a few words: "new scene", "prompt changed", "failed before: ...", ...
     previous: Render | None = None  # the lock's entry for this key, if any
     price: Decimal = Decimal("0")  # what the action costs: the job's cost for a paid `render`, else 0
+    waiting: tuple[str, ...] = ()  # the upstream steps made in this same run, which it starts after
+    needed_by: str | None = None  # brought in by `--scene`: the selected step that needs it
 
     @property
     def scene(self) -> str:
-        return self.job.scene
+        """What people call the step: a scene's id, or `still NAME` (never a scene id: they can't contain spaces)."""
+        return step_label(self.job)
+
+    @property
+    def id(self) -> StepId:
+        return step_id(self.job)
+
+    @property
+    def is_still(self) -> bool:
+        return isinstance(self.job, StillJob)
+
+    @property
+    def seconds(self) -> int:
+        """Seconds of video it makes: none for a still."""
+        return 0 if isinstance(self.job, StillJob) else self.job.seconds
 
     @property
     def uncertain(self) -> Decimal:
-        """The part of `price` that is an estimate (a request with a video input): all of it, or 0."""
-        return Decimal("0") if self.job.price_certain else self.price
+        """The part of `price` that is an estimate (a request with a video input): all of it, or 0.
+
+        A still's price notes (an endpoint whose price is not on fal's page) are said on its own line
+        (`caveat`); the total's uncertain part keeps its one meaning, video input.
+        """
+        return Decimal("0") if self.job.price_certain or self.is_still else self.price
+
+    @property
+    def caveat(self) -> str | None:
+        """Why the price is only an estimate, in words; None when it is the price list's."""
+        if self.job.price_certain:
+            return None
+        if isinstance(self.job, StillJob):
+            return "; ".join(self.job.price_notes)
+        return VIDEO_INPUT_CAVEAT
+
+    @property
+    def shown_note(self) -> str:
+        """The note, with what the step waits for first (`after meet`): priced now, made once those are."""
+        return f"after {', '.join(self.waiting)}; {self.note}" if self.waiting else self.note
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        if isinstance(self.job, StillJob):
+            return {
+                "still": self.job.still,
+                "state": self.action,
+                "key": self.job.key,
+                "variants": self.job.variants,
+                "cost_usd": self.price,
+                "price_certain": self.job.price_certain,
+                "note": self.note,
+                "depends_on": [e.to_json() for e in self.job.depends_on],
+                **self._graph_fields(),
+            }
+        data: dict[str, Any] = {
             "scene": self.scene,
             "state": self.action,
             "key": self.job.key,
@@ -59,6 +112,19 @@ class PlanItem:
             "price_certain": self.job.price_certain,
             "note": self.note,
         }
+        return data
+
+    def _graph_fields(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"waiting_for": list(self.waiting)}
+        if self.needed_by is not None:
+            data["needed_by"] = self.needed_by
+        return data
+
+    def graph_json(self) -> dict[str, Any]:
+        """`to_json` with what a step of a graph depends on (a board with stills or frames)."""
+        if isinstance(self.job, StillJob):
+            return self.to_json()
+        return {**self.to_json(), "depends_on": [e.to_json() for e in self.job.depends_on], **self._graph_fields()}
 
 
 @dataclass(frozen=True)
@@ -84,26 +150,98 @@ class Plan:
     def to_render(self) -> tuple[PlanItem, ...]:
         return tuple(i for i in self.items if i.action == "render")
 
+    @property
+    def is_graph(self) -> bool:
+        """Whether any step is a still or takes another step's output: the plan says so (boards without
+        stills or frames keep the plan they always had)."""
+        return any(isinstance(i.job, StillJob) or i.job.depends_on for i in self.items)
+
+    @property
+    def scenes(self) -> tuple[PlanItem, ...]:
+        return tuple(i for i in self.items if not isinstance(i.job, StillJob))
+
+    @property
+    def stills(self) -> tuple[PlanItem, ...]:
+        return tuple(i for i in self.items if isinstance(i.job, StillJob))
+
     def to_json(self) -> dict[str, Any]:
+        if not self.is_graph:
+            return {
+                "storyboard": self.storyboard,
+                "backend": self.backend,
+                "scenes": [i.to_json() for i in self.items],
+                "cost_usd": self.cost,  # Decimals: storyc.jsontext writes amounts exactly
+                "uncertain_usd": self.uncertain,
+            }
+        stills, scenes = self.stills, self.scenes
         return {
             "storyboard": self.storyboard,
             "backend": self.backend,
-            "scenes": [i.to_json() for i in self.items],
-            "cost_usd": self.cost,  # Decimals: storyc.jsontext writes amounts exactly
+            "stills": [i.graph_json() for i in stills],
+            "scenes": [i.graph_json() for i in scenes],
+            "totals": {
+                "stills_usd": sum((i.price for i in stills), Decimal("0.00")),
+                "video_usd": sum((i.price for i in scenes), Decimal("0.00")),
+                "video_seconds": sum(i.seconds for i in scenes if i.action == "render"),
+            },
+            "cost_usd": self.cost,
             "uncertain_usd": self.uncertain,
         }
 
 
+@dataclass(frozen=True)
+class Steps:
+    """What a render of some scenes runs: the steps, upstreams first, and who brought each upstream in."""
+
+    steps: tuple[Step, ...]
+    needed_by: dict[StepId, str]  # a step not selected -> the selected step that needs it
+
+
+def with_upstreams(board: CompiledBoard, jobs: Sequence[Job]) -> Steps:
+    """`jobs` and every still and scene they need, upstreams first (all stills with the whole board).
+
+    Done upstreams are steps of the run too (`cached`): their files are made sure of, and their
+    outputs are what the downstream steps send.
+    """
+    board_steps: list[Step] = [*board.stills, *board.jobs]
+    every = {step_id(s): s for s in board_steps}
+    selected = {step_id(j) for j in jobs}
+    wanted = set(selected)
+    if len(selected) == len(board.jobs):
+        wanted.update(step_id(s) for s in board.stills)
+    needed_by: dict[StepId, str] = {}
+    stack = [(s, s) for s in selected]
+    while stack:
+        current, root = stack.pop()
+        for edge in every[current].depends_on:
+            upstream = upstream_of(edge)
+            if upstream not in wanted and upstream in every:
+                wanted.add(upstream)
+                needed_by[upstream] = _label(root)
+                stack.append((upstream, root))
+    from storyc.compile.graph import order
+
+    return Steps(tuple(order(s for s in every.values() if step_id(s) in wanted)), needed_by)
+
+
+def _label(step: StepId) -> str:
+    return f"still {step[1]}" if step[0] == "still" else step[1]
+
+
 def plan_with_lock(
     storyboard: str,
-    jobs: Iterable[Job],
+    jobs: Iterable[Step],
     lock: Lock,
     backend: str = "fal",
     *,
     resend_unknown: bool = False,
     in_store: frozenset[str] | set[str] = frozenset(),
+    needed_by: dict[StepId, str] | None = None,
 ) -> Plan:
-    """The plan for a paid backend whose renders are recorded in the lock file."""
+    """The plan for a paid backend whose renders are recorded in the lock file.
+
+    `jobs` are steps upstreams first (`with_upstreams`); `needed_by`: the steps brought in for others.
+    """
     items: list[PlanItem] = []
     first_of: dict[str, PlanItem] = {}
     for job in jobs:
@@ -115,10 +253,24 @@ def plan_with_lock(
         else:  # the same request as an earlier scene: one render serves both
             item = replace(first, job=job, note=f"same request as scene '{first.scene}'", price=Decimal("0"))
         items.append(item)
-    return Plan(storyboard, backend, tuple(items))
+    return Plan(storyboard, backend, tuple(with_waiting(items, needed_by or {})))
 
 
-def _classify(job: Job, lock: Lock, resend_unknown: bool) -> PlanItem:
+def with_waiting(items: list[PlanItem], needed_by: dict[StepId, str]) -> list[PlanItem]:
+    """Each step with the upstreams it waits for in this run, and who brought it in."""
+    by_id = {i.id: i for i in items}
+    graphed = []
+    for item in items:
+        waiting = [
+            by_id[u].scene
+            for e in item.job.depends_on
+            if (u := upstream_of(e)) in by_id and by_id[u].action != "cached"
+        ]
+        graphed.append(replace(item, waiting=tuple(dict.fromkeys(waiting)), needed_by=needed_by.get(item.id)))
+    return graphed
+
+
+def _classify(job: Step, lock: Lock, resend_unknown: bool) -> PlanItem:
     previous = lock.renders.get(job.key)
     if previous is not None and previous.also_paid:  # a failed own request must not hide a pending other
         previous = settle(job.key, previous)  # one (a hand edit, a killed run): that one is resumed, not re-sent
@@ -140,18 +292,23 @@ def _classify(job: Job, lock: Lock, resend_unknown: bool) -> PlanItem:
     return PlanItem(job, "render", _why_render(job, lock), None, job.cost_usd)
 
 
-def _cached_note(job: Job, render: Render) -> str:
+def _cached_note(job: Step, render: Render) -> str:
+    if isinstance(job, StillJob):
+        return f"rendered ({len(render.images)} candidate{'s' if len(render.images) != 1 else ''})"
     if render.scene != job.scene:
         return f"same request as scene '{render.scene}' rendered"
     return "rendered"
 
 
-def _why_render(job: Job, lock: Lock) -> str:
+def _why_render(job: Step, lock: Lock) -> str:
     """`lock.scenes` only says what the board was; a scene with no render of its own was never rendered.
 
     A render of the scene on another endpoint (a draft, when this is the final) is not an earlier
     version of this request: the scene is new on this endpoint, not changed.
     """
+    if isinstance(job, StillJob):
+        made = [r for r in lock.renders.values() if r.still == job.still]
+        return "changed since last render" if made else f"new still ({_candidates(job.variants)})"
     here = [r for r in lock.renders.values() if r.scene == job.scene]
     if any(r.endpoint == job.endpoint for r in here):
         return "changed since last render"
@@ -160,6 +317,10 @@ def _why_render(job: Job, lock: Lock) -> str:
 
         return f"not rendered on {tier_name(job.endpoint)} yet"
     return "new scene"
+
+
+def _candidates(variants: int) -> str:
+    return f"{variants} candidate{'s' if variants != 1 else ''}"
 
 
 # --- the price of each fidelity tier, before anything is paid (`storyc plan --compare`) ------------

@@ -1,8 +1,11 @@
 """Stage 7, render: carry a plan out on a backend, scenes in parallel, safely interruptible.
 
 The orchestration is the same for every backend (fal, the local animatic):
-a thread per scene up to `concurrency`, progress events, one result per
-scene, a summary.  Ctrl-C sets a stop flag that every wait checks; work in
+a thread per step up to `concurrency`, progress events, one result per
+step, a summary.  A step (a scene, or a still of a graph board) starts when
+every upstream step of the plan it sends the output of is done; when one is
+not (failed, unknown, skipped...), it is skipped, saying which and why, and
+the rest goes on.  Ctrl-C sets a stop flag that every wait checks; work in
 flight finishes its current step (a submit that fal accepted is recorded),
 nothing new starts, and the caller exits 130.
 """
@@ -16,11 +19,11 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
-from storyc.compile.compiler import Job
 from storyc.diagnostics import StorycError
-from storyc.render.plan import Plan, PlanItem
+from storyc.render.plan import Plan, PlanItem, Steps
 
-SceneState = Literal["done", "cached", "failed", "lost", "submitted", "unknown", "interrupted"]
+SceneState = Literal["done", "cached", "failed", "lost", "submitted", "unknown", "interrupted", "skipped"]
+USABLE: tuple[SceneState, ...] = ("done", "cached")  # an upstream in these states has an output to send
 
 
 class RenderError(StorycError):
@@ -42,16 +45,21 @@ class SceneResult:
     error: str | None = None
     location: tuple[int, int] | None = None  # the YAML line:col the error is about, when known
     notes: tuple[str, ...] = ()  # things to tell the user even on success (e.g. possible duplicate job)
+    images: tuple[str, ...] = ()  # a still's candidate files, relative to the board
+
+    @property
+    def is_still(self) -> bool:
+        return self.scene.startswith("still ")  # a still's label (scene ids never hold a space)
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "scene": self.scene,
-            "state": self.state,
-            "key": self.key,
-            "request_id": self.request_id,
-            "path": self.path,
-            "cost_usd": self.spent,  # a Decimal: storyc.jsontext writes it exactly
-        }
+        data: dict[str, Any]
+        if self.is_still:  # a board without stills keeps the JSON it always had
+            data = {"still": self.scene.removeprefix("still "), "state": self.state, "key": self.key}
+            data.update(request_id=self.request_id, images=list(self.images))
+        else:
+            data = {"scene": self.scene, "state": self.state, "key": self.key}
+            data.update(request_id=self.request_id, path=self.path)
+        data["cost_usd"] = self.spent  # a Decimal: storyc.jsontext writes it exactly
         if self.error:
             data["error"] = self.error
         if self.notes:
@@ -99,7 +107,8 @@ class Backend(Protocol):
     name: str
     paid: bool  # whether carrying out a plan spends money (and so needs consent)
 
-    def plan(self, storyboard: str, jobs: Sequence[Job]) -> Plan: ...
+    def plan(self, storyboard: str, steps: Steps) -> Plan:
+        """What carrying out `steps` (upstreams first) would do and cost."""
 
     def prepare(self, plan: Plan) -> None:
         """Check what must hold before anything is sent; raise RenderError if not."""
@@ -129,12 +138,13 @@ class RenderSummary:
         return not self.interrupted and all(r.state in ("done", "cached") for r in self.results)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "backend": self.backend,
-            "scenes": [r.to_json() for r in self.results],
-            "spent_usd": self.spent,
-            "interrupted": self.interrupted,
-        }
+        data: dict[str, Any] = {"backend": self.backend}
+        if any(r.is_still for r in self.results):
+            data["stills"] = [r.to_json() for r in self.results if r.is_still]
+        data["scenes"] = [r.to_json() for r in self.results if not r.is_still]
+        data["spent_usd"] = self.spent
+        data["interrupted"] = self.interrupted
+        return data
 
 
 def execute(
@@ -145,37 +155,98 @@ def execute(
     progress: Progress | None = None,
     on_interrupt: Callable[[], None] | None = None,
 ) -> RenderSummary:
-    """Run every scene of `plan`; on KeyboardInterrupt, stop cleanly and return what happened."""
+    """Run every step of `plan`, each once its upstreams are done; on KeyboardInterrupt, stop cleanly
+    and return what happened."""
     ctx = RunContext(progress or SilentProgress())
-    results: dict[str, SceneResult] = {}
+    graph = _Graph(plan)
     interrupted = False
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="storyc") as pool:
-        futures = {pool.submit(_run_one, backend, item, ctx): item for item in plan.items}
-        try:
-            _wait_all(futures)
-        except KeyboardInterrupt:
-            interrupted = True
-            ctx.stop.set()
-            if on_interrupt is not None:
-                on_interrupt()
-            _wait_all(futures)  # in-flight steps finish and record what fal accepted; a second Ctrl-C exits hard
-        for future, item in futures.items():
-            results[item.scene] = future.result()
-    ordered = tuple(results[item.scene] for item in plan.items)
+        running: dict[concurrent.futures.Future[SceneResult], PlanItem] = {}
+
+        def start_ready() -> None:
+            for item in graph.ready():
+                running[pool.submit(_run_one, backend, item, ctx)] = item
+
+        start_ready()
+        failure: BaseException | None = None
+        while running and failure is None:
+            try:
+                failure = _wait_some(running, graph)
+                if ctx.stop.is_set():
+                    graph.interrupt_waiting()
+                if failure is None:
+                    start_ready()
+            except KeyboardInterrupt:
+                interrupted = True
+                ctx.stop.set()
+                if on_interrupt is not None:
+                    on_interrupt()
+                # in-flight steps finish and record what fal accepted; the waiting ones never start;
+                # a second Ctrl-C exits hard
+        if failure is not None:  # a worker's bug (or an interrupt raised inside one) stops the run
+            for other in running:
+                other.cancel()
+            raise failure
+    ordered = tuple(graph.results[item.id] for item in plan.items)
     backend.finish(ordered, interrupted)
     return RenderSummary(backend.name, ordered, interrupted)
 
 
-def _wait_all(futures: dict[concurrent.futures.Future[SceneResult], PlanItem]) -> None:
-    pending = set(futures)
-    while pending:
-        # A timeout keeps the main thread responsive to Ctrl-C; a worker's bug stops the others.
-        done, pending = concurrent.futures.wait(pending, timeout=0.2, return_when=concurrent.futures.FIRST_EXCEPTION)
-        for future in done:
-            if future.exception() is not None:
-                for other in pending:
-                    other.cancel()
-                raise future.exception()  # type: ignore[misc]
+class _Graph:
+    """The plan's steps, what each waits for, and the results so far."""
+
+    def __init__(self, plan: Plan) -> None:
+        from storyc.compile.graph import upstream_of
+
+        self.items = {item.id: item for item in plan.items}
+        self.upstreams = {
+            item.id: list(dict.fromkeys(u for e in item.job.depends_on if (u := upstream_of(e)) in self.items))
+            for item in plan.items
+        }
+        self.results: dict[Any, SceneResult] = {}
+        self.started: set[Any] = set()
+
+    def ready(self) -> list[PlanItem]:
+        """Steps not started whose upstreams are all done; those with an upstream that is not are skipped."""
+        ready = []
+        changed = True
+        while changed:  # a skip may settle the steps after it
+            changed = False
+            for step, item in self.items.items():
+                if step in self.started:
+                    continue
+                ups = [self.results.get(u) for u in self.upstreams[step]]
+                blocker = next((r for r in ups if r is not None and r.state not in USABLE), None)
+                if blocker is not None:
+                    self.started.add(step)
+                    self.results[step] = skipped_result(item, blocker)
+                    changed = True
+                elif all(r is not None for r in ups):
+                    self.started.add(step)
+                    ready.append(item)
+        return ready
+
+    def interrupt_waiting(self) -> None:
+        for step, item in self.items.items():
+            if step not in self.started:
+                self.started.add(step)
+                self.results[step] = interrupted_result(item)
+
+
+def _wait_some(running: dict[concurrent.futures.Future[SceneResult], PlanItem], graph: _Graph) -> BaseException | None:
+    """Wait a moment for steps to finish and record their results (a timeout keeps the main thread
+    responsive to Ctrl-C); a worker's exception is returned, for the caller to raise outside its
+    Ctrl-C handling."""
+    if not running:
+        return None
+    done, _ = concurrent.futures.wait(running, timeout=0.2, return_when=concurrent.futures.FIRST_COMPLETED)
+    for future in done:
+        item = running.pop(future)
+        failure = future.exception()
+        if failure is not None:
+            return failure
+        graph.results[item.id] = future.result()
+    return None
 
 
 def _run_one(backend: Backend, item: PlanItem, ctx: RunContext) -> SceneResult:
@@ -185,6 +256,20 @@ def _run_one(backend: Backend, item: PlanItem, ctx: RunContext) -> SceneResult:
         return backend.run(item, ctx)
     except Interrupted:
         return interrupted_result(item)
+
+
+def skipped_result(item: PlanItem, upstream: SceneResult) -> SceneResult:
+    """A step not started because a step it needs has no output: nothing was sent for it."""
+    what = {
+        "failed": "failed",
+        "lost": "was lost",
+        "unknown": "has an unknown outcome",
+        "skipped": "was skipped",
+        "interrupted": "was interrupted",
+        "submitted": "is not finished yet",
+    }
+    error = f"skipped: needs {upstream.scene}, which {what.get(upstream.state, upstream.state)}; nothing was sent"
+    return SceneResult(item.scene, item.job.key, "skipped", error=error)
 
 
 def interrupted_result(item: PlanItem) -> SceneResult:

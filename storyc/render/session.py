@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from storyc.compile.compiler import CompiledBoard, Job
 from storyc.lock.lockfile import LockStore, open_store
-from storyc.render.plan import Plan
+from storyc.render.plan import Plan, with_upstreams
 from storyc.render.run import Backend, Progress, RenderSummary, execute
 
 if TYPE_CHECKING:
@@ -71,11 +71,11 @@ def ledger_session(
 
     with open_store(board.path) as store:
         backend = Ledger(board.path.parent, store, service, settings, team)
-        yield Session(board, jobs, backend, backend.plan(board.storyboard, jobs), store)
+        yield Session(board, jobs, backend, backend.plan(board.storyboard, with_upstreams(board, jobs)), store)
 
 
 def animatic_session(board: CompiledBoard, jobs: Sequence[Job], size: str = "preview") -> Session:
     from storyc.render.backends.animatic import AnimaticBackend
 
     backend = AnimaticBackend(board.path.parent, board.title, size)
-    return Session(board, jobs, backend, backend.plan(board.storyboard, jobs))
+    return Session(board, jobs, backend, backend.plan(board.storyboard, with_upstreams(board, jobs)))

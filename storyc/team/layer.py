@@ -21,16 +21,16 @@ import os
 import threading
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from storyc.diagnostics import StorycError
-from storyc.lock.lockfile import Render, Video, now_utc
+from storyc.lock.lockfile import Render, Video, now_utc, video_target
 
 if TYPE_CHECKING:
-    from storyc.compile.compiler import Job
+    from storyc.compile.graph import Step
     from storyc.team.liveness import Heartbeat, Pace
     from storyc.team.store import ClaimInfo, DoneRecord, TeamStore
 
@@ -199,7 +199,7 @@ class TeamLayer:
     def done_keys(self, keys: list[str]) -> set[str]:
         return self.store.done_keys(keys) if keys else set()
 
-    def look(self, job: Job) -> Decision | None:
+    def look(self, job: Step) -> Decision | None:
         """What the store says of a key, without claiming it: None when nobody has it in hand."""
 
         found = self.store.lookup(job.key)
@@ -207,7 +207,7 @@ class TeamLayer:
             return None
         return _elsewhere(found, self._watch.holder_gone)  # None: in another clone's hands: decided when claiming
 
-    def decide(self, job: Job, ctx: Waiting) -> Decision:
+    def decide(self, job: Step, ctx: Waiting) -> Decision:
         """Claim the key, or learn who has it. Waits while another clone's claim has no answer yet.
 
         A claim won here beats (shows this clone alive) until `let_go`: the caller lets go of it
@@ -228,7 +228,9 @@ class TeamLayer:
             if elsewhere is not None:
                 return elsewhere
             assert not isinstance(what, DoneRecord)
-            ctx.progress.update(job.scene, "waiting", f"claimed by {what.owner}")
+            from storyc.compile.graph import step_label
+
+            ctx.progress.update(step_label(job), "waiting", f"claimed by {what.owner}")
             ctx.sleep(self.poll)
 
     def _hold(self, claim: ClaimInfo) -> None:
@@ -266,37 +268,42 @@ class TeamLayer:
     def no_answer(self, claim: ClaimInfo, reason: str) -> None:
         self._quietly(lambda: self.store.mark_unknown(claim, reason), "an unanswered submit")
 
-    def fetch(self, video_sha256: str, target: Path) -> int:
-        return self.store.get_video(video_sha256, target)
+    def fetch(self, sha256: str, target: Path, kind: str = "video") -> int:
+        return self.store.get_content(sha256, target, kind)
 
-    def try_fetch(self, video_sha256: str | None, target: Path) -> tuple[int | None, str]:
-        """A done render's missing file, from the store first (it keeps every paid video; fal's URLs
-        expire): (its size, ''), or (None, why not), and the caller tries the URL the lock recorded."""
+    def try_fetch(self, sha256: str | None, target: Path, kind: str = "video") -> tuple[int | None, str]:
+        """A done render's missing file, from the store first (it keeps every paid video and still; fal's
+        URLs expire): (its size, ''), or (None, why not), and the caller tries the URL the lock recorded."""
         from storyc.lock.lockfile import LockError
         from storyc.team.store import StoreError
 
-        if video_sha256 is None:
+        if sha256 is None:
             return None, "the lock has no sha256 for it"
         try:
-            return self.fetch(video_sha256, target), ""
+            return self.fetch(sha256, target, kind), ""
         except (StoreError, LockError, OSError) as exc:
             return None, str(exc)
 
-    def share(self, key: str, render: Render, file: Path) -> None:
-        """A finished render goes to the store (failures become notes): the video first, then its record."""
+    def share(self, key: str, render: Render, board_dir: Path) -> None:
+        """A finished render goes to the store (failures become notes): its files first, then its record."""
 
         def put() -> None:
-            self.put(key, render, file)
+            self.put(key, render, board_dir)
 
-        self._quietly(put, f"the video of scene '{render.scene}'")
+        what = f"the candidates of still '{render.still}'" if render.still is not None else f"scene '{render.scene}'"
+        self._quietly(put, what if render.still is not None else f"the video of {what}")
 
-    def put(self, key: str, render: Render, file: Path) -> bool:
-        """Store a done render: its video (verified against its sha256), then its record; False if incomplete."""
+    def put(self, key: str, render: Render, board_dir: Path) -> bool:
+        """Store a done render: its files (each verified against its sha256), then its record; False if incomplete."""
         from storyc.team.store import DoneRecord
 
-        video = render.video
-        if video is None or video.sha256 is None or video.bytes is None or render.request_id is None:
+        files = (render.video,) if render.still is None else render.images
+        if not files or render.request_id is None:
             return False
+        if any(f is None or f.sha256 is None or f.bytes is None or f.path is None for f in files):
+            return False
+        kind = "image" if render.still is not None else "video"
+        video = render.video
         record = DoneRecord(
             key=key,
             scene=render.scene,
@@ -304,16 +311,34 @@ class TeamLayer:
             request_id=render.request_id,
             seconds=render.seconds,
             cost_usd=render.cost_usd,
-            video_sha256=video.sha256,
-            video_bytes=video.bytes,
+            video_sha256=video.sha256 or "" if video is not None else "",
+            video_bytes=video.bytes or 0 if video is not None else 0,
             stored_at=now_utc(),
+            still=render.still,
+            images=tuple((i.sha256, i.bytes) for i in render.images if i.sha256 and i.bytes is not None),
         )
-        self.store.put_video(video.sha256, file)
+        for file in files:
+            assert file is not None and file.sha256 is not None and file.path is not None
+            self.store.put_content(file.sha256, video_target(board_dir, file.path), kind)
         self.store.put_done(record)
         return True
 
-    def done_render(self, job: Job, record: DoneRecord, path: str) -> Render:
-        """The lock entry for a render another clone paid for."""
+    def done_render(self, record: DoneRecord, paths: tuple[str, ...]) -> Render:
+        """The lock entry for a render another clone paid for; `paths`: where its files go here."""
+        if record.still is not None:
+            return Render(
+                scene="",
+                endpoint=record.endpoint,
+                state="done",
+                seconds=0,
+                cost_usd=record.cost_usd,
+                request_id=record.request_id,
+                still=record.still,
+                images=tuple(
+                    Video(url=self.object_url(sha256, "image"), bytes=size, sha256=sha256, path=path)
+                    for (sha256, size), path in zip(record.images, paths, strict=True)
+                ),
+            )
         return Render(
             scene=record.scene,
             endpoint=record.endpoint,
@@ -325,24 +350,24 @@ class TeamLayer:
                 url=self.object_url(record.video_sha256),
                 bytes=record.video_bytes,
                 sha256=record.video_sha256,
-                path=path,
+                path=paths[0],
             ),
         )
 
-    def adopted_render(self, job: Job, claim: ClaimInfo) -> Render:
-        """The lock entry for a request another clone submitted: resumed by its id, never sent again."""
-        return Render(
-            scene=job.scene,
-            endpoint=claim.endpoint or job.endpoint,
+    def adopted_render(self, entry: Render, claim: ClaimInfo) -> Render:
+        """The lock entry (`entry`, new) for a request another clone submitted: resumed by its id, never sent again."""
+        return replace(
+            entry,
+            endpoint=claim.endpoint or entry.endpoint,
             state="submitted",
-            seconds=job.seconds,
-            cost_usd=job.cost_usd,
             request_id=claim.request_id,
             sent_at=claim.claimed_at,
         )
 
-    def object_url(self, video_sha256: str) -> str:
-        return f"{self.store.url.rstrip('/')}/videos/{video_sha256.removeprefix('sha256:')}.mp4"
+    def object_url(self, sha256: str, kind: str = "video") -> str:
+        from storyc.team.store import content_path
+
+        return f"{self.store.url.rstrip('/')}/{content_path(sha256, kind)}"
 
     def _quietly(self, call: Callable[[], None], what: str) -> None:
         """The store is where a team shares; a failure to share is said, never fatal to a paid render."""

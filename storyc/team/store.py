@@ -15,7 +15,9 @@ Under the URL's prefix (`s3://bucket/team/film` -> keys under `team/film/`):
     claims/<hex>/<n>.submitted.json  {"request_id", "endpoint", "submitted_at"}   fal accepted claim n
     claims/<hex>/<n>.unknown.json    {"sent_at", "reason"}        claim n's submit got no answer
     done/<hex>.json                  the record: scene, endpoint, request id, seconds, cost, video
+                                     (a still's: still, endpoint, request id, cost, images)
     videos/<hex of video sha256>.mp4 the bytes, put only once verified; done/ only after them
+    images/<hex of image sha256>.png a still's candidates, likewise
 
 Claiming: whoever creates `claims/<hex>/<n>.json` first owns the key for its lease.  Its holder
 writes `.sending` just before the submit goes out, then `.submitted` or `.unknown` with the answer.
@@ -169,7 +171,11 @@ def default_owner() -> str:
 
 @dataclass(frozen=True)
 class DoneRecord:
-    """A paid render whose video is in the store: `done/<hex>.json`."""
+    """A paid render whose files are in the store: `done/<hex>.json`.
+
+    A scene's record names its video; a still's (`still` set) names its candidates, in order, and
+    has no video or seconds.
+    """
 
     key: str
     scene: str
@@ -180,50 +186,90 @@ class DoneRecord:
     video_sha256: str
     video_bytes: int
     stored_at: datetime
+    still: str | None = None
+    images: tuple[tuple[str, int], ...] = ()  # a still's candidates: (sha256, bytes)
 
     def to_json(self) -> str:
         _hex(self.key)
-        _hex(self.video_sha256)
+        head: dict[str, Any] = {"key": self.key}
+        if self.still is not None:
+            for sha256, _ in self.images:
+                _hex(sha256)
+            head["still"] = self.still
+            files: dict[str, Any] = {"images": [{"sha256": sha256, "bytes": size} for sha256, size in self.images]}
+        else:
+            _hex(self.video_sha256)
+            head["scene"] = self.scene
+            files = {"seconds": self.seconds, "video": {"sha256": self.video_sha256, "bytes": self.video_bytes}}
         return _dumps(
             {
-                "key": self.key,
-                "scene": self.scene,
+                **head,
                 "endpoint": self.endpoint,
                 "request_id": self.request_id,
-                "seconds": self.seconds,
                 "cost_usd": str(self.cost_usd),
-                "video": {"sha256": self.video_sha256, "bytes": self.video_bytes},
+                **files,
                 "stored_at": _iso(self.stored_at),
             }
         ).decode()
+
+    @property
+    def files(self) -> tuple[tuple[str, str], ...]:
+        """What the record's render made, as (sha256, kind) of the store's content."""
+        if self.still is not None:
+            return tuple((sha256, "image") for sha256, _ in self.images)
+        return ((self.video_sha256, "video"),)
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> DoneRecord:
         """Parse a record; ValueError says what is wrong with it."""
         data = _mapping(raw, "the done record")
-        video = data.get("video")
-        if not isinstance(video, dict):
-            raise _Invalid("video is missing or not an object")
         try:
             cost = Decimal(_text(data, "cost_usd"))
         except InvalidOperation:
             raise ValueError(f"cost_usd is not a decimal number: {data.get('cost_usd')!r}") from None
         if not cost.is_finite() or cost < 0:
             raise ValueError(f"cost_usd is not a non-negative amount: {data.get('cost_usd')!r}")
-        record = cls(
-            key=_text(data, "key"),
-            scene=_text(data, "scene"),
-            endpoint=_text(data, "endpoint"),
-            request_id=_text(data, "request_id"),
-            seconds=_integer(data, "seconds"),
-            cost_usd=cost,
-            video_sha256=_text(video, "sha256"),
-            video_bytes=_integer(video, "bytes"),
-            stored_at=_moment(data.get("stored_at"), "stored_at"),
-        )
+        common: dict[str, Any] = {
+            "key": _text(data, "key"),
+            "endpoint": _text(data, "endpoint"),
+            "request_id": _text(data, "request_id"),
+            "cost_usd": cost,
+            "stored_at": _moment(data.get("stored_at"), "stored_at"),
+        }
+        if "still" in data:
+            record = cls(
+                **common,
+                scene="",
+                seconds=0,
+                video_sha256="",
+                video_bytes=0,
+                still=_text(data, "still"),
+                images=_images(data.get("images")),
+            )
+        else:
+            video = data.get("video")
+            if not isinstance(video, dict):
+                raise _Invalid("video is missing or not an object")
+            record = cls(
+                **common,
+                scene=_text(data, "scene"),
+                seconds=_integer(data, "seconds"),
+                video_sha256=_text(video, "sha256"),
+                video_bytes=_integer(video, "bytes"),
+            )
+            _hex(record.video_sha256)
         _hex(record.key)
-        _hex(record.video_sha256)
         return record
+
+
+def _images(raw: Any) -> tuple[tuple[str, int], ...]:
+    """A still record's candidates: a non-empty list of {sha256, bytes}."""
+    if not isinstance(raw, list) or not raw or not all(isinstance(i, dict) for i in raw):
+        raise _Invalid("images is missing or not a list of objects")
+    images = tuple((_text(i, "sha256"), _integer(i, "bytes")) for i in raw)
+    for sha256, _ in images:
+        _hex(sha256)
+    return images
 
 
 @dataclass(frozen=True)
@@ -886,22 +932,31 @@ class TeamStore:
         note = {"sent_at": _iso(self._clock()), "reason": redact(reason, self._secrets)}
         self._create_or_read(f"claims/{hex_key}/{claim.n}.unknown.json", _dumps(note))  # already there: same news
 
-    # -- videos --
+    # -- content: videos and a still's images, by their sha256 --
 
     def has_video(self, video_sha256: str) -> bool:
-        return self._head(self._store, f"videos/{_hex(video_sha256)}.mp4") is not None
+        return self.has_content(video_sha256, "video")
 
     def put_video(self, video_sha256: str, path: Path) -> None:
-        """Store the file `path` as video `video_sha256`, after checking its bytes have that sha256."""
+        self.put_content(video_sha256, path, "video")
+
+    def get_video(self, video_sha256: str, dest: Path) -> int:
+        return self.get_content(video_sha256, dest, "video")
+
+    def has_content(self, sha256: str, kind: str) -> bool:
+        return self._head(self._store, content_path(sha256, kind)) is not None
+
+    def put_content(self, sha256: str, path: Path, kind: str) -> None:
+        """Store the file `path` as `sha256` (a video, or an image), after checking its bytes have that sha256."""
         import obstore
 
-        hex_video = _hex(video_sha256)
-        target = f"videos/{hex_video}.mp4"
+        hex_video = _hex(sha256)
+        target = content_path(sha256, kind)
         digest, size = _file_digest(path)
         if digest != hex_video:
             raise StoreError(
                 f"team store {self.url}: refusing to store {path}: its sha256 is sha256:{digest}, not "
-                f"{video_sha256} (the file changed or is corrupt); download or render it again"
+                f"{sha256} (the file changed or is corrupt); download or render it again"
             )
         meta = self._head(self._store, target)
         if meta is not None:
@@ -935,17 +990,17 @@ class TeamStore:
         except _Exists:
             return  # someone stored the same bytes meanwhile
 
-    def get_video(self, video_sha256: str, dest: Path) -> int:
-        """Download video `video_sha256` to `dest` (atomically, verified); returns its size in bytes."""
+    def get_content(self, sha256: str, dest: Path, kind: str) -> int:
+        """Download `sha256` (a video, or an image) to `dest` (atomically, verified); returns its size in bytes."""
         import obstore
 
-        hex_video = _hex(video_sha256)
-        source = f"videos/{hex_video}.mp4"
+        hex_video = _hex(sha256)
+        source = content_path(sha256, kind)
         try:
             result = self._call(f"download {source}", lambda: obstore.get(self._videos, source))
         except _Gone:
             raise StoreError(
-                f"team store {self.url}: {source} is not in the store; its done record points at a video "
+                f"team store {self.url}: {source} is not in the store; its done record points at a {kind} "
                 "nobody uploaded: render it again"
             ) from None
         try:
@@ -980,11 +1035,12 @@ class TeamStore:
     def put_done(self, record: DoneRecord) -> None:
         """Record a paid render whose video is already in the store; the first record of a key stays."""
         hex_key = _hex(record.key)
-        if not self.has_video(record.video_sha256):
-            raise StoreError(
-                f"team store {self.url}: not recording {record.key} as done: its video {record.video_sha256} "
-                "is not in the store yet (put_video first)"
-            )
+        for sha256, kind in record.files:
+            if not self.has_content(sha256, kind):
+                raise StoreError(
+                    f"team store {self.url}: not recording {record.key} as done: its {kind} {sha256} "
+                    "is not in the store yet (put its files first)"
+                )
         self._create_or_read(f"done/{hex_key}.json", record.to_json().encode())
         # Already there: identical video is the same news; a different one (two renders paid for one
         # key) keeps the first, so that every clone agrees on one video.
@@ -996,6 +1052,15 @@ class TeamStore:
             present = {name.removesuffix(".json") for name in self._list("done/") if name.endswith(".json")}
             return {key for hex_key, key in wanted.items() if hex_key in present}
         return {key for hex_key, key in wanted.items() if self._head(self._store, f"done/{hex_key}.json") is not None}
+
+
+CONTENT = {"video": ("videos", ".mp4"), "image": ("images", ".png")}  # kind -> folder, suffix
+
+
+def content_path(sha256: str, kind: str) -> str:
+    """Where content of `kind` ("video", "image") is kept in the store, by its sha256."""
+    folder, suffix = CONTENT[kind]
+    return f"{folder}/{_hex(sha256)}{suffix}"
 
 
 def _claim_files(names: Iterable[str]) -> tuple[dict[int, set[str]], dict[int, int]]:

@@ -101,6 +101,9 @@ class RenderService(Protocol):
     def wait(self, endpoint: str, request_id: str, ctx: RunContext, *, resumed: bool) -> RemoteVideo:
         """Wait for an accepted job's video. Raises JobFailed, Pending or Gone."""
 
+    def wait_images(self, endpoint: str, request_id: str, ctx: RunContext, *, resumed: bool) -> tuple[RemoteVideo, ...]:
+        """Wait for an accepted image job (a still): its images, in order. Raises as `wait`."""
+
     def probe(self, endpoint: str, request_id: str) -> str:
         """What the service says of a request now: queued, running or completed.
 

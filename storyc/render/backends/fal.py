@@ -37,7 +37,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 
 from storyc.compile.assets import LocalFile
 from storyc.files import read_regular
@@ -209,6 +209,15 @@ class FalService:
     # --- waiting for an accepted job ----------------------------------------------------------
 
     def wait(self, endpoint: str, request_id: str, ctx: RunContext, *, resumed: bool) -> RemoteVideo:
+        body, status = self._result(endpoint, request_id, ctx, resumed=resumed)
+        return _video_of(body, status)
+
+    def wait_images(self, endpoint: str, request_id: str, ctx: RunContext, *, resumed: bool) -> tuple[RemoteVideo, ...]:
+        body, status = self._result(endpoint, request_id, ctx, resumed=resumed)
+        return _images_of(body, status)
+
+    def _result(self, endpoint: str, request_id: str, ctx: RunContext, *, resumed: bool) -> tuple[Any, Any]:
+        """Poll until the job completes, then its result's body and its final status."""
         import fal_client
 
         client = self._fal()
@@ -240,7 +249,7 @@ class FalService:
                 raise JobFailed(f"the job failed on fal: {status.error} ({status.error_type or 'no type'})") from None
         else:
             body = self._retry(fetch_result, "fetching the result")
-        return _video_of(body, status)
+        return body, status
 
     def probe(self, endpoint: str, request_id: str) -> str:
         handle = self._fal().get_handle(endpoint, request_id)
@@ -407,11 +416,28 @@ def _get_json(client: fal_client.SyncClient, url: str) -> Any:
 
 def _video_of(body: Any, status: Any) -> RemoteVideo:
     video = body.get("video") if isinstance(body, dict) else None
-    if not isinstance(video, dict) or not isinstance(video.get("url"), str):
+    if not _is_file(video):
         error = getattr(status, "error", None)
         raise JobFailed(f"fal finished without a video{': ' + error if error else ''}")
-    size = video.get("file_size")
-    return RemoteVideo(url=video["url"], bytes=size if isinstance(size, int) and size >= 0 else None)
+    return RemoteVideo(url=video["url"], bytes=_size(video))
+
+
+def _images_of(body: Any, status: Any) -> tuple[RemoteVideo, ...]:
+    """An image endpoint's result: `{"images": [{"url", "file_size", ...}, ...]}`, one per candidate."""
+    images = body.get("images") if isinstance(body, dict) else None
+    if not isinstance(images, list) or not images or not all(_is_file(i) for i in images):
+        error = getattr(status, "error", None)
+        raise JobFailed(f"fal finished without images{': ' + error if error else ''}")
+    return tuple(RemoteVideo(url=i["url"], bytes=_size(i)) for i in images)
+
+
+def _is_file(value: Any) -> TypeGuard[dict[str, Any]]:
+    return isinstance(value, dict) and isinstance(value.get("url"), str)
+
+
+def _size(file: dict[str, Any]) -> int | None:
+    size = file.get("file_size")
+    return size if isinstance(size, int) and size >= 0 else None
 
 
 def _describe(status: Any) -> tuple[str, int | None]:
