@@ -8,7 +8,8 @@
    (goal: at most 1.25x); what is over it is polling, frame extraction,
    uploads and storyc's own work between steps.
 2. `storyc plan` of a 1,000-step graph (500 stills, 500 scenes each starting
-   from its still and every tenth continuing the scene before) against the
+   from its still, every tenth instead continuing the scene before and
+   ending on its still) against the
    plan of a flat 1,000-scene board, whole processes in turn, pair by pair
    (goal: at most 1.2x).
 
@@ -23,6 +24,7 @@ import os
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +35,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from fakefal import FakeFal  # noqa: E402 (after the path above)
 from helpers import FAL_LAUNCH  # noqa: E402
 
+STORYC = str(Path(sysconfig.get_path("scripts")) / "storyc")
 JOB_SECONDS = 2.0
 CHAIN = 12
 
@@ -63,13 +66,16 @@ def graph_board(n_steps: int = 1000) -> str:
         lines += [f"  k{i:04d}:", f'    prompt: "keyframe {i} of the city at night"']
     lines.append("scenes:")
     for i in range(half):
-        start = f"{{last_frame_of: s{i - 1:04d}}}" if i % 10 == 9 else f"{{still: k{i:04d}}}"
+        continues = i % 10 == 9  # every tenth scene continues the one before, and ends on its still
+        start = f"{{last_frame_of: s{i - 1:04d}}}" if continues else f"{{still: k{i:04d}}}"
         lines += [
             f"  - id: s{i:04d}",
             f'    prompt: "Shot {i} of the city at night, styled like @noir."',
             "    duration: 3",
             f"    start_frame: {start}",
         ]
+        if continues:
+            lines.append(f"    end_frame: {{still: k{i:04d}}}")
     return "\n".join(lines) + "\n"
 
 
@@ -83,10 +89,10 @@ def flat_board(n: int = 1000) -> str:
 
 
 def storyc(cwd: Path, env: dict[str, str], *args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
+    """storyc as a whole process: through the fake fal's launcher when one is running, else the console script."""
+    command = [sys.executable, "-c", FAL_LAUNCH] if "FAKE_FAL_URL" in env else [STORYC]
     start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", FAL_LAUNCH, *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
-    )
+    done = subprocess.run([*command, *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
     return time.perf_counter() - start, done
 
 
@@ -115,7 +121,7 @@ def plan_pair(tmp: Path, runs: int = 5) -> None:
         (folder / ".git").mkdir()
         (folder / "board.yaml").write_text(text)
         folders[name] = folder
-    env = {**os.environ, "STORYC_STORE": "none", "FAL_KEY": "bench:not-used"}
+    env = {k: v for k, v in os.environ.items() if k != "FAKE_FAL_URL"} | {"STORYC_STORE": "none"}
     for name, folder in folders.items():  # warm: the compile cache, the file cache
         _, done = storyc(folder, env, "plan", "board.yaml", "--json")
         if done.returncode != 0:
