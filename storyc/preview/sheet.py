@@ -35,7 +35,7 @@ from storyc.compile.compiler import VIDEO_INPUT_CAVEAT, CompiledBoard, Edge, Job
 from storyc.compile.endpoints import tier_name
 from storyc.compile.model import is_url
 from storyc.compile.view import RefView, ShotView
-from storyc.lock.lockfile import Lock, video_path
+from storyc.lock.lockfile import Lock, still_path
 from storyc.render.inventory import SceneStatus, scene_status
 
 if TYPE_CHECKING:
@@ -323,12 +323,6 @@ def _frame_view(which: str, job: Job, slot: str | None, thumbs: _Thumbnails) -> 
 # --- stills: the storyboard's frames, every candidate side by side -------------------------------------
 
 
-def still_candidate_path(still: str, key: str, number: int, folder: str = "renders") -> str:
-    """Where a still's candidate `number` (from 1) is written, relative to the board, named as scene videos
-    are (`storyc.lock.lockfile.video_path`): `renders/stills/<still>-<first 12 hex of key>-<number>.png`."""
-    return video_path(still, key, f"{folder}/stills").removesuffix(".mp4") + f"-{number}.png"
-
-
 def _reference_kinds(board: CompiledBoard) -> dict[str, str]:
     """Each reference's kind (character, style): a still's chips take its colour, as a scene's do.
 
@@ -373,7 +367,7 @@ def _still_view(still: StillJob, kinds: Mapping[str, str], thumbs: _Thumbnails) 
 
 
 def _candidate_view(still: StillJob, number: int, thumbs: _Thumbnails) -> dict[str, Any]:
-    path = still_candidate_path(still.still, still.key, number)
+    path = still_path(still.still, still.key, number)
     image = thumbs.candidate(still, number)
     return {
         "number": number,
@@ -489,7 +483,7 @@ class _Thumbnails:
         return None if is_url(asset) else self._image(asset, THUMB_PX)
 
     def candidate(self, still: StillJob, number: int) -> str | None:
-        return self._image(still_candidate_path(still.still, still.key, number), CANDIDATE_PX)
+        return self._image(still_path(still.still, still.key, number), CANDIDATE_PX)
 
     def _image(self, relative: str, px: int) -> str | None:
         if (relative, px) not in self._made:
