@@ -104,8 +104,7 @@ def _pick(board: Path, out: Output, still: str, number: int) -> str:
     from storyc.compile.edit import set_scalar
 
     loaded = compiled_jobs(board, (), out)
-    stills = getattr(loaded[0], "stills", ()) if loaded is not None else ()
-    known = {s.still: s for s in stills}
+    known = {s.still: s for s in loaded[0].stills} if loaded is not None else {}
     if still not in known:
         raise ValueError(f"no still '{still}' in {board}")
     if not 1 <= number <= known[still].variants:

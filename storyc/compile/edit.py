@@ -29,7 +29,7 @@ def set_scalar(board: Path, path: JsonPath, value: int | str) -> bool:
     if mapping.get(str(key)) == value:
         return False
     edited = _replace(doc, path, value) if str(key) in mapping else _insert(doc, parent, str(key), value)
-    _check(board, edited, path, value)
+    _check(board, doc.data, edited, path, value)
     from storyc.fsutil import atomic_write_bytes
 
     atomic_write_bytes(board, edited.encode("utf-8"))
@@ -108,9 +108,8 @@ def _scalar_text(value: int | str) -> str:
     return json.dumps(value, ensure_ascii=False)  # a double-quoted YAML scalar
 
 
-def _check(board: Path, edited: str, path: JsonPath, value: int | str) -> None:
-    """The edit must load, and change exactly that one value."""
-    before = _load(board, board.read_text("utf-8")).data
+def _check(board: Path, before: Any, edited: str, path: JsonPath, value: int | str) -> None:
+    """The edit must load, and change exactly that one value of `before` (the board as read)."""
     after = _load(board, edited).data
     expected = _set(before, path, value)
     if after != expected:
