@@ -59,10 +59,10 @@ def render(
     if loaded is None:
         return EXIT_PROBLEMS
     compiled, jobs = loaded
-    if saved is not None and plan_file is not None:
+    if saved is not None:
         from storyc.render.saved import check_unchanged
 
-        check_unchanged(saved, compiled, plan_file)
+        check_unchanged(saved, compiled)
         jobs = [job for job in jobs if job.scene in saved.scenes]
     # The team store, opened once: for --only-done-in and for rendering on fal.
     wanted = only_done_in is not None or backend == "fal"
@@ -88,9 +88,9 @@ def render(
     with fal_session(compiled, jobs, ledger=settings, team=team) as session:
         session.backend.prepare(session.plan)  # no key: say so before asking to spend
         reviewed = None
-        if saved is not None and plan_file is not None:
-            _hold_to(saved, session.plan, plan_file, out)
-            reviewed = (saved.cost, f"plan {plan_file}")
+        if saved is not None:
+            _hold_to(saved, session.plan, out)
+            reviewed = (saved.cost, f"plan {saved.path}")
         consent(session.plan, spending, out, profile=compiled.profile, reviewed=reviewed)
         return _run(session, concurrency, out)
 
@@ -117,15 +117,15 @@ def _saved_plan(
     return saved
 
 
-def _hold_to(saved: SavedPlan, current: Plan, path: Path, out: Output) -> None:
+def _hold_to(saved: SavedPlan, current: Plan, out: Output) -> None:
     """Refuse to pay for anything the saved plan did not include; say what was done since."""
     from storyc.render.saved import done_since, surplus
 
     extra = surplus(saved, current)
     if extra:
         raise StorycError(
-            f"{path}: the lock changed since this plan was made: rendering now would also pay for "
-            f"{', '.join(extra)}; nothing was sent. Review the new price: `storyc plan ... --out {path}`"
+            f"{saved.path}: the lock changed since this plan was made: rendering now would also pay for "
+            f"{', '.join(extra)}; nothing was sent. Review the new price: `storyc plan ... --out {saved.path}`"
         )
     since = done_since(saved, current)
     if since:

@@ -35,6 +35,7 @@ FORMAT = "storyc-plan/1"
 
 @dataclass(frozen=True)
 class SavedPlan:
+    path: Path  # the file it was read from, named in every refusal
     storyboard: str
     profile: str | None
     board_digest: str
@@ -83,17 +84,18 @@ def read(path: Path) -> SavedPlan:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise StorycError(f"{path}: not a plan written by `storyc plan --out` (not JSON: {exc})") from exc
     try:
-        return _parse(data)
+        return _parse(path, data)
     except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
         raise StorycError(f"{path}: not a plan written by `storyc plan --out` ({_field(exc)})") from exc
 
 
-def _parse(data: Any) -> SavedPlan:
+def _parse(path: Path, data: Any) -> SavedPlan:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"format is not {FORMAT!r}")
     pay = {str(entry["key"]): _money(entry["cost_usd"]) for entry in data["pay"]}
     profile = data["profile"]
     return SavedPlan(
+        path=path,
         storyboard=str(data["storyboard"]),
         profile=None if profile is None else str(profile),
         board_digest=str(data["board_digest"]),
@@ -114,9 +116,10 @@ def _field(exc: Exception) -> str:
     return f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
 
 
-def check_unchanged(saved: SavedPlan, compiled: CompiledBoard, path: Path) -> None:
+def check_unchanged(saved: SavedPlan, compiled: CompiledBoard) -> None:
     """Refuse a plan made for another version of the board (or another profile)."""
     if board_digest(compiled) != saved.board_digest:
+        path = saved.path
         raise StorycError(
             f"{path}: {compiled.storyboard} changed since this plan was made (its scenes, templates, assets or "
             f"profile); nothing was sent. Review the new price: `storyc plan {compiled.storyboard} --out {path}`"
