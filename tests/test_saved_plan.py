@@ -124,3 +124,14 @@ def test_a_damaged_plan_file_is_a_clear_error(board: Path, fake_fal: FakeFal, te
 def test_an_animatic_plan_is_not_saved(board: Path) -> None:
     code, _, err = run("plan", "board.yaml", "--backend", "animatic", "--out", "plan.json")
     assert code == 2 and "an animatic is free" in err and not Path("plan.json").exists()
+
+
+def test_a_still_changed_since_the_plan_is_refused_as_a_changed_board(board: Path, fake_fal: FakeFal) -> None:
+    """A still nobody uses changes no scene's key, yet it is paid for: it is part of what the plan binds."""
+    text = board.read_text("utf-8")
+    board.write_text(text.replace("scenes:", 'stills:\n  spare:\n    prompt: "a red ball"\nscenes:', 1), "utf-8")
+    saved_plan()
+    board.write_text(board.read_text("utf-8").replace("a red ball", "a blue ball"), "utf-8")
+    code, _, err = run("render", "board.yaml", "--plan", "plan.json", "--yes")
+    assert code == 1 and "plan.json: board.yaml changed since this plan was made" in err
+    assert fake_fal.accepted_count() == 0

@@ -49,8 +49,12 @@ class SavedPlan:
 
 
 def board_digest(compiled: CompiledBoard) -> str:
-    """One hash of every scene's id and content key (and the profile): any change to the board shows."""
+    """One hash of every step's name and content key (and the profile): any change to the board shows.
+
+    Stills count too: one nothing uses changes no scene's key, yet it is paid for.
+    """
     lines = [f"profile {compiled.profile or ''}", *(f"{job.scene} {job.key}" for job in compiled.jobs)]
+    lines += [f"still {still.still} {still.key}" for still in compiled.stills]
     return "sha256:" + hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
 
 
